@@ -1,0 +1,76 @@
+package kafkax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// TopicSpec is how a topic should look.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// Configs are topic configs, e.g. "cleanup.policy": "compact",
+	// "retention.ms": "-1" (keep forever: the log is the replayable history).
+	Configs map[string]string
+}
+
+// EnsureTopic creates the topic if it is missing and returns its partition count.
+// An existing topic is accepted as it is (its partition count may differ from
+// the spec: keys are hashed over what exists).
+func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, error) {
+	if n, err := partitions(ctx, adm, spec.Name); err == nil {
+		return n, nil
+	} else if !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return 0, err
+	}
+	cfg := make(map[string]*string, len(spec.Configs))
+	for k, v := range spec.Configs {
+		cfg[k] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, spec.Partitions, -1, cfg, spec.Name)
+	if err != nil {
+		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, err)
+	}
+	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+		if errors.Is(resp.Err, kerr.TopicAuthorizationFailed) || errors.Is(resp.Err, kerr.ClusterAuthorizationFailed) {
+			return 0, fmt.Errorf("creating topic %s: not authorized (grant CREATE on the topic or create it beforehand): %w", spec.Name, resp.Err)
+		}
+		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, resp.Err)
+	}
+	return partitions(ctx, adm, spec.Name)
+}
+
+func partitions(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("reading metadata of topic %s (is Kafka reachable at the configured brokers?): %w", topic, err)
+	}
+	td, ok := md.Topics[topic]
+	if !ok {
+		return 0, kerr.UnknownTopicOrPartition
+	}
+	if td.Err != nil {
+		if errors.Is(td.Err, kerr.TopicAuthorizationFailed) {
+			return 0, fmt.Errorf("topic %s: not authorized (grant DESCRIBE/READ/WRITE on it): %w", topic, td.Err)
+		}
+		return 0, td.Err
+	}
+	return int32(len(td.Partitions)), nil
+}
+
+// IsTransient reports whether a Kafka error is worth retrying.
+// A cancelled context is never transient.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	return false
+}

@@ -1,0 +1,46 @@
+package retry
+
+import (
+	"context"
+	"time"
+)
+
+// Policy bounds the retries.
+type Policy struct {
+	Initial     time.Duration // first wait
+	Max         time.Duration // cap on one wait
+	MaxAttempts int           // 0: until the context ends
+	// OnRetry, if set, is told of each retried error (for logs and metrics).
+	OnRetry func(attempt int, err error)
+}
+
+// Default waits 100 ms, doubling to 10 s, for up to 10 attempts.
+var Default = Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second, MaxAttempts: 10}
+
+// Do calls fn until it succeeds, returns a non-transient error, the attempts run
+// out or ctx ends. It returns fn's last error (or ctx's error).
+func Do(ctx context.Context, p Policy, transient func(error) bool, fn func(context.Context) error) error {
+	wait := p.Initial
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !transient(err) || (p.MaxAttempts > 0 && attempt >= p.MaxAttempts) {
+			return err
+		}
+		if p.OnRetry != nil {
+			p.OnRetry(attempt, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		if wait *= 2; wait > p.Max {
+			wait = p.Max
+		}
+	}
+}
