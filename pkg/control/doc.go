@@ -1,0 +1,26 @@
+// Package control is the sync's state machine, kept as an event log in the
+// Kafka topic <prefix>._control (one partition, kept forever). Both services
+// derive their state by folding that log (Fold); neither needs another database.
+//
+// States follow mongosync: IDLE → RUNNING ⇄ PAUSED, RUNNING → COMMITTING →
+// COMMITTED → REVERSING → RUNNING (a new epoch, endpoints swapped) … Each
+// request is checked against the state (Status.Check) before its event is
+// appended, and an invalid transition is refused with a reason.
+//
+// Events:
+//
+//	start            the start request's parameters; epoch 1 begins, RUNNING
+//	pause / resume   RUNNING → PAUSED → RUNNING
+//	commit           RUNNING → COMMITTING (the source blocks writes, takes the
+//	                 final cluster time and writes commit markers)
+//	commitMarked     the source wrote the commit markers (their id, cluster time)
+//	sinkCommitted    the sink applied everything up to the markers
+//	committed        COMMITTING → COMMITTED; destination writable
+//	reverse          COMMITTED → REVERSING
+//	reversed         REVERSING → RUNNING in epoch n+1, source and destination swapped
+//
+//	log := control.NewLog(client, "logbridge")
+//	st, err := log.Load(ctx)        // fold everything written so far
+//	if err := st.Check(control.ActionPause); err != nil { … 409 … }
+//	err = log.Append(ctx, control.Event{Type: control.EvPause})
+package control

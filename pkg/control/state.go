@@ -1,0 +1,268 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is the sync's phase, named as mongosync names it.
+type State string
+
+const (
+	Idle       State = "IDLE"
+	Running    State = "RUNNING"
+	Paused     State = "PAUSED"
+	Committing State = "COMMITTING"
+	Committed  State = "COMMITTED"
+	Reversing  State = "REVERSING"
+)
+
+// EventType names a control event.
+type EventType string
+
+const (
+	EvStart         EventType = "start"
+	EvPause         EventType = "pause"
+	EvResume        EventType = "resume"
+	EvCommit        EventType = "commit"
+	EvCommitMarked  EventType = "commitMarked"
+	EvSinkCommitted EventType = "sinkCommitted"
+	EvCommitted     EventType = "committed"
+	EvReverse       EventType = "reverse"
+	EvReversed      EventType = "reversed"
+)
+
+// NamespaceSpec is one entry of includeNamespaces/excludeNamespaces, as in
+// mongosync: a database with optional collection names, or regexes.
+type NamespaceSpec struct {
+	Database         string   `json:"database,omitempty"`
+	Collections      []string `json:"collections,omitempty"`
+	DatabaseRegex    *Regex   `json:"databaseRegex,omitempty"`
+	CollectionsRegex *Regex   `json:"collectionsRegex,omitempty"`
+}
+
+// Regex is a pattern with options ("i" for case-insensitive), as mongosync takes it.
+type Regex struct {
+	Pattern string `json:"pattern"`
+	Options string `json:"options,omitempty"`
+}
+
+// StartParams is the body of POST /api/v1/start.
+type StartParams struct {
+	Source                  string          `json:"source"`
+	Destination             string          `json:"destination"`
+	IncludeNamespaces       []NamespaceSpec `json:"includeNamespaces,omitempty"`
+	ExcludeNamespaces       []NamespaceSpec `json:"excludeNamespaces,omitempty"`
+	Reversible              bool            `json:"reversible,omitempty"`
+	EnableUserWriteBlocking bool            `json:"enableUserWriteBlocking,omitempty"`
+	// BuildIndexes: "afterDataCopy" (default), "beforeDataCopy" or "never".
+	BuildIndexes string `json:"buildIndexes,omitempty"`
+	// NamespaceRemap renames namespaces on the destination.
+	NamespaceRemap []Remap `json:"namespaceRemap,omitempty"`
+}
+
+// Remap renames a source database (and optionally collection) on the destination.
+type Remap struct {
+	From NamespaceRef `json:"from"`
+	To   NamespaceRef `json:"to"`
+}
+
+// NamespaceRef names a database and optionally a collection.
+type NamespaceRef struct {
+	Database   string `json:"database"`
+	Collection string `json:"collection,omitempty"`
+}
+
+// ClusterTime is a source cluster time (BSON timestamp parts).
+type ClusterTime struct {
+	T uint32 `json:"t"`
+	I uint32 `json:"i"`
+}
+
+// Event is one entry of the control log.
+type Event struct {
+	Type EventType `json:"type"`
+	Time time.Time `json:"time"`
+	// Start: the request; Reversed: the swapped parameters of the new epoch.
+	Params *StartParams `json:"params,omitempty"`
+	// CommitMarked: the marker id and the final cluster time on the source.
+	MarkerID    string       `json:"markerId,omitempty"`
+	ClusterTime *ClusterTime `json:"clusterTime,omitempty"`
+	// SinkCommitted: the destination's cluster time when the last marker was applied
+	// (the reversed source starts its change stream there).
+	DestClusterTime *ClusterTime `json:"destClusterTime,omitempty"`
+	// Warnings to show in progress (e.g. write blocking unsupported).
+	Warnings []string `json:"warnings,omitempty"`
+	// Offset is the event's offset in the control topic (set when read).
+	Offset int64 `json:"-"`
+}
+
+// Status is the folded control log.
+type Status struct {
+	State    State
+	Epoch    int // 0 before start; +1 on each reversal
+	Params   StartParams
+	MarkerID string // commit marker of the current epoch, once written
+	// CommitTime is the source's final cluster time of the current commit.
+	CommitTime *ClusterTime
+	// ResumeDestTime: where the reversed source starts (the old destination's
+	// cluster time after the sink applied the commit).
+	ResumeDestTime *ClusterTime
+	SinkCommitted  bool
+	Warnings       []string
+	Events         int
+}
+
+// Action is a request a user makes of the API.
+type Action string
+
+const (
+	ActionStart   Action = "start"
+	ActionPause   Action = "pause"
+	ActionResume  Action = "resume"
+	ActionCommit  Action = "commit"
+	ActionReverse Action = "reverse"
+)
+
+// ErrInvalidTransition is returned (wrapped with the reason) by Check.
+var ErrInvalidTransition = errors.New("invalid state transition")
+
+// Check says whether action is allowed now, and why not.
+func (s Status) Check(a Action) error {
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: cannot %s while %s: %s", ErrInvalidTransition, a, s.State, why)
+	}
+	switch a {
+	case ActionStart:
+		if s.State != Idle {
+			return refuse("a sync was already started; it continues from the control log (to start over, use a new topic prefix)")
+		}
+	case ActionPause:
+		if s.State != Running {
+			return refuse("only a RUNNING sync can be paused")
+		}
+	case ActionResume:
+		if s.State != Paused {
+			return refuse("only a PAUSED sync can be resumed")
+		}
+	case ActionCommit:
+		if s.State != Running {
+			return refuse("only a RUNNING sync can be committed")
+		}
+	case ActionReverse:
+		if s.State != Committed {
+			return refuse("reverse needs a COMMITTED sync")
+		}
+		if !s.Params.Reversible {
+			return refuse("the sync was started without \"reversible\": true")
+		}
+	default:
+		return fmt.Errorf("unknown action %q", a)
+	}
+	return nil
+}
+
+// Apply folds one event into the status. Events that do not fit the state
+// (a duplicate written by a retried request, say) are ignored, so folding is
+// deterministic whatever was appended.
+func (s *Status) Apply(ev Event) {
+	s.Events++
+	switch ev.Type {
+	case EvStart:
+		if s.State == Idle && ev.Params != nil {
+			s.State, s.Epoch, s.Params = Running, 1, *ev.Params
+		}
+	case EvPause:
+		if s.State == Running {
+			s.State = Paused
+		}
+	case EvResume:
+		if s.State == Paused {
+			s.State = Running
+		}
+	case EvCommit:
+		if s.State == Running {
+			s.State = Committing
+		}
+	case EvCommitMarked:
+		if s.State == Committing && s.MarkerID == "" {
+			s.MarkerID, s.CommitTime = ev.MarkerID, ev.ClusterTime
+		}
+	case EvSinkCommitted:
+		if s.State == Committing && s.MarkerID != "" && ev.MarkerID == s.MarkerID {
+			s.SinkCommitted, s.ResumeDestTime = true, ev.DestClusterTime
+		}
+	case EvCommitted:
+		if s.State == Committing && s.SinkCommitted {
+			s.State = Committed
+		}
+	case EvReverse:
+		if s.State == Committed && s.Params.Reversible {
+			s.State = Reversing
+		}
+	case EvReversed:
+		if s.State == Reversing && ev.Params != nil {
+			s.State, s.Epoch, s.Params = Running, s.Epoch+1, *ev.Params
+			s.MarkerID, s.CommitTime, s.SinkCommitted = "", nil, false
+		}
+	}
+	s.Warnings = appendNew(s.Warnings, ev.Warnings...)
+}
+
+func appendNew(list []string, items ...string) []string {
+outer:
+	for _, it := range items {
+		for _, have := range list {
+			if have == it {
+				continue outer
+			}
+		}
+		list = append(list, it)
+	}
+	return list
+}
+
+// Fold returns the status after events, starting from IDLE.
+func Fold(events []Event) Status {
+	s := Status{State: Idle}
+	for _, ev := range events {
+		s.Apply(ev)
+	}
+	return s
+}
+
+// Reversed returns the parameters of the reversed epoch: source and
+// destination swapped, namespace remapping inverted.
+func (p StartParams) Reversed() StartParams {
+	r := p
+	r.Source, r.Destination = p.Destination, p.Source
+	r.NamespaceRemap = nil
+	for _, m := range p.NamespaceRemap {
+		r.NamespaceRemap = append(r.NamespaceRemap, Remap{From: m.To, To: m.From})
+	}
+	return r
+}
+
+// TopicPrefix is the data topic prefix of an epoch: the base prefix for epoch
+// 1, "<prefix>-e<N>" after N-1 reversals, so that each direction's log stays
+// a clean, separately replayable history.
+func TopicPrefix(base string, epoch int) string {
+	if epoch <= 1 {
+		return base
+	}
+	return fmt.Sprintf("%s-e%d", base, epoch)
+}
+
+// Marshal encodes an event for the control topic.
+func (ev Event) Marshal() ([]byte, error) { return json.Marshal(ev) }
+
+// Unmarshal decodes an event read from the control topic.
+func Unmarshal(b []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return ev, fmt.Errorf("control event is not valid JSON (%v): the control topic holds foreign data", err)
+	}
+	return ev, nil
+}

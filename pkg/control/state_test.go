@@ -1,0 +1,87 @@
+package control
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestLifecycle(t *testing.T) {
+	params := StartParams{Source: "cluster0", Destination: "cluster1", Reversible: true}
+	events := []Event{
+		{Type: EvStart, Params: &params},
+		{Type: EvPause}, {Type: EvResume},
+		{Type: EvCommit},
+		{Type: EvCommitMarked, MarkerID: "m1", ClusterTime: &ClusterTime{T: 5}},
+		{Type: EvSinkCommitted, MarkerID: "m1", DestClusterTime: &ClusterTime{T: 9}},
+		{Type: EvCommitted},
+		{Type: EvReverse},
+	}
+	want := []State{Running, Paused, Running, Committing, Committing, Committing, Committed, Reversing}
+	s := Status{State: Idle}
+	for i, ev := range events {
+		s.Apply(ev)
+		if s.State != want[i] {
+			t.Fatalf("after %s: got %s, want %s", ev.Type, s.State, want[i])
+		}
+	}
+	rev := params.Reversed()
+	s.Apply(Event{Type: EvReversed, Params: &rev})
+	if s.State != Running || s.Epoch != 2 || s.Params.Source != "cluster1" || s.MarkerID != "" {
+		t.Fatalf("after reversed: got %+v, want RUNNING epoch 2 from cluster1 with no marker", s)
+	}
+	if got := TopicPrefix("lb", s.Epoch); got != "lb-e2" {
+		t.Fatalf("TopicPrefix got %q, want lb-e2", got)
+	}
+}
+
+func TestOutOfOrderEventsAreIgnored(t *testing.T) {
+	params := StartParams{Source: "a", Destination: "b"}
+	s := Fold([]Event{
+		{Type: EvCommit}, // before start
+		{Type: EvStart, Params: &params},
+		{Type: EvStart, Params: &StartParams{Source: "x"}}, // duplicate start
+		{Type: EvCommitted},                                // not committing
+		{Type: EvCommit},
+		{Type: EvSinkCommitted, MarkerID: "other"}, // before the marker
+		{Type: EvCommitted},                        // sink not done
+	})
+	if s.State != Committing || s.Params.Source != "a" || s.SinkCommitted {
+		t.Fatalf("got %+v, want COMMITTING from a, sink not committed", s)
+	}
+}
+
+func TestInvalidTransitionsAreRefused(t *testing.T) {
+	tests := []struct {
+		state      State
+		reversible bool
+		action     Action
+		ok         bool
+	}{
+		{Idle, false, ActionStart, true},
+		{Idle, false, ActionPause, false},
+		{Idle, false, ActionCommit, false},
+		{Idle, false, ActionResume, false},
+		{Idle, false, ActionReverse, false},
+		{Running, false, ActionStart, false},
+		{Running, false, ActionPause, true},
+		{Running, false, ActionCommit, true},
+		{Running, false, ActionResume, false},
+		{Running, false, ActionReverse, false},
+		{Paused, false, ActionResume, true},
+		{Paused, false, ActionCommit, false},
+		{Paused, false, ActionPause, false},
+		{Committing, false, ActionCommit, false},
+		{Committing, false, ActionPause, false},
+		{Committed, false, ActionReverse, false},
+		{Committed, true, ActionReverse, true},
+		{Committed, true, ActionCommit, false},
+		{Reversing, true, ActionReverse, false},
+	}
+	for _, tt := range tests {
+		s := Status{State: tt.state, Params: StartParams{Reversible: tt.reversible}}
+		err := s.Check(tt.action)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalidTransition)) {
+			t.Errorf("%s in %s (reversible=%v): got %v, want ok=%v", tt.action, tt.state, tt.reversible, err, tt.ok)
+		}
+	}
+}
