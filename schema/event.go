@@ -15,6 +15,13 @@ const (
 	OpDDL       Op = "ddl"       // collection/database/index metadata change; a barrier
 	OpMarker    Op = "marker"    // control marker (commit, epoch start, snapshot done); a barrier
 	OpHeartbeat Op = "heartbeat" // keeps the resume point moving on a quiet stream
+
+	// OpUnknown is never written. Decoding yields it for an operation this
+	// build does not know (written by a newer logbridge whose schema
+	// appended an Op symbol): Avro schema resolution maps the new symbol to
+	// the enum default "unknown", and JSON carries the unknown string.
+	// Consumers must not drop such events silently (dead-letter them).
+	OpUnknown Op = "unknown"
 )
 
 // Namespace names a collection. Coll is empty for database-level events.
@@ -99,6 +106,11 @@ type Marker struct {
 
 // Event is one record of the log: a snapshot document, a change event, a DDL
 // barrier, a control marker or a heartbeat. Documents stay bson.Raw.
+//
+// A nil bson.Raw (or nil pointer) means "absent" and round-trips as absent
+// (Avro null, omitted in JSON); a non-nil bson.Raw must hold one complete BSON
+// document. Events returned by Serde.DecodeValue for the Avro encodings alias
+// the decoded value's bytes: do not modify the value while the Event is used.
 type Event struct {
 	Op                 Op
 	NS                 Namespace

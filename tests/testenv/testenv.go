@@ -24,7 +24,7 @@ const (
 	LocalKafka    = "127.0.0.1:19092"
 	LocalSource   = "mongodb://127.0.0.1:27018/?directConnection=true"
 	LocalDest     = "mongodb://127.0.0.1:27019/?directConnection=true"
-	LocalRegistry = "http://127.0.0.1:18081"
+	LocalRegistry = "http://127.0.0.1:18081/apis/ccompat/v7"
 )
 
 // Env names the servers one test run uses.
