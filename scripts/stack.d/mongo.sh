@@ -1,0 +1,355 @@
+# shellcheck shell=bash
+# Component "mongo" of scripts/stack.sh: two independent MongoDB-wire-compatible servers,
+#   source       on ${MONGO_HOST}:${MONGO_SOURCE_PORT}  (default program: mongo-java-server)
+#   destination  on ${MONGO_HOST}:${MONGO_DEST_PORT}    (default program: mongo-java-server)
+# No genuine mongod can be installed here; docs/testing.md has the conformance table that
+# chose these two, and the list of what they lack (tests skip those with a reason).
+#
+# Programs (MONGO_SOURCE_SERVER / MONGO_DEST_SERVER pick one per role):
+#   mongo-java-server  de.bwaldvogel:mongo-java-server (Maven Central, deploy/local/mongo/
+#                      mongo-java-server/pom.xml) run by the small launcher in that folder,
+#                      compiled here with javac: wire version 13, oplog on (change streams),
+#                      optional replica-set shim (setName) for the source role.
+#   jongodb            @jongodb/memory-server-bin-linux-x64-gnu (npm, deploy/local/mongo/
+#                      jongodb/package.json): GraalVM native binary, in-memory.
+#   nx-27017           nx-27017 (PyPI, deploy/local/mongo/nx-27017/requirements.txt) in a
+#                      venv: SQLite-backed, data under <cache>/mongo/data/<role>.
+# Everything lands in <cache>/mongo/ (<cache> = ${LOGBRIDGE_CACHE:-<repo>/.cache}).
+# Clients: eval "$(scripts/stack.sh env mongo)" gives SOURCE_URI and DEST_URI.
+#
+# Extra settings (environment; MONGO_HOST/MONGO_*_PORT come from scripts/stack.versions):
+#   MONGO_SOURCE_SERVER=mongo-java-server  MONGO_DEST_SERVER=mongo-java-server (or jongodb, nx-27017)
+#   MONGO_REPL_SET_NAME=rs0        setName the source presents (mongo-java-server shim)
+#   MONGO_MJS_BACKEND=memory       memory | h2 (h2 keeps data in <cache>/mongo/data/<role>.mv)
+#   MONGO_MJS_VERSION=1.47.0  MONGO_JONGODB_VERSION=0.1.6  MONGO_NX_VERSION=0.8.1
+#   MONGO_INSTALL_ALL=1            mongo_install installs every candidate, not just the two
+#   POPPYDB_VERSION=x.y.z          also try de.caluga:poppydb:<v>:jar:cli (not on Maven Central
+#                                  as of 2026-11; see docs/testing.md)
+#   MONGO_START_TIMEOUT=60  MONGO_STOP_TIMEOUT=20
+#   MONGO_JAVA_HOME                JDK for mongo-java-server (>= 17)
+
+: "${MONGO_HOST:=127.0.0.1}"
+: "${MONGO_SOURCE_PORT:=27018}"
+: "${MONGO_DEST_PORT:=27019}"
+: "${MONGO_SOURCE_SERVER:=mongo-java-server}"
+: "${MONGO_DEST_SERVER:=mongo-java-server}"
+: "${MONGO_REPL_SET_NAME:=rs0}"
+: "${MONGO_MJS_BACKEND:=memory}"
+: "${MONGO_MJS_VERSION:=1.47.0}"
+: "${MONGO_JONGODB_VERSION:=0.1.6}"
+: "${MONGO_NX_VERSION:=0.8.1}"
+: "${MONGO_START_TIMEOUT:=60}"
+: "${MONGO_STOP_TIMEOUT:=20}"
+: "${STACK_MVN_DEPENDENCY_PLUGIN:=org.apache.maven.plugins:maven-dependency-plugin:3.8.1}"
+
+MONGO_DEPLOY="$STACK_REPO/deploy/local/mongo"
+
+_mongo_dir()      { stack_dir mongo; }
+_mongo_mjs_dir()  { printf '%s/mongo-java-server-%s\n' "$(_mongo_dir)" "$MONGO_MJS_VERSION"; }
+_mongo_jon_dir()  { printf '%s/jongodb-%s\n' "$(_mongo_dir)" "$MONGO_JONGODB_VERSION"; }
+_mongo_jon_bin()  { printf '%s/node_modules/@jongodb/memory-server-bin-linux-x64-gnu/bin/jongodb\n' "$(_mongo_jon_dir)"; }
+_mongo_nx_dir()   { printf '%s/nx-27017-%s\n' "$(_mongo_dir)" "$MONGO_NX_VERSION"; }
+_mongo_pidfile()  { printf '%s/%s.pid\n' "$(_mongo_dir)" "$1"; }
+_mongo_logfile()  { printf '%s/%s.log\n' "$(_mongo_dir)" "$1"; }
+_mongo_datadir()  { printf '%s/data/%s\n' "$(_mongo_dir)" "$1"; }
+_mongo_port()     { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_PORT"; else printf '%s\n' "$MONGO_DEST_PORT"; fi; }
+_mongo_server()   { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_SERVER"; else printf '%s\n' "$MONGO_DEST_SERVER"; fi; }
+
+# _mongo_running_server ROLE: the program and port a running ROLE was started with (from
+# <role>.server, written by mongo_up), else the configured ones; so down/status find a
+# server started with other MONGO_*_SERVER/PORT settings than the current ones
+_mongo_running_server() {
+  local f
+  f="$(_mongo_dir)/$1.server"
+  if [[ -s "$f" && -s "$(_mongo_pidfile "$1")" ]]; then
+    cat "$f"
+  else
+    printf '%s %s\n' "$(_mongo_server "$1")" "$(_mongo_port "$1")"
+  fi
+}
+
+# _mongo_marker ROLE [KIND PORT]: a string on the server's command line that identifies it
+# (pid checks)
+_mongo_marker() {
+  local role="$1" kind="${2:-}" port="${3:-}"
+  [[ -n "$kind" ]] || read -r kind port < <(_mongo_running_server "$role")
+  case "$kind" in
+    mongo-java-server) printf -- '-Dlogbridge.stack=mongo-%s\n' "$role" ;;
+    # both reject unknown arguments: mark them with arguments they take
+    jongodb)           printf -- '--port=%s --database=logbridge_%s\n' "$port" "$role" ;;
+    nx-27017)          printf -- '--data-dir %s\n' "$(_mongo_datadir "$role")" ;;
+  esac
+}
+
+# ------------------------------------------------------------------ install --
+
+_mongo_mjs_installed() { [[ -f "$(_mongo_mjs_dir)/.installed" ]]; }
+_mongo_jon_installed() { [[ -f "$(_mongo_jon_dir)/.installed" && -x "$(_mongo_jon_bin)" ]]; }
+_mongo_nx_installed()  { [[ -f "$(_mongo_nx_dir)/.installed" && -x "$(_mongo_nx_dir)/venv/bin/nx-27017" ]]; }
+
+_mongo_install_mjs() {
+  local dir java javac
+  dir="$(_mongo_mjs_dir)"
+  if _mongo_mjs_installed; then
+    stack_log "mongo: mongo-java-server $MONGO_MJS_VERSION already installed in $dir"
+    return 0
+  fi
+  java="$(stack_java 17 MONGO_JAVA_HOME)"
+  javac="$(dirname "$java")/javac"
+  [[ -x "$javac" ]] || javac="$(command -v javac || true)"
+  [[ -n "$javac" && -x "$javac" ]] || stack_die "mongo: javac not found next to $java nor on PATH; install a JDK (apt-get install -y openjdk-17-jdk-headless) or set MONGO_JAVA_HOME"
+  stack_log "mongo: installing mongo-java-server $MONGO_MJS_VERSION from Maven Central into $dir"
+  rm -rf "$dir.tmp"
+  mkdir -p "$dir.tmp/classes"
+  stack_mvn -f "$MONGO_DEPLOY/mongo-java-server/pom.xml" \
+    "$STACK_MVN_DEPENDENCY_PLUGIN:copy-dependencies" \
+    -Dmongo-java-server.version="$MONGO_MJS_VERSION" -DoutputDirectory="$dir.tmp/lib"
+  "$javac" -nowarn -d "$dir.tmp/classes" -cp "$dir.tmp/lib/*" \
+    "$MONGO_DEPLOY/mongo-java-server/LogbridgeMongoJavaServer.java" \
+    || stack_die "mongo: compiling the mongo-java-server launcher failed"
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+  : >"$dir/.installed"
+  stack_log "mongo: mongo-java-server installed"
+}
+
+_mongo_install_jongodb() {
+  local dir
+  dir="$(_mongo_jon_dir)"
+  if _mongo_jon_installed; then
+    stack_log "mongo: jongodb $MONGO_JONGODB_VERSION already installed in $dir"
+    return 0
+  fi
+  stack_need_cmd npm "Install Node.js and npm (apt-get update && apt-get install -y npm)."
+  stack_log "mongo: installing jongodb $MONGO_JONGODB_VERSION from npm into $dir"
+  rm -rf "$dir.tmp"
+  mkdir -p "$dir.tmp"
+  sed -e "s/\"@jongodb\/memory-server-bin-linux-x64-gnu\": \"[^\"]*\"/\"@jongodb\/memory-server-bin-linux-x64-gnu\": \"$MONGO_JONGODB_VERSION\"/" \
+    "$MONGO_DEPLOY/jongodb/package.json" >"$dir.tmp/package.json"
+  (cd "$dir.tmp" && npm install --no-audit --no-fund --omit=dev --loglevel=error >&2) \
+    || stack_die "mongo: npm install of jongodb failed (see above); check access to the npm registry"
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+  [[ -x "$(_mongo_jon_bin)" ]] || stack_die "mongo: $(_mongo_jon_bin) missing after npm install (the binary package is linux-x64-gnu only)"
+  : >"$dir/.installed"
+  stack_log "mongo: jongodb installed"
+}
+
+_mongo_install_nx() {
+  local dir py
+  dir="$(_mongo_nx_dir)"
+  if _mongo_nx_installed; then
+    stack_log "mongo: nx-27017 $MONGO_NX_VERSION already installed in $dir"
+    return 0
+  fi
+  py="$(command -v python3 || true)"
+  [[ -n "$py" ]] || stack_die "mongo: python3 not found; install Python 3.11+ (apt-get install -y python3 python3-venv)"
+  stack_log "mongo: installing nx-27017 $MONGO_NX_VERSION from PyPI into $dir"
+  # a venv embeds its path, so it is built in place; .installed marks it complete
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  "$py" -m venv "$dir/venv" || stack_die "mongo: python3 -m venv failed (apt-get install -y python3-venv)"
+  sed -e "s/^nx-27017==.*/nx-27017==$MONGO_NX_VERSION/" "$MONGO_DEPLOY/nx-27017/requirements.txt" >"$dir/requirements.txt"
+  "$dir/venv/bin/pip" install -q --disable-pip-version-check -r "$dir/requirements.txt" >&2 \
+    || stack_die "mongo: pip install nx-27017 failed (see above); check access to PyPI"
+  : >"$dir/.installed"
+  stack_log "mongo: nx-27017 installed"
+}
+
+_mongo_try_poppydb() {
+  [[ -n "${POPPYDB_VERSION:-}" ]] || return 0
+  local dir
+  dir="$(_mongo_dir)/poppydb-$POPPYDB_VERSION"
+  [[ -f "$dir/.installed" ]] && return 0
+  stack_log "mongo: trying de.caluga:poppydb:$POPPYDB_VERSION:jar:cli from Maven Central"
+  if mvn -B -q -ntp -f "$MONGO_DEPLOY/poppydb/pom.xml" "$STACK_MVN_DEPENDENCY_PLUGIN:copy-dependencies" \
+      -Dpoppydb.version="$POPPYDB_VERSION" -DoutputDirectory="$dir" >/dev/null 2>&1; then
+    : >"$dir/.installed"
+    stack_log "mongo: PoppyDB $POPPYDB_VERSION resolved into $dir (not wired into mongo_up; see docs/testing.md)"
+  else
+    stack_log "mongo: PoppyDB $POPPYDB_VERSION is not resolvable from Maven Central; skipped"
+  fi
+}
+
+_mongo_install_kind() {
+  case "$1" in
+    mongo-java-server) _mongo_install_mjs ;;
+    jongodb)           _mongo_install_jongodb ;;
+    nx-27017)          _mongo_install_nx ;;
+    *) stack_die "mongo: unknown server '$1' (MONGO_SOURCE_SERVER/MONGO_DEST_SERVER: mongo-java-server, jongodb, nx-27017)" ;;
+  esac
+}
+
+mongo_install() {
+  local kinds="$MONGO_SOURCE_SERVER $MONGO_DEST_SERVER" k done_kinds=" "
+  [[ "${MONGO_INSTALL_ALL:-0}" == 1 ]] && kinds="mongo-java-server jongodb nx-27017"
+  for k in $kinds; do
+    [[ "$done_kinds" == *" $k "* ]] && continue
+    _mongo_install_kind "$k"
+    done_kinds+="$k "
+  done
+  _mongo_try_poppydb
+}
+
+# ---------------------------------------------------------------- up/down --
+
+# _mongo_ready ROLE: the port accepts connections
+_mongo_ready() { stack_port_open "$MONGO_HOST" "$(_mongo_port "$1")"; }
+
+_mongo_up_role() {
+  local role="$1" kind port pidfile logfile marker pid t0=$SECONDS
+  kind="$(_mongo_server "$role")"
+  port="$(_mongo_port "$role")"
+  pidfile="$(_mongo_pidfile "$role")"
+  logfile="$(_mongo_logfile "$role")"
+  local running rkind rport
+  running="$(_mongo_running_server "$role")"
+  read -r rkind rport <<<"$running"
+  if pid="$(stack_pid_alive "$pidfile" "$(_mongo_marker "$role" "$rkind" "$rport")")"; then
+    if [[ "$rkind $rport" != "$kind $port" ]]; then
+      stack_die "mongo-$role: $rkind is running on port $rport (pid $pid), not the configured $kind on $port; run: scripts/stack.sh down mongo"
+    fi
+    stack_log "mongo-$role: already running ($kind, pid $pid) at $MONGO_HOST:$port"
+    return 0
+  fi
+  marker="$(_mongo_marker "$role" "$kind" "$port")"
+  stack_check_port_free "mongo-$role" "$MONGO_HOST" "$port"
+  case "$kind" in
+    mongo-java-server)
+      _mongo_mjs_installed || stack_die "mongo: mongo-java-server not installed; run: scripts/stack.sh install mongo"
+      local java dir args=()
+      java="$(stack_java 17 MONGO_JAVA_HOME)"
+      dir="$(_mongo_mjs_dir)"
+      args=(--host "$MONGO_HOST" --port "$port" --backend "$MONGO_MJS_BACKEND")
+      if [[ "$MONGO_MJS_BACKEND" == h2 ]]; then
+        mkdir -p "$(_mongo_datadir "$role")"
+        args+=(--data "$(_mongo_datadir "$role")/mongo.mv")
+      fi
+      [[ "$role" == source && -n "$MONGO_REPL_SET_NAME" ]] && args+=(--repl-set-name "$MONGO_REPL_SET_NAME")
+      stack_log "mongo-$role: starting mongo-java-server at $MONGO_HOST:$port (log $logfile)"
+      stack_spawn "$pidfile" "$logfile" "$java" -Xmx512m "$marker" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+        -cp "$dir/lib/*:$dir/classes" LogbridgeMongoJavaServer "${args[@]}"
+      ;;
+    jongodb)
+      _mongo_jon_installed || stack_die "mongo: jongodb not installed; run: scripts/stack.sh install mongo"
+      # standalone profile: its single-node replica-set profile rejects the $readPreference
+      # the Go driver puts on its streaming hello (see docs/testing.md)
+      stack_log "mongo-$role: starting jongodb at $MONGO_HOST:$port (log $logfile)"
+      stack_spawn "$pidfile" "$logfile" "$(_mongo_jon_bin)" --host="$MONGO_HOST" \
+        --port="$port" --database="logbridge_$role"
+      ;;
+    nx-27017)
+      _mongo_nx_installed || stack_die "mongo: nx-27017 not installed; run: MONGO_INSTALL_ALL=1 scripts/stack.sh install mongo"
+      local data
+      data="$(_mongo_datadir "$role")"
+      mkdir -p "$data"
+      stack_log "mongo-$role: starting nx-27017 at $MONGO_HOST:$port (data $data, log $logfile)"
+      stack_spawn "$pidfile" "$logfile" "$(_mongo_nx_dir)/venv/bin/nx-27017" \
+        --host "$MONGO_HOST" -p "$port" --data-dir "$data" \
+        --log-file "$logfile.nx" --pid-file "$(_mongo_dir)/$role.nx.pid"
+      ;;
+    *) stack_die "mongo: unknown server '$kind' for $role" ;;
+  esac
+  printf '%s %s\n' "$kind" "$port" >"$(_mongo_dir)/$role.server"
+  # stack_wait_ready takes the server for dead when its command line lacks the marker; right
+  # after the spawn it may still be nohup/setsid mid-exec (empty or other cmdline), which
+  # would orphan a healthy server. Wait (<= 3s) until the marker shows or the pid is gone.
+  local i
+  for ((i = 0; i < 30; i++)); do
+    stack_pid_alive "$pidfile" "$marker" >/dev/null && break
+    kill -0 "$(<"$pidfile")" 2>/dev/null || break
+    sleep 0.1
+  done
+  stack_wait_ready "mongo-$role" "$pidfile" "$marker" "$logfile" "$MONGO_START_TIMEOUT" _mongo_ready "$role"
+  stack_log "mongo-$role: ready ($kind) at $MONGO_HOST:$port (pid $(<"$pidfile"), $((SECONDS - t0))s)"
+}
+
+mongo_up() {
+  _mongo_up_role source
+  _mongo_up_role destination
+}
+
+mongo_down() {
+  local role
+  for role in destination source; do
+    stack_stop "mongo-$role" "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role")" "$MONGO_STOP_TIMEOUT"
+    rm -f "$(_mongo_dir)/$role.server"
+  done
+}
+
+_mongo_status_role() {
+  local role="$1" kind port pid
+  read -r kind port < <(_mongo_running_server "$role")
+  if pid="$(stack_pid_alive "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role" "$kind" "$port")")"; then
+    if stack_port_open "$MONGO_HOST" "$port"; then
+      printf 'mongo-%-12s running  pid %-7s %s  %s\n' "$role" "$pid" "$(_mongo_uri "$role" "$kind" "$port")" "$kind"
+      return 0
+    fi
+    printf 'mongo-%-12s starting pid %-7s (not ready yet; log %s)\n' "$role" "$pid" "$(_mongo_logfile "$role")"
+    return 1
+  fi
+  printf 'mongo-%-12s stopped  (%s on port %s)\n' "$role" "$kind" "$port"
+  return 1
+}
+
+mongo_status() {
+  local rc=0
+  _mongo_status_role source || rc=1
+  _mongo_status_role destination || rc=1
+  return "$rc"
+}
+
+# _mongo_uri ROLE [KIND PORT]: the URI the Go driver v2 uses for that server
+_mongo_uri() {
+  local role="$1" kind="${2:-}" port="${3:-}"
+  [[ -n "$kind" ]] || read -r kind port < <(_mongo_running_server "$role")
+  case "$kind" in
+    mongo-java-server)
+      if [[ "$role" == source && -n "$MONGO_REPL_SET_NAME" ]]; then
+        printf 'mongodb://%s:%s/?replicaSet=%s&directConnection=true\n' "$MONGO_HOST" "$port" "$MONGO_REPL_SET_NAME"
+      else
+        printf 'mongodb://%s:%s/?directConnection=true\n' "$MONGO_HOST" "$port"
+      fi ;;
+    *) printf 'mongodb://%s:%s/?directConnection=true\n' "$MONGO_HOST" "$port" ;;
+  esac
+}
+
+mongo_env() {
+  printf "export SOURCE_URI='%s'\n" "$(_mongo_uri source)"
+  printf "export DEST_URI='%s'\n" "$(_mongo_uri destination)"
+  # which programs these are, so tests can skip what a program lacks (docs/testing.md)
+  local kind port
+  read -r kind port < <(_mongo_running_server source)
+  printf "export SOURCE_MONGO_SERVER='%s'\n" "$kind"
+  read -r kind port < <(_mongo_running_server destination)
+  printf "export DEST_MONGO_SERVER='%s'\n" "$kind"
+}
+
+mongo_logs() {
+  _mongo_logfile source
+  _mongo_logfile destination
+}
+
+mongo_clean() {
+  stack_log "mongo: deleting data in $(_mongo_dir)/data"
+  rm -rf "$(_mongo_dir)/data"
+}
+
+# scripts/stack.sh exec mongo probe source|destination [probe flags...]
+#   runs the conformance probe (tests/conformance/cmd/probe) against that role
+mongo_exec() {
+  local sub="${1:-}"
+  case "$sub" in
+    probe)
+      local role="${2:-source}"
+      [[ "$role" == source || "$role" == destination ]] || stack_die "usage: exec mongo probe source|destination [flags]"
+      shift 2 || shift $#
+      stack_need_cmd go "Install Go to run the probe."
+      (cd "$STACK_REPO" && go run ./tests/conformance/cmd/probe --uri "$(_mongo_uri "$role")" \
+        --name "$(_mongo_running_server "$role" | cut -d' ' -f1) ($role)" "$@")
+      ;;
+    uri)
+      _mongo_uri "${2:-source}" ;;
+    *) stack_die "usage: scripts/stack.sh exec mongo probe|uri source|destination [flags]" ;;
+  esac
+}

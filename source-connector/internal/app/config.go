@@ -1,0 +1,201 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/kafkax"
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/capture"
+	"github.com/logbridge/logbridge/source-connector/internal/nsfilter"
+	"github.com/logbridge/logbridge/source-connector/internal/publish"
+)
+
+// Config is the source connector's configuration.
+type Config struct {
+	// SourceURI is the source cluster's connection string (replica set or
+	// mongos; TLS and authentication through URI options).
+	SourceURI string
+	Kafka     kafkax.Config
+	// TopicPrefix starts every topic name; TopicRoute maps a namespace to
+	// its data topic ({prefix}, {db}, {coll}).
+	TopicPrefix string
+	TopicRoute  string
+	// Include and Exclude are namespace patterns (see nsfilter).
+	Include, Exclude config.StringList
+	// Partitions and ReplicationFactor of created data topics.
+	Partitions        int
+	ReplicationFactor int
+	// SnapshotParallelism bounds concurrent range readers;
+	// SnapshotBatchSize is the find batch size; SnapshotRangeDocs the
+	// target documents per range.
+	SnapshotParallelism int
+	SnapshotBatchSize   int
+	SnapshotRangeDocs   int64
+	// FullDocument: off, updateLookup, whenAvailable, required.
+	FullDocument string
+	// FullDocumentBeforeChange: off, whenAvailable, required.
+	FullDocumentBeforeChange string
+	HeartbeatInterval        time.Duration
+	// HTTPAddr serves /metrics, /healthz and the control API (main only).
+	HTTPAddr string
+	// Encoding of record values; SchemaRegistryURL for confluent.
+	Encoding          string
+	SchemaRegistryURL string
+	// TransactionalID of the Kafka producer (default logbridge-source-<prefix>).
+	TransactionalID string
+	SyncEpoch       int64
+	// SourceName identifies the source in every record (default: the
+	// replica set name, or "mongos").
+	SourceName string
+	// BatchMaxRecords and BatchMaxBytes bound one Kafka transaction.
+	BatchMaxRecords int
+	BatchMaxBytes   int
+	// ProgressInterval is the period of progress log lines.
+	ProgressInterval time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		SourceURI:                "mongodb://127.0.0.1:27017/",
+		Kafka:                    kafkax.Config{Brokers: config.StringList{"127.0.0.1:19092"}, ClientID: "logbridge-source"},
+		TopicPrefix:              "logbridge",
+		TopicRoute:               publish.DefaultRoute,
+		Partitions:               4,
+		ReplicationFactor:        -1,
+		SnapshotParallelism:      4,
+		SnapshotBatchSize:        1000,
+		SnapshotRangeDocs:        100_000,
+		FullDocument:             capture.ModeOff,
+		FullDocumentBeforeChange: capture.ModeOff,
+		HeartbeatInterval:        10 * time.Second,
+		HTTPAddr:                 ":27182",
+		Encoding:                 string(schema.EncodingSingleObject),
+		SyncEpoch:                1,
+		BatchMaxRecords:          2000,
+		BatchMaxBytes:            4 << 20,
+		ProgressInterval:         10 * time.Second,
+	}
+}
+
+// RegisterFlags registers every setting on fs, with c's values as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.SourceURI, "source-uri", c.SourceURI,
+		"source MongoDB connection string: a replica set or a mongos (a standalone has no change streams); TLS and auth as URI options,\n"+
+			"e.g. mongodb://user:pass@db1:27017,db2:27017/?replicaSet=rs0&tls=true&authSource=admin")
+	brokers := c.Kafka.Brokers
+	c.Kafka.RegisterFlags(fs, c.Kafka.ClientID)
+	if len(brokers) > 0 {
+		c.Kafka.Brokers = brokers
+	}
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", c.TopicPrefix,
+		"prefix of every topic: data <prefix>.<db>.<coll>, state <prefix>._source_state, control <prefix>._control")
+	fs.StringVar(&c.TopicRoute, "topic-route", c.TopicRoute,
+		"template of data topic names with {prefix}, {db} and {coll}, e.g. 'cdc.{prefix}.{db}.{coll}'")
+	fs.Var(&c.Include, "include",
+		"comma-separated namespaces to copy and stream: db.coll, db.* or /regex/ on \"db.coll\" (default: all), e.g. 'shop.*,/^crm\\.acc/'")
+	fs.Var(&c.Exclude, "exclude",
+		"comma-separated namespaces to leave out (same patterns; exclude wins). admin, local, config, __logbridge* and system.* are always left out")
+	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of data topics the connector creates (existing topics are used as they are)")
+	fs.IntVar(&c.ReplicationFactor, "replication-factor", c.ReplicationFactor, "replication factor of created topics (-1: broker default)")
+	fs.IntVar(&c.SnapshotParallelism, "snapshot-parallelism", c.SnapshotParallelism, "concurrent snapshot range readers")
+	fs.IntVar(&c.SnapshotBatchSize, "snapshot-batch-size", c.SnapshotBatchSize, "documents per find batch of a snapshot reader")
+	fs.Int64Var(&c.SnapshotRangeDocs, "snapshot-range-docs", c.SnapshotRangeDocs,
+		"target documents per snapshot range (collections are split on sampled _id boundaries; each range is checkpointed)")
+	fs.StringVar(&c.FullDocument, "full-document", c.FullDocument,
+		"full document of update events: off (delta only), updateLookup (current document, read at event time),\n"+
+			"whenAvailable or required (post-images; needs changeStreamPreAndPostImages on the collections)")
+	fs.StringVar(&c.FullDocumentBeforeChange, "full-document-before-change", c.FullDocumentBeforeChange,
+		"pre-image of update/replace/delete events: off, whenAvailable or required (needs changeStreamPreAndPostImages)")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval,
+		"when the change stream is quiet this long, checkpoint its resume point so it keeps moving")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for /metrics, /healthz and the control API (/api/v1/...)")
+	fs.StringVar(&c.Encoding, "encoding", c.Encoding,
+		"record value encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url) or json (canonical Extended JSON)")
+	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", c.SchemaRegistryURL,
+		"Confluent-compatible schema registry, e.g. http://127.0.0.1:8081 (or Apicurio's http://host:8080/apis/ccompat/v7)")
+	fs.StringVar(&c.TransactionalID, "transactional-id", c.TransactionalID,
+		"Kafka transactional id of the producer (default logbridge-source-<topic-prefix>); exactly one running connector may use it")
+	fs.Int64Var(&c.SyncEpoch, "sync-epoch", c.SyncEpoch, "sync epoch written into every record (incremented on each reversal)")
+	fs.StringVar(&c.SourceName, "source-name", c.SourceName, "name of the source written into every record (default: the replica set name)")
+	fs.IntVar(&c.BatchMaxRecords, "batch-max-records", c.BatchMaxRecords, "most records per Kafka transaction")
+	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", c.BatchMaxBytes, "most encoded bytes per Kafka transaction")
+	fs.DurationVar(&c.ProgressInterval, "progress-interval", c.ProgressInterval, "period of the progress log lines")
+}
+
+// Validate checks the settings together.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.SourceURI == "" {
+		errs = append(errs, errors.New("source-uri is empty: give the source's mongodb:// URI"))
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := publish.NewRouter(c.TopicPrefix, c.TopicRoute); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := nsfilter.New(c.Include, c.Exclude); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Partitions < 1 || c.Partitions > 10000 {
+		errs = append(errs, fmt.Errorf("partitions %d: use 1..10000", c.Partitions))
+	}
+	if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 {
+		errs = append(errs, fmt.Errorf("replication-factor %d: use -1 (broker default) or a positive number", c.ReplicationFactor))
+	}
+	if c.SnapshotParallelism < 1 || c.SnapshotParallelism > 256 {
+		errs = append(errs, fmt.Errorf("snapshot-parallelism %d: use 1..256", c.SnapshotParallelism))
+	}
+	if c.SnapshotBatchSize < 0 {
+		errs = append(errs, fmt.Errorf("snapshot-batch-size %d is negative", c.SnapshotBatchSize))
+	}
+	if c.SnapshotRangeDocs < 1 {
+		errs = append(errs, fmt.Errorf("snapshot-range-docs %d: must be positive", c.SnapshotRangeDocs))
+	}
+	switch c.FullDocument {
+	case capture.ModeOff, capture.ModeUpdateLookup, capture.ModeWhenAvailable, capture.ModeRequired:
+	default:
+		errs = append(errs, fmt.Errorf("full-document %q: use off, updateLookup, whenAvailable or required", c.FullDocument))
+	}
+	switch c.FullDocumentBeforeChange {
+	case capture.ModeOff, capture.ModeWhenAvailable, capture.ModeRequired:
+	default:
+		errs = append(errs, fmt.Errorf("full-document-before-change %q: use off, whenAvailable or required", c.FullDocumentBeforeChange))
+	}
+	if c.HeartbeatInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("heartbeat-interval %s: use at least 100ms", c.HeartbeatInterval))
+	}
+	switch schema.Encoding(c.Encoding) {
+	case schema.EncodingSingleObject, schema.EncodingJSON:
+	case schema.EncodingConfluent:
+		if c.SchemaRegistryURL == "" {
+			errs = append(errs, errors.New("encoding confluent needs --schema-registry-url"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("encoding %q: use avro-single-object, confluent or json", c.Encoding))
+	}
+	if c.SchemaRegistryURL != "" && !strings.HasPrefix(c.SchemaRegistryURL, "http://") && !strings.HasPrefix(c.SchemaRegistryURL, "https://") {
+		errs = append(errs, fmt.Errorf("schema-registry-url %q: use an http:// or https:// URL", c.SchemaRegistryURL))
+	}
+	if c.SyncEpoch < 0 {
+		errs = append(errs, fmt.Errorf("sync-epoch %d is negative", c.SyncEpoch))
+	}
+	if c.BatchMaxRecords < 1 || c.BatchMaxBytes < 1024 {
+		errs = append(errs, errors.New("batch-max-records must be positive and batch-max-bytes at least 1024"))
+	}
+	return errors.Join(errs...)
+}
+
+// transactionalID is the configured or derived transactional id.
+func (c *Config) transactionalID() string {
+	if c.TransactionalID != "" {
+		return c.TransactionalID
+	}
+	return "logbridge-source-" + c.TopicPrefix
+}

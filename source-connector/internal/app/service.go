@@ -1,0 +1,458 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/capture"
+	"github.com/logbridge/logbridge/source-connector/internal/metrics"
+	"github.com/logbridge/logbridge/source-connector/internal/nsfilter"
+	"github.com/logbridge/logbridge/source-connector/internal/publish"
+	"github.com/logbridge/logbridge/source-connector/internal/snapshot"
+)
+
+// Wire versions of the server features the stream uses when available.
+const (
+	wireShowExpandedEvents = 17 // MongoDB 6.0
+	wireSplitLargeEvent    = 21 // MongoDB 7.0
+)
+
+// Service is the source connector. Create it with New and call Run once.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	filter  *nsfilter.Filter
+	router  *publish.Router
+
+	mu       sync.Mutex
+	status   Status
+	progress map[string]*NamespaceProgress
+}
+
+// New validates cfg and returns a service. reg receives the metrics (nil:
+// a private registry); log may be nil.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f, _ := nsfilter.New(cfg.Include, cfg.Exclude)
+	r, _ := publish.NewRouter(cfg.TopicPrefix, cfg.TopicRoute)
+	return &Service{
+		cfg: cfg, log: log, metrics: metrics.New(reg), filter: f, router: r,
+		status:   Status{Phase: PhaseStarting},
+		progress: map[string]*NamespaceProgress{},
+	}, nil
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Run runs the connector until ctx ends (then it returns ctx's error) or a
+// fatal error. A Service runs once.
+func (s *Service) Run(ctx context.Context) (err error) {
+	s.mu.Lock()
+	s.status.StartedAt = time.Now()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if ctx.Err() != nil {
+			s.status.Phase = PhaseStopped
+		} else if err != nil {
+			s.status.Phase = PhaseFailed
+			s.status.Error = err.Error()
+		}
+		s.mu.Unlock()
+	}()
+
+	s.log.Info("starting source connector", "source", mongox.Redact(s.cfg.SourceURI), "kafka", strings.Join(s.cfg.Kafka.Brokers, ","),
+		"prefix", s.cfg.TopicPrefix, "filter", s.filter.String(), "encoding", s.cfg.Encoding)
+	cl, err := mongox.Connect(ctx, "source", s.cfg.SourceURI)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cl.Disconnect(context.WithoutCancel(ctx)) }()
+	topo, err := mongox.RequireChangeStreams(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("checking the source: %w", err)
+	}
+	source := s.cfg.SourceName
+	if source == "" {
+		source = topo.SetName
+		if topo.IsMongos {
+			source = "mongos"
+		}
+	}
+
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(s.cfg.Encoding), RegistryURL: s.cfg.SchemaRegistryURL})
+	if err != nil {
+		return fmt.Errorf("setting up the %s encoding: %w", s.cfg.Encoding, err)
+	}
+	kopts, err := s.cfg.Kafka.ClientOpts()
+	if err != nil {
+		return err
+	}
+	pub, st, err := publish.Open(ctx, publish.Config{
+		KafkaOpts:         kopts,
+		TransactionalID:   s.cfg.transactionalID(),
+		Router:            s.router,
+		Partitions:        int32(s.cfg.Partitions),
+		ReplicationFactor: int16(s.cfg.ReplicationFactor),
+		Serde:             serde,
+		Logger:            s.log,
+		Metrics:           s.metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("opening the Kafka publisher: %w", err)
+	}
+	defer pub.Close()
+	s.log.Info("source state read", "records", st.RecordsRead, "planned", st.Planned(), "snapshotDone", st.SnapshotDone(),
+		"resumeToken", st.Stream != nil)
+
+	if st.Planned() && st.Meta.Epoch != s.cfg.SyncEpoch {
+		s.log.Warn("the state was written with another sync epoch; keeping the stored epoch for this prefix", "stored", st.Meta.Epoch, "configured", s.cfg.SyncEpoch)
+	}
+	if !st.Planned() {
+		s.setPhase(PhasePlanning)
+		if st, err = s.plan(ctx, cl, topo, pub, source); err != nil {
+			return err
+		}
+	}
+	epoch := st.Meta.Epoch
+	t0 := st.Meta.T0
+	s.mu.Lock()
+	s.status.T0 = schema.ClusterTime{T: t0.T, I: t0.I}
+	s.mu.Unlock()
+	s.initProgress(st)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { s.progressLoop(gctx); return nil })
+	g.Go(func() error {
+		if !st.SnapshotDone() {
+			s.setPhase(PhaseSnapshot)
+			if err := s.snapshot(gctx, cl, topo, pub, st, source, epoch); err != nil {
+				return err
+			}
+		}
+		s.mu.Lock()
+		s.status.SnapshotDone = true
+		s.mu.Unlock()
+		s.setPhase(PhaseStreaming)
+		return s.stream(gctx, cl, topo, pub, st, source, epoch)
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (s *Service) sourceErr(action string, err error) error {
+	if mongox.IsAuthError(err) {
+		return fmt.Errorf("%s: %w: %w", action, ErrSourcePrivileges, err)
+	}
+	return fmt.Errorf("%s: %w", action, err)
+}
+
+// plan takes T0, lists the namespaces and commits the plan with the
+// collections' DDL records.
+func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, source string) (*publish.State, error) {
+	t0, err := snapshot.ClusterTime(ctx, cl)
+	if err != nil {
+		return nil, s.sourceErr("taking T0", err)
+	}
+	colls, err := snapshot.ListCollections(ctx, cl, s.filter, topo.IsMongos)
+	if err != nil {
+		return nil, s.sourceErr("listing namespaces", err)
+	}
+	meta := &publish.Meta{Version: publish.StateVersion, T0: t0, Epoch: s.cfg.SyncEpoch, Source: source, PlannedAt: time.Now().UTC()}
+	ct := schema.ClusterTime{T: t0.T, I: t0.I}
+	var items []publish.Item
+	var total int64
+	for _, c := range colls {
+		ranges, err := snapshot.PlanRanges(ctx, cl, c, s.cfg.SnapshotRangeDocs)
+		if err != nil {
+			return nil, s.sourceErr("planning snapshot ranges", err)
+		}
+		topic, _, err := pub.Topic(ctx, c.NS)
+		if err != nil {
+			return nil, err
+		}
+		nsState := &publish.NamespaceState{DB: c.NS.DB, Coll: c.NS.Coll, Topic: topic, Type: c.Type, InSnapshot: true,
+			EstimatedDocs: c.EstimatedDocs, EstimatedBytes: c.EstimatedBytes, Ranges: len(ranges)}
+		states := []publish.StateUpdate{{Key: publish.NSKey(c.NS.String()), Value: nsState}}
+		for _, r := range ranges {
+			states = append(states, publish.StateUpdate{Key: r.Key(), Value: r})
+		}
+		id := fmt.Sprintf("snapshot/%d.%d/%s", t0.T, t0.I, c.NS)
+		items = append(items, publish.Item{
+			Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: ct, Epoch: s.cfg.SyncEpoch, Source: source,
+				DDL: &schema.DDL{Kind: schema.DDLCreate, Options: c.Options, ID: id + "/create"}},
+			Broadcast: true, NSType: c.Type, State: states,
+		})
+		if c.Type != publish.TypeView && len(c.Indexes) > 0 {
+			items = append(items, publish.Item{
+				Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: ct, Epoch: s.cfg.SyncEpoch, Source: source,
+					DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, Indexes: c.Indexes, ID: id + "/createIndexes"}},
+				Broadcast: true, NSType: c.Type,
+			})
+		}
+		total += c.EstimatedDocs
+		s.log.Info("planned namespace", "ns", c.NS.String(), "type", c.Type, "topic", topic, "estimatedDocs", c.EstimatedDocs, "ranges", len(ranges))
+	}
+	items = append(items, publish.Item{State: []publish.StateUpdate{{Key: publish.KeyMeta, Value: meta}}})
+	if err := pub.CommitItems(ctx, items...); err != nil {
+		return nil, fmt.Errorf("committing the snapshot plan: %w", err)
+	}
+	s.log.Info("snapshot planned", "t0", fmt.Sprintf("%d.%d", t0.T, t0.I), "namespaces", len(colls), "estimatedDocs", total)
+	return pub.ReadState(ctx)
+}
+
+// snapshot copies the pending ranges and commits the snapshotDone markers.
+func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, st *publish.State, source string, epoch int64) error {
+	shardKeys := map[string]bson.Raw{}
+	if topo.IsMongos {
+		colls, err := snapshot.ListCollections(ctx, cl, s.filter, true)
+		if err != nil {
+			return s.sourceErr("reading shard keys", err)
+		}
+		for _, c := range colls {
+			if len(c.ShardKey) > 0 {
+				shardKeys[c.NS.String()] = c.ShardKey
+			}
+		}
+	}
+	var pending []*publish.RangeState
+	for _, r := range st.SortedRanges() {
+		if !r.Done {
+			pending = append(pending, r)
+		}
+	}
+	s.log.Info("snapshot starting", "pendingRanges", len(pending), "totalRanges", len(st.Ranges), "parallelism", s.cfg.SnapshotParallelism)
+	start := time.Now()
+	items := make(chan publish.Item, 4*s.cfg.SnapshotParallelism*max(1, s.cfg.SnapshotBatchSize/4))
+	rd := &snapshot.Reader{Client: cl, T0: st.Meta.T0, Parallelism: s.cfg.SnapshotParallelism, BatchSize: int32(s.cfg.SnapshotBatchSize),
+		Epoch: epoch, Source: source, ShardKeys: shardKeys, Logger: s.log,
+		OnRetry: func(error) { s.metrics.Retries.WithLabelValues("snapshot_read").Inc() }}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(items)
+		if err := rd.Run(gctx, pending, items); err != nil {
+			return s.sourceErr("snapshot", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		return pub.Run(gctx, items, s.limits(), s.onCommit)
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	// Every range is committed: the snapshotDone markers.
+	var docs int64
+	var marks []publish.Item
+	for _, n := range s.Status().Namespaces {
+		docs += n.CopiedDocs
+	}
+	data, _ := bson.Marshal(bson.D{{Key: "t0", Value: st.Meta.T0}, {Key: "documents", Value: docs}})
+	t0 := schema.ClusterTime{T: st.Meta.T0.T, I: st.Meta.T0.I}
+	id := fmt.Sprintf("snapshotDone/%d.%d", t0.T, t0.I)
+	for _, n := range pub.Catalog("") {
+		if !n.InSnapshot {
+			continue
+		}
+		marks = append(marks, publish.Item{
+			Event: &schema.Event{Op: schema.OpMarker, NS: n.NS(), ClusterTime: t0, Epoch: epoch, Source: source,
+				Marker: &schema.Marker{Kind: schema.MarkerSnapshotDone, ID: id, Data: data}},
+			Broadcast: true,
+		})
+	}
+	marks = append(marks, publish.Item{State: []publish.StateUpdate{{Key: publish.KeySnapshot,
+		Value: &publish.SnapshotState{Done: true, DoneAt: time.Now().UTC(), Docs: docs}}}})
+	if err := pub.CommitItems(ctx, marks...); err != nil {
+		return fmt.Errorf("committing the snapshotDone markers: %w", err)
+	}
+	el := time.Since(start)
+	s.log.Info("snapshot done", "documents", docs, "elapsed", el.Round(time.Millisecond).String(),
+		"docsPerSecond", int64(float64(docs)/max(el.Seconds(), 1e-3)))
+	s.mu.Lock()
+	for _, n := range s.progress {
+		n.Done = true
+		n.RangesDone = n.RangesTotal
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// stream runs the change stream into the publisher.
+func (s *Service) stream(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, st *publish.State, source string, epoch int64) error {
+	start := capture.Start{T0: st.Meta.T0, After: st.Stream}
+	stream := capture.New(capture.Config{
+		Client:                   cl,
+		Filter:                   s.filter,
+		FullDocument:             s.cfg.FullDocument,
+		FullDocumentBeforeChange: s.cfg.FullDocumentBeforeChange,
+		ShowExpandedEvents:       topo.MaxWireVersion >= wireShowExpandedEvents,
+		SplitLargeEvents:         topo.MaxWireVersion >= wireSplitLargeEvent,
+		Heartbeat:                s.cfg.HeartbeatInterval,
+		Epoch:                    epoch,
+		Source:                   source,
+		Logger:                   s.log,
+		Metrics:                  s.metrics,
+	})
+	if topo.MaxWireVersion < wireShowExpandedEvents {
+		s.log.Warn("the source is older than MongoDB 6.0 (no showExpandedEvents): create, createIndexes, dropIndexes and modify events are not streamed; only drop, rename and dropDatabase", "maxWireVersion", topo.MaxWireVersion)
+	}
+	items := make(chan publish.Item, 1024)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(items)
+		return stream.Run(gctx, start, items)
+	})
+	g.Go(func() error { return pub.Run(gctx, items, s.limits(), s.onCommit) })
+	return g.Wait()
+}
+
+func (s *Service) limits() publish.Limits {
+	return publish.Limits{MaxRecords: s.cfg.BatchMaxRecords, MaxBytes: s.cfg.BatchMaxBytes}
+}
+
+// onCommit folds a committed batch into the status.
+func (s *Service) onCommit(b *publish.Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ns, st := range b.Snapshot {
+		if p := s.progress[ns]; p != nil {
+			p.CopiedDocs += st.Docs
+			p.CopiedBytes += st.Bytes
+		}
+	}
+	for _, u := range rangeUpdates(b) {
+		if u.Done {
+			if p := s.progress[u.NS]; p != nil && p.RangesDone < p.RangesTotal {
+				p.RangesDone++
+				p.Done = p.RangesDone == p.RangesTotal
+			}
+		}
+	}
+	for op, n := range b.Ops {
+		if op != schema.OpSnapshot {
+			s.status.EventsPublished += int64(n)
+		}
+	}
+	if b.LastClusterTime.T != 0 && s.status.Phase == PhaseStreaming {
+		s.status.LastClusterTime = b.LastClusterTime
+		t := time.Unix(int64(b.LastClusterTime.T), 0)
+		if b.LastWallTime != 0 {
+			t = time.UnixMilli(b.LastWallTime)
+		}
+		s.status.LastEventTime = t
+		s.metrics.StreamLag.Set(max(0, time.Since(t).Seconds()))
+	}
+}
+
+func rangeUpdates(b *publish.Batch) []*publish.RangeState {
+	var out []*publish.RangeState
+	for _, k := range b.StateKeys() {
+		if v, ok := b.State(k); ok {
+			if r, ok := v.(*publish.RangeState); ok {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Service) initProgress(st *publish.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, n := range st.Namespaces {
+		if !n.InSnapshot {
+			continue
+		}
+		s.progress[k] = &NamespaceProgress{NS: k, Topic: n.Topic, Type: n.Type, EstimatedDocs: n.EstimatedDocs,
+			EstimatedBytes: n.EstimatedBytes, RangesTotal: n.Ranges, Done: st.SnapshotDone() || n.Ranges == 0}
+	}
+	for _, r := range st.Ranges {
+		p := s.progress[r.NS]
+		if p == nil {
+			continue
+		}
+		p.CopiedDocs += r.Docs
+		p.CopiedBytes += r.Bytes
+		if r.Done {
+			p.RangesDone++
+		}
+	}
+	for _, p := range s.progress {
+		if p.RangesDone == p.RangesTotal {
+			p.Done = true
+		}
+	}
+	s.status.SnapshotDone = st.SnapshotDone()
+}
+
+// progressLoop logs copy progress per collection (like mongomirror) during
+// the snapshot and the lag while streaming, and keeps the lag gauge fresh.
+func (s *Service) progressLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ProgressInterval)
+	defer t.Stop()
+	lagT := time.NewTicker(time.Second)
+	defer lagT.Stop()
+	lastLogged := map[string]int64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lagT.C:
+			if st := s.Status(); st.Phase == PhaseStreaming && !st.LastEventTime.IsZero() {
+				s.metrics.StreamLag.Set(st.LagSeconds)
+			}
+		case <-t.C:
+			st := s.Status()
+			switch st.Phase {
+			case PhaseSnapshot:
+				for _, n := range st.Namespaces {
+					if n.Done && lastLogged[n.NS] == -1 {
+						continue
+					}
+					if !n.Done && lastLogged[n.NS] == n.CopiedDocs {
+						continue
+					}
+					s.log.Info(fmt.Sprintf("[%s] %s %d/%d (%.1f%%)", bar(n.Percent()), n.NS, n.CopiedDocs, n.EstimatedDocs, n.Percent()),
+						"copiedBytes", n.CopiedBytes, "ranges", fmt.Sprintf("%d/%d", n.RangesDone, n.RangesTotal))
+					lastLogged[n.NS] = n.CopiedDocs
+					if n.Done {
+						lastLogged[n.NS] = -1
+					}
+				}
+				ed, cd, _, cb := st.Totals()
+				s.log.Info("snapshot progress", "copiedDocs", cd, "estimatedDocs", ed, "copiedBytes", cb)
+			case PhaseStreaming:
+				s.log.Info("streaming", "lagSeconds", fmt.Sprintf("%.1f", st.LagSeconds), "eventsPublished", st.EventsPublished,
+					"lastClusterTime", fmt.Sprintf("%d.%d", st.LastClusterTime.T, st.LastClusterTime.I))
+			}
+		}
+	}
+}
+
+func bar(pct float64) string {
+	const w = 20
+	n := int(pct / 100 * w)
+	return strings.Repeat("#", n) + strings.Repeat(".", w-n)
+}

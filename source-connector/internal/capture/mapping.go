@@ -1,0 +1,315 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/publish"
+)
+
+// Change event operation types (MongoDB documentation, "Change Events").
+const (
+	OpInsert        = "insert"
+	OpUpdate        = "update"
+	OpReplace       = "replace"
+	OpDelete        = "delete"
+	OpDrop          = "drop"
+	OpRename        = "rename"
+	OpDropDatabase  = "dropDatabase"
+	OpInvalidate    = "invalidate"
+	OpCreate        = "create"
+	OpCreateIndexes = "createIndexes"
+	OpDropIndexes   = "dropIndexes"
+	OpModify        = "modify"
+)
+
+// ErrMalformedEvent: a change event lacks a field its operationType requires.
+var ErrMalformedEvent = errors.New("malformed change event")
+
+// Mapped is the result of mapping one change event.
+type Mapped struct {
+	// OpType is the event's operationType.
+	OpType string
+	// Token is the event's resume token (_id).
+	Token bson.Raw
+	// ClusterTime of the event.
+	ClusterTime bson.Timestamp
+	// Item to publish; Item.Event is nil for events that produce no record
+	// (invalidate, unknown operation types).
+	Item publish.Item
+	// Namespaces the event touches (for the filter): ns, and the rename target.
+	NS, To schema.Namespace
+}
+
+// TxnTracker numbers the events of each source transaction.
+type TxnTracker struct {
+	LSID      bson.Raw
+	TxnNumber int64
+	Index     int32
+	active    bool
+}
+
+// Next returns the TxnID of an event of transaction (lsid, txnNumber).
+func (t *TxnTracker) Next(lsid bson.Raw, txnNumber int64) *schema.TxnID {
+	if t.active && bytes.Equal(t.LSID, lsid) && t.TxnNumber == txnNumber {
+		t.Index++
+	} else {
+		t.LSID, t.TxnNumber, t.Index, t.active = lsid, txnNumber, 0, true
+	}
+	return &schema.TxnID{LSID: lsid, TxnNumber: txnNumber, Index: t.Index}
+}
+
+// Restore continues the numbering of a transaction whose events were
+// published before a restart.
+func (t *TxnTracker) Restore(lsid bson.Raw, txnNumber int64, index int32) {
+	if len(lsid) == 0 {
+		return
+	}
+	t.LSID, t.TxnNumber, t.Index, t.active = lsid, txnNumber, index, true
+}
+
+// Reset forgets the current transaction (after an event outside any).
+func (t *TxnTracker) Reset() { t.active = false }
+
+// Mapper maps change events.
+type Mapper struct {
+	Epoch  int64
+	Source string
+	Txn    TxnTracker
+}
+
+// Map maps one complete (reassembled) change event.
+func (m *Mapper) Map(raw bson.Raw) (*Mapped, error) {
+	var ce struct {
+		ID            bson.Raw       `bson:"_id"`
+		OperationType string         `bson:"operationType"`
+		ClusterTime   bson.Timestamp `bson:"clusterTime"`
+		WallTime      *bson.DateTime `bson:"wallTime"`
+		NS            *struct {
+			DB   string `bson:"db"`
+			Coll string `bson:"coll"`
+		} `bson:"ns"`
+		To *struct {
+			DB   string `bson:"db"`
+			Coll string `bson:"coll"`
+		} `bson:"to"`
+		DocumentKey              bson.Raw      `bson:"documentKey"`
+		FullDocument             bson.RawValue `bson:"fullDocument"`
+		FullDocumentBeforeChange bson.RawValue `bson:"fullDocumentBeforeChange"`
+		UpdateDescription        *struct {
+			UpdatedFields   bson.Raw `bson:"updatedFields"`
+			RemovedFields   []string `bson:"removedFields"`
+			TruncatedArrays []struct {
+				Field   string `bson:"field"`
+				NewSize int32  `bson:"newSize"`
+			} `bson:"truncatedArrays"`
+		} `bson:"updateDescription"`
+		OperationDescription bson.Raw      `bson:"operationDescription"`
+		NSType               string        `bson:"nsType"`
+		LSID                 bson.Raw      `bson:"lsid"`
+		TxnNumber            bson.RawValue `bson:"txnNumber"`
+	}
+	if err := bson.Unmarshal(raw, &ce); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+	}
+	if len(ce.ID) == 0 {
+		return nil, fmt.Errorf("%w: no _id (resume token); a $project must not remove it", ErrMalformedEvent)
+	}
+	out := &Mapped{OpType: ce.OperationType, Token: ce.ID, ClusterTime: ce.ClusterTime}
+	if ce.NS != nil {
+		out.NS = schema.Namespace{DB: ce.NS.DB, Coll: ce.NS.Coll}
+	}
+	if ce.To != nil {
+		out.To = schema.Namespace{DB: ce.To.DB, Coll: ce.To.Coll}
+	}
+	ev := &schema.Event{
+		NS:          out.NS,
+		ClusterTime: schema.ClusterTime{T: ce.ClusterTime.T, I: ce.ClusterTime.I},
+		ResumeToken: ce.ID,
+		Epoch:       m.Epoch,
+		Source:      m.Source,
+	}
+	if ce.WallTime != nil {
+		ev.WallTimeMillis = int64(*ce.WallTime)
+	}
+	if len(ce.LSID) > 0 && ce.TxnNumber.Type != 0 {
+		n, ok := ce.TxnNumber.AsInt64OK()
+		if !ok {
+			return nil, fmt.Errorf("%w: txnNumber is %s", ErrMalformedEvent, ce.TxnNumber.Type)
+		}
+		ev.Txn = m.Txn.Next(ce.LSID, n)
+	} else {
+		m.Txn.Reset()
+	}
+	doc := func(v bson.RawValue) bson.Raw {
+		if v.Type == bson.TypeEmbeddedDocument {
+			return bson.Raw(v.Value)
+		}
+		return nil // absent or null (e.g. updateLookup of a deleted document)
+	}
+	ddlID := tokenID(ce.ID)
+	needNS := func() error {
+		if ce.NS == nil || ce.NS.DB == "" {
+			return fmt.Errorf("%w: %s event without ns", ErrMalformedEvent, ce.OperationType)
+		}
+		return nil
+	}
+	needKey := func() error {
+		if err := needNS(); err != nil {
+			return err
+		}
+		if len(ce.DocumentKey) == 0 {
+			return fmt.Errorf("%w: %s event on %s without documentKey", ErrMalformedEvent, ce.OperationType, out.NS)
+		}
+		ev.DocumentKey = ce.DocumentKey
+		ev.FullDocumentBefore = doc(ce.FullDocumentBeforeChange)
+		return nil
+	}
+	switch ce.OperationType {
+	case OpInsert, OpReplace:
+		if err := needKey(); err != nil {
+			return nil, err
+		}
+		ev.Op = schema.OpInsert
+		if ce.OperationType == OpReplace {
+			ev.Op = schema.OpReplace
+		}
+		if ev.FullDocument = doc(ce.FullDocument); ev.FullDocument == nil {
+			return nil, fmt.Errorf("%w: %s event on %s without fullDocument", ErrMalformedEvent, ce.OperationType, out.NS)
+		}
+	case OpUpdate:
+		if err := needKey(); err != nil {
+			return nil, err
+		}
+		ev.Op = schema.OpUpdate
+		ev.FullDocument = doc(ce.FullDocument)
+		if ce.UpdateDescription == nil {
+			return nil, fmt.Errorf("%w: update event on %s without updateDescription", ErrMalformedEvent, out.NS)
+		}
+		ud := &schema.UpdateDescription{UpdatedFields: ce.UpdateDescription.UpdatedFields, RemovedFields: ce.UpdateDescription.RemovedFields}
+		if len(ud.UpdatedFields) == 0 {
+			ud.UpdatedFields = bson.Raw{5, 0, 0, 0, 0}
+		}
+		for _, ta := range ce.UpdateDescription.TruncatedArrays {
+			ud.TruncatedArrays = append(ud.TruncatedArrays, schema.TruncatedArray{Field: ta.Field, NewSize: ta.NewSize})
+		}
+		ev.Update = ud
+	case OpDelete:
+		if err := needKey(); err != nil {
+			return nil, err
+		}
+		ev.Op = schema.OpDelete
+	case OpCreate, OpCreateIndexes, OpDropIndexes, OpModify, OpDrop:
+		if err := needNS(); err != nil {
+			return nil, err
+		}
+		ev.Op = schema.OpDDL
+		d := &schema.DDL{ID: ddlID}
+		switch ce.OperationType {
+		case OpCreate:
+			d.Kind = schema.DDLCreate
+			d.Options = ce.OperationDescription
+		case OpCreateIndexes:
+			d.Kind = schema.DDLCreateIndexes
+			d.Indexes = ce.OperationDescription
+		case OpDropIndexes:
+			d.Kind = schema.DDLDropIndexes
+			d.Indexes = ce.OperationDescription
+		case OpModify:
+			d.Kind = schema.DDLModify
+			d.Options = ce.OperationDescription
+		case OpDrop:
+			d.Kind = schema.DDLDrop
+		}
+		if len(d.Options) == 0 && (d.Kind == schema.DDLCreate || d.Kind == schema.DDLModify) {
+			d.Options = bson.Raw{5, 0, 0, 0, 0}
+		}
+		if len(d.Indexes) == 0 && (d.Kind == schema.DDLCreateIndexes || d.Kind == schema.DDLDropIndexes) {
+			return nil, fmt.Errorf("%w: %s event on %s without operationDescription", ErrMalformedEvent, ce.OperationType, out.NS)
+		}
+		ev.DDL = d
+		out.Item.Broadcast = true
+		out.Item.NSType = nsType(ce.NSType, ce.OperationDescription)
+	case OpRename:
+		if err := needNS(); err != nil {
+			return nil, err
+		}
+		if ce.To == nil || ce.To.Coll == "" {
+			return nil, fmt.Errorf("%w: rename event on %s without to", ErrMalformedEvent, out.NS)
+		}
+		ev.Op = schema.OpDDL
+		to := out.To
+		ev.DDL = &schema.DDL{Kind: schema.DDLRename, ID: ddlID, Target: &to, Options: ce.OperationDescription}
+		out.Item.Broadcast = true
+	case OpDropDatabase:
+		if err := needNS(); err != nil {
+			return nil, err
+		}
+		ev.Op = schema.OpDDL
+		ev.NS.Coll = ""
+		ev.DDL = &schema.DDL{Kind: schema.DDLDropDatabase, ID: ddlID}
+		out.Item.Broadcast = true
+		out.Item.AllOfDB = true
+	default:
+		// invalidate and operation types this build does not publish
+		// (shardCollection, reshardCollection, refineCollectionShardKey, …).
+		return out, nil
+	}
+	out.Item.Event = ev
+	out.Item.Captured = ce.OperationType
+	return out, nil
+}
+
+// nsType is the namespace type of a create event: nsType (8.1+), else a
+// view when operationDescription has viewOn, else a time series when it has
+// timeseries.
+func nsType(t string, desc bson.Raw) string {
+	switch {
+	case t != "":
+		return t
+	case len(desc) > 0 && desc.Lookup("viewOn").Type != 0:
+		return publish.TypeView
+	case len(desc) > 0 && desc.Lookup("timeseries").Type != 0:
+		return publish.TypeTimeseries
+	}
+	return ""
+}
+
+// tokenID identifies an event across partitions and replays: the resume
+// token's _data string when it has one, else the hex of its BSON.
+func tokenID(tok bson.Raw) string {
+	if v, err := tok.LookupErr("_data"); err == nil {
+		if s, ok := v.StringValueOK(); ok {
+			return s
+		}
+	}
+	return hex.EncodeToString(tok)
+}
+
+// TokenTime decodes the cluster time at the start of a resume token's
+// _data (a KeyString whose first value is the event's cluster time: type
+// byte 130 then the 8-byte big-endian timestamp). ok is false for tokens of
+// another shape; the token's meaning is otherwise opaque.
+func TokenTime(tok bson.Raw) (bson.Timestamp, bool) {
+	v, err := tok.LookupErr("_data")
+	if err != nil {
+		return bson.Timestamp{}, false
+	}
+	s, ok := v.StringValueOK()
+	if !ok || len(s) < 18 {
+		return bson.Timestamp{}, false
+	}
+	b, err := hex.DecodeString(s[:18])
+	if err != nil || b[0] != 130 {
+		return bson.Timestamp{}, false
+	}
+	return bson.Timestamp{
+		T: uint32(b[1])<<24 | uint32(b[2])<<16 | uint32(b[3])<<8 | uint32(b[4]),
+		I: uint32(b[5])<<24 | uint32(b[6])<<16 | uint32(b[7])<<8 | uint32(b[8]),
+	}, true
+}

@@ -1,0 +1,60 @@
+package nsfilter
+
+import "testing"
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		name             string
+		include, exclude []string
+		db, coll         string
+		want             bool
+	}{
+		{name: "no patterns selects user ns", db: "shop", coll: "orders", want: true},
+		{name: "admin never", include: []string{"*"}, db: "admin", coll: "x", want: false},
+		{name: "local never", include: []string{"/.*/"}, db: "local", coll: "oplog.rs", want: false},
+		{name: "config never", db: "config", coll: "chunks", want: false},
+		{name: "metadata db never", db: "__logbridge", coll: "applied", want: false},
+		{name: "metadata db prefix never", db: "__logbridge_sink", coll: "x", want: false},
+		{name: "system collections never", db: "shop", coll: "system.views", want: false},
+		{name: "exact include", include: []string{"shop.orders"}, db: "shop", coll: "orders", want: true},
+		{name: "exact include other coll", include: []string{"shop.orders"}, db: "shop", coll: "items", want: false},
+		{name: "db wildcard", include: []string{"shop.*"}, db: "shop", coll: "items", want: true},
+		{name: "db wildcard other db", include: []string{"shop.*"}, db: "crm", coll: "items", want: false},
+		{name: "coll with dots", include: []string{"shop.a.b"}, db: "shop", coll: "a.b", want: true},
+		{name: "regex", include: []string{`/^crm\.acc/`}, db: "crm", coll: "accounts", want: true},
+		{name: "regex miss", include: []string{`/^crm\.acc/`}, db: "crm", coll: "leads", want: false},
+		{name: "exclude wins", include: []string{"shop.*"}, exclude: []string{"shop.tmp"}, db: "shop", coll: "tmp", want: false},
+		{name: "exclude only", exclude: []string{"/tmp$/"}, db: "a", coll: "xtmp", want: false},
+		{name: "exclude only other", exclude: []string{"/tmp$/"}, db: "a", coll: "x", want: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := New(tc.include, tc.exclude)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Match(tc.db, tc.coll); got != tc.want {
+				t.Errorf("Match(%q, %q) = %v, want %v (%s)", tc.db, tc.coll, got, tc.want, f)
+			}
+		})
+	}
+}
+
+func TestBadPatterns(t *testing.T) {
+	for _, p := range []string{"nodot", "/[/", ".coll", "db."} {
+		if _, err := New([]string{p}, nil); err == nil {
+			t.Errorf("New(%q) = nil error, want an error", p)
+		}
+	}
+}
+
+func TestMayMatchDB(t *testing.T) {
+	f, _ := New([]string{"shop.orders"}, nil)
+	if !f.MayMatchDB("shop") || f.MayMatchDB("crm") || f.MayMatchDB("admin") {
+		t.Errorf("MayMatchDB wrong for %s", f)
+	}
+	g, _ := New(nil, []string{"crm.*"})
+	if g.MayMatchDB("crm") || !g.MayMatchDB("shop") {
+		t.Errorf("MayMatchDB wrong for %s", g)
+	}
+}

@@ -1,0 +1,202 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logbridge/logbridge/schema"
+)
+
+// Item is one unit handed to the pipeline: an event to publish (or none, for
+// a state-only checkpoint) and the state that becomes true once it commits.
+type Item struct {
+	// Event is published to the topic of Event.NS; nil for state only.
+	Event *schema.Event
+	// Broadcast: one copy of Event into every partition of each topic
+	// (DDL, markers). Otherwise the key hashes to one partition.
+	Broadcast bool
+	// Targets, when set, are the namespaces whose topics get the record
+	// instead of Event.NS's (a rename goes to the source and the target).
+	// Namespaces the log does not know yet get a topic.
+	Targets []schema.Namespace
+	// AllOfDB broadcasts into every known topic of Event.NS.DB
+	// (dropDatabase) instead of the topic of Event.NS.
+	AllOfDB bool
+	// NSType is the namespace type recorded when the item's namespace is
+	// new to the log (TypeCollection when empty).
+	NSType string
+	// State is committed with the item; for each key the last value in a
+	// batch wins.
+	State []StateUpdate
+	// SourceBytes is the size of the source document (snapshot statistics).
+	SourceBytes int
+	// Captured is the change stream operationType (statistics), "" for
+	// snapshot records and checkpoints.
+	Captured string
+	// Heartbeat marks a state-only checkpoint of a quiet stream.
+	Heartbeat bool
+}
+
+// NSStats are a batch's snapshot statistics of one namespace.
+type NSStats struct{ Docs, Bytes int64 }
+
+// Batch is one transaction's worth of records and state.
+type Batch struct {
+	Records []*kgo.Record
+	state   map[string]any
+	order   []string
+	// Items counts the items folded into the batch.
+	Items int
+	// Bytes is the encoded size of the records.
+	Bytes int
+	// Snapshot statistics per "db.coll".
+	Snapshot map[string]*NSStats
+	// Ops counts records per envelope op.
+	Ops map[schema.Op]int
+	// LastClusterTime is the highest cluster time of a change event or
+	// heartbeat in the batch (zero when none).
+	LastClusterTime schema.ClusterTime
+	// LastWallTime is the wall time of the last change event (0 when none).
+	LastWallTime int64
+	// Heartbeats counts heartbeat checkpoints.
+	Heartbeats int
+	// Created is when the batch got its first item.
+	Created time.Time
+}
+
+func newBatch() *Batch {
+	return &Batch{state: map[string]any{}, Snapshot: map[string]*NSStats{}, Ops: map[schema.Op]int{}}
+}
+
+// Empty reports whether the batch holds nothing to commit.
+func (b *Batch) Empty() bool { return len(b.Records) == 0 && len(b.state) == 0 }
+
+// SetState adds a state update to the batch (the last value of a key wins).
+func (b *Batch) SetState(u StateUpdate) {
+	if _, ok := b.state[u.Key]; !ok {
+		b.order = append(b.order, u.Key)
+	}
+	b.state[u.Key] = u.Value
+}
+
+// State returns the batch's state value for key.
+func (b *Batch) State(key string) (any, bool) {
+	v, ok := b.state[key]
+	return v, ok
+}
+
+func (b *Batch) stateRecords(topic string, seq int64) ([]*kgo.Record, error) {
+	recs := make([]*kgo.Record, 0, len(b.order)+1)
+	for _, k := range b.order {
+		v, err := EncodeState(b.state[k])
+		if err != nil {
+			return nil, fmt.Errorf("state %q: %w", k, err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(k), Value: v})
+	}
+	v, err := EncodeState(ProducerState{Seq: seq, At: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	return append(recs, &kgo.Record{Topic: topic, Key: []byte(KeyProducer), Value: v}), nil
+}
+
+// Add encodes it into b. New namespaces get their topic created and their
+// catalog record added to the batch.
+func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
+	if b.Items == 0 {
+		b.Created = time.Now()
+	}
+	b.Items++
+	// The item's own state goes last: it wins over catalog entries.
+	defer func() {
+		for _, u := range it.State {
+			b.SetState(u)
+		}
+	}()
+	if it.Heartbeat {
+		b.Heartbeats++
+		for _, u := range it.State {
+			if ss, ok := u.Value.(*StreamState); ok {
+				b.observe(schema.ClusterTime{T: ss.ClusterTime.T, I: ss.ClusterTime.I}, 0)
+			}
+		}
+	}
+	ev := it.Event
+	if ev == nil {
+		return nil
+	}
+	if ev.Op != schema.OpSnapshot && ev.Op != schema.OpMarker {
+		b.observe(ev.ClusterTime, ev.WallTimeMillis)
+	}
+	var nss []schema.Namespace
+	switch {
+	case it.AllOfDB:
+		for _, n := range p.Catalog(ev.NS.DB) {
+			nss = append(nss, n.NS())
+		}
+	case len(it.Targets) > 0:
+		nss = it.Targets
+	default:
+		nss = []schema.Namespace{ev.NS}
+	}
+	value, err := p.cfg.Serde.EncodeValue(p.cfg.Router.Topic(ev.NS), ev)
+	if err != nil {
+		return fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
+	}
+	key := p.cfg.Serde.Key(ev)
+	hdrs := []kgo.RecordHeader{p.cfg.Serde.Header()}
+	for _, ns := range nss {
+		topic, parts, err := p.Topic(ctx, ns)
+		if err != nil {
+			return err
+		}
+		if ns.Coll != "" {
+			typ := it.NSType
+			if typ == "" || ns != ev.NS {
+				typ = TypeCollection
+			}
+			if n := (&NamespaceState{DB: ns.DB, Coll: ns.Coll, Topic: topic, Type: typ}); p.learn(n) {
+				b.SetState(StateUpdate{Key: NSKey(ns.String()), Value: n})
+			}
+		}
+		if !it.Broadcast {
+			b.Records = append(b.Records, &kgo.Record{Topic: topic, Key: key, Value: value, Headers: hdrs})
+			b.Bytes += len(key) + len(value)
+			b.Ops[ev.Op]++
+			continue
+		}
+		for i := int32(0); i < parts; i++ {
+			b.Records = append(b.Records, &kgo.Record{Topic: topic, Partition: i, Context: explicitPartition,
+				Key: key, Value: value, Headers: hdrs})
+			b.Bytes += len(key) + len(value)
+			b.Ops[ev.Op]++
+		}
+	}
+	if ev.Op == schema.OpSnapshot {
+		k := ev.NS.String()
+		s := b.Snapshot[k]
+		if s == nil {
+			s = &NSStats{}
+			b.Snapshot[k] = s
+		}
+		s.Docs++
+		s.Bytes += int64(it.SourceBytes)
+	}
+	return nil
+}
+
+func (b *Batch) observe(ct schema.ClusterTime, wall int64) {
+	if ct.T > b.LastClusterTime.T || ct.T == b.LastClusterTime.T && ct.I > b.LastClusterTime.I {
+		b.LastClusterTime = ct
+		if wall != 0 {
+			b.LastWallTime = wall
+		}
+	}
+}
+
+// StateKeys returns the batch's state keys in first-set order.
+func (b *Batch) StateKeys() []string { return b.order }

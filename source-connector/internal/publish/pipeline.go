@@ -1,0 +1,119 @@
+package publish
+
+import (
+	"context"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Limits bound one transaction.
+type Limits struct {
+	MaxRecords int // records per transaction (default 2000)
+	MaxBytes   int // encoded bytes per transaction (default 4 MiB)
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxRecords <= 0 {
+		l.MaxRecords = 2000
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 4 << 20
+	}
+	return l
+}
+
+// Run publishes the items of in until in is closed (then everything read
+// is committed and Run returns nil) or an error or ctx ends it.
+//
+// Encoding and producing overlap: one goroutine folds items into a batch
+// while the previous batch's transaction commits. A batch is handed over as
+// soon as the committer is free, or blocks when it reaches the limits, so
+// transactions grow under load and stay small (low latency) when quiet.
+// onCommit, when non-nil, is called after each committed batch, in order.
+func (p *Publisher) Run(ctx context.Context, in <-chan Item, lim Limits, onCommit func(*Batch)) error {
+	lim = lim.withDefaults()
+	g, ctx := errgroup.WithContext(ctx)
+	batches := make(chan *Batch) // unbuffered: hand over only when the committer is free
+	g.Go(func() error {
+		defer close(batches)
+		cur := newBatch()
+		for {
+			full := len(cur.Records) >= lim.MaxRecords || cur.Bytes >= lim.MaxBytes
+			var out chan<- *Batch
+			if !cur.Empty() || cur.Items > 0 {
+				out = batches
+			}
+			recv := in
+			if full {
+				recv = nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case out <- cur:
+				cur = newBatch()
+			case it, ok := <-recv:
+				if !ok {
+					if cur.Items > 0 {
+						select {
+						case batches <- cur:
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+					}
+					return nil
+				}
+				before := len(cur.Records)
+				if err := p.Add(ctx, cur, it); err != nil {
+					return err
+				}
+				p.cfg.Metrics.BufferedRecords.Add(float64(len(cur.Records) - before))
+			}
+		}
+	})
+	g.Go(func() error {
+		for b := range batches {
+			if b.Empty() {
+				continue
+			}
+			if err := p.Commit(ctx, b); err != nil {
+				return err
+			}
+			p.cfg.Metrics.BufferedRecords.Sub(float64(len(b.Records)))
+			for op, n := range b.Ops {
+				p.cfg.Metrics.EventsPublished.WithLabelValues(string(op)).Add(float64(n))
+			}
+			p.cfg.Metrics.PublishedBytes.Add(float64(b.Bytes))
+			for ns, s := range b.Snapshot {
+				p.cfg.Metrics.SnapshotDocs.WithLabelValues(ns).Add(float64(s.Docs))
+				p.cfg.Metrics.SnapshotBytes.WithLabelValues(ns).Add(float64(s.Bytes))
+			}
+			p.cfg.Metrics.Heartbeats.Add(float64(b.Heartbeats))
+			if onCommit != nil {
+				onCommit(b)
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// CommitItems publishes items in one transaction (plans and markers).
+func (p *Publisher) CommitItems(ctx context.Context, items ...Item) error {
+	b := newBatch()
+	for _, it := range items {
+		if err := p.Add(ctx, b, it); err != nil {
+			return err
+		}
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := p.Commit(ctx, b); err != nil {
+		return err
+	}
+	for op, n := range b.Ops {
+		p.cfg.Metrics.EventsPublished.WithLabelValues(string(op)).Add(float64(n))
+	}
+	return nil
+}

@@ -1,0 +1,287 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/schema"
+)
+
+func fakeKafka(t *testing.T) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func openPub(t *testing.T, brokers []string) (*Publisher, *State) {
+	t.Helper()
+	serde, err := schema.NewSerde(context.Background(), schema.SerdeConfig{Encoding: schema.EncodingSingleObject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRouter("lb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, st, err := Open(context.Background(), Config{
+		KafkaOpts:       []kgo.Opt{kgo.SeedBrokers(brokers...)},
+		TransactionalID: "lb-source",
+		Router:          r,
+		Partitions:      3,
+		Serde:           serde,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p, st
+}
+
+func docKey(i int) bson.Raw {
+	b, _ := bson.Marshal(bson.D{{Key: "_id", Value: i}})
+	return b
+}
+
+func readAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+func TestCommitAndResumeState(t *testing.T) {
+	brokers := fakeKafka(t)
+	p, st := openPub(t, brokers)
+	if st.Planned() {
+		t.Fatal("fresh state is planned")
+	}
+	ns := schema.Namespace{DB: "shop", Coll: "orders"}
+	ctx := context.Background()
+	meta := &Meta{Version: StateVersion, T0: bson.Timestamp{T: 100, I: 2}, Epoch: 1}
+	ddl := Item{Event: &schema.Event{Op: schema.OpDDL, NS: ns, Epoch: 1,
+		DDL: &schema.DDL{Kind: schema.DDLCreate, ID: "snap-create-shop.orders", Options: docKey(0)}},
+		Broadcast: true, State: []StateUpdate{{KeyMeta, meta}}}
+	if err := p.CommitItems(ctx, ddl); err != nil {
+		t.Fatal(err)
+	}
+
+	in := make(chan Item)
+	go func() {
+		defer close(in)
+		for i := 0; i < 50; i++ {
+			d := docKey(i)
+			r := &RangeState{NS: ns.String(), DB: ns.DB, Coll: ns.Coll, ID: 0, Last: d, Docs: int64(i + 1), Done: i == 49}
+			in <- Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: d, FullDocument: d, Epoch: 1},
+				State: []StateUpdate{{r.Key(), r}}, SourceBytes: len(d)}
+		}
+	}()
+	var committed int
+	if err := p.Run(ctx, in, Limits{MaxRecords: 7}, func(b *Batch) { committed += len(b.Records) }); err != nil {
+		t.Fatal(err)
+	}
+	if committed != 50 {
+		t.Fatalf("committed %d records, want 50", committed)
+	}
+	p.Close()
+
+	_, st2 := openPub(t, brokers)
+	if !st2.Planned() || st2.Meta.T0 != meta.T0 {
+		t.Fatalf("meta after reopen = %+v, want T0 %v", st2.Meta, meta.T0)
+	}
+	r := st2.Ranges[RangeKey("shop.orders", 0)]
+	if r == nil || !r.Done || r.Docs != 50 || !bytes.Equal(r.Last, docKey(49)) {
+		t.Fatalf("range after reopen = %+v", r)
+	}
+	if n := st2.Namespaces["shop.orders"]; n == nil || n.Topic != "lb.shop.orders" {
+		t.Fatalf("namespace catalog after reopen = %+v", st2.Namespaces)
+	}
+	if st2.Producer.Seq < 2 {
+		t.Fatalf("producer seq = %d, want >= 2", st2.Producer.Seq)
+	}
+
+	recs := readAll(t, brokers, "lb.shop.orders")
+	ddlPerPart := map[int32]int{}
+	keyPart := map[string]int32{}
+	docs := 0
+	for _, r := range recs {
+		enc, err := schema.EncodingOf(r.Headers)
+		if err != nil || enc != schema.EncodingSingleObject {
+			t.Fatalf("record header encoding = %q, %v", enc, err)
+		}
+		if schema.IsControlKey(r.Key) {
+			ddlPerPart[r.Partition]++
+			continue
+		}
+		docs++
+		if p, ok := keyPart[string(r.Key)]; ok && p != r.Partition {
+			t.Fatalf("key %x in partitions %d and %d", r.Key, p, r.Partition)
+		}
+		keyPart[string(r.Key)] = r.Partition
+		if want := int32(kgo.KafkaHasher(murmur2ForTest)(r.Key, 3)); want != r.Partition {
+			t.Errorf("key %v in partition %d, murmur2 says %d", bson.Raw(r.Key), r.Partition, want)
+		}
+	}
+	if docs != 50 {
+		t.Errorf("read %d documents, want 50", docs)
+	}
+	for part := int32(0); part < 3; part++ {
+		if ddlPerPart[part] != 1 {
+			t.Errorf("partition %d has %d DDL records, want 1", part, ddlPerPart[part])
+		}
+	}
+}
+
+// TestCrashBetweenTransactions: an open (never committed) transaction of a
+// crashed producer is invisible, and the next producer fences it.
+func TestCrashBetweenTransactions(t *testing.T) {
+	brokers := fakeKafka(t)
+	p, _ := openPub(t, brokers)
+	ns := schema.Namespace{DB: "a", Coll: "b"}
+	ctx := context.Background()
+	// A transaction that is produced and flushed but never ended.
+	cl := p.cl
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	b := newBatch()
+	d := docKey(1)
+	if err := p.Add(ctx, b, Item{Event: &schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: d, FullDocument: d,
+		ResumeToken: d}, State: []StateUpdate{{KeyStream, &StreamState{Token: d}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range b.Records {
+		cl.Produce(ctx, r, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// "kill -9": a new publisher with the same transactional id.
+	_, st := openPub(t, brokers)
+	if st.Stream != nil {
+		t.Fatalf("uncommitted stream state is visible: %+v", st.Stream)
+	}
+	if recs := readAll(t, brokers, "lb.a.b"); len(recs) != 0 {
+		t.Fatalf("read %d records of an aborted transaction", len(recs))
+	}
+}
+
+func TestRouter(t *testing.T) {
+	r, err := NewRouter("lb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ns   schema.Namespace
+		want string
+	}{
+		{name: "plain", ns: schema.Namespace{DB: "shop", Coll: "orders"}, want: "lb.shop.orders"},
+		{name: "dots", ns: schema.Namespace{DB: "shop", Coll: "a.b"}, want: "lb.shop.a.b"},
+		{name: "bad chars", ns: schema.Namespace{DB: "shop", Coll: "a b$c"}, want: "lb.shop.a_b_c"},
+	}
+	for _, tc := range tests {
+		if got := r.Topic(tc.ns); got != tc.want {
+			t.Errorf("%s: Topic(%v) = %q, want %q", tc.name, tc.ns, got, tc.want)
+		}
+	}
+	long := r.Topic(schema.Namespace{DB: "d", Coll: fmt.Sprintf("%0300d", 1)})
+	if len(long) > 249 {
+		t.Errorf("long topic has %d bytes", len(long))
+	}
+	if _, err := NewRouter("lb", "{prefix}.all"); err == nil {
+		t.Error("route without {db}/{coll} accepted")
+	}
+	if r.StateTopic() != "lb._source_state" {
+		t.Errorf("state topic %q", r.StateTopic())
+	}
+}
+
+func TestStateApply(t *testing.T) {
+	st := NewState()
+	id, _ := bson.Marshal(bson.D{{Key: "_id", Value: bson.Decimal128{}}})
+	rs := &RangeState{NS: "a.b", DB: "a", Coll: "b", ID: 3, Min: id, Last: id, Docs: 7}
+	for _, u := range []StateUpdate{
+		{KeyMeta, &Meta{Version: 1, T0: bson.Timestamp{T: 5, I: 6}}},
+		{rs.Key(), rs},
+		{KeyStream, &StreamState{Token: id, ClusterTime: bson.Timestamp{T: 9, I: 1}, TxnNumber: 4, TxnIndex: 2}},
+		{KeySnapshot, &SnapshotState{Done: true}},
+	} {
+		b, err := EncodeState(u.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Apply(u.Key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !st.Planned() || !st.SnapshotDone() || st.Stream.TxnIndex != 2 || st.Ranges["range/a.b/3"].Docs != 7 ||
+		!bytes.Equal(st.Ranges["range/a.b/3"].Min, id) || st.Ranges["range/a.b/3"].Max != nil {
+		t.Fatalf("state = %+v", st)
+	}
+	if err := st.Apply(KeySnapshot, nil); err != nil || st.SnapshotDone() {
+		t.Fatalf("tombstone not applied: %v", err)
+	}
+	b, _ := EncodeState(&Meta{Version: StateVersion + 1})
+	if err := st.Apply(KeyMeta, b); err == nil {
+		t.Fatal("newer state version accepted")
+	}
+}
+
+// murmur2ForTest is Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2).
+func murmur2ForTest(b []byte) uint32 {
+	const (
+		seed uint32 = 0x9747b28c
+		m    uint32 = 0x5bd1e995
+		r           = 24
+	)
+	h := seed ^ uint32(len(b))
+	for len(b) >= 4 {
+		k := uint32(b[3])<<24 + uint32(b[2])<<16 + uint32(b[1])<<8 + uint32(b[0])
+		b = b[4:]
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}

@@ -1,0 +1,508 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logbridge/logbridge/pkg/kafkax"
+	"github.com/logbridge/logbridge/pkg/retry"
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/metrics"
+)
+
+// MaxRecordBytes is the largest record the producer sends, and the
+// max.message.bytes given to the topics it creates: a 16 MiB BSON document
+// with its pre-image and update description fits.
+const MaxRecordBytes = 64 << 20
+
+// Config configures a Publisher.
+type Config struct {
+	// KafkaOpts connect to the cluster (kafkax.Config.ClientOpts).
+	KafkaOpts []kgo.Opt
+	// TransactionalID of the producer; one connector per id.
+	TransactionalID string
+	Router          *Router
+	// Partitions of data topics created by the publisher.
+	Partitions int32
+	// ReplicationFactor of created topics; -1 for the broker default.
+	ReplicationFactor int16
+	// TopicConfigs are extra configs of created data topics.
+	TopicConfigs map[string]string
+	// Serde encodes values; every record carries its encoding header.
+	Serde   *schema.Serde
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// Retry bounds the retries of one transaction.
+	Retry retry.Policy
+	// TransactionTimeout is the broker-side timeout of one transaction.
+	TransactionTimeout time.Duration
+	// StartupTimeout bounds the first contact with Kafka.
+	StartupTimeout time.Duration
+}
+
+// Publisher writes batches of records and the source state that covers
+// them, each batch in one Kafka transaction.
+//
+// Delivery guarantee: Commit returns nil only when the batch's records and
+// state are committed (visible to read_committed consumers); when it returns
+// an error, the batch is either entirely committed or entirely absent, and a
+// later Open reads which one from the state. Commit is not safe for
+// concurrent use (one transaction at a time); Topic and the namespace
+// catalog are.
+type Publisher struct {
+	cfg Config
+	log *slog.Logger
+
+	admCl *kgo.Client
+	adm   *kadm.Client
+	cl    *kgo.Client // transactional producer
+
+	mu      sync.Mutex
+	parts   map[string]int32           // topic → partitions
+	catalog map[string]*NamespaceState // "db.coll" → state, committed or pending
+	seq     int64
+}
+
+// Open connects, makes sure the state topic exists, fences any previous
+// producer with the same transactional id (completing or aborting its open
+// transaction), and reads the state topic to its end with read_committed
+// isolation.
+func Open(ctx context.Context, cfg Config) (*Publisher, *State, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
+	}
+	if cfg.TransactionTimeout == 0 {
+		cfg.TransactionTimeout = time.Minute
+	}
+	if cfg.StartupTimeout == 0 {
+		cfg.StartupTimeout = 30 * time.Second
+	}
+	if cfg.Retry.Initial == 0 {
+		cfg.Retry = retry.Policy{Initial: 200 * time.Millisecond, Max: 10 * time.Second, MaxAttempts: 8}
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 4
+	}
+	if cfg.ReplicationFactor == 0 {
+		cfg.ReplicationFactor = -1
+	}
+	p := &Publisher{cfg: cfg, log: cfg.Logger, parts: map[string]int32{}, catalog: map[string]*NamespaceState{}}
+	var err error
+	// A short metadata age: topics this client creates show up quickly.
+	if p.admCl, err = kgo.NewClient(append(append([]kgo.Opt{}, cfg.KafkaOpts...), kgo.MetadataMinAge(100*time.Millisecond))...); err != nil {
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	p.adm = kadm.NewClient(p.admCl)
+	fail := func(err error) (*Publisher, *State, error) {
+		p.Close()
+		return nil, nil, err
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+	if _, err := p.adm.ApiVersions(sctx); err != nil || sctx.Err() != nil {
+		if ctx.Err() != nil {
+			return fail(ctx.Err())
+		}
+		return fail(fmt.Errorf("%w (%v)", ErrKafkaUnreachable, err))
+	}
+	st := cfg.Router.StateTopic()
+	n, err := ensureTopic(sctx, p.adm, kafkax.TopicSpec{Name: st, Partitions: 1,
+		Configs: map[string]string{"cleanup.policy": "compact", "min.insync.replicas": "1"}})
+	if err != nil {
+		return fail(fmt.Errorf("source state topic: %w", classify(err)))
+	}
+	if n != 1 {
+		return fail(fmt.Errorf("source state topic %s has %d partitions; it must have exactly 1", st, n))
+	}
+	if err := p.newProducer(sctx); err != nil {
+		return fail(err)
+	}
+	state, err := p.ReadState(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	p.seq = state.Producer.Seq
+	for k, ns := range state.Namespaces {
+		p.catalog[k] = ns
+	}
+	return p, state, nil
+}
+
+// newProducer (re)creates the transactional producer and loads its
+// producer id, which fences older producers with the same transactional id
+// and completes or aborts their open transaction.
+func (p *Publisher) newProducer(ctx context.Context) error {
+	if p.cl != nil {
+		p.cl.Close()
+		p.cl = nil
+	}
+	opts := append([]kgo.Opt{}, p.cfg.KafkaOpts...)
+	opts = append(opts,
+		kgo.TransactionalID(p.cfg.TransactionalID),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.RecordPartitioner(Partitioner()),
+		kgo.ProducerBatchMaxBytes(MaxRecordBytes),
+		kgo.ProducerLinger(0),
+		kgo.RecordRetries(10),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka producer: %w", err)
+	}
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		cl.Close()
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("initializing the transactional producer %q: %w (%v)", p.cfg.TransactionalID, ErrKafkaUnreachable, err)
+		}
+		return fmt.Errorf("initializing the transactional producer %q (the broker must support transactions): %w", p.cfg.TransactionalID, classify(err))
+	}
+	p.cl = cl
+	return nil
+}
+
+// Close releases the clients. An open transaction is aborted by the broker
+// (or by the next producer with the same transactional id).
+func (p *Publisher) Close() {
+	if p.cl != nil {
+		p.cl.Close()
+	}
+	if p.admCl != nil {
+		p.admCl.Close()
+	}
+}
+
+// ReadState reads the state topic from its start to its committed end.
+func (p *Publisher) ReadState(ctx context.Context) (*State, error) {
+	topic := p.cfg.Router.StateTopic()
+	st := NewState()
+	var start, end int64
+	err := retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, MaxAttempts: 20}, isTransientOrMissing,
+		func(ctx context.Context) error {
+			ends, err := p.adm.ListCommittedOffsets(ctx, topic)
+			if err != nil {
+				return err
+			}
+			e, ok := ends.Lookup(topic, 0)
+			if !ok {
+				return kerr.UnknownTopicOrPartition
+			}
+			if e.Err != nil {
+				return e.Err
+			}
+			starts, err := p.adm.ListStartOffsets(ctx, topic)
+			if err != nil {
+				return err
+			}
+			s, ok := starts.Lookup(topic, 0)
+			if !ok {
+				return kerr.UnknownTopicOrPartition
+			}
+			if s.Err != nil {
+				return s.Err
+			}
+			start, end = s.Offset, e.Offset
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("listing offsets of %s: %w", topic, classify(err))
+	}
+	if end <= start {
+		return st, nil
+	}
+	opts := append([]kgo.Opt{}, p.cfg.KafkaOpts...)
+	opts = append(opts,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("state reader: %w", err)
+	}
+	defer cl.Close()
+	idle := 0
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return nil, fmt.Errorf("reading %s: %w", topic, classify(ferr))
+		}
+		last := int64(-1)
+		var aerr error
+		fs.EachRecord(func(r *kgo.Record) {
+			last = r.Offset
+			if r.Attrs.IsControl() || aerr != nil {
+				return
+			}
+			aerr = st.Apply(string(r.Key), r.Value)
+		})
+		if aerr != nil {
+			return nil, aerr
+		}
+		if last >= end-1 {
+			return st, nil
+		}
+		if last < 0 {
+			// Nothing more: the tail of a compacted log may hold no
+			// record at end-1. Two quiet polls end the read.
+			if idle++; idle >= 2 {
+				return st, nil
+			}
+		} else {
+			idle = 0
+		}
+	}
+}
+
+// Topic returns the data topic of ns and its partition count, creating the
+// topic (configured partitions, retention.ms=-1) when it does not exist.
+func (p *Publisher) Topic(ctx context.Context, ns schema.Namespace) (string, int32, error) {
+	topic := p.cfg.Router.Topic(ns)
+	n, err := p.ensure(ctx, topic)
+	return topic, n, err
+}
+
+func (p *Publisher) ensure(ctx context.Context, topic string) (int32, error) {
+	p.mu.Lock()
+	n, ok := p.parts[topic]
+	p.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	cfgs := map[string]string{"retention.ms": "-1", "max.message.bytes": strconv.Itoa(MaxRecordBytes)}
+	for k, v := range p.cfg.TopicConfigs {
+		cfgs[k] = v
+	}
+	var err error
+	err = retry.Do(ctx, p.cfg.Retry, kafkax.IsTransient, func(ctx context.Context) error {
+		n, err = ensureTopic(ctx, p.adm, kafkax.TopicSpec{Name: topic, Partitions: p.cfg.Partitions, Configs: cfgs})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("data topic: %w", classify(err))
+	}
+	p.mu.Lock()
+	p.parts[topic] = n
+	p.mu.Unlock()
+	return n, nil
+}
+
+// Known returns the catalog entry of ns, if the log knows the namespace.
+func (p *Publisher) Known(ns string) (*NamespaceState, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, ok := p.catalog[ns]
+	return n, ok
+}
+
+// learn adds ns to the catalog; it reports whether ns was new (its state
+// record must then go into the current transaction).
+func (p *Publisher) learn(n *NamespaceState) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := n.NS().String()
+	if _, ok := p.catalog[k]; ok {
+		return false
+	}
+	p.catalog[k] = n
+	return true
+}
+
+// Catalog returns the known namespaces of db (all when db is ""), sorted.
+func (p *Publisher) Catalog(db string) []*NamespaceState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*NamespaceState
+	for _, n := range p.catalog {
+		if db == "" || n.DB == db {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NS().String() < out[j].NS().String() })
+	return out
+}
+
+// Commit writes b's records and state in one transaction, retrying
+// transient failures with a fresh producer. See the Publisher's delivery
+// guarantee.
+func (p *Publisher) Commit(ctx context.Context, b *Batch) error {
+	p.seq++
+	seq := p.seq
+	state, err := b.stateRecords(p.cfg.Router.StateTopic(), seq)
+	if err != nil {
+		return err
+	}
+	p.cfg.Metrics.Retries.WithLabelValues("kafka_transaction")
+	pol := p.cfg.Retry
+	pol.OnRetry = func(attempt int, err error) {
+		p.cfg.Metrics.Retries.WithLabelValues("kafka_transaction").Inc()
+		p.log.Warn("kafka transaction failed; retrying", "attempt", attempt, "records", len(b.Records), "err", err)
+	}
+	first := true
+	err = retry.Do(ctx, pol, isTransient, func(ctx context.Context) error {
+		if !first {
+			// The previous attempt failed: find out whether it
+			// committed after all (the state's sequence tells).
+			if err := p.newProducer(ctx); err != nil {
+				return err
+			}
+			st, err := p.ReadState(ctx)
+			if err != nil {
+				return err
+			}
+			if st.Producer.Seq >= seq {
+				p.log.Info("the failed transaction had committed", "seq", seq)
+				return nil
+			}
+		}
+		retrying := !first
+		first = false
+		return p.transact(ctx, b.Records, state, retrying)
+	})
+	if err != nil {
+		return fmt.Errorf("committing a Kafka transaction of %d records: %w", len(b.Records), classify(err))
+	}
+	return nil
+}
+
+func (p *Publisher) transact(ctx context.Context, data, state []*kgo.Record, retrying bool) error {
+	start := time.Now()
+	cl := p.cl
+	if err := cl.BeginTransaction(); err != nil {
+		return err
+	}
+	var (
+		emu  sync.Mutex
+		perr error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			emu.Lock()
+			if perr == nil {
+				perr = err
+			}
+			emu.Unlock()
+		}
+	}
+	produce := func(recs []*kgo.Record) {
+		for _, r := range recs {
+			if retrying {
+				r = cloneRecord(r)
+			}
+			cl.Produce(ctx, r, promise)
+		}
+	}
+	produce(data)
+	produce(state)
+	ferr := cl.Flush(ctx)
+	emu.Lock()
+	if ferr == nil {
+		ferr = perr
+	}
+	emu.Unlock()
+	if ferr != nil {
+		p.cfg.Metrics.TxnAborts.Inc()
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := cl.AbortBufferedRecords(actx); err != nil {
+			return errors.Join(ferr, errUncertainCommit)
+		}
+		if err := cl.EndTransaction(actx, kgo.TryAbort); err != nil {
+			return errors.Join(ferr, errUncertainCommit)
+		}
+		return ferr
+	}
+	// Never cancel an EndTxn in flight: its outcome would be unknown.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.TransactionTimeout)
+	defer cancel()
+	if err := cl.EndTransaction(ectx, kgo.TryCommit); err != nil {
+		p.cfg.Metrics.TxnAborts.Inc()
+		return errors.Join(err, errUncertainCommit)
+	}
+	p.cfg.Metrics.TxnCommits.Inc()
+	p.cfg.Metrics.PublishLatency.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func cloneRecord(r *kgo.Record) *kgo.Record {
+	return &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Topic: r.Topic, Partition: r.Partition, Context: r.Context}
+}
+
+// ensureTopic creates topic when missing and returns its partition count.
+// Unlike kafkax.EnsureTopic it takes the count of a created topic from the
+// CreateTopics response: the client's metadata cache may still say the
+// topic does not exist for a few seconds after it was created.
+func ensureTopic(ctx context.Context, adm *kadm.Client, spec kafkax.TopicSpec) (int32, error) {
+	md, err := adm.Metadata(ctx, spec.Name)
+	if err != nil {
+		return 0, fmt.Errorf("reading metadata of topic %s (is Kafka reachable at the configured brokers?): %w", spec.Name, err)
+	}
+	if td, ok := md.Topics[spec.Name]; ok && td.Err == nil && len(td.Partitions) > 0 {
+		return int32(len(td.Partitions)), nil
+	} else if ok && td.Err != nil && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+		return 0, fmt.Errorf("topic %s: %w", spec.Name, classify(td.Err))
+	}
+	cfg := make(map[string]*string, len(spec.Configs))
+	for k, v := range spec.Configs {
+		cfg[k] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, spec.Partitions, -1, cfg, spec.Name)
+	if err != nil {
+		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, classify(err))
+	}
+	switch {
+	case resp.Err == nil:
+		if resp.NumPartitions > 0 {
+			return resp.NumPartitions, nil
+		}
+		return spec.Partitions, nil
+	case errors.Is(resp.Err, kerr.TopicAlreadyExists):
+		// Created concurrently: wait for the metadata to show it.
+		var n int32
+		err := retry.Do(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 2 * time.Second, MaxAttempts: 15},
+			func(error) bool { return true }, func(ctx context.Context) error {
+				md, err := adm.Metadata(ctx, spec.Name)
+				if err != nil {
+					return err
+				}
+				td, ok := md.Topics[spec.Name]
+				if !ok || td.Err != nil || len(td.Partitions) == 0 {
+					return fmt.Errorf("topic %s exists but its metadata is not available yet", spec.Name)
+				}
+				n = int32(len(td.Partitions))
+				return nil
+			})
+		return n, err
+	default:
+		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, classify(resp.Err))
+	}
+}
+
+func isTransientOrMissing(err error) bool {
+	return errors.Is(err, kerr.UnknownTopicOrPartition) || isTransient(err)
+}

@@ -1,0 +1,231 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/retry"
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/publish"
+)
+
+// Reader reads snapshot ranges.
+type Reader struct {
+	Client *mongo.Client
+	// T0 is the cluster time every read happens at or after.
+	T0 bson.Timestamp
+	// Parallelism bounds the concurrent range readers (default 4).
+	Parallelism int
+	// BatchSize is the find batch size (0: server default).
+	BatchSize int32
+	Epoch     int64
+	Source    string
+	// ShardKeys maps "db.coll" to the shard key pattern of sharded
+	// collections: their document keys carry the shard key fields, as the
+	// change stream's documentKey does, so snapshot and change records of a
+	// document share a key and a partition.
+	ShardKeys map[string]bson.Raw
+	Logger    *slog.Logger
+	// Retry is the policy for transient read errors; a retried range
+	// continues after its last handed-over document.
+	Retry retry.Policy
+	// OnRetry is told of each retried error.
+	OnRetry func(err error)
+}
+
+// Run reads every range not done and sends its documents to out, each with
+// the range checkpoint that covers it, then a done checkpoint per range. It
+// returns when all ranges are read (nil), or on the first error.
+func (r *Reader) Run(ctx context.Context, ranges []*publish.RangeState, out chan<- publish.Item) error {
+	par := r.Parallelism
+	if par <= 0 {
+		par = 4
+	}
+	work := make(chan *publish.RangeState)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for _, rg := range ranges {
+			if rg.Done {
+				continue
+			}
+			select {
+			case work <- rg:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for i := 0; i < par; i++ {
+		g.Go(func() error {
+			sess, err := r.Client.StartSession(options.Session().SetCausalConsistency(true))
+			if err != nil {
+				return fmt.Errorf("starting a session for snapshot reads: %w", err)
+			}
+			defer sess.EndSession(context.WithoutCancel(ctx))
+			t0 := r.T0
+			if err := sess.AdvanceOperationTime(&t0); err != nil {
+				return fmt.Errorf("advancing the session to T0: %w", err)
+			}
+			sctx := mongo.NewSessionContext(ctx, sess)
+			for rg := range work {
+				if err := r.readRange(sctx, rg, out); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// readRange reads one range, retrying transient errors from its last
+// handed-over document.
+func (r *Reader) readRange(ctx context.Context, rg *publish.RangeState, out chan<- publish.Item) error {
+	cur := *rg // progress of this reader; items carry copies
+	pol := r.Retry
+	if pol.Initial == 0 {
+		pol = retry.Default
+	}
+	pol.OnRetry = func(attempt int, err error) {
+		if r.OnRetry != nil {
+			r.OnRetry(err)
+		}
+		if r.Logger != nil {
+			r.Logger.Warn("snapshot read failed; retrying from the last document read", "ns", rg.NS, "range", rg.ID, "attempt", attempt, "err", err)
+		}
+	}
+	err := retry.Do(ctx, pol, mongox.IsTransient, func(ctx context.Context) error {
+		if cur.Natural && cur.Docs > 0 && cur.Last == nil {
+			// Natural-order ranges cannot continue: start over.
+			cur.Docs, cur.Bytes = 0, 0
+		}
+		return r.scan(ctx, &cur, out)
+	})
+	if err != nil {
+		return fmt.Errorf("reading snapshot range %d of %s: %w", rg.ID, rg.NS, err)
+	}
+	done := cur
+	done.Done = true
+	select {
+	case out <- publish.Item{State: []publish.StateUpdate{{Key: done.Key(), Value: &done}}}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- publish.Item) error {
+	coll := r.Client.Database(cur.DB).Collection(cur.Coll, options.Collection().SetReadConcern(readconcern.Majority()))
+	opts := options.Find()
+	if r.BatchSize > 0 {
+		opts.SetBatchSize(r.BatchSize)
+	}
+	var skip bson.Raw // the checkpointed last document: min() returns it again
+	if !cur.Natural {
+		opts.SetHint(bson.D{{Key: "_id", Value: 1}})
+		opts.SetSort(bson.D{{Key: "_id", Value: 1}})
+		switch {
+		case cur.Last != nil:
+			opts.SetMin(cur.Last)
+			skip = cur.Last
+		case cur.Min != nil:
+			opts.SetMin(cur.Min)
+		}
+		if cur.Max != nil {
+			opts.SetMax(cur.Max)
+		}
+	} else {
+		cur.Last = nil
+	}
+	c, err := coll.Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	ns := schema.Namespace{DB: cur.DB, Coll: cur.Coll}
+	shardKey := r.ShardKeys[cur.NS]
+	t0 := schema.ClusterTime{T: r.T0.T, I: r.T0.I}
+	first := true
+	for c.Next(ctx) {
+		doc := bson.Raw(append([]byte(nil), c.Current...))
+		id, err := doc.LookupErr("_id")
+		if err != nil {
+			return fmt.Errorf("a document of %s has no _id", cur.NS)
+		}
+		idDoc := IDDoc(id)
+		if first && skip != nil && bytes.Equal(idDoc, skip) {
+			first = false
+			continue
+		}
+		first = false
+		key := idDoc
+		if len(shardKey) > 0 {
+			key = DocumentKey(doc, shardKey, id)
+		}
+		cur.Docs++
+		cur.Bytes += int64(len(doc))
+		if !cur.Natural {
+			cur.Last = idDoc
+		}
+		ck := *cur
+		it := publish.Item{
+			Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: key, FullDocument: doc,
+				ClusterTime: t0, Epoch: r.Epoch, Source: r.Source},
+			State:       []publish.StateUpdate{{Key: ck.Key(), Value: &ck}},
+			SourceBytes: len(doc),
+		}
+		select {
+		case out <- it:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return c.Err()
+}
+
+// IDDoc returns the document {_id: v}.
+func IDDoc(v bson.RawValue) bson.Raw {
+	idx, b := bsoncore.AppendDocumentStart(make([]byte, 0, len(v.Value)+12))
+	b = bsoncore.AppendValueElement(b, "_id", bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
+	b, _ = bsoncore.AppendDocumentEnd(b, idx)
+	return bson.Raw(b)
+}
+
+// DocumentKey builds the change stream's documentKey of doc in a sharded
+// collection: the shard key fields in shard key order (dotted paths keep
+// their dotted name; missing fields are left out), then _id unless the shard
+// key has it.
+func DocumentKey(doc, shardKey bson.Raw, id bson.RawValue) bson.Raw {
+	idx, b := bsoncore.AppendDocumentStart(nil)
+	hasID := false
+	elems, _ := shardKey.Elements()
+	for _, e := range elems {
+		path := e.Key()
+		if path == "_id" {
+			hasID = true
+		}
+		v, err := doc.LookupErr(strings.Split(path, ".")...)
+		if err != nil {
+			continue
+		}
+		b = bsoncore.AppendValueElement(b, path, bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
+	}
+	if !hasID {
+		b = bsoncore.AppendValueElement(b, "_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+	}
+	b, _ = bsoncore.AppendDocumentEnd(b, idx)
+	return bson.Raw(b)
+}
