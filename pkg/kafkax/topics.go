@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/logbridge/logbridge/pkg/retry"
 )
 
 // TopicSpec is how a topic should look.
@@ -20,7 +23,9 @@ type TopicSpec struct {
 
 // EnsureTopic creates the topic if it is missing and returns its partition count.
 // An existing topic is accepted as it is (its partition count may differ from
-// the spec: keys are hashed over what exists).
+// the spec: keys are hashed over what exists). The count of a created topic
+// comes from the CreateTopics response, because the client's metadata cache
+// may still say the topic does not exist for a moment after it was created.
 func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, error) {
 	if n, err := partitions(ctx, adm, spec.Name); err == nil {
 		return n, nil
@@ -35,13 +40,26 @@ func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, 
 	if err != nil {
 		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, err)
 	}
-	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-		if errors.Is(resp.Err, kerr.TopicAuthorizationFailed) || errors.Is(resp.Err, kerr.ClusterAuthorizationFailed) {
-			return 0, fmt.Errorf("creating topic %s: not authorized (grant CREATE on the topic or create it beforehand): %w", spec.Name, resp.Err)
+	switch {
+	case resp.Err == nil:
+		if resp.NumPartitions > 0 {
+			return resp.NumPartitions, nil
 		}
+		return spec.Partitions, nil
+	case errors.Is(resp.Err, kerr.TopicAlreadyExists):
+		// Created concurrently: wait until the metadata shows it.
+		var n int32
+		err := retry.Do(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 2 * time.Second, MaxAttempts: 15},
+			func(error) bool { return true }, func(ctx context.Context) (err error) {
+				n, err = partitions(ctx, adm, spec.Name)
+				return err
+			})
+		return n, err
+	case errors.Is(resp.Err, kerr.TopicAuthorizationFailed), errors.Is(resp.Err, kerr.ClusterAuthorizationFailed):
+		return 0, fmt.Errorf("creating topic %s: not authorized (grant CREATE on the topic or create it beforehand): %w", spec.Name, resp.Err)
+	default:
 		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, resp.Err)
 	}
-	return partitions(ctx, adm, spec.Name)
 }
 
 func partitions(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {

@@ -58,7 +58,13 @@ func Hello(ctx context.Context, cl *mongo.Client) (Topology, error) {
 		Msg            string `bson:"msg"`
 		MaxWireVersion int32  `bson:"maxWireVersion"`
 	}
-	if err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&res); err != nil {
+	err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&res)
+	var se mongo.ServerError
+	if errors.As(err, &se) && se.HasErrorCode(codeCommandNotFound) {
+		// Servers before MongoDB 4.4.2 know only the legacy name.
+		err = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&res)
+	}
+	if err != nil {
 		return Topology{}, fmt.Errorf("running hello: %w", err)
 	}
 	return Topology{SetName: res.SetName, IsMongos: res.Msg == "isdbgrid", MaxWireVersion: res.MaxWireVersion}, nil
@@ -78,10 +84,10 @@ func RequireChangeStreams(ctx context.Context, cl *mongo.Client) (Topology, erro
 
 // Error codes the classifiers use (from the server's error_codes.yml).
 const (
+	codeCommandNotFound         = 59
 	codeUnauthorized            = 13
 	codeAuthenticationFailed    = 18
 	codeChangeStreamHistoryLost = 286
-	codeDuplicateKey            = 11000
 )
 
 // IsTransient reports whether err is worth retrying: network errors, timeouts

@@ -1,10 +1,21 @@
-// Package nsfilter decides which namespaces a sync includes, the way
-// mongosync's includeNamespaces/excludeNamespaces do: a pattern is "db.coll",
-// "db.*" (every collection of db), "db" (the same), or "/regex/" matched
-// against "db.coll". A namespace is included when it matches an include
-// pattern (or there are none) and no exclude pattern. The system databases
-// admin, local and config and logbridge's own __logbridge are never included.
+// Package nsfilter decides which namespaces a sync includes: the source
+// connector copies and streams them, the verifier compares them.
 //
-//	f, err := nsfilter.New([]string{"shop.*"}, []string{"/\\.tmp_/"})
-//	f.Match("shop", "orders") // true
+// Patterns (from --include / --exclude, comma-separated):
+//
+//	db.coll     exactly that collection
+//	db.*        every collection of database db
+//	*           every namespace
+//	/regex/     a Go regular expression matched against "db.coll"
+//
+// A namespace is selected when it matches an include pattern (or no include
+// pattern is given) and matches no exclude pattern. The databases admin,
+// local and config, the tool's own metadata databases (names starting with
+// "__logbridge") and system collections ("system.*") are never selected,
+// whatever the patterns say.
+//
+// A Filter is immutable and safe for concurrent use:
+//
+//	f, err := nsfilter.New([]string{"shop.*", "/^crm\\.acc/"}, []string{"shop.tmp"})
+//	if f.Match("shop", "orders") { ... }
 package nsfilter

@@ -6,110 +6,165 @@ import (
 	"strings"
 )
 
-// MetadataDB is where logbridge keeps its own state on a destination.
-const MetadataDB = "__logbridge"
+// AlwaysSkippedDBs are the databases that are never copied or streamed.
+var AlwaysSkippedDBs = []string{"admin", "local", "config"}
 
-var systemDBs = map[string]bool{"admin": true, "local": true, "config": true, MetadataDB: true}
+// MetadataDBPrefix starts the names of the tool's own metadata databases,
+// which are never copied or streamed.
+const MetadataDBPrefix = "__logbridge"
 
-// IsSystemDB reports a database that is never synced.
-func IsSystemDB(db string) bool { return systemDBs[db] }
-
-type pattern struct {
-	db, coll string // coll "" or "*": every collection
-	re       *regexp.Regexp
+type matcher struct {
+	src  string
+	db   string         // exact db, or "" with re set
+	coll string         // exact coll, or "*" for every collection
+	re   *regexp.Regexp // /regex/ pattern
+	all  bool           // "*"
 }
 
-func (p pattern) match(db, coll string) bool {
-	if p.re != nil {
-		return p.re.MatchString(db + "." + coll)
+func (m matcher) match(db, coll string) bool {
+	switch {
+	case m.all:
+		return true
+	case m.re != nil:
+		return m.re.MatchString(db + "." + coll)
+	case m.db != db:
+		return false
+	default:
+		return m.coll == "*" || m.coll == coll
 	}
-	return p.db == db && (p.coll == "" || p.coll == "*" || p.coll == coll)
 }
 
-// Filter is a compiled include/exclude pair; the zero value includes everything
-// but the system databases.
-type Filter struct{ include, exclude []pattern }
+// Filter selects namespaces. The zero value selects every user namespace.
+type Filter struct {
+	include, exclude []matcher
+}
 
-// New compiles the patterns; a bad regex is an error naming the pattern.
+// New compiles the include and exclude patterns.
 func New(include, exclude []string) (*Filter, error) {
 	f := &Filter{}
 	var err error
 	if f.include, err = compile(include); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("include pattern: %w", err)
 	}
 	if f.exclude, err = compile(exclude); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("exclude pattern: %w", err)
 	}
 	return f, nil
 }
 
-func compile(list []string) ([]pattern, error) {
-	var out []pattern
-	for _, s := range list {
-		s = strings.TrimSpace(s)
+func compile(patterns []string) ([]matcher, error) {
+	var out []matcher
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
 		switch {
-		case s == "":
+		case p == "":
 			continue
-		case len(s) >= 2 && strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/"):
-			re, err := regexp.Compile(s[1 : len(s)-1])
+		case p == "*" || p == "*.*":
+			out = append(out, matcher{src: p, all: true})
+		case len(p) >= 2 && strings.HasPrefix(p, "/") && strings.HasSuffix(p, "/"):
+			re, err := regexp.Compile(p[1 : len(p)-1])
 			if err != nil {
-				return nil, fmt.Errorf("namespace pattern %q is not a valid regular expression: %w", s, err)
+				return nil, fmt.Errorf("%q is not a valid regular expression: %w", p, err)
 			}
-			out = append(out, pattern{re: re})
+			out = append(out, matcher{src: p, re: re})
 		default:
-			db, coll, _ := strings.Cut(s, ".")
-			if db == "" {
-				return nil, fmt.Errorf("namespace pattern %q has no database: write db, db.*, db.coll or /regex/", s)
+			db, coll, ok := strings.Cut(p, ".")
+			if !ok || db == "" || coll == "" {
+				return nil, fmt.Errorf("%q: write db.coll, db.*, * or /regex/", p)
 			}
-			out = append(out, pattern{db: db, coll: coll})
+			if strings.ContainsAny(db, "*/\\ \"$") {
+				return nil, fmt.Errorf("%q: database name %q is not valid (use /regex/ for patterns)", p, db)
+			}
+			out = append(out, matcher{src: p, db: db, coll: coll})
 		}
 	}
 	return out, nil
 }
 
-// Match reports whether the collection db.coll is included.
-func (f *Filter) Match(db, coll string) bool {
-	if IsSystemDB(db) || strings.HasPrefix(coll, "system.") {
-		return false
+// SkippedDB reports whether db is never selected (admin, local, config, the
+// tool's metadata databases).
+func SkippedDB(db string) bool {
+	for _, s := range AlwaysSkippedDBs {
+		if db == s {
+			return true
+		}
 	}
-	return f.MatchDB(db) && f.matchList(db, coll)
+	return strings.HasPrefix(db, MetadataDBPrefix)
 }
 
-func (f *Filter) matchList(db, coll string) bool {
+// Match reports whether the collection db.coll is selected.
+func (f *Filter) Match(db, coll string) bool {
+	if SkippedDB(db) || strings.HasPrefix(coll, "system.") || coll == "" {
+		return false
+	}
 	if f == nil {
 		return true
 	}
-	included := len(f.include) == 0
-	for _, p := range f.include {
-		if p.match(db, coll) {
-			included = true
-			break
+	if len(f.include) > 0 {
+		in := false
+		for _, m := range f.include {
+			if m.match(db, coll) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
 		}
 	}
-	if !included {
-		return false
-	}
-	for _, p := range f.exclude {
-		if p.match(db, coll) {
+	for _, m := range f.exclude {
+		if m.match(db, coll) {
 			return false
 		}
 	}
 	return true
 }
 
-// MatchDB reports whether any collection of db could be included (used for
-// database-level events such as dropDatabase).
-func (f *Filter) MatchDB(db string) bool {
-	if IsSystemDB(db) {
+// MayMatchDB reports whether some collection of db may be selected. It is
+// exact for db.coll and db.* patterns and conservative (true) for regular
+// expressions; use it to skip whole databases early.
+func (f *Filter) MayMatchDB(db string) bool {
+	if SkippedDB(db) {
 		return false
 	}
 	if f == nil || len(f.include) == 0 {
+		for _, m := range f.excludeList() {
+			if m.db == db && m.coll == "*" || m.all {
+				return false
+			}
+		}
 		return true
 	}
-	for _, p := range f.include {
-		if p.re != nil || p.db == db {
+	for _, m := range f.include {
+		if m.all || m.re != nil || m.db == db {
 			return true
 		}
 	}
 	return false
+}
+
+func (f *Filter) excludeList() []matcher {
+	if f == nil {
+		return nil
+	}
+	return f.exclude
+}
+
+// String describes the filter for logs.
+func (f *Filter) String() string {
+	if f == nil {
+		return "include=* exclude="
+	}
+	srcs := func(ms []matcher) string {
+		var s []string
+		for _, m := range ms {
+			s = append(s, m.src)
+		}
+		return strings.Join(s, ",")
+	}
+	inc := srcs(f.include)
+	if inc == "" {
+		inc = "*"
+	}
+	return "include=" + inc + " exclude=" + srcs(f.exclude)
 }

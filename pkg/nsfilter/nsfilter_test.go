@@ -9,35 +9,52 @@ func TestMatch(t *testing.T) {
 		db, coll         string
 		want             bool
 	}{
-		{name: "everything", db: "shop", coll: "orders", want: true},
-		{name: "system db", db: "admin", coll: "users", want: false},
-		{name: "own metadata", db: "__logbridge", coll: "applied_ddl", want: false},
-		{name: "system collection", db: "shop", coll: "system.views", want: false},
-		{name: "db star", include: []string{"shop.*"}, db: "shop", coll: "orders", want: true},
-		{name: "db only", include: []string{"shop"}, db: "shop", coll: "orders", want: true},
-		{name: "other db", include: []string{"shop.*"}, db: "crm", coll: "orders", want: false},
-		{name: "exact", include: []string{"shop.orders"}, db: "shop", coll: "carts", want: false},
-		{name: "exclude wins", include: []string{"shop.*"}, exclude: []string{"shop.carts"}, db: "shop", coll: "carts", want: false},
-		{name: "regex", include: []string{`/^shop\.o/`}, db: "shop", coll: "orders", want: true},
-		{name: "regex exclude", exclude: []string{`/tmp_/`}, db: "shop", coll: "tmp_1", want: false},
+		{name: "no patterns selects user ns", db: "shop", coll: "orders", want: true},
+		{name: "admin never", include: []string{"*"}, db: "admin", coll: "x", want: false},
+		{name: "local never", include: []string{"/.*/"}, db: "local", coll: "oplog.rs", want: false},
+		{name: "config never", db: "config", coll: "chunks", want: false},
+		{name: "metadata db never", db: "__logbridge", coll: "applied", want: false},
+		{name: "metadata db prefix never", db: "__logbridge_sink", coll: "x", want: false},
+		{name: "system collections never", db: "shop", coll: "system.views", want: false},
+		{name: "exact include", include: []string{"shop.orders"}, db: "shop", coll: "orders", want: true},
+		{name: "exact include other coll", include: []string{"shop.orders"}, db: "shop", coll: "items", want: false},
+		{name: "db wildcard", include: []string{"shop.*"}, db: "shop", coll: "items", want: true},
+		{name: "db wildcard other db", include: []string{"shop.*"}, db: "crm", coll: "items", want: false},
+		{name: "coll with dots", include: []string{"shop.a.b"}, db: "shop", coll: "a.b", want: true},
+		{name: "regex", include: []string{`/^crm\.acc/`}, db: "crm", coll: "accounts", want: true},
+		{name: "regex miss", include: []string{`/^crm\.acc/`}, db: "crm", coll: "leads", want: false},
+		{name: "exclude wins", include: []string{"shop.*"}, exclude: []string{"shop.tmp"}, db: "shop", coll: "tmp", want: false},
+		{name: "exclude only", exclude: []string{"/tmp$/"}, db: "a", coll: "xtmp", want: false},
+		{name: "exclude only other", exclude: []string{"/tmp$/"}, db: "a", coll: "x", want: true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := New(tt.include, tt.exclude)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := New(tc.include, tc.exclude)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := f.Match(tt.db, tt.coll); got != tt.want {
-				t.Fatalf("Match(%s.%s) got %v, want %v", tt.db, tt.coll, got, tt.want)
+			if got := f.Match(tc.db, tc.coll); got != tc.want {
+				t.Errorf("Match(%q, %q) = %v, want %v (%s)", tc.db, tc.coll, got, tc.want, f)
 			}
 		})
 	}
 }
 
 func TestBadPatterns(t *testing.T) {
-	for _, p := range []string{"/([/", ".coll"} {
+	for _, p := range []string{"nodot", "/[/", ".coll", "db."} {
 		if _, err := New([]string{p}, nil); err == nil {
-			t.Errorf("New(%q) got nil error, want one", p)
+			t.Errorf("New(%q) = nil error, want an error", p)
 		}
+	}
+}
+
+func TestMayMatchDB(t *testing.T) {
+	f, _ := New([]string{"shop.orders"}, nil)
+	if !f.MayMatchDB("shop") || f.MayMatchDB("crm") || f.MayMatchDB("admin") {
+		t.Errorf("MayMatchDB wrong for %s", f)
+	}
+	g, _ := New(nil, []string{"crm.*"})
+	if g.MayMatchDB("crm") || !g.MayMatchDB("shop") {
+		t.Errorf("MayMatchDB wrong for %s", g)
 	}
 }

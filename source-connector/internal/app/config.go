@@ -11,7 +11,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
-	"github.com/logbridge/logbridge/source-connector/internal/nsfilter"
+	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 

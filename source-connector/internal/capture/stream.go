@@ -16,7 +16,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/metrics"
-	"github.com/logbridge/logbridge/source-connector/internal/nsfilter"
+	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 

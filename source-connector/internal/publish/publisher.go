@@ -235,7 +235,7 @@ func (p *Publisher) ReadState(ctx context.Context) (*State, error) {
 		return nil, fmt.Errorf("state reader: %w", err)
 	}
 	defer cl.Close()
-	idle := 0
+	idle, readTo := 0, start
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)
@@ -268,13 +268,16 @@ func (p *Publisher) ReadState(ctx context.Context) (*State, error) {
 			return st, nil
 		}
 		if last < 0 {
-			// Nothing more: the tail of a compacted log may hold no
-			// record at end-1. Two quiet polls end the read.
-			if idle++; idle >= 2 {
-				return st, nil
+			// Control records are kept, so the committed end is always
+			// reached (compaction never removes the active segment's
+			// tail). A slow broker is waited for; a partial state would
+			// mean duplicates or gaps, so stalling is an error, never
+			// an early return.
+			if idle++; idle >= 60 {
+				return nil, fmt.Errorf("reading %s: no progress for a minute at offset %d of %d: %w", topic, readTo, end, ErrKafkaUnreachable)
 			}
 		} else {
-			idle = 0
+			idle, readTo = 0, last
 		}
 	}
 }
@@ -453,54 +456,14 @@ func cloneRecord(r *kgo.Record) *kgo.Record {
 	return &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Topic: r.Topic, Partition: r.Partition, Context: r.Context}
 }
 
-// ensureTopic creates topic when missing and returns its partition count.
-// Unlike kafkax.EnsureTopic it takes the count of a created topic from the
-// CreateTopics response: the client's metadata cache may still say the
-// topic does not exist for a few seconds after it was created.
+// ensureTopic creates topic when missing and returns its partition count,
+// mapping authorization failures to this package's sentinel errors.
 func ensureTopic(ctx context.Context, adm *kadm.Client, spec kafkax.TopicSpec) (int32, error) {
-	md, err := adm.Metadata(ctx, spec.Name)
+	n, err := kafkax.EnsureTopic(ctx, adm, spec)
 	if err != nil {
-		return 0, fmt.Errorf("reading metadata of topic %s (is Kafka reachable at the configured brokers?): %w", spec.Name, err)
+		return 0, classify(err)
 	}
-	if td, ok := md.Topics[spec.Name]; ok && td.Err == nil && len(td.Partitions) > 0 {
-		return int32(len(td.Partitions)), nil
-	} else if ok && td.Err != nil && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
-		return 0, fmt.Errorf("topic %s: %w", spec.Name, classify(td.Err))
-	}
-	cfg := make(map[string]*string, len(spec.Configs))
-	for k, v := range spec.Configs {
-		cfg[k] = &v
-	}
-	resp, err := adm.CreateTopic(ctx, spec.Partitions, -1, cfg, spec.Name)
-	if err != nil {
-		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, classify(err))
-	}
-	switch {
-	case resp.Err == nil:
-		if resp.NumPartitions > 0 {
-			return resp.NumPartitions, nil
-		}
-		return spec.Partitions, nil
-	case errors.Is(resp.Err, kerr.TopicAlreadyExists):
-		// Created concurrently: wait for the metadata to show it.
-		var n int32
-		err := retry.Do(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 2 * time.Second, MaxAttempts: 15},
-			func(error) bool { return true }, func(ctx context.Context) error {
-				md, err := adm.Metadata(ctx, spec.Name)
-				if err != nil {
-					return err
-				}
-				td, ok := md.Topics[spec.Name]
-				if !ok || td.Err != nil || len(td.Partitions) == 0 {
-					return fmt.Errorf("topic %s exists but its metadata is not available yet", spec.Name)
-				}
-				n = int32(len(td.Partitions))
-				return nil
-			})
-		return n, err
-	default:
-		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, classify(resp.Err))
-	}
+	return n, nil
 }
 
 func isTransientOrMissing(err error) bool {

@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/source-connector/internal/nsfilter"
+	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 
