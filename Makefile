@@ -32,8 +32,11 @@ status:
 # The README's test command: starts the local stack (idempotent) and runs every
 # unit and integration test against it. Integration tests fail, not skip, when
 # a server is missing (LOGBRIDGE_REQUIRE_STACK=1).
+# Tests that restart shared servers (named Test...Disruptive...) run last, one
+# at a time.
 test: up
 	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 LOGBRIDGE_DISRUPTIVE=1 $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) -run 'Disruptive' $(PKGS)
 
 # Unit tests only (no servers).
 unit:

@@ -127,7 +127,9 @@ stack_wait_ready() {
   local name="$1" pidfile="$2" marker="$3" logfile="$4" timeout="$5"; shift 5
   local deadline=$((SECONDS + timeout))
   while ! "$@"; do
-    if ! stack_pid_alive "$pidfile" "$marker" >/dev/null; then
+    # During startup only the pid's existence counts: right after the spawn
+    # the child may not have exec'd yet, so its command line lacks the marker.
+    if ! kill -0 "$(<"$pidfile")" 2>/dev/null; then
       printf '[stack] --- last lines of %s ---\n' "$logfile" >&2
       tail -n 40 "$logfile" >&2 || true
       rm -f "$pidfile"
@@ -241,6 +243,13 @@ main() {
       ;;
   esac
   mkdir -p "$STACK_CACHE"
+  case "$cmd" in
+    install|up|down|restart|clean)
+      # One change of the stack at a time: two concurrent `up`s must
+      # never start two brokers on one data directory.
+      exec 9>"$STACK_CACHE/stack.lock"
+      flock 9 ;;
+  esac
   case "$cmd" in
     install)
       for c in "${sel[@]}"; do "${c}_install"; done ;;

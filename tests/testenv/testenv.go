@@ -36,18 +36,35 @@ type Env struct {
 }
 
 var (
-	once   sync.Once
-	shared Env
+	once      sync.Once
+	shared    Env
+	sharedErr error // why the environment cannot be had at all (containers backend)
 )
+
+// resolve picks the servers once per test binary: the environment variables,
+// else the containers backend when LOGBRIDGE_TESTCONTAINERS=1, else the local stack.
+func resolve(t testing.TB) Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+	once.Do(func() {
+		shared = fromEnv()
+		if containersWanted() {
+			shared, sharedErr = withContainers(shared)
+		}
+	})
+	if sharedErr != nil {
+		unavailable(t, sharedErr.Error())
+	}
+	return shared
+}
 
 // New returns the environment, skipping (or failing, with
 // LOGBRIDGE_REQUIRE_STACK=1) when Kafka or either MongoDB is unreachable.
 func New(t testing.TB) Env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped with -short")
-	}
-	once.Do(func() { shared = fromEnv() })
+	resolve(t)
 	for _, a := range []struct{ what, addr string }{
 		{"Kafka", shared.KafkaBrokers[0]},
 		{"source MongoDB", hostPort(shared.SourceURI)},
@@ -58,6 +75,17 @@ func New(t testing.TB) Env {
 		}
 	}
 	return shared
+}
+
+// NewKafka is New for tests that need only Kafka: it skips (or fails) only
+// when the broker is unreachable.
+func NewKafka(t testing.TB) Env {
+	t.Helper()
+	e := resolve(t)
+	if err := dial(e.KafkaBrokers[0]); err != nil {
+		unavailable(t, fmt.Sprintf("Kafka at %s is unreachable (%v): run `make up` or set KAFKA_BROKERS", e.KafkaBrokers[0], err))
+	}
+	return e
 }
 
 // Registry returns the schema registry URL, skipping or failing like New when
@@ -181,4 +209,67 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// ReadTopic returns every committed record of topic (read_committed), from the
+// start to the end offsets it had when called. It waits for the broker rather
+// than stopping at the first quiet poll, and fails the test after a minute
+// without progress, so a slow machine never yields a silently short read.
+func ReadTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	seed, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seed.Close()
+	ends, err := kadm.NewClient(seed).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("listing end offsets of %s: %v", topic, err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: stalled with partitions %v not at their end", topic, want)
+		}
+		fs.EachError(func(_ string, p int32, err error) { t.Fatalf("reading %s partition %d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out
+}
+
+// Disruptive skips a test that stops or restarts a shared server unless
+// LOGBRIDGE_DISRUPTIVE=1. Such tests are named Test…Disruptive… and `make test`
+// runs them in a phase of their own, one at a time, after every other test,
+// so that they never break a test that shares the server.
+func Disruptive(t testing.TB) {
+	t.Helper()
+	if os.Getenv("LOGBRIDGE_DISRUPTIVE") != "1" {
+		t.Skip("restarts a shared server: runs only with LOGBRIDGE_DISRUPTIVE=1 (the last phase of `make test`)")
+	}
 }

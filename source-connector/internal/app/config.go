@@ -4,14 +4,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"strings"
 	"time"
 
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/kafkax"
+	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
-	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 
@@ -49,6 +50,10 @@ type Config struct {
 	// TransactionalID of the Kafka producer (default logbridge-source-<prefix>).
 	TransactionalID string
 	SyncEpoch       int64
+	// StartAt, when set, skips the snapshot: the change stream starts at
+	// this source cluster time (a reversed sync, or a destination already
+	// seeded). Collection metadata is still published first.
+	StartAt *bson.Timestamp
 	// SourceName identifies the source in every record (default: the
 	// replica set name, or "mongos").
 	SourceName string
@@ -122,6 +127,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TransactionalID, "transactional-id", c.TransactionalID,
 		"Kafka transactional id of the producer (default logbridge-source-<topic-prefix>); exactly one running connector may use it")
 	fs.Int64Var(&c.SyncEpoch, "sync-epoch", c.SyncEpoch, "sync epoch written into every record (incremented on each reversal)")
+	fs.Func("start-at", "skip the snapshot and start the change stream at this source cluster time, written T.I (seconds.increment); for a destination that already holds the data", func(v string) error {
+		var t, i uint32
+		if _, err := fmt.Sscanf(v, "%d.%d", &t, &i); err != nil {
+			return fmt.Errorf("start-at %q: write the cluster time as seconds.increment, e.g. 1732240000.1", v)
+		}
+		c.StartAt = &bson.Timestamp{T: t, I: i}
+		return nil
+	})
 	fs.StringVar(&c.SourceName, "source-name", c.SourceName, "name of the source written into every record (default: the replica set name)")
 	fs.IntVar(&c.BatchMaxRecords, "batch-max-records", c.BatchMaxRecords, "most records per Kafka transaction")
 	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", c.BatchMaxBytes, "most encoded bytes per Kafka transaction")

@@ -14,10 +14,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
 	"github.com/logbridge/logbridge/source-connector/internal/metrics"
-	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 	"github.com/logbridge/logbridge/source-connector/internal/snapshot"
 )
@@ -36,9 +36,13 @@ type Service struct {
 	filter  *nsfilter.Filter
 	router  *publish.Router
 
-	mu       sync.Mutex
-	status   Status
-	progress map[string]*NamespaceProgress
+	marks chan *markRequest
+
+	mu               sync.Mutex
+	status           Status
+	progress         map[string]*NamespaceProgress
+	pendingMarkers   []string        // queued marker ids, in order, not yet committed
+	markersCommitted map[string]bool // marker ids whose transaction committed
 }
 
 // New validates cfg and returns a service. reg receives the metrics (nil:
@@ -54,8 +58,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, err
 	r, _ := publish.NewRouter(cfg.TopicPrefix, cfg.TopicRoute)
 	return &Service{
 		cfg: cfg, log: log, metrics: metrics.New(reg), filter: f, router: r,
-		status:   Status{Phase: PhaseStarting},
-		progress: map[string]*NamespaceProgress{},
+		status:           Status{Phase: PhaseStarting},
+		progress:         map[string]*NamespaceProgress{},
+		marks:            make(chan *markRequest),
+		markersCommitted: map[string]bool{},
 	}, nil
 }
 
@@ -170,9 +176,11 @@ func (s *Service) sourceErr(action string, err error) error {
 
 // plan takes T0, lists the namespaces and commits the plan with the
 // collections' DDL records.
-func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, source string) (*publish.State, error) {
-	t0, err := snapshot.ClusterTime(ctx, cl)
-	if err != nil {
+func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, source string) (_ *publish.State, err error) {
+	var t0 bson.Timestamp
+	if s.cfg.StartAt != nil {
+		t0 = *s.cfg.StartAt
+	} else if t0, err = snapshot.ClusterTime(ctx, cl); err != nil {
 		return nil, s.sourceErr("taking T0", err)
 	}
 	colls, err := snapshot.ListCollections(ctx, cl, s.filter, topo.IsMongos)
@@ -184,9 +192,11 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 	var items []publish.Item
 	var total int64
 	for _, c := range colls {
-		ranges, err := snapshot.PlanRanges(ctx, cl, c, s.cfg.SnapshotRangeDocs)
-		if err != nil {
-			return nil, s.sourceErr("planning snapshot ranges", err)
+		var ranges []*publish.RangeState
+		if s.cfg.StartAt == nil {
+			if ranges, err = snapshot.PlanRanges(ctx, cl, c, s.cfg.SnapshotRangeDocs); err != nil {
+				return nil, s.sourceErr("planning snapshot ranges", err)
+			}
 		}
 		topic, _, err := pub.Topic(ctx, c.NS)
 		if err != nil {
@@ -318,12 +328,14 @@ func (s *Service) stream(ctx context.Context, cl *mongo.Client, topo mongox.Topo
 	if topo.MaxWireVersion < wireShowExpandedEvents {
 		s.log.Warn("the source is older than MongoDB 6.0 (no showExpandedEvents): create, createIndexes, dropIndexes and modify events are not streamed; only drop, rename and dropDatabase", "maxWireVersion", topo.MaxWireVersion)
 	}
-	items := make(chan publish.Item, 1024)
+	raw := make(chan publish.Item, 1024)
+	items := make(chan publish.Item, 16)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		defer close(items)
-		return stream.Run(gctx, start, items)
+		defer close(raw)
+		return stream.Run(gctx, start, raw)
 	})
+	g.Go(func() error { return s.mergeMarks(gctx, pub, epoch, source, raw, items) })
 	g.Go(func() error { return pub.Run(gctx, items, s.limits(), s.onCommit) })
 	return g.Wait()
 }
@@ -336,6 +348,12 @@ func (s *Service) limits() publish.Limits {
 func (s *Service) onCommit(b *publish.Batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Markers enter the pipeline in order, one item each, so a batch with
+	// n marker items commits the n oldest pending ones.
+	for i := 0; i < b.MarkerItems && len(s.pendingMarkers) > 0; i++ {
+		s.markersCommitted[s.pendingMarkers[0]] = true
+		s.pendingMarkers = s.pendingMarkers[1:]
+	}
 	for ns, st := range b.Snapshot {
 		if p := s.progress[ns]; p != nil {
 			p.CopiedDocs += st.Docs

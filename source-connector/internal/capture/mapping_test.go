@@ -7,8 +7,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
+	"github.com/logbridge/logbridge/schema"
 )
 
 func raw(t *testing.T, d bson.D) bson.Raw {

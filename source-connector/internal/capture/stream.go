@@ -13,10 +13,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/metrics"
-	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 

@@ -50,6 +50,8 @@ type Batch struct {
 	order   []string
 	// Items counts the items folded into the batch.
 	Items int
+	// MarkerItems counts the items that carried a marker event.
+	MarkerItems int
 	// Bytes is the encoded size of the records.
 	Bytes int
 	// Snapshot statistics per "db.coll".
@@ -111,6 +113,9 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 		b.Created = time.Now()
 	}
 	b.Items++
+	if it.Event != nil && it.Event.Op == schema.OpMarker {
+		b.MarkerItems++
+	}
 	// The item's own state goes last: it wins over catalog entries.
 	defer func() {
 		for _, u := range it.State {
