@@ -21,6 +21,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
+	"github.com/logbridge/logbridge/source-connector/internal/controlapi"
 )
 
 const envPrefix = "LOGBRIDGE_SOURCE"
@@ -39,6 +40,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg.RegisterFlags(fs)
 	var logCfg obs.LogConfig
 	logCfg.RegisterFlags(fs)
+	var managed controlapi.Config
+	var cluster0, cluster1 string
+	fs.StringVar(&cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the connector waits for POST /api/v1/start (mongosync mode) instead of syncing --source-uri at once")
+	fs.StringVar(&cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
+	fs.StringVar(&managed.SinkGroup, "sink-group", "logbridge-sink", "consumer group of the sink-connector, whose committed offsets progress reports (mongosync mode)")
+	fs.Int64Var(&managed.CommitMaxLag, "commit-max-lag", 1000, "canCommit is true once the sink is at most this many records behind (mongosync mode)")
 	fs.Usage = func() { usage(fs, stderr) }
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,21 +60,54 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	reg := obs.NewRegistry()
-	svc, err := app.New(cfg, log, reg)
-	if err != nil {
-		fmt.Fprintf(stderr, "source-connector: %v\n", err)
-		return 2
-	}
+	var runner func(context.Context) error
 	srv, err := obs.NewServer(cfg.HTTPAddr, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "source-connector: %v\n", err)
 		return 1
 	}
+	if cluster0 != "" || cluster1 != "" {
+		managed.Clusters = map[string]string{}
+		for name, uri := range map[string]string{"cluster0": cluster0, "cluster1": cluster1} {
+			if uri != "" {
+				managed.Clusters[name] = uri
+			}
+		}
+		if cfg.SourceURI == "" {
+			cfg.SourceURI = "mongodb://unused" // each epoch sets its own
+		}
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintf(stderr, "source-connector: %v\n", err)
+			return 2
+		}
+		managed.Base = cfg
+		kopts, err := cfg.Kafka.ClientOpts()
+		if err != nil {
+			fmt.Fprintf(stderr, "source-connector: %v\n", err)
+			return 2
+		}
+		ctl, err := controlapi.New(ctx, managed, kopts, log, reg)
+		if err != nil {
+			fmt.Fprintf(stderr, "source-connector: %v\n", err)
+			return 1
+		}
+		defer ctl.Close()
+		ctl.Routes(srv)
+		runner = ctl.Run
+		log.Info("control API ready (mongosync mode)", "addr", srv.Addr, "clusters", len(managed.Clusters))
+	} else {
+		svc, err := app.New(cfg, log, reg)
+		if err != nil {
+			fmt.Fprintf(stderr, "source-connector: %v\n", err)
+			return 2
+		}
+		runner = svc.Run
+	}
 	log.Info("HTTP listening", "addr", srv.Addr)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error { return runner(gctx) })
 	err = g.Wait()
 	if err != nil && ctx.Err() == nil {
 		log.Error("source connector stopped", "err", err)
@@ -87,7 +127,9 @@ change events from T0 on. Records and the progress that covers them are committe
 one Kafka transaction, so a restart after any crash continues without gap or duplicate.
 
 Usage:
-  source-connector --source-uri URI [flags]
+  source-connector --source-uri URI [flags]                  sync at once
+  source-connector --cluster0 URI --cluster1 URI [flags]     mongosync mode: drive it with
+                                                             the control API (README)
 
 Every flag can also be set with the environment variable %s_<FLAG_NAME>
 (e.g. %s_SOURCE_URI, %s_KAFKA_BROKERS) or in a YAML file given with --config

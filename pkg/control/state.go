@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -111,7 +113,10 @@ type Status struct {
 	// cluster time after the sink applied the commit).
 	ResumeDestTime *ClusterTime
 	SinkCommitted  bool
-	Warnings       []string
+	// EpochStart: where the current epoch's change stream starts without a
+	// snapshot (set by a reversal; nil for epoch 1, which snapshots).
+	EpochStart *ClusterTime
+	Warnings   []string
 	Events         int
 }
 
@@ -204,7 +209,7 @@ func (s *Status) Apply(ev Event) {
 		}
 	case EvReversed:
 		if s.State == Reversing && ev.Params != nil {
-			s.State, s.Epoch, s.Params = Running, s.Epoch+1, *ev.Params
+			s.State, s.Epoch, s.Params, s.EpochStart = Running, s.Epoch+1, *ev.Params, ev.ClusterTime
 			s.MarkerID, s.CommitTime, s.SinkCommitted = "", nil, false
 		}
 	}
@@ -265,4 +270,63 @@ func Unmarshal(b []byte) (Event, error) {
 		return ev, fmt.Errorf("control event is not valid JSON (%v): the control topic holds foreign data", err)
 	}
 	return ev, nil
+}
+
+// SinkGroup is the sink's consumer group of an epoch: the base group for
+// epoch 1, "<group>-e<N>" after that (each epoch reads its own topics).
+func SinkGroup(base string, epoch int) string {
+	if epoch <= 1 {
+		return base
+	}
+	return fmt.Sprintf("%s-e%d", base, epoch)
+}
+
+// Patterns turns mongosync-style namespace specs into nsfilter patterns
+// ("db.coll", "db.*", "/regex/").
+func Patterns(specs []NamespaceSpec) ([]string, error) {
+	var out []string
+	for _, sp := range specs {
+		switch {
+		case sp.DatabaseRegex != nil || sp.CollectionsRegex != nil:
+			db := regexp.QuoteMeta(sp.Database)
+			if sp.DatabaseRegex != nil {
+				db = embed(sp.DatabaseRegex, "[^.]*")
+			}
+			coll := ".+"
+			if sp.CollectionsRegex != nil {
+				coll = embed(sp.CollectionsRegex, ".*")
+			}
+			out = append(out, "/^(?:"+db+")\\.(?:"+coll+")$/")
+		case sp.Database == "":
+			return nil, fmt.Errorf("a namespace entry needs \"database\" or \"databaseRegex\": %+v", sp)
+		case len(sp.Collections) == 0:
+			out = append(out, sp.Database+".*")
+		default:
+			for _, c := range sp.Collections {
+				out = append(out, sp.Database+"."+c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// embed rewrites a regex that MongoDB matches anywhere in one name part so
+// that it can sit between the anchors of a "db.coll" pattern: a leading ^ or
+// trailing $ pins it to the part's start or end, otherwise any prefix or
+// suffix (of the given class) may surround it. Alternations that anchor each
+// branch ("^a|^b") should be grouped by the user: "^(a|b)".
+func embed(r *Regex, any string) string {
+	p := r.Pattern
+	start, end := any, any
+	if strings.HasPrefix(p, "^") {
+		p, start = p[1:], ""
+	}
+	if strings.HasSuffix(p, "$") && !strings.HasSuffix(p, `\$`) {
+		p, end = p[:len(p)-1], ""
+	}
+	f := ""
+	if strings.Contains(r.Options, "i") {
+		f = "(?i)"
+	}
+	return start + "(?:" + f + p + ")" + end
 }

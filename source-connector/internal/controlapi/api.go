@@ -1,0 +1,354 @@
+package controlapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/source-connector/internal/app"
+)
+
+// Mux is what the routes are mounted on (obs.Server or http.ServeMux).
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Routes mounts the API.
+func (c *Controller) Routes(m Mux) {
+	m.Handle("POST /api/v1/start", http.HandlerFunc(c.handleStart))
+	m.Handle("GET /api/v1/progress", http.HandlerFunc(c.handleProgress))
+	for _, a := range []control.Action{control.ActionPause, control.ActionResume, control.ActionCommit, control.ActionReverse} {
+		m.Handle("POST /api/v1/"+string(a), c.transition(a))
+	}
+}
+
+type apiError struct {
+	Success          bool   `json:"success"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"errorDescription"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, kind string, err error) {
+	writeJSON(w, code, apiError{Error: kind, ErrorDescription: err.Error()})
+}
+
+func ok(w http.ResponseWriter) { writeJSON(w, http.StatusOK, map[string]bool{"success": true}) }
+
+// decode reads a JSON body, refusing unknown fields so that a misspelt
+// option is an error rather than silently ignored.
+func decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("the request body is not valid JSON for this endpoint: %w", err)
+	}
+	return nil
+}
+
+func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
+	var p control.StartParams
+	if err := decode(r, &p); err != nil {
+		fail(w, http.StatusBadRequest, "InvalidRequest", err)
+		return
+	}
+	if err := c.validateStart(p); err != nil {
+		fail(w, http.StatusBadRequest, "InvalidRequest", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.state.Check(control.ActionStart); err != nil {
+		fail(w, http.StatusConflict, "InvalidStateTransition", err)
+		return
+	}
+	var warnings []string
+	if p.EnableUserWriteBlocking {
+		if warn := c.writeBlock(r.Context(), p.Destination, true); warn != "" {
+			warnings = append(warnings, warn)
+		}
+	}
+	if err := c.append(r.Context(), control.Event{Type: control.EvStart, Params: &p, Warnings: warnings}); err != nil {
+		fail(w, http.StatusServiceUnavailable, "ControlLogUnavailable", err)
+		return
+	}
+	c.poke()
+	ok(w)
+}
+
+func (c *Controller) validateStart(p control.StartParams) error {
+	var errs []error
+	for role, name := range map[string]string{"source": p.Source, "destination": p.Destination} {
+		if name == "" {
+			errs = append(errs, fmt.Errorf("%q is required (one of %v)", role, c.names()))
+		} else if _, ok := c.cfg.Clusters[name]; !ok {
+			errs = append(errs, fmt.Errorf("%s %q is not a configured cluster (configured: %v; add it with --%s)", role, name, c.names(), name))
+		}
+	}
+	if p.Source != "" && p.Source == p.Destination {
+		errs = append(errs, errors.New("source and destination must be different clusters"))
+	}
+	switch p.BuildIndexes {
+	case "", "afterDataCopy", "beforeDataCopy", "never":
+	default:
+		errs = append(errs, fmt.Errorf("buildIndexes %q: use afterDataCopy, beforeDataCopy or never", p.BuildIndexes))
+	}
+	if _, err := control.Patterns(p.IncludeNamespaces); err != nil {
+		errs = append(errs, fmt.Errorf("includeNamespaces: %w", err))
+	}
+	if _, err := control.Patterns(p.ExcludeNamespaces); err != nil {
+		errs = append(errs, fmt.Errorf("excludeNamespaces: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+var transitionEvent = map[control.Action]control.EventType{
+	control.ActionPause:   control.EvPause,
+	control.ActionResume:  control.EvResume,
+	control.ActionCommit:  control.EvCommit,
+	control.ActionReverse: control.EvReverse,
+}
+
+func (c *Controller) transition(a control.Action) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := decode(r, &struct{}{}); err != nil {
+			fail(w, http.StatusBadRequest, "InvalidRequest", err)
+			return
+		}
+		if a == control.ActionCommit {
+			p := c.progress(r.Context())
+			if p.State == control.Running && !p.CanCommit {
+				fail(w, http.StatusConflict, "InvalidStateTransition",
+					fmt.Errorf("%w: cannot commit yet: %s (wait until progress says canCommit: true)", control.ErrInvalidTransition, p.notReady))
+				return
+			}
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err := c.state.Check(a); err != nil {
+			fail(w, http.StatusConflict, "InvalidStateTransition", err)
+			return
+		}
+		if err := c.append(r.Context(), control.Event{Type: transitionEvent[a]}); err != nil {
+			fail(w, http.StatusServiceUnavailable, "ControlLogUnavailable", err)
+			return
+		}
+		c.poke()
+		ok(w)
+	})
+}
+
+// Progress is the body of GET /api/v1/progress (inside "progress"). The
+// mongosync fields come first; the rest are logbridge's.
+type Progress struct {
+	State            control.State     `json:"state"`
+	CanCommit        bool              `json:"canCommit"`
+	CanWrite         bool              `json:"canWrite"`
+	Info             string            `json:"info"`
+	LagTimeSeconds   int64             `json:"lagTimeSeconds"`
+	CollectionCopy   CollectionCopy    `json:"collectionCopy"`
+	DirectionMapping *DirectionMapping `json:"directionMapping,omitempty"`
+	Source           *ClusterInfo      `json:"source,omitempty"`
+	Destination      *ClusterInfo      `json:"destination,omitempty"`
+	Warnings         []string          `json:"warnings"`
+
+	Epoch       int                  `json:"epoch"`
+	TopicPrefix string               `json:"topicPrefix,omitempty"`
+	Phase       string               `json:"phase,omitempty"`
+	Namespaces  []NamespaceCopy      `json:"namespaces,omitempty"`
+	Sink        *SinkPosition        `json:"sink,omitempty"`
+	Commit      *control.ClusterTime `json:"commitClusterTime,omitempty"`
+	Error       string               `json:"error,omitempty"`
+
+	notReady string
+}
+
+// CollectionCopy estimates the copy like mongosync.
+type CollectionCopy struct {
+	EstimatedTotalBytes  int64 `json:"estimatedTotalBytes"`
+	EstimatedCopiedBytes int64 `json:"estimatedCopiedBytes"`
+}
+
+// DirectionMapping names the direction of the current epoch.
+type DirectionMapping struct {
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+}
+
+// ClusterInfo describes one end.
+type ClusterInfo struct {
+	Name          string `json:"name"`
+	PingLatencyMs int64  `json:"pingLatencyMs"`
+}
+
+// NamespaceCopy is one namespace's copy progress.
+type NamespaceCopy struct {
+	Namespace      string  `json:"namespace"`
+	EstimatedDocs  int64   `json:"estimatedDocuments"`
+	CopiedDocs     int64   `json:"copiedDocuments"`
+	EstimatedBytes int64   `json:"estimatedBytes"`
+	CopiedBytes    int64   `json:"copiedBytes"`
+	Percent        float64 `json:"percent"`
+	Done           bool    `json:"done"`
+}
+
+// SinkPosition is the sink's progress from its committed offsets.
+type SinkPosition struct {
+	Group      string `json:"group"`
+	LagRecords int64  `json:"lagRecords"`
+	Committed  int64  `json:"committedPartitions"`
+	Partitions int64  `json:"partitions"`
+}
+
+func (c *Controller) handleProgress(w http.ResponseWriter, r *http.Request) {
+	p := c.progress(r.Context())
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "progress": p})
+}
+
+func (c *Controller) progress(ctx context.Context) Progress {
+	c.mu.Lock()
+	st := c.state
+	var svcStatus *app.Status
+	var prefix string
+	if c.run != nil {
+		s := c.run.svc.Status()
+		svcStatus = &s
+		prefix = c.run.svc.Config().TopicPrefix
+	}
+	c.mu.Unlock()
+
+	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime}
+	if p.Warnings == nil {
+		p.Warnings = []string{}
+	}
+	if st.State != control.Idle {
+		p.DirectionMapping = &DirectionMapping{
+			Source:      st.Params.Source + ": " + mongox.Redact(c.cfg.Clusters[st.Params.Source]),
+			Destination: st.Params.Destination + ": " + mongox.Redact(c.cfg.Clusters[st.Params.Destination]),
+		}
+		p.Source = &ClusterInfo{Name: st.Params.Source, PingLatencyMs: -1}
+		p.Destination = &ClusterInfo{Name: st.Params.Destination, PingLatencyMs: -1}
+	}
+	if svcStatus != nil {
+		p.Phase = string(svcStatus.Phase)
+		p.Error = svcStatus.Error
+		p.LagTimeSeconds = int64(svcStatus.LagSeconds)
+		_, _, estBytes, copiedBytes := svcStatus.Totals()
+		p.CollectionCopy = CollectionCopy{EstimatedTotalBytes: estBytes, EstimatedCopiedBytes: copiedBytes}
+		for _, n := range svcStatus.Namespaces {
+			p.Namespaces = append(p.Namespaces, NamespaceCopy{Namespace: n.NS, EstimatedDocs: n.EstimatedDocs, CopiedDocs: n.CopiedDocs,
+				EstimatedBytes: n.EstimatedBytes, CopiedBytes: n.CopiedBytes, Percent: n.Percent(), Done: n.Done})
+		}
+	}
+	switch st.State {
+	case control.Idle:
+		p.Info = "waiting for start"
+	case control.Running:
+		p.Info = "change event application"
+		if svcStatus == nil || !svcStatus.SnapshotDone {
+			p.Info = "collection copy"
+		}
+	case control.Paused:
+		p.Info = "paused"
+	case control.Committing:
+		p.Info = "waiting for commit to complete"
+	case control.Committed:
+		p.Info = "commit completed"
+		p.CanWrite = true
+	case control.Reversing:
+		p.Info = "reversing"
+	}
+	if st.State == control.Running || st.State == control.Committing {
+		p.Sink = c.sinkPosition(ctx, st.Epoch, prefix)
+	}
+	if st.State == control.Running {
+		p.CanCommit, p.notReady = c.canCommit(svcStatus, p.Sink)
+	}
+	return p
+}
+
+func (c *Controller) canCommit(s *app.Status, sink *SinkPosition) (bool, string) {
+	switch {
+	case s == nil:
+		return false, "the source connector is not running"
+	case !s.SnapshotDone || s.Phase != app.PhaseStreaming:
+		return false, "the initial copy is not finished"
+	case sink == nil || sink.Partitions == 0:
+		return false, "no sink has consumed the log yet"
+	case sink.Committed < sink.Partitions:
+		return false, fmt.Sprintf("the sink has committed %d of %d partitions", sink.Committed, sink.Partitions)
+	case sink.LagRecords > c.cfg.CommitMaxLag:
+		return false, fmt.Sprintf("the sink is %d records behind (at most %d allowed)", sink.LagRecords, c.cfg.CommitMaxLag)
+	}
+	return true, ""
+}
+
+// sinkPosition reads the sink group's committed offsets against the end
+// offsets of the epoch's data topics.
+func (c *Controller) sinkPosition(ctx context.Context, epoch int, prefix string) *SinkPosition {
+	if prefix == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	group := control.SinkGroup(c.cfg.SinkGroup, epoch)
+	topics, err := c.adm.ListTopics(ctx)
+	if err != nil {
+		return nil
+	}
+	var data []string
+	for _, t := range topics.Names() {
+		if strings.HasPrefix(t, prefix+".") && !strings.HasPrefix(t, prefix+"._") {
+			data = append(data, t)
+		}
+	}
+	pos := &SinkPosition{Group: group}
+	if len(data) == 0 {
+		return pos
+	}
+	ends, err := c.adm.ListEndOffsets(ctx, data...)
+	if err != nil {
+		return pos
+	}
+	committed, err := c.adm.FetchOffsets(ctx, group)
+	if err != nil {
+		committed = nil
+	}
+	for _, t := range data {
+		for p, end := range ends[t] {
+			pos.Partitions++
+			var at int64
+			if committed != nil {
+				if o, ok := committed.Lookup(t, p); ok && o.Err == nil {
+					at = o.At
+					pos.Committed++
+				} else if end.Offset == 0 {
+					pos.Committed++ // an empty partition has nothing to commit
+				}
+			}
+			if end.Offset > at {
+				pos.LagRecords += end.Offset - at
+			}
+		}
+	}
+	return pos
+}

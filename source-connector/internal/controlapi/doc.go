@@ -1,0 +1,21 @@
+// Package controlapi serves logbridge's mongosync-compatible control API on
+// the source connector and carries out the lifecycle it records:
+//
+//	POST /api/v1/start    {source, destination, includeNamespaces, excludeNamespaces,
+//	                       reversible, enableUserWriteBlocking, buildIndexes, namespaceRemap}
+//	GET  /api/v1/progress {success, progress: {state, canCommit, canWrite, info,
+//	                       lagTimeSeconds, collectionCopy, directionMapping, source,
+//	                       destination, warnings, …}}
+//	POST /api/v1/pause, /resume, /commit, /reverse
+//
+// Every request is checked against the state folded from the control topic
+// (pkg/control) and recorded there as an event before it is acted on; the
+// Controller's reconcile loop then makes the running source connector match
+// the recorded state (run epoch N, stop, write commit markers, block or
+// unblock user writes). A restarted service therefore continues where the log
+// says it was. Cluster names in start requests ("cluster0", "cluster1") map to
+// the URIs given with --cluster0 / --cluster1, as with mongosync.
+//
+// Errors are JSON {success: false, error, errorDescription} with 400 for a bad
+// request and 409 for a transition the current state does not allow.
+package controlapi
