@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logbridge/logbridge/pkg/kafkax"
+	"github.com/logbridge/logbridge/pkg/retry"
 )
 
 // Topic is the control topic of a base prefix.
@@ -60,13 +61,22 @@ func (l *Log) Append(ctx context.Context, ev Event) error {
 // Load reads the whole control log and folds it.
 func (l *Log) Load(ctx context.Context) (Status, []Event, error) {
 	adm := kadm.NewClient(l.prod)
-	ends, err := adm.ListEndOffsets(ctx, l.topic)
+	var end kadm.ListedOffset
+	// Right after the topic was created the metadata may not list it yet.
+	err := retry.Do(ctx, retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second, MaxAttempts: 20}, func(error) bool { return true },
+		func(ctx context.Context) error {
+			ends, err := adm.ListEndOffsets(ctx, l.topic)
+			if err != nil {
+				return err
+			}
+			var ok bool
+			if end, ok = ends.Lookup(l.topic, 0); !ok {
+				return fmt.Errorf("topic %s has no partition 0 yet", l.topic)
+			}
+			return end.Err
+		})
 	if err != nil {
-		return Status{}, nil, fmt.Errorf("reading end of %s: %w", l.topic, err)
-	}
-	end, ok := ends.Lookup(l.topic, 0)
-	if !ok || end.Err != nil {
-		return Status{}, nil, fmt.Errorf("reading end of %s: %v", l.topic, end.Err)
+		return Status{}, nil, fmt.Errorf("reading the end of %s: %w", l.topic, err)
 	}
 	var events []Event
 	if end.Offset > 0 {

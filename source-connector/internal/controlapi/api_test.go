@@ -1,0 +1,118 @@
+package controlapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/source-connector/internal/app"
+)
+
+// newTestAPI serves the API over a fake Kafka holding the control log; the
+// reconcile loop is not run, so only the request handling is under test.
+func newTestAPI(t *testing.T) (*Controller, *httptest.Server, []kgo.Opt) {
+	t.Helper()
+	fk, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fk.Close)
+	opts := []kgo.Opt{kgo.SeedBrokers(fk.ListenAddrs()...)}
+	base := app.DefaultConfig()
+	base.TopicPrefix = "lb"
+	c, err := New(context.Background(), Config{
+		Clusters: map[string]string{"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", "cluster1": "mongodb://127.0.0.1:2/?serverSelectionTimeoutMS=100"},
+		Base:     base,
+	}, opts, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	mux := http.NewServeMux()
+	c.Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return c, srv, opts
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: response is not JSON: %s", method, path, b)
+	}
+	return resp.StatusCode, out
+}
+
+func TestLifecycleRequestsAndRefusals(t *testing.T) {
+	c, srv, opts := newTestAPI(t)
+	steps := []struct {
+		name, method, path, body string
+		wantCode                 int
+		wantState                control.State
+		wantInError              string
+	}{
+		{"progress idle", "GET", "/api/v1/progress", "", 200, control.Idle, ""},
+		{"commit before start", "POST", "/api/v1/commit", "", 409, control.Idle, "only a RUNNING sync"},
+		{"pause before start", "POST", "/api/v1/pause", "", 409, control.Idle, "only a RUNNING"},
+		{"start unknown cluster", "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster9"}`, 400, control.Idle, "not a configured cluster"},
+		{"start misspelt option", "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster1","reversable":true}`, 400, control.Idle, "unknown field"},
+		{"start same cluster", "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster0"}`, 400, control.Idle, "different"},
+		{"start", "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster1","reversible":false,"includeNamespaces":[{"database":"shop"}]}`, 200, control.Running, ""},
+		{"start twice", "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster1"}`, 409, control.Running, "already started"},
+		{"commit before canCommit", "POST", "/api/v1/commit", "", 409, control.Running, "cannot commit yet"},
+		{"resume while running", "POST", "/api/v1/resume", "", 409, control.Running, "only a PAUSED"},
+		{"reverse while running", "POST", "/api/v1/reverse", "", 409, control.Running, "COMMITTED"},
+		{"pause", "POST", "/api/v1/pause", "", 200, control.Paused, ""},
+		{"pause twice", "POST", "/api/v1/pause", "", 409, control.Paused, "only a RUNNING"},
+		{"commit while paused", "POST", "/api/v1/commit", "", 409, control.Paused, "only a RUNNING"},
+		{"resume", "POST", "/api/v1/resume", "{}", 200, control.Running, ""},
+	}
+	for _, s := range steps {
+		code, body := call(t, srv, s.method, s.path, s.body)
+		if code != s.wantCode {
+			t.Fatalf("%s: got HTTP %d (%v), want %d", s.name, code, body, s.wantCode)
+		}
+		if s.wantInError != "" && !strings.Contains(body["errorDescription"].(string), s.wantInError) {
+			t.Fatalf("%s: got error %q, want it to mention %q", s.name, body["errorDescription"], s.wantInError)
+		}
+		if s.wantCode == 200 && body["success"] != true {
+			t.Fatalf("%s: got %v, want success", s.name, body)
+		}
+		_, prog := call(t, srv, "GET", "/api/v1/progress", "")
+		if got := prog["progress"].(map[string]any)["state"]; got != string(s.wantState) {
+			t.Fatalf("%s: progress state got %v, want %s", s.name, got, s.wantState)
+		}
+	}
+	// The state lives in the control log: a new controller on the same log
+	// continues where this one was (a service restart).
+	c.Close()
+	clog, err := control.NewLog(context.Background(), opts, "lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clog.Close()
+	st, events, err := clog.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != control.Running || len(events) != 3 || st.Params.IncludeNamespaces[0].Database != "shop" {
+		t.Fatalf("reloaded state got %s after %d events (%+v), want RUNNING after start, pause, resume", st.State, len(events), st.Params)
+	}
+}
