@@ -1,0 +1,29 @@
+// Command logbridge-inspect prints logbridge records as Extended JSON lines.
+// See package github.com/logbridge/logbridge/schema/inspect, or run it with
+// --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logbridge/logbridge/schema/inspect"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := inspect.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	default:
+		fmt.Fprintln(os.Stderr, "logbridge-inspect:", err)
+		os.Exit(1)
+	}
+}

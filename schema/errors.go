@@ -1,0 +1,51 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the codec, always wrapped with context (fmt.Errorf
+// "%w"); test with errors.Is. A record whose value fails to decode with
+// ErrBadHeader, ErrUnknownSchema, ErrTruncated, ErrMalformed or
+// ErrUnknownEncoding will fail the same way on every retry: send it to the
+// dead-letter topic. ErrRegistryUnavailable is transient: retry.
+var (
+	// ErrBadHeader: the record is not framed as its encoding requires: a
+	// missing or repeated logbridge-encoding record header, or a value that
+	// does not start with the encoding's magic bytes.
+	ErrBadHeader = errors.New("schema: bad header")
+
+	// ErrBadMagic: the value does not start with the magic byte(s) of the
+	// encoding named by the record header (0x00 for Confluent, 0xC3 0x01 for
+	// Avro single-object, '{' for JSON). It matches ErrBadHeader too.
+	ErrBadMagic = fmt.Errorf("%w: wrong magic byte", ErrBadHeader)
+
+	// ErrUnknownSchema: the schema id (Confluent) or fingerprint
+	// (single-object) names no schema this process knows or can fetch, or a
+	// schema that cannot be resolved to the current envelope (not Avro, not
+	// an envelope version, incompatible).
+	ErrUnknownSchema = errors.New("schema: unknown schema")
+
+	// ErrTruncated: the value ends inside the envelope.
+	ErrTruncated = errors.New("schema: truncated value")
+
+	// ErrMalformed: the value is not a valid envelope (bad varint, index out
+	// of range, a BSON payload that is not a BSON document, trailing bytes,
+	// invalid JSON, ...).
+	ErrMalformed = errors.New("schema: malformed value")
+
+	// ErrUnknownEncoding: an Encoding other than EncodingConfluent,
+	// EncodingSingleObject and EncodingJSON.
+	ErrUnknownEncoding = errors.New("schema: unknown encoding")
+
+	// ErrInvalidEvent: EncodeValue was given an Event that cannot be written
+	// (unknown op, data event without document key, DDL event without DDL
+	// payload, BSON field that is not a BSON document, ...). A bug in the
+	// producer, never caused by data on the wire.
+	ErrInvalidEvent = errors.New("schema: invalid event")
+
+	// ErrRegistryUnavailable: the schema registry could not be reached or
+	// answered with a server error. Transient: retry later.
+	ErrRegistryUnavailable = errors.New("schema: schema registry unavailable")
+)
