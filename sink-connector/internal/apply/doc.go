@@ -1,0 +1,36 @@
+// Package apply turns log events into idempotent writes on the destination.
+//
+// It owns the event → write translation, per-document coalescing, the bulk
+// writer, the DDL and marker applier with its destination metadata, and the
+// namespace remapping. It knows nothing of Kafka: callers hand it decoded
+// events with a Ref to their record.
+//
+// Writes (documents stay bson.Raw end to end):
+//
+//	snapshot                    insert (unordered); on duplicate key: replace-with-upsert by document key
+//	insert, replace             replaceOne(documentKey, fullDocument, upsert)
+//	update with fullDocument    replaceOne(documentKey, fullDocument, upsert)
+//	update (delta)              updateOne(documentKey, {$push $slice} for truncatedArrays, then {$set, $unset}), no upsert;
+//	                            a missing document is counted (Result.Missing), not an error
+//	delete                      deleteOne(documentKey)
+//
+// A Batch coalesces events per document (the last full-state event or delete
+// wins; deltas after it are kept in order) and the Writer applies it as
+// rounds of unordered bulk writes of disjoint keys: round i holds the i-th
+// pending write of every document. Flush returns once the destination
+// acknowledged every write with the configured write concern; documents the
+// destination rejects (validation, size, …) come back as Failures, wrapping
+// ErrRejected, for the dead-letter path.
+//
+// DDLApplier applies create (with options, views), createIndexes (unless
+// build-indexes is off), dropIndexes, drop, renameCollection, dropDatabase
+// (per collection topic) and collMod, tolerating the "already done" errors a
+// replay meets, and records each barrier (DDL or marker) in
+// __logbridge.applied_ddl keyed by {group, ID, destination namespace} so that
+// a replay never applies it twice.
+//
+//	w := apply.NewWriter(client, writeconcern.Majority(), m, log)
+//	b := apply.NewBatch(nsmap)
+//	_ = b.Add(ev, apply.Ref{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Op: ev.Op})
+//	res, err := w.Flush(ctx, b) // acknowledged: commit the offsets
+package apply

@@ -1,0 +1,200 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/retry"
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
+)
+
+// Writer applies batches to the destination with unordered bulk writes.
+// It is safe for concurrent use; each Flush call is independent.
+type Writer struct {
+	client  *mongo.Client
+	wc      *writeconcern.WriteConcern
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	retry   retry.Policy
+}
+
+// NewWriter returns a Writer on client writing with wc.
+func NewWriter(client *mongo.Client, wc *writeconcern.WriteConcern, m *metrics.Metrics, log *slog.Logger) *Writer {
+	w := &Writer{client: client, wc: wc, metrics: m, log: log, retry: retry.Default}
+	w.retry.OnRetry = func(attempt int, err error) {
+		m.Retries.WithLabelValues("mongo").Inc()
+		log.Warn("retrying destination write", "attempt", attempt, "err", err)
+	}
+	return w
+}
+
+// Result is the outcome of a Flush.
+type Result struct {
+	// Failures are events the destination rejected (dead letters). Every
+	// other event of the batch is applied.
+	Failures []Failure
+	// Missing counts delta updates whose document was not in the destination.
+	Missing int
+}
+
+// Flush applies every pending write of b and returns when the destination has
+// acknowledged them with the writer's write concern (so that offsets up to the
+// batch's last record may be committed), or with an error when a failure
+// persisted through the retries: nothing is then known to be applied. Per
+// document rejections are returned in Result.Failures, not as an error.
+// Flush does not reset b.
+func (w *Writer) Flush(ctx context.Context, b *Batch) (Result, error) {
+	var res Result
+	for _, op := range b.noops() {
+		w.metrics.Applied.WithLabelValues(string(op)).Inc()
+	}
+	for _, gen := range b.generations() {
+		byNS := map[schema.Namespace][]write{}
+		var order []schema.Namespace
+		for _, wr := range gen {
+			if _, ok := byNS[wr.ns]; !ok {
+				order = append(order, wr.ns)
+			}
+			byNS[wr.ns] = append(byNS[wr.ns], wr)
+		}
+		for _, ns := range order {
+			if err := w.round(ctx, ns, byNS[ns], &res, 0); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+func (w *Writer) coll(ns schema.Namespace) *mongo.Collection {
+	return w.client.Database(ns.DB, options.Database().SetWriteConcern(w.wc)).Collection(ns.Coll)
+}
+
+func models(ws []write) []mongo.WriteModel {
+	ms := make([]mongo.WriteModel, len(ws))
+	for i, wr := range ws {
+		switch wr.kind {
+		case wInsert:
+			ms[i] = mongo.NewInsertOneModel().SetDocument(wr.doc)
+		case wReplace:
+			ms[i] = mongo.NewReplaceOneModel().SetFilter(wr.key).SetReplacement(wr.doc).SetUpsert(true)
+		case wUpdate:
+			ms[i] = mongo.NewUpdateOneModel().SetFilter(wr.key).SetUpdate(wr.doc)
+		case wDelete:
+			ms[i] = mongo.NewDeleteOneModel().SetFilter(wr.key)
+		}
+	}
+	return ms
+}
+
+// bulkTransient: worth retrying the whole round. A bulk write exception with
+// only a write concern error is (the writes are idempotent).
+func bulkTransient(err error) bool {
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && len(bwe.WriteErrors) == 0 && bwe.WriteConcernError != nil && !errors.Is(err, context.Canceled) {
+		return true
+	}
+	return mongox.IsTransient(err)
+}
+
+// round applies writes of disjoint keys in one unordered bulk write.
+func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res *Result, depth int) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	coll := w.coll(ns)
+	var br *mongo.BulkWriteResult
+	err := retry.Do(ctx, w.retry, bulkTransient, func(ctx context.Context) error {
+		start := time.Now()
+		var err error
+		br, err = coll.BulkWrite(ctx, models(ws), options.BulkWrite().SetOrdered(false))
+		w.metrics.BulkSeconds.WithLabelValues("data").Observe(time.Since(start).Seconds())
+		return err
+	})
+	w.metrics.BulkDocs.Observe(float64(len(ws)))
+	if err == nil {
+		w.count(ws, nil, br, res)
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 {
+		if ctx.Err() != nil || bulkTransient(err) || len(ws) == 1 {
+			if len(ws) == 1 && !bulkTransient(err) && ctx.Err() == nil && !mongo.IsNetworkError(err) {
+				res.Failures = append(res.Failures, Failure{Ref: ws[0].ref, Err: fmt.Errorf("%w: %s of %s: %v", ErrRejected, ws[0].kind, ns, err)})
+				return nil
+			}
+			return fmt.Errorf("bulk write of %d documents to %s: %w", len(ws), ns, err)
+		}
+		// The whole command failed (e.g. a document the driver will not
+		// send): apply the writes one by one to isolate the bad ones.
+		w.log.Warn("bulk write failed as a whole; applying its writes one by one", "ns", ns.String(), "writes", len(ws), "err", err)
+		for i := range ws {
+			if err := w.round(ctx, ns, ws[i:i+1], res, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Per-write errors: everything else was applied.
+	failed := make(map[int]bool, len(bwe.WriteErrors))
+	var again []write
+	for _, we := range bwe.WriteErrors {
+		if we.Index < 0 || we.Index >= len(ws) {
+			return fmt.Errorf("bulk write to %s: write error with index %d out of range: %w", ns, we.Index, err)
+		}
+		wr := ws[we.Index]
+		failed[we.Index] = true
+		switch {
+		case isDupCode(we.Code) && wr.kind == wInsert:
+			// Snapshot fast path hit an existing document: replace it.
+			wr.kind = wReplace
+			again = append(again, wr)
+		case isDupCode(we.Code) && wr.kind == wReplace && depth < 3:
+			// Concurrent upserts of one key race on the unique index; retry.
+			again = append(again, wr)
+		default:
+			res.Failures = append(res.Failures, Failure{Ref: wr.ref,
+				Err: fmt.Errorf("%w: %s of %s key %s: code %d: %s", ErrRejected, wr.kind, ns, wr.key, we.Code, we.Message)})
+		}
+	}
+	w.count(ws, failed, br, res)
+	return w.round(ctx, ns, again, res, depth+1)
+}
+
+func (w *Writer) count(ws []write, failed map[int]bool, br *mongo.BulkWriteResult, res *Result) {
+	var updates, replaces int64
+	for i, wr := range ws {
+		if failed[i] {
+			continue
+		}
+		switch wr.kind {
+		case wUpdate:
+			updates++
+		case wReplace:
+			replaces++
+		}
+		for _, op := range wr.events {
+			w.metrics.Applied.WithLabelValues(string(op)).Inc()
+		}
+	}
+	if br != nil && updates > 0 {
+		// Each replace either matched or upserted; the rest of the matches
+		// are updates.
+		matchedUpdates := br.MatchedCount - (replaces - br.UpsertedCount)
+		if missing := updates - matchedUpdates; missing > 0 {
+			res.Missing += int(missing)
+			w.metrics.MissingUpdates.Add(float64(missing))
+		}
+	}
+}
+
+func isDupCode(c int) bool { return c == 11000 || c == 11001 || c == 12582 }

@@ -1,0 +1,394 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/sink-connector/internal/apply"
+	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
+)
+
+// Tolerance is what the sink does with a record it cannot apply.
+type Tolerance string
+
+const (
+	ToleranceNone Tolerance = "none" // stop with an error, commit nothing past the record
+	ToleranceAll  Tolerance = "all"  // send it to the dead-letter topic and go on
+)
+
+// Config is how the consumer reads the log.
+type Config struct {
+	Group          string
+	TopicRegex     string   // topics to consume (Go regexp, anchored by the caller)
+	ExcludeRegex   []string // topics never to consume even when TopicRegex matches
+	StartFrom      string   // "earliest" or "latest": where a partition without a committed offset starts
+	BatchSize      int      // events per partition before a flush
+	FlushInterval  time.Duration
+	Parallelism    int // concurrent destination flushes
+	QueueLimit     int // queued records per partition before its fetches pause
+	CommitInterval time.Duration
+	Tolerance      Tolerance
+	DLQTopic       string
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, errors.New("consumer group is empty"))
+	}
+	if _, err := regexp.Compile(c.TopicRegex); err != nil || c.TopicRegex == "" {
+		errs = append(errs, fmt.Errorf("topic regex %q is not a valid regular expression: %v", c.TopicRegex, err))
+	}
+	for _, x := range c.ExcludeRegex {
+		if _, err := regexp.Compile(x); err != nil {
+			errs = append(errs, fmt.Errorf("exclude regex %q: %w", x, err))
+		}
+	}
+	if c.StartFrom != "earliest" && c.StartFrom != "latest" {
+		errs = append(errs, fmt.Errorf("start-from %q: use earliest or latest", c.StartFrom))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("batch size %d: must be at least 1", c.BatchSize))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("flush interval %v: must be positive", c.FlushInterval))
+	}
+	if c.Parallelism < 1 {
+		errs = append(errs, fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism))
+	}
+	if c.Tolerance != ToleranceNone && c.Tolerance != ToleranceAll {
+		errs = append(errs, fmt.Errorf("error tolerance %q: use none or all", c.Tolerance))
+	}
+	if c.Tolerance == ToleranceAll && c.DLQTopic == "" {
+		errs = append(errs, errors.New("error tolerance all needs a dead-letter topic"))
+	}
+	return errors.Join(errs...)
+}
+
+// Decoder turns record values into events (schema.Serde).
+type Decoder interface {
+	DecodeValue(enc schema.Encoding, value []byte) (*schema.Event, error)
+}
+
+// DataWriter applies a batch and returns once the destination acknowledged
+// it (apply.Writer).
+type DataWriter interface {
+	Flush(ctx context.Context, b *apply.Batch) (apply.Result, error)
+}
+
+// BarrierApplier applies a DDL or marker once and records it (apply.DDLApplier).
+// Apply returns only after the destination acknowledged the change.
+type BarrierApplier interface {
+	Apply(ctx context.Context, topic string, ev *schema.Event) error
+}
+
+// DeadLetters stores records that cannot be applied. Send returns after the
+// record is durably stored.
+type DeadLetters interface {
+	Send(ctx context.Context, r *kgo.Record, reason error) error
+}
+
+var (
+	_ Decoder        = (*schema.Serde)(nil)
+	_ DataWriter     = (*apply.Writer)(nil)
+	_ BarrierApplier = (*apply.DDLApplier)(nil)
+)
+
+// Deps are the consumer's collaborators.
+type Deps struct {
+	KafkaOpts   []kgo.Opt // connection options (brokers, TLS, SASL)
+	Decoder     Decoder
+	Writer      DataWriter
+	Barriers    BarrierApplier
+	DeadLetters DeadLetters // nil unless Tolerance is all
+	NSMap       apply.NSMap
+	Metrics     *metrics.Metrics
+	Log         *slog.Logger
+}
+
+// Consumer reads the log as a member of a consumer group and applies it. See
+// the package documentation for its guarantees.
+type Consumer struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	m    *metrics.Metrics
+	cl   *kgo.Client
+	offs *offsets
+	sem  chan struct{}
+
+	runCtx context.Context
+	fail   func(error)
+
+	mu       sync.Mutex
+	workers  map[tp]*worker
+	barriers map[string]*barrier
+	sessWG   sync.WaitGroup
+	sessCtx  context.Context
+	sessStop context.CancelFunc
+	paused   map[tp]bool
+	progress map[tp]*partProgress
+}
+
+// New returns a consumer; Run starts it.
+func New(cfg Config, deps Deps) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.QueueLimit <= 0 {
+		cfg.QueueLimit = 4 * cfg.BatchSize
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = time.Second
+	}
+	c := &Consumer{cfg: cfg, deps: deps, log: deps.Log, m: deps.Metrics, sem: make(chan struct{}, cfg.Parallelism),
+		workers: map[tp]*worker{}, barriers: map[string]*barrier{}, paused: map[tp]bool{}, progress: map[tp]*partProgress{}}
+	return c, nil
+}
+
+// Run consumes until ctx ends (returning nil) or a fatal error: a record
+// that cannot be applied with tolerance none, a destination or Kafka failure
+// that outlasted its retries. Offsets acknowledged by the destination are
+// committed before it returns.
+func (c *Consumer) Run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.runCtx = runCtx
+	var failOnce sync.Once
+	var fatal error
+	c.fail = func(err error) {
+		failOnce.Do(func() {
+			c.log.Error("sink stopping", "err", err)
+			fatal = err
+			cancel(err)
+		})
+	}
+
+	start := kgo.NewOffset().AtStart()
+	if c.cfg.StartFrom == "latest" {
+		start = kgo.NewOffset().AtEnd()
+	}
+	opts := append([]kgo.Opt{}, c.deps.KafkaOpts...)
+	opts = append(opts,
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeRegex(),
+		kgo.ConsumeTopics(c.cfg.TopicRegex),
+		kgo.ConsumeExcludeTopics(c.cfg.ExcludeRegex...),
+		kgo.ConsumeResetOffset(start),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.Balancers(NamespaceBalancer{}),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+		kgo.MetadataMinAge(time.Second),
+		kgo.MetadataMaxAge(5*time.Second), // discover new namespace topics quickly
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("creating Kafka consumer: %w", err)
+	}
+	c.cl = cl
+	c.offs = newOffsets(c.commitSync)
+
+	commitDone := make(chan struct{})
+	go func() {
+		defer close(commitDone)
+		t := time.NewTicker(c.cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if err := c.offs.flush(runCtx); err != nil && runCtx.Err() == nil {
+					c.log.Warn("periodic offset commit failed; will retry", "err", err)
+				}
+			}
+		}
+	}()
+
+	for runCtx.Err() == nil {
+		fs := cl.PollRecords(runCtx, 10000)
+		if fs.IsClientClosed() {
+			break
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			c.m.Retries.WithLabelValues("kafka").Inc()
+		})
+		fs.EachPartition(c.dispatch)
+		cl.AllowRebalance()
+	}
+
+	<-commitDone
+	// Stop the workers (in-flight flushes finish) and commit what was acked:
+	// LeaveGroup runs the revoke callback.
+	leaveCtx, leaveCancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer leaveCancel()
+	c.stopSession()
+	if err := c.offs.flush(leaveCtx); err != nil {
+		c.log.Warn("final offset commit failed; the records after the last commit will be applied again (idempotently)", "err", err)
+	}
+	_ = cl.LeaveGroupContext(leaveCtx)
+	cl.Close()
+	if fatal != nil {
+		return fatal
+	}
+	return nil
+}
+
+func (c *Consumer) commitSync(ctx context.Context, offs map[string]map[int32]kgo.EpochOffset) error {
+	var rerr error
+	c.cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			rerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && rerr == nil {
+					rerr = fmt.Errorf("topic %s partition %d: %w", t.Topic, p.Partition, e)
+				}
+			}
+		}
+	})
+	if rerr != nil {
+		c.m.Commits.WithLabelValues("error").Inc()
+	} else {
+		c.m.Commits.WithLabelValues("ok").Inc()
+	}
+	return rerr
+}
+
+// dispatch hands one partition's fetched records to its worker.
+func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
+	key := tp{p.Topic, p.Partition}
+	c.mu.Lock()
+	w := c.workers[key]
+	if pp := c.progress[key]; pp != nil {
+		pp.setLastStable(p.LastStableOffset, p.HighWatermark)
+	}
+	c.mu.Unlock()
+	if w == nil || len(p.Records) == 0 {
+		return
+	}
+	if n := w.q.push(p.Records); n >= c.cfg.QueueLimit {
+		c.mu.Lock()
+		if !c.paused[key] {
+			c.paused[key] = true
+			c.cl.PauseFetchPartitions(map[string][]int32{key.topic: {key.partition}})
+		}
+		c.mu.Unlock()
+	}
+}
+
+// drained is called by a worker that emptied its queue.
+func (c *Consumer) drained(key tp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paused[key] {
+		delete(c.paused, key)
+		c.cl.ResumeFetchPartitions(map[string][]int32{key.topic: {key.partition}})
+	}
+}
+
+func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, as map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessStop == nil {
+		c.sessCtx, c.sessStop = context.WithCancel(c.runCtx)
+	}
+	ctx := c.sessCtx
+	var summary []string
+	for topic, parts := range as {
+		b := c.barriers[topic]
+		n := len(parts)
+		if b != nil {
+			n += b.parts
+		}
+		c.barriers[topic] = newBarrier(topic, n)
+		summary = append(summary, fmt.Sprintf("%s%v", topic, parts))
+		for _, p := range parts {
+			key := tp{topic, p}
+			pp := c.progress[key]
+			if pp == nil {
+				pp = &partProgress{}
+				c.progress[key] = pp
+			}
+			w := &worker{c: c, key: key, q: newQueue(), batch: apply.NewBatch(c.deps.NSMap), recs: map[int64]*kgo.Record{}, prog: pp}
+			c.workers[key] = w
+			c.sessWG.Add(1)
+			go func() {
+				defer c.sessWG.Done()
+				if err := w.run(ctx); err != nil && ctx.Err() == nil {
+					c.fail(err)
+				}
+			}()
+		}
+	}
+	sort.Strings(summary)
+	c.log.Info("partitions assigned", "group", c.cfg.Group, "partitions", strings.Join(summary, " "))
+}
+
+// stopSession stops every worker and waits for them: in-flight flushes
+// finish (they run on the run context), queued records are dropped (they are
+// not acknowledged, so the next owner reads them again).
+func (c *Consumer) stopSession() {
+	c.mu.Lock()
+	stop := c.sessStop
+	c.sessStop = nil
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	c.sessWG.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.workers = map[tp]*worker{}
+	c.barriers = map[string]*barrier{}
+	var paused = map[string][]int32{}
+	for k := range c.paused {
+		paused[k.topic] = append(paused[k.topic], k.partition)
+	}
+	if len(paused) > 0 {
+		c.cl.ResumeFetchPartitions(paused)
+	}
+	c.paused = map[tp]bool{}
+}
+
+func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, rs map[string][]int32) {
+	c.stopSession()
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.offs.flush(cctx); err != nil {
+		c.log.Warn("committing offsets at revocation failed; the new owner re-applies from the previous commit (idempotently)", "err", err)
+	}
+	c.offs.forget(rs)
+	c.forgetProgress(rs)
+	c.log.Info("partitions revoked", "group", c.cfg.Group, "topics", len(rs))
+}
+
+func (c *Consumer) lost(_ context.Context, _ *kgo.Client, ls map[string][]int32) {
+	c.stopSession()
+	c.offs.forget(ls)
+	c.forgetProgress(ls)
+	c.log.Warn("partitions lost (session expired); their acknowledged but uncommitted records will be applied again", "group", c.cfg.Group, "topics", len(ls))
+}

@@ -1,0 +1,36 @@
+// Package consume reads the log as a member of a Kafka consumer group and
+// drives the apply package: one worker goroutine per assigned partition,
+// offsets committed only for records the destination acknowledged, DDL and
+// marker barriers across the partitions of a namespace, dead letters, and a
+// namespace-affine group balancer.
+//
+// Lifecycle: New, then Run(ctx) until ctx ends or a fatal error. Run owns the
+// kgo client. On assignment it starts a worker per partition; on revocation
+// (the eager NamespaceBalancer revokes everything at each rebalance) it stops
+// them, waits for in-flight bulk writes to be acknowledged, commits what was
+// acknowledged and forgets the partitions. Lost partitions are not committed.
+//
+// Guarantees:
+//
+//   - read_committed: records of aborted source transactions are never applied.
+//
+//   - A partition's committed offset never passes a record whose effect the
+//     destination has not acknowledged (write concern majority by default),
+//     nor a record that could not be applied with tolerance none.
+//
+//   - Barriers: a worker reaching a DDL or marker flushes its pending writes
+//     and waits; when every partition of the topic reached the same ID, the
+//     last one commits every partition at the barrier, applies it once (the
+//     destination metadata says whether it already was), records it, commits
+//     past it and releases the others. So writes before a DDL never land
+//     after it, and after a crash the partitions are all before the barrier
+//     or all after it.
+//
+//   - The poll loop never blocks on a worker: records queue per partition and
+//     a partition's fetches pause above a limit, so a worker waiting at a
+//     barrier cannot starve the partitions it waits for.
+//
+//     c, err := consume.New(cfg, consume.Deps{KafkaOpts: opts, Decoder: serde, Writer: w, Barriers: ddl, …})
+//     err = c.Run(ctx)
+//     p := c.Progress() // position and lag per partition
+package consume

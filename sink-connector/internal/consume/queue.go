@@ -1,0 +1,41 @@
+package consume
+
+import (
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// queue hands fetched records from the poll loop to a partition worker
+// without ever blocking the poll loop (a worker waiting at a barrier must not
+// stop the records that other partitions need to reach it). Back-pressure is
+// by pausing the partition's fetches above a limit.
+type queue struct {
+	mu     sync.Mutex
+	recs   []*kgo.Record
+	notify chan struct{}
+}
+
+func newQueue() *queue { return &queue{notify: make(chan struct{}, 1)} }
+
+// push appends records and returns the queue length.
+func (q *queue) push(rs []*kgo.Record) int {
+	q.mu.Lock()
+	q.recs = append(q.recs, rs...)
+	n := len(q.recs)
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+	return n
+}
+
+// take removes and returns every queued record.
+func (q *queue) take() []*kgo.Record {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	rs := q.recs
+	q.recs = nil
+	return rs
+}

@@ -1,0 +1,63 @@
+// Command sink-connector applies the logbridge log (Kafka topics written by
+// the source-connector) to a destination MongoDB, idempotently, committing
+// Kafka offsets only after the destination acknowledged the writes. See
+// README.md and doc.go.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/sink-connector/sink"
+)
+
+const envPrefix = "LOGBRIDGE_SINK"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "sink-connector: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("sink-connector", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: sink-connector [flags]
+
+Applies the logbridge log to a destination MongoDB. Every flag can also be set
+with the environment variable %s_<FLAG_NAME> (dashes as underscores, upper
+case) or in the YAML file given by --config (flag-name: value); a flag on the
+command line wins over the environment, which wins over the file.
+
+Flags:
+`, envPrefix)
+		fs.PrintDefaults()
+	}
+	var cfg sink.Config
+	cfg.RegisterFlags(fs)
+	if err := config.Parse(fs, envPrefix, args); err != nil {
+		return err
+	}
+	log, err := cfg.Log.NewLogger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	svc, err := sink.New(ctx, cfg, log, obs.NewRegistry())
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}

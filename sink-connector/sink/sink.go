@@ -1,0 +1,327 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/kafkax"
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/sink-connector/internal/apply"
+	"github.com/logbridge/logbridge/sink-connector/internal/consume"
+	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
+)
+
+// ErrPoison: the sink stopped at a record it cannot apply (error tolerance
+// none); nothing past the record is committed.
+var ErrPoison = consume.ErrPoison
+
+// Config is every setting of the sink-connector.
+type Config struct {
+	Kafka             kafkax.Config
+	Group             string
+	TopicPrefix       string
+	TopicRegex        string // overrides TopicPrefix for subscription when set
+	DestURI           string
+	NSMap             config.StringList
+	WriteConcern      string
+	BatchSize         int
+	FlushInterval     time.Duration
+	Parallelism       int
+	DLQTopic          string // default "<prefix>._dlq"
+	ErrorTolerance    string // none | all
+	BuildIndexes      bool
+	Transactions      bool
+	HTTPAddr          string // "" disables the HTTP server
+	SchemaRegistryURL string
+	StartFrom         string // earliest | latest
+	Log               obs.LogConfig
+}
+
+// DefaultConfig returns the defaults the flags also have.
+func DefaultConfig() Config {
+	return Config{
+		Kafka:          kafkax.Config{Brokers: config.StringList{"127.0.0.1:19092"}, ClientID: "logbridge-sink"},
+		Group:          "logbridge-sink",
+		TopicPrefix:    "logbridge",
+		WriteConcern:   "majority",
+		BatchSize:      1000,
+		FlushInterval:  50 * time.Millisecond,
+		Parallelism:    max(4, 2*runtime.GOMAXPROCS(0)),
+		ErrorTolerance: "none",
+		BuildIndexes:   true,
+		HTTPAddr:       ":27183",
+		StartFrom:      "earliest",
+		Log:            obs.LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// RegisterFlags adds every setting to fs, with the defaults of DefaultConfig.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	d := DefaultConfig()
+	c.Kafka.RegisterFlags(fs, d.Kafka.ClientID)
+	fs.StringVar(&c.Group, "group", d.Group, "Kafka consumer group; its committed offsets are the sink's checkpoints (one group per destination: two groups fan one log out to two destinations)")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", d.TopicPrefix, "topic prefix of the log: consumes <prefix>.<db>.<coll> topics, never <prefix>._* (source state, control, dead letters)")
+	fs.StringVar(&c.TopicRegex, "topic-regex", "", "consume the topics matching this Go regular expression instead of every <prefix>.<db>.<coll> (topics ending in ._source_state, ._control, ._dlq are always excluded)")
+	fs.StringVar(&c.DestURI, "dest-uri", "", "destination MongoDB URI (mongodb:// or mongodb+srv://; TLS and auth through the URI) (required)")
+	fs.Var(&c.NSMap, "ns-map", "comma-separated namespace rename rules src=dst: srcdb.*=dstdb.* renames a database, db.a=db2.b a collection (an exact rule wins over a database rule)")
+	fs.StringVar(&c.WriteConcern, "write-concern", d.WriteConcern, "destination write concern: majority, a number of members (>= 1) or a tag set name; offsets are committed only after writes are acknowledged with it")
+	fs.IntVar(&c.BatchSize, "batch-size", d.BatchSize, "events per partition gathered into one bulk write before a flush")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "longest time an event waits in a partial batch before it is flushed (keeps lag low at low rates)")
+	fs.IntVar(&c.Parallelism, "parallelism", d.Parallelism, "bulk writes in flight at once across partitions")
+	fs.StringVar(&c.DLQTopic, "dlq-topic", "", "dead-letter topic for records that cannot be applied (default <prefix>._dlq)")
+	fs.StringVar(&c.ErrorTolerance, "error-tolerance", d.ErrorTolerance, "none: stop at a record that cannot be applied, without committing past it; all: send it to the dead-letter topic with the reason and go on")
+	fs.BoolVar(&c.BuildIndexes, "build-indexes", d.BuildIndexes, "apply createIndexes records (false: create collections but no secondary indexes)")
+	fs.BoolVar(&c.Transactions, "transactions", false, "apply the events of one source transaction (same lsid and txnNumber) in one destination transaction (needs a replica set destination; see README: not implemented yet, refused)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", d.HTTPAddr, "listen address of the HTTP server: /metrics, /healthz, GET /api/v1/progress (empty: no server)")
+	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", "", "Confluent-compatible schema registry URL, to decode records written in the Confluent wire format")
+	fs.StringVar(&c.StartFrom, "start-from", d.StartFrom, "where a new group starts in partitions without a committed offset: earliest (rebuild from the retained log) or latest")
+	c.Log.RegisterFlags(fs)
+}
+
+func (c *Config) prefix() string { return strings.TrimSuffix(c.TopicPrefix, ".") }
+
+// DLQ returns the dead-letter topic.
+func (c *Config) DLQ() string {
+	if c.DLQTopic != "" {
+		return c.DLQTopic
+	}
+	return c.prefix() + "._dlq"
+}
+
+func (c *Config) subscription() (include string, exclude []string) {
+	exclude = []string{`^.*\._(source_state|control|dlq)$`, "^" + regexp.QuoteMeta(c.DLQ()) + "$"}
+	if c.TopicRegex != "" {
+		return c.TopicRegex, exclude
+	}
+	p := regexp.QuoteMeta(c.prefix())
+	// <prefix>.<db>.<coll>; <prefix>.<name> without a collection part is
+	// reserved for the log's own topics.
+	return "^" + p + `\.[^.]+\..+$`, append(exclude, "^"+p+`\._[^.]*$`)
+}
+
+func (c *Config) writeConcern() (*writeconcern.WriteConcern, error) {
+	switch w := c.WriteConcern; {
+	case w == "majority":
+		return writeconcern.Majority(), nil
+	case w == "":
+		return nil, errors.New("write-concern is empty: use majority, a number >= 1 or a tag set name")
+	default:
+		if n, err := strconv.Atoi(w); err == nil {
+			if n < 1 {
+				return nil, fmt.Errorf("write-concern %d: unacknowledged writes cannot checkpoint; use majority or a number >= 1", n)
+			}
+			return &writeconcern.WriteConcern{W: n}, nil
+		}
+		return &writeconcern.WriteConcern{W: w}, nil
+	}
+}
+
+// Validate checks the settings together.
+func (c *Config) Validate() error {
+	errs := []error{c.Kafka.Validate()}
+	if c.DestURI == "" {
+		errs = append(errs, errors.New("dest-uri is required: the destination MongoDB URI"))
+	}
+	if c.TopicRegex == "" && c.prefix() == "" {
+		errs = append(errs, errors.New("topic-prefix is empty: give a prefix or a topic-regex"))
+	}
+	if c.TopicRegex != "" {
+		if _, err := regexp.Compile(c.TopicRegex); err != nil {
+			errs = append(errs, fmt.Errorf("topic-regex: %w", err))
+		}
+	}
+	if _, err := apply.ParseNSMap(c.NSMap); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.writeConcern(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("batch-size %d: must be at least 1", c.BatchSize))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("flush-interval %v: must be positive", c.FlushInterval))
+	}
+	if c.Parallelism < 1 {
+		errs = append(errs, fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism))
+	}
+	if c.ErrorTolerance != "none" && c.ErrorTolerance != "all" {
+		errs = append(errs, fmt.Errorf("error-tolerance %q: use none or all", c.ErrorTolerance))
+	}
+	if c.StartFrom != "earliest" && c.StartFrom != "latest" {
+		errs = append(errs, fmt.Errorf("start-from %q: use earliest or latest", c.StartFrom))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group is empty: name the consumer group"))
+	}
+	if c.Transactions {
+		errs = append(errs, errors.New("transactions: transaction-consistent apply is not implemented yet; run without --transactions (events are applied per document, in order, idempotently)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Service is a running sink: consumer, writers, DLQ producer and HTTP server.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	metrics  *metrics.Metrics
+	consumer *consume.Consumer
+	dest     *mongo.Client
+	dlq      *kgo.Client
+	http     *obs.Server
+}
+
+// New connects to the destination (and the schema registry when set), creates
+// the dead-letter topic when the tolerance is all, binds the HTTP address and
+// returns the service; Run starts it. reg receives the metrics and is served
+// on /metrics (nil: a fresh registry).
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s := &Service{cfg: cfg, log: log, reg: reg, metrics: metrics.New(reg)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+	nsmap, _ := apply.ParseNSMap(cfg.NSMap)
+	wc, _ := cfg.writeConcern()
+	kopts, err := cfg.Kafka.ClientOpts()
+	if err != nil {
+		return nil, err
+	}
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{RegistryURL: cfg.SchemaRegistryURL})
+	if err != nil {
+		return nil, fmt.Errorf("schema codec: %w", err)
+	}
+	if s.dest, err = mongox.Connect(ctx, "destination", cfg.DestURI); err != nil {
+		return nil, err
+	}
+	var dlq consume.DeadLetters
+	if cfg.ErrorTolerance == "all" {
+		if s.dlq, err = kgo.NewClient(append(append([]kgo.Opt{}, kopts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...); err != nil {
+			return nil, fmt.Errorf("creating the dead-letter producer: %w", err)
+		}
+		if err := ensureTopic(ctx, kadm.NewClient(s.dlq), kafkax.TopicSpec{Name: cfg.DLQ(), Partitions: 1,
+			Configs: map[string]string{"retention.ms": "-1"}}); err != nil {
+			return nil, fmt.Errorf("dead-letter topic: %w", err)
+		}
+		dlq = consume.NewKafkaDLQ(s.dlq, cfg.DLQ(), cfg.Group)
+	}
+	include, exclude := cfg.subscription()
+	s.consumer, err = consume.New(consume.Config{
+		Group: cfg.Group, TopicRegex: include, ExcludeRegex: exclude, StartFrom: cfg.StartFrom,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Parallelism: cfg.Parallelism,
+		Tolerance: consume.Tolerance(cfg.ErrorTolerance), DLQTopic: cfg.DLQ(),
+	}, consume.Deps{
+		KafkaOpts:   kopts,
+		Decoder:     serde,
+		Writer:      apply.NewWriter(s.dest, wc, s.metrics, log),
+		Barriers:    apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log),
+		DeadLetters: dlq,
+		NSMap:       nsmap,
+		Metrics:     s.metrics,
+		Log:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTPAddr != "" {
+		if s.http, err = obs.NewServer(cfg.HTTPAddr, reg); err != nil {
+			return nil, err
+		}
+		s.http.Handle("GET /api/v1/progress", http.HandlerFunc(s.serveProgress))
+	}
+	ok = true
+	return s, nil
+}
+
+// HTTPAddr is the bound address of the HTTP server ("" without one).
+func (s *Service) HTTPAddr() string {
+	if s.http == nil {
+		return ""
+	}
+	return s.http.Addr
+}
+
+// Progress is the sink's position per partition (see consume.Progress).
+type Progress = consume.Progress
+
+// Progress returns the sink's position and lag. Safe for concurrent use.
+func (s *Service) Progress() Progress { return s.consumer.Progress() }
+
+func (s *Service) serveProgress(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"progress": s.Progress()})
+}
+
+// Run consumes and applies until ctx ends (nil) or a fatal error. It closes
+// the service's clients before returning; a Service runs once.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.consumer.Run(gctx) })
+	if s.http != nil {
+		g.Go(func() error { return s.http.Run(gctx) })
+	}
+	s.log.Info("sink started", "group", s.cfg.Group, "dest", mongox.Redact(s.cfg.DestURI), "http", s.HTTPAddr())
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Service) close() {
+	if s.dlq != nil {
+		s.dlq.Close()
+	}
+	if s.dest != nil {
+		_ = s.dest.Disconnect(context.Background())
+	}
+}
+
+// ensureTopic creates the topic if needed, waiting briefly for a new topic's
+// metadata to propagate (the broker answers UNKNOWN_TOPIC_OR_PARTITION right
+// after creating it).
+func ensureTopic(ctx context.Context, adm *kadm.Client, spec kafkax.TopicSpec) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := kafkax.EnsureTopic(ctx, adm, spec)
+		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package sink
+
+import (
+	"flag"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/logbridge/logbridge/pkg/config"
+)
+
+func parse(t *testing.T, args ...string) Config {
+	t.Helper()
+	var c Config
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterFlags(fs)
+	if err := config.Parse(fs, "LOGBRIDGE_SINK_TEST", args); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "ok", args: []string{"--dest-uri", "mongodb://x"}},
+		{name: "no dest", wantErr: "dest-uri is required"},
+		{name: "w0", args: []string{"--dest-uri", "mongodb://x", "--write-concern", "0"}, wantErr: "unacknowledged"},
+		{name: "tolerance", args: []string{"--dest-uri", "mongodb://x", "--error-tolerance", "some"}, wantErr: "error-tolerance"},
+		{name: "ns-map", args: []string{"--dest-uri", "mongodb://x", "--ns-map", "a.*=b.c"}, wantErr: "ns-map"},
+		{name: "start-from", args: []string{"--dest-uri", "mongodb://x", "--start-from", "middle"}, wantErr: "start-from"},
+		{name: "transactions", args: []string{"--dest-uri", "mongodb://x", "--transactions"}, wantErr: "not implemented"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, tt.args...)
+			err := c.Validate()
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("got %v, want nil", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSubscription(t *testing.T) {
+	c := parse(t, "--dest-uri", "mongodb://x")
+	inc, exc := c.subscription()
+	matches := func(topic string) bool {
+		if !regexp.MustCompile(inc).MatchString(topic) {
+			return false
+		}
+		for _, x := range exc {
+			if regexp.MustCompile(x).MatchString(topic) {
+				return false
+			}
+		}
+		return true
+	}
+	for topic, want := range map[string]bool{
+		"logbridge.db.coll":       true,
+		"logbridge.db.a.b":        true,
+		"logbridge._db.c":         true,
+		"logbridge._source_state": false,
+		"logbridge._control":      false,
+		"logbridge._dlq":          false,
+		"other.db.coll":           false,
+		"logbridgex.db.coll":      false,
+	} {
+		if got := matches(topic); got != want {
+			t.Errorf("topic %s: got %v, want %v", topic, got, want)
+		}
+	}
+	if c.DLQ() != "logbridge._dlq" {
+		t.Errorf("got DLQ %s, want logbridge._dlq", c.DLQ())
+	}
+}

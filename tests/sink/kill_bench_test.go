@@ -1,0 +1,186 @@
+package sink_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func sinkBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sinkbin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sink-connector")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/logbridge/logbridge/sink-connector").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func startBinary(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(sinkBinary(t), args...)
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("sink logs:\n%s", logs.String())
+		}
+	})
+	return cmd
+}
+
+func count(t testing.TB, cl *mongo.Client, ns schema.Namespace) int64 {
+	n, err := cl.Database(ns.DB).Collection(ns.Coll).EstimatedDocumentCount(testenv.Context(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSinkKill9Restart(t *testing.T) {
+	env := testenv.New(t)
+	dest := env.Dest(t)
+	l := newLog(t, env, 4)
+	db := testenv.DBName(t)
+	dropDB(t, dest, db)
+	ns := schema.Namespace{DB: db, Coll: "k"}
+	want := expect{}
+	const n = 30000
+	l.barrier(ddlEv(ns, schema.DDLCreate, "create"), ns)
+	var evs []*schema.Event
+	for i := range n {
+		d := bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int32(0)}, {Key: "pad", Value: strings.Repeat("x", 200)}}
+		evs = append(evs, dataEv(t, schema.OpSnapshot, ns, int32(i), d))
+		want.put(t, d)
+	}
+	// Second pass of changes to every document, after a marker barrier.
+	l.data(evs...)
+	l.barrier(markerEv(ns, schema.MarkerSnapshotDone, "done"), ns)
+	evs = evs[:0]
+	for i := range n {
+		ev := dataEv(t, schema.OpUpdate, ns, int32(i), nil)
+		ev.Update = &schema.UpdateDescription{UpdatedFields: rawDoc(t, bson.D{{Key: "v", Value: int32(1)}})}
+		evs = append(evs, ev)
+		want.put(t, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int32(1)}, {Key: "pad", Value: strings.Repeat("x", 200)}})
+	}
+	l.data(evs...)
+
+	args := []string{"--kafka-brokers", strings.Join(env.KafkaBrokers, ","), "--group", "g-" + db, "--topic-prefix", l.prefix,
+		"--dest-uri", env.DestURI, "--http-addr", "127.0.0.1:0", "--batch-size", "200"}
+	for round := 0; ; round++ {
+		cmd := startBinary(t, args...)
+		if round == 3 {
+			break
+		}
+		// Kill it mid-stream: wait until some but not all work is visible.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			c := count(t, dest, ns)
+			if c > int64(round+1)*n/5 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		t.Logf("round %d: killed with %d documents in the destination", round, count(t, dest, ns))
+	}
+	waitEqual(t, dest, ns, want, 120*time.Second)
+	if c := count(t, dest, ns); c != n {
+		t.Fatalf("got %d documents, want %d", c, n)
+	}
+}
+
+// BenchmarkSinkVsRawLoader compares the sink's apply rate of snapshot records
+// with a raw loader bulk-inserting the same documents into the same
+// destination (unordered insertMany of 1000, w:majority), in one run.
+func BenchmarkSinkVsRawLoader(b *testing.B) {
+	env := testenv.New(b)
+	dest := env.Dest(b)
+	const n = 20000
+	docs := make([]bson.Raw, n)
+	for i := range docs {
+		docs[i] = rawDoc(b, richDoc(i))
+	}
+	size := 0
+	for _, d := range docs {
+		size += len(d)
+	}
+	for range b.N {
+		// Raw loader.
+		rawDB := testenv.DBName(b) + "_raw"
+		dropDB(b, dest, rawDB)
+		coll := dest.Database(rawDB, options.Database().SetWriteConcern(writeconcern.Majority())).Collection("c")
+		start := time.Now()
+		for i := 0; i < n; i += 1000 {
+			batch := make([]any, 0, 1000)
+			for _, d := range docs[i:min(n, i+1000)] {
+				batch = append(batch, d)
+			}
+			if _, err := coll.InsertMany(context.Background(), batch, options.InsertMany().SetOrdered(false)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rawSecs := time.Since(start).Seconds()
+
+		// Sink: the same documents as snapshot records, produced beforehand.
+		l := newLog(b, env, 4)
+		sinkDB := testenv.DBName(b) + "_sink"
+		dropDB(b, dest, sinkDB)
+		ns := schema.Namespace{DB: sinkDB, Coll: "c"}
+		evs := make([]*schema.Event, n)
+		for i := range docs {
+			evs[i] = &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: keyOf(b, int32(i)), FullDocument: docs[i]}
+		}
+		l.data(evs...)
+		cfg := sinkCfg(env, l, "g-"+sinkDB)
+		start = time.Now()
+		_, _, stop := startSink(b, cfg)
+		for count(b, dest, ns) < n {
+			time.Sleep(10 * time.Millisecond)
+		}
+		sinkSecs := time.Since(start).Seconds()
+		stop()
+		b.ReportMetric(n/rawSecs, "raw-docs/s")
+		b.ReportMetric(n/sinkSecs, "sink-docs/s")
+		b.ReportMetric(100*rawSecs/sinkSecs, "sink-%-of-raw")
+		b.ReportMetric(float64(size)/n, "bytes/doc")
+	}
+}
