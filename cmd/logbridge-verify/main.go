@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
@@ -59,6 +61,7 @@ Flags:
 	fs.Var(&exclude, "exclude", "namespaces to skip, same syntax as --include")
 	rangeSize := fs.Int("range-size", 1000, "source documents per compared range")
 	maxReported := fs.Int("max-reported", 10, "differing _ids reported per kind and namespace")
+	checkpoint := fs.String("checkpoint", "", "file that records the last verified range of each namespace; a later run with the same file resumes after it (delete the file to start over)")
 	if err := config.Parse(fs, "LOGBRIDGE_VERIFY", args); err != nil {
 		return err
 	}
@@ -80,8 +83,23 @@ Flags:
 	if err != nil {
 		return err
 	}
-	rep, err := verify.Run(ctx, src, dst, pairs, verify.Options{RangeSize: *rangeSize, MaxReported: *maxReported},
-		func(r *verify.Result) { fmt.Fprintln(stdout, r.Summary()) })
+	opts := verify.Options{RangeSize: *rangeSize, MaxReported: *maxReported}
+	if *checkpoint != "" {
+		cp, err := loadCheckpoint(*checkpoint)
+		if err != nil {
+			return err
+		}
+		opts.ResumeAfter = cp.resumeAfter()
+		opts.OnRange = func(p verify.Pair, last bson.RawValue) {
+			if err := cp.save(*checkpoint, p.String(), last); err != nil {
+				fmt.Fprintf(stderr, "logbridge-verify: saving the checkpoint: %v\n", err)
+			}
+		}
+		if len(opts.ResumeAfter) > 0 {
+			fmt.Fprintf(stdout, "resuming %d namespaces from %s\n", len(opts.ResumeAfter), *checkpoint)
+		}
+	}
+	rep, err := verify.Run(ctx, src, dst, pairs, opts, func(r *verify.Result) { fmt.Fprintln(stdout, r.Summary()) })
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	// ResumeAfter maps Pair.String() to the last _id of the last range a
 	// previous run finished; documents up to it are not compared again.
 	ResumeAfter map[string]bson.RawValue
+	// OnRange, if set, is called after each finished range with the range's
+	// last _id, so a caller can checkpoint and later resume (ResumeAfter).
+	OnRange func(p Pair, lastID bson.RawValue)
 }
 
 // Result is the verdict for one namespace.
@@ -219,6 +222,9 @@ func compareDocuments(ctx context.Context, r *Result, sc, dc *mongo.Collection, 
 			r.DifferentRanges++
 		}
 		r.LastRangeEnd = end
+		if opts.OnRange != nil && end.Type != 0 {
+			opts.OnRange(r.Pair, end)
+		}
 		hs.Reset()
 		hd.Reset()
 		inRange, rangeDiffers = 0, false
