@@ -24,6 +24,7 @@ type Mux interface {
 func (c *Controller) Routes(m Mux) {
 	m.Handle("POST /api/v1/start", http.HandlerFunc(c.handleStart))
 	m.Handle("GET /api/v1/progress", http.HandlerFunc(c.handleProgress))
+	m.Handle("POST /api/v1/verify", http.HandlerFunc(c.handleVerify))
 	for _, a := range []control.Action{control.ActionPause, control.ActionResume, control.ActionCommit, control.ActionReverse} {
 		m.Handle("POST /api/v1/"+string(a), c.transition(a))
 	}
@@ -178,6 +179,8 @@ type Progress struct {
 	Sink        *SinkPosition        `json:"sink,omitempty"`
 	Commit      *control.ClusterTime `json:"commitClusterTime,omitempty"`
 	Error       string               `json:"error,omitempty"`
+	// Verification is the last run started with POST /api/v1/verify.
+	Verification *Verification `json:"verification,omitempty"`
 
 	notReady string
 }
@@ -236,7 +239,8 @@ func (c *Controller) progress(ctx context.Context) Progress {
 	}
 	c.mu.Unlock()
 
-	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime}
+	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime,
+		Verification: c.verif.snapshot()}
 	if p.Warnings == nil {
 		p.Warnings = []string{}
 	}

@@ -52,6 +52,7 @@ type Controller struct {
 	run        *running // the source connector of the current epoch, if any
 	committing bool
 	kick       chan struct{}
+	verif      verifier
 }
 
 type running struct {

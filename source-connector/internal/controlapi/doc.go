@@ -7,6 +7,7 @@
 //	                       lagTimeSeconds, collectionCopy, directionMapping, source,
 //	                       destination, warnings, …}}
 //	POST /api/v1/pause, /resume, /commit, /reverse
+//	POST /api/v1/verify   compare source and destination (pkg/verify); progress.verification
 //
 // Every request is checked against the state folded from the control topic
 // (pkg/control) and recorded there as an event before it is acted on; the
