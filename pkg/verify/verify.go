@@ -111,12 +111,6 @@ func (r Report) Equal() bool {
 // namespace. It returns an error only for a cancelled context; per-namespace
 // failures are in each Result.Err.
 func Run(ctx context.Context, src, dst *mongo.Client, pairs []Pair, opts Options, progress func(*Result)) (Report, error) {
-	if opts.RangeSize <= 0 {
-		opts.RangeSize = 1000
-	}
-	if opts.MaxReported <= 0 {
-		opts.MaxReported = 10
-	}
 	var rep Report
 	for _, p := range pairs {
 		if err := ctx.Err(); err != nil {
@@ -133,6 +127,12 @@ func Run(ctx context.Context, src, dst *mongo.Client, pairs []Pair, opts Options
 
 // Namespace verifies one pair.
 func Namespace(ctx context.Context, src, dst *mongo.Client, p Pair, opts Options) *Result {
+	if opts.RangeSize <= 0 {
+		opts.RangeSize = 1000
+	}
+	if opts.MaxReported <= 0 {
+		opts.MaxReported = 10
+	}
 	r := &Result{Pair: p}
 	sc := src.Database(p.SourceDB).Collection(p.SourceColl)
 	dc := dst.Database(p.DestDB).Collection(p.DestColl)

@@ -56,8 +56,15 @@ func TestVerifierFindsEveryKindOfDifference(t *testing.T) {
 	mustDo(dc.DeleteOne(ctx, bson.D{{Key: "_id", Value: int32(10)}}))
 	mustDo(dc.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(1000)}}))
 	mustDo(dc.UpdateOne(ctx, bson.D{{Key: "_id", Value: int32(120)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: int64(-1)}}}}))
-	// Same values, other field order: must differ (byte-equal BSON is the bar).
+	// Same values, other field order: must differ (byte-equal BSON is the
+	// bar). Some servers keep the old field order on replace (a gap listed
+	// in docs/testing.md); there the reordering cannot be set up.
 	mustDo(dc.ReplaceOne(ctx, bson.D{{Key: "_id", Value: int32(200)}}, bson.D{{Key: "n", Value: int64(1400)}, {Key: "name", Value: "doc"}}))
+	var replaced bson.Raw
+	if err := dc.FindOne(ctx, bson.D{{Key: "_id", Value: int32(200)}}).Decode(&replaced); err != nil {
+		t.Fatal(err)
+	}
+	reorders := replaced.Index(1).Key() == "n"
 
 	r = verify.Namespace(ctx, src, dst, pair, opts)
 	if r.Err != nil {
@@ -65,8 +72,12 @@ func TestVerifierFindsEveryKindOfDifference(t *testing.T) {
 	}
 	got := strings.Join([]string{strings.Join(r.Missing, ","), strings.Join(r.Extra, ","), strings.Join(r.Different, ",")}, "|")
 	want := `{"$numberInt":"10"}|{"$numberInt":"1000"}|{"$numberInt":"120"},{"$numberInt":"200"}`
+	if !reorders {
+		t.Log("the destination server kept the old field order on replace (see docs/testing.md): the field-order difference is not checked here")
+		want = `{"$numberInt":"10"}|{"$numberInt":"1000"}|{"$numberInt":"120"}`
+	}
 	if got != want || r.Equal() || r.DifferentRanges != 3 {
-		t.Fatalf("got missing|extra|different = %s, %d differing ranges; want %s, 3", got, r.DifferentRanges, want)
+		t.Fatalf("got missing|extra|different = %s, %d differing ranges (%s); want %s, 3", got, r.DifferentRanges, r.Summary(), want)
 	}
 
 	mustDo(dc.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "name", Value: 1}}}))

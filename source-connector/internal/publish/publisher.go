@@ -185,8 +185,31 @@ func (p *Publisher) Close() {
 	}
 }
 
-// ReadState reads the state topic from its start to its committed end.
+// ReadState reads the state topic from its start to its committed end, and
+// includes every transaction this publisher committed: a commit returns
+// before the broker has written the transaction's markers, so the last stable
+// offset can lag behind it for a moment. Reading before it caught up would
+// return an older state (a snapshot plan without its ranges, say), so the
+// read is repeated until the state shows this publisher's last sequence.
 func (p *Publisher) ReadState(ctx context.Context) (*State, error) {
+	deadline := time.Now().Add(p.cfg.TransactionTimeout + 30*time.Second)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		st, err := p.readStateOnce(ctx)
+		if err != nil || st.Producer.Seq >= p.seq {
+			return st, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the source state topic does not show transaction %d that this publisher committed (it shows %d): %w", p.seq, st.Producer.Seq, ErrKafkaUnreachable)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (p *Publisher) readStateOnce(ctx context.Context) (*State, error) {
 	topic := p.cfg.Router.StateTopic()
 	st := NewState()
 	var start, end int64
@@ -374,7 +397,10 @@ func (p *Publisher) Commit(ctx context.Context, b *Batch) error {
 			if err := p.newProducer(ctx); err != nil {
 				return err
 			}
-			st, err := p.ReadState(ctx)
+			// The new producer's InitProducerID completed (or
+			// aborted) the old transaction first, so its markers
+			// are written and one read tells.
+			st, err := p.readStateOnce(ctx)
 			if err != nil {
 				return err
 			}
