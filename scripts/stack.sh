@@ -113,10 +113,12 @@ stack_spawn() {
   local pidfile="$1" logfile="$2"; shift 2
   [[ -f "$logfile" ]] && mv -f "$logfile" "$logfile.1"
   : >"$logfile"
+  # 9>&-: the server must not inherit the stack lock, or the next
+  # up/down would wait on it forever.
   if command -v setsid >/dev/null 2>&1; then
-    nohup setsid "$@" </dev/null >>"$logfile" 2>&1 &
+    nohup setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   else
-    nohup "$@" </dev/null >>"$logfile" 2>&1 &
+    nohup "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   fi
   printf '%s\n' "$!" >"$pidfile"
 }

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Component "mongo" of scripts/stack.sh: two independent MongoDB-wire-compatible servers,
-#   source       on ${MONGO_HOST}:${MONGO_SOURCE_PORT}  (default program: mongo-java-server)
-#   destination  on ${MONGO_HOST}:${MONGO_DEST_PORT}    (default program: mongo-java-server)
+#   source       on ${MONGO_HOST}:${MONGO_SOURCE_PORT}  (default: mongoshim in front of mongo-java-server)
+#   destination  on ${MONGO_HOST}:${MONGO_DEST_PORT}    (default: mongoshim in front of mongo-java-server)
 # No genuine mongod can be installed here; docs/testing.md has the conformance table that
 # chose these two, and the list of what they lack (tests skip those with a reason).
 #
@@ -14,12 +14,25 @@
 #                      jongodb/package.json): GraalVM native binary, in-memory.
 #   nx-27017           nx-27017 (PyPI, deploy/local/mongo/nx-27017/requirements.txt) in a
 #                      venv: SQLite-backed, data under <cache>/mongo/data/<role>.
+#   mongoshim          tests/mongoshim (built here with `go build` into <cache>/mongo/mongoshim
+#                      whenever its sources change): a test-only replica-set shim that fronts
+#                      a mongo-java-server and adds what it lacks (single-member replica set
+#                      hello, cluster time, sessions, transactions, cluster-wide change streams
+#                      in the documented format, setUserWriteBlockMode, find min/max). With
+#                      MONGO_SHIM=1 (default) every mongo-java-server role runs the Java server
+#                      on an internal port (MONGO_*_BACKEND_PORT) and the shim on the role's port.
 # Everything lands in <cache>/mongo/ (<cache> = ${LOGBRIDGE_CACHE:-<repo>/.cache}).
 # Clients: eval "$(scripts/stack.sh env mongo)" gives SOURCE_URI and DEST_URI.
 #
 # Extra settings (environment; MONGO_HOST/MONGO_*_PORT come from scripts/stack.versions):
 #   MONGO_SOURCE_SERVER=mongo-java-server  MONGO_DEST_SERVER=mongo-java-server (or jongodb, nx-27017)
-#   MONGO_REPL_SET_NAME=rs0        setName the source presents (mongo-java-server shim)
+#   MONGO_SHIM=1                   1: mongoshim in front of each mongo-java-server role; 0: the
+#                                  Java server alone on the role's port (its launcher's setName shim
+#                                  for the source, as before)
+#   MONGO_SOURCE_BACKEND_PORT=37018  MONGO_DEST_BACKEND_PORT=37019   mongo-java-server behind the shim
+#   MONGO_REPL_SET_NAME=rs0        setName the source presents (mongoshim, or the launcher's shim)
+#   MONGO_DEST_REPL_SET_NAME=rs1   setName the destination's mongoshim presents
+#   MONGO_SHIM_LOG_LEVEL=info      debug | info | warn | error
 #   MONGO_MJS_BACKEND=memory       memory | h2 (h2 keeps data in <cache>/mongo/data/<role>.mv)
 #   MONGO_MJS_VERSION=1.47.0  MONGO_JONGODB_VERSION=0.1.6  MONGO_NX_VERSION=0.8.1
 #   MONGO_INSTALL_ALL=1            mongo_install installs every candidate, not just the two
@@ -34,6 +47,11 @@
 : "${MONGO_SOURCE_SERVER:=mongo-java-server}"
 : "${MONGO_DEST_SERVER:=mongo-java-server}"
 : "${MONGO_REPL_SET_NAME:=rs0}"
+: "${MONGO_DEST_REPL_SET_NAME:=rs1}"
+: "${MONGO_SHIM:=1}"
+: "${MONGO_SOURCE_BACKEND_PORT:=37018}"
+: "${MONGO_DEST_BACKEND_PORT:=37019}"
+: "${MONGO_SHIM_LOG_LEVEL:=info}"
 : "${MONGO_MJS_BACKEND:=memory}"
 : "${MONGO_MJS_VERSION:=1.47.0}"
 : "${MONGO_JONGODB_VERSION:=0.1.6}"
@@ -54,17 +72,38 @@ _mongo_logfile()  { printf '%s/%s.log\n' "$(_mongo_dir)" "$1"; }
 _mongo_datadir()  { printf '%s/data/%s\n' "$(_mongo_dir)" "$1"; }
 _mongo_port()     { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_PORT"; else printf '%s\n' "$MONGO_DEST_PORT"; fi; }
 _mongo_server()   { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_SERVER"; else printf '%s\n' "$MONGO_DEST_SERVER"; fi; }
+_mongo_backend_port() { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_BACKEND_PORT"; else printf '%s\n' "$MONGO_DEST_BACKEND_PORT"; fi; }
+_mongo_set_name() { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_REPL_SET_NAME"; else printf '%s\n' "$MONGO_DEST_REPL_SET_NAME"; fi; }
+_mongo_shim_bin()     { printf '%s/mongoshim\n' "$(_mongo_dir)"; }
+_mongo_shim_pidfile() { printf '%s/%s-shim.pid\n' "$(_mongo_dir)" "$1"; }
+_mongo_shim_logfile() { printf '%s/%s-shim.log\n' "$(_mongo_dir)" "$1"; }
+_mongo_shim_marker()  { printf -- '--listen %s:%s\n' "$MONGO_HOST" "$1"; }
 
-# _mongo_running_server ROLE: the program and port a running ROLE was started with (from
-# <role>.server, written by mongo_up), else the configured ones; so down/status find a
-# server started with other MONGO_*_SERVER/PORT settings than the current ones
-_mongo_running_server() {
-  local f
-  f="$(_mongo_dir)/$1.server"
-  if [[ -s "$f" && -s "$(_mongo_pidfile "$1")" ]]; then
-    cat "$f"
+# _mongo_configured ROLE: "KIND PORT SHIM BACKEND_PORT" as configured now. SHIM is "shim"
+# when mongoshim fronts the server (then the server listens on BACKEND_PORT, the shim on
+# PORT) and "-" otherwise (the server listens on PORT; BACKEND_PORT = PORT).
+_mongo_configured() {
+  local kind port
+  kind="$(_mongo_server "$1")"
+  port="$(_mongo_port "$1")"
+  if [[ "$MONGO_SHIM" == 1 && "$kind" == mongo-java-server ]]; then
+    printf '%s %s shim %s\n' "$kind" "$port" "$(_mongo_backend_port "$1")"
   else
-    printf '%s %s\n' "$(_mongo_server "$1")" "$(_mongo_port "$1")"
+    printf '%s %s - %s\n' "$kind" "$port" "$port"
+  fi
+}
+
+# _mongo_running_server ROLE: "KIND PORT SHIM BACKEND_PORT" a running ROLE was started with
+# (from <role>.server, written by mongo_up), else the configured ones; so down/status find
+# a server started with other MONGO_*_SERVER/PORT/SHIM settings than the current ones
+_mongo_running_server() {
+  local f kind port shim bport
+  f="$(_mongo_dir)/$1.server"
+  if [[ -s "$f" ]] && [[ -s "$(_mongo_pidfile "$1")" || -s "$(_mongo_shim_pidfile "$1")" ]]; then
+    read -r kind port shim bport <"$f"
+    printf '%s %s %s %s\n' "$kind" "$port" "${shim:--}" "${bport:-$port}"
+  else
+    _mongo_configured "$1"
   fi
 }
 
@@ -72,7 +111,7 @@ _mongo_running_server() {
 # (pid checks)
 _mongo_marker() {
   local role="$1" kind="${2:-}" port="${3:-}"
-  [[ -n "$kind" ]] || read -r kind port < <(_mongo_running_server "$role")
+  [[ -n "$kind" ]] || read -r kind _ _ port < <(_mongo_running_server "$role")
   case "$kind" in
     mongo-java-server) printf -- '-Dlogbridge.stack=mongo-%s\n' "$role" ;;
     # both reject unknown arguments: mark them with arguments they take
@@ -180,6 +219,39 @@ _mongo_install_kind() {
   esac
 }
 
+# _mongo_shim_hash: a hash of everything the shim binary is built from
+_mongo_shim_hash() {
+  (cd "$STACK_REPO" && {
+    cat go.mod go.sum
+    find tests/mongoshim pkg/verify -name '*.go' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
+  } | sha256sum | cut -d' ' -f1)
+}
+
+# _mongo_build_shim: go build tests/mongoshim/cmd/mongoshim into the cache when its sources
+# changed since the last build (a running shim keeps its old binary until restarted)
+_mongo_build_shim() {
+  local bin h
+  bin="$(_mongo_shim_bin)"
+  h="$(_mongo_shim_hash)"
+  if [[ -x "$bin" && -f "$bin.stamp" && "$(<"$bin.stamp")" == "$h" ]]; then
+    return 0
+  fi
+  stack_need_cmd go "Install Go: the replica-set shim is built from tests/mongoshim (or set MONGO_SHIM=0)."
+  stack_log "mongo: building the replica-set shim (tests/mongoshim) into $bin"
+  (cd "$STACK_REPO" && go build -o "$bin.tmp" ./tests/mongoshim/cmd/mongoshim) \
+    || stack_die "mongo: go build ./tests/mongoshim/cmd/mongoshim failed (see above); MONGO_SHIM=0 runs without the shim"
+  mv -f "$bin.tmp" "$bin"
+  printf '%s\n' "$h" >"$bin.stamp"
+}
+
+_mongo_shim_wanted() {
+  local role
+  for role in source destination; do
+    [[ "$(_mongo_configured "$role" | cut -d' ' -f3)" == shim ]] && return 0
+  done
+  return 1
+}
+
 mongo_install() {
   local kinds="$MONGO_SOURCE_SERVER $MONGO_DEST_SERVER" k done_kinds=" "
   [[ "${MONGO_INSTALL_ALL:-0}" == 1 ]] && kinds="mongo-java-server jongodb nx-27017"
@@ -188,30 +260,58 @@ mongo_install() {
     _mongo_install_kind "$k"
     done_kinds+="$k "
   done
+  if _mongo_shim_wanted; then _mongo_build_shim; fi
   _mongo_try_poppydb
 }
 
 # ---------------------------------------------------------------- up/down --
 
-# _mongo_ready ROLE: the port accepts connections
-_mongo_ready() { stack_port_open "$MONGO_HOST" "$(_mongo_port "$1")"; }
+_mongo_port_ready() { stack_port_open "$MONGO_HOST" "$1"; }
+
+# _mongo_wait_marker PIDFILE MARKER: stack_wait_ready takes a server for dead when its
+# command line lacks the marker; right after the spawn it may still be nohup/setsid
+# mid-exec (empty or other cmdline), which would orphan a healthy server. Wait (<= 3s)
+# until the marker shows or the pid is gone.
+_mongo_wait_marker() {
+  local i
+  for ((i = 0; i < 30; i++)); do
+    stack_pid_alive "$1" "$2" >/dev/null && break
+    kill -0 "$(<"$1")" 2>/dev/null || break
+    sleep 0.1
+  done
+}
 
 _mongo_up_role() {
-  local role="$1" kind port pidfile logfile marker pid t0=$SECONDS
-  kind="$(_mongo_server "$role")"
-  port="$(_mongo_port "$role")"
+  local role="$1" kind port shim bport pidfile logfile marker pid t0=$SECONDS
+  read -r kind port shim bport < <(_mongo_configured "$role")
   pidfile="$(_mongo_pidfile "$role")"
   logfile="$(_mongo_logfile "$role")"
-  local running rkind rport
-  running="$(_mongo_running_server "$role")"
-  read -r rkind rport <<<"$running"
-  if pid="$(stack_pid_alive "$pidfile" "$(_mongo_marker "$role" "$rkind" "$rport")")"; then
-    if [[ "$rkind $rport" != "$kind $port" ]]; then
-      stack_die "mongo-$role: $rkind is running on port $rport (pid $pid), not the configured $kind on $port; run: scripts/stack.sh down mongo"
+  local rkind rport rshim rbport
+  read -r rkind rport rshim rbport < <(_mongo_running_server "$role")
+  if pid="$(stack_pid_alive "$pidfile" "$(_mongo_marker "$role" "$rkind" "$rbport")")"; then
+    if [[ "$rkind $rport $rshim $rbport" != "$kind $port $shim $bport" ]]; then
+      stack_die "mongo-$role: $rkind is running on port $rport (shim: $rshim, pid $pid), not the configured $kind on $port (shim: $shim); run: scripts/stack.sh down mongo"
     fi
-    stack_log "mongo-$role: already running ($kind, pid $pid) at $MONGO_HOST:$port"
-    return 0
+    stack_log "mongo-$role: already running ($kind, pid $pid) at $MONGO_HOST:$bport"
+  else
+    if [[ "$shim" == shim && -s "$(_mongo_shim_pidfile "$role")" ]]; then
+      # a shim left without its server is useless: stop it first
+      stack_stop "mongo-$role-shim" "$(_mongo_shim_pidfile "$role")" "$(_mongo_shim_marker "$port")" "$MONGO_STOP_TIMEOUT"
+    fi
+    _mongo_up_server "$role" "$kind" "$bport" "$shim"
   fi
+  printf '%s %s %s %s\n' "$kind" "$port" "$shim" "$bport" >"$(_mongo_dir)/$role.server"
+  if [[ "$shim" == shim ]]; then
+    _mongo_up_shim "$role" "$port" "$bport"
+  fi
+  stack_log "mongo-$role: ready at $MONGO_HOST:$port ($([[ $shim == shim ]] && printf 'mongoshim -> ')$kind) ($((SECONDS - t0))s)"
+}
+
+# _mongo_up_server ROLE KIND PORT SHIM: start the server program on PORT
+_mongo_up_server() {
+  local role="$1" kind="$2" port="$3" shim="$4" pidfile logfile marker
+  pidfile="$(_mongo_pidfile "$role")"
+  logfile="$(_mongo_logfile "$role")"
   marker="$(_mongo_marker "$role" "$kind" "$port")"
   stack_check_port_free "mongo-$role" "$MONGO_HOST" "$port"
   case "$kind" in
@@ -225,10 +325,13 @@ _mongo_up_role() {
         mkdir -p "$(_mongo_datadir "$role")"
         args+=(--data "$(_mongo_datadir "$role")/mongo.mv")
       fi
-      [[ "$role" == source && -n "$MONGO_REPL_SET_NAME" ]] && args+=(--repl-set-name "$MONGO_REPL_SET_NAME")
+      # without the shim, the launcher's own setName shim makes the source pass as a replica set
+      [[ "$shim" != shim && "$role" == source && -n "$MONGO_REPL_SET_NAME" ]] && args+=(--repl-set-name "$MONGO_REPL_SET_NAME")
       stack_log "mongo-$role: starting mongo-java-server at $MONGO_HOST:$port (log $logfile)"
+      # 9>&-: the server must not inherit stack.sh's lock (fd 9), or it holds the lock for
+      # its whole life and the next `scripts/stack.sh up` waits forever
       stack_spawn "$pidfile" "$logfile" "$java" -Xmx512m "$marker" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-        -cp "$dir/lib/*:$dir/classes" LogbridgeMongoJavaServer "${args[@]}"
+        -cp "$dir/lib/*:$dir/classes" LogbridgeMongoJavaServer "${args[@]}" 9>&-
       ;;
     jongodb)
       _mongo_jon_installed || stack_die "mongo: jongodb not installed; run: scripts/stack.sh install mongo"
@@ -236,7 +339,7 @@ _mongo_up_role() {
       # the Go driver puts on its streaming hello (see docs/testing.md)
       stack_log "mongo-$role: starting jongodb at $MONGO_HOST:$port (log $logfile)"
       stack_spawn "$pidfile" "$logfile" "$(_mongo_jon_bin)" --host="$MONGO_HOST" \
-        --port="$port" --database="logbridge_$role"
+        --port="$port" --database="logbridge_$role" 9>&-
       ;;
     nx-27017)
       _mongo_nx_installed || stack_die "mongo: nx-27017 not installed; run: MONGO_INSTALL_ALL=1 scripts/stack.sh install mongo"
@@ -246,50 +349,85 @@ _mongo_up_role() {
       stack_log "mongo-$role: starting nx-27017 at $MONGO_HOST:$port (data $data, log $logfile)"
       stack_spawn "$pidfile" "$logfile" "$(_mongo_nx_dir)/venv/bin/nx-27017" \
         --host "$MONGO_HOST" -p "$port" --data-dir "$data" \
-        --log-file "$logfile.nx" --pid-file "$(_mongo_dir)/$role.nx.pid"
+        --log-file "$logfile.nx" --pid-file "$(_mongo_dir)/$role.nx.pid" 9>&-
       ;;
     *) stack_die "mongo: unknown server '$kind' for $role" ;;
   esac
-  printf '%s %s\n' "$kind" "$port" >"$(_mongo_dir)/$role.server"
-  # stack_wait_ready takes the server for dead when its command line lacks the marker; right
-  # after the spawn it may still be nohup/setsid mid-exec (empty or other cmdline), which
-  # would orphan a healthy server. Wait (<= 3s) until the marker shows or the pid is gone.
-  local i
-  for ((i = 0; i < 30; i++)); do
-    stack_pid_alive "$pidfile" "$marker" >/dev/null && break
-    kill -0 "$(<"$pidfile")" 2>/dev/null || break
-    sleep 0.1
-  done
-  stack_wait_ready "mongo-$role" "$pidfile" "$marker" "$logfile" "$MONGO_START_TIMEOUT" _mongo_ready "$role"
-  stack_log "mongo-$role: ready ($kind) at $MONGO_HOST:$port (pid $(<"$pidfile"), $((SECONDS - t0))s)"
+  _mongo_wait_marker "$pidfile" "$marker"
+  stack_wait_ready "mongo-$role" "$pidfile" "$marker" "$logfile" "$MONGO_START_TIMEOUT" _mongo_port_ready "$port"
+  stack_log "mongo-$role: $kind listening at $MONGO_HOST:$port (pid $(<"$pidfile"))"
+}
+
+# _mongo_up_shim ROLE PORT BACKEND_PORT: mongoshim on PORT in front of the server on BACKEND_PORT
+_mongo_up_shim() {
+  local role="$1" port="$2" bport="$3" pidfile logfile marker pid
+  pidfile="$(_mongo_shim_pidfile "$role")"
+  logfile="$(_mongo_shim_logfile "$role")"
+  marker="$(_mongo_shim_marker "$port")"
+  if pid="$(stack_pid_alive "$pidfile" "$marker")"; then
+    stack_log "mongo-$role-shim: already running (pid $pid) at $MONGO_HOST:$port"
+    return 0
+  fi
+  _mongo_build_shim
+  stack_check_port_free "mongo-$role-shim" "$MONGO_HOST" "$port"
+  stack_log "mongo-$role-shim: starting mongoshim at $MONGO_HOST:$port -> $MONGO_HOST:$bport (log $logfile)"
+  stack_spawn "$pidfile" "$logfile" "$(_mongo_shim_bin)" --listen "$MONGO_HOST:$port" \
+    --backend "mongodb://$MONGO_HOST:$bport/?directConnection=true" \
+    --set-name "$(_mongo_set_name "$role")" --log-level "$MONGO_SHIM_LOG_LEVEL" 9>&-
+  _mongo_wait_marker "$pidfile" "$marker"
+  stack_wait_ready "mongo-$role-shim" "$pidfile" "$marker" "$logfile" "$MONGO_START_TIMEOUT" _mongo_port_ready "$port"
 }
 
 mongo_up() {
+  if _mongo_shim_wanted; then _mongo_build_shim; fi
   _mongo_up_role source
   _mongo_up_role destination
 }
 
 mongo_down() {
-  local role
+  local role kind port shim bport
   for role in destination source; do
-    stack_stop "mongo-$role" "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role")" "$MONGO_STOP_TIMEOUT"
+    read -r kind port shim bport < <(_mongo_running_server "$role")
+    # the shim first (it is the clients' end), then the server behind it; a shim pid
+    # file is stopped whatever MONGO_SHIM says now
+    if [[ "$shim" == shim || -s "$(_mongo_shim_pidfile "$role")" ]]; then
+      stack_stop "mongo-$role-shim" "$(_mongo_shim_pidfile "$role")" "$(_mongo_shim_marker "$port")" "$MONGO_STOP_TIMEOUT"
+    fi
+    stack_stop "mongo-$role" "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role" "$kind" "$bport")" "$MONGO_STOP_TIMEOUT"
     rm -f "$(_mongo_dir)/$role.server"
   done
 }
 
 _mongo_status_role() {
-  local role="$1" kind port pid
-  read -r kind port < <(_mongo_running_server "$role")
-  if pid="$(stack_pid_alive "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role" "$kind" "$port")")"; then
-    if stack_port_open "$MONGO_HOST" "$port"; then
-      printf 'mongo-%-12s running  pid %-7s %s  %s\n' "$role" "$pid" "$(_mongo_uri "$role" "$kind" "$port")" "$kind"
+  local role="$1" kind port shim bport pid spid rc=0
+  read -r kind port shim bport < <(_mongo_running_server "$role")
+  if pid="$(stack_pid_alive "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role" "$kind" "$bport")")"; then
+    if ! stack_port_open "$MONGO_HOST" "$bport"; then
+      printf 'mongo-%-12s starting pid %-7s (not ready yet; log %s)\n' "$role" "$pid" "$(_mongo_logfile "$role")"
+      return 1
+    fi
+    if [[ "$shim" != shim ]]; then
+      printf 'mongo-%-12s running  pid %-7s %s  %s\n' "$role" "$pid" "$(_mongo_uri "$role" "$kind" "$port" "$shim")" "$kind"
       return 0
     fi
-    printf 'mongo-%-12s starting pid %-7s (not ready yet; log %s)\n' "$role" "$pid" "$(_mongo_logfile "$role")"
-    return 1
+    printf 'mongo-%-12s running  pid %-7s %s:%s  %s (behind mongoshim)\n' "$role" "$pid" "$MONGO_HOST" "$bport" "$kind"
+  else
+    printf 'mongo-%-12s stopped  (%s on port %s)\n' "$role" "$kind" "$bport"
+    rc=1
   fi
-  printf 'mongo-%-12s stopped  (%s on port %s)\n' "$role" "$kind" "$port"
-  return 1
+  [[ "$shim" == shim ]] || return "$rc"
+  if spid="$(stack_pid_alive "$(_mongo_shim_pidfile "$role")" "$(_mongo_shim_marker "$port")")"; then
+    if stack_port_open "$MONGO_HOST" "$port"; then
+      printf 'mongo-%-12s running  pid %-7s %s  mongoshim -> %s\n' "$role-shim" "$spid" "$(_mongo_uri "$role" "$kind" "$port" "$shim")" "$kind"
+    else
+      printf 'mongo-%-12s starting pid %-7s (not ready yet; log %s)\n' "$role-shim" "$spid" "$(_mongo_shim_logfile "$role")"
+      rc=1
+    fi
+  else
+    printf 'mongo-%-12s stopped  (mongoshim on port %s)\n' "$role-shim" "$port"
+    rc=1
+  fi
+  return "$rc"
 }
 
 mongo_status() {
@@ -299,10 +437,16 @@ mongo_status() {
   return "$rc"
 }
 
-# _mongo_uri ROLE [KIND PORT]: the URI the Go driver v2 uses for that server
+# _mongo_uri ROLE [KIND PORT SHIM]: the URI the Go driver v2 uses for that role
 _mongo_uri() {
-  local role="$1" kind="${2:-}" port="${3:-}"
-  [[ -n "$kind" ]] || read -r kind port < <(_mongo_running_server "$role")
+  local role="$1" kind="${2:-}" port="${3:-}" shim="${4:-}"
+  [[ -n "$kind" ]] || read -r kind port shim _ < <(_mongo_running_server "$role")
+  if [[ "$shim" == shim ]]; then
+    # the shim is a single-member replica set whose hosts list names exactly this address,
+    # so the driver's replica-set discovery works
+    printf 'mongodb://%s:%s/?replicaSet=%s\n' "$MONGO_HOST" "$port" "$(_mongo_set_name "$role")"
+    return 0
+  fi
   case "$kind" in
     mongo-java-server)
       if [[ "$role" == source && -n "$MONGO_REPL_SET_NAME" ]]; then
@@ -318,16 +462,24 @@ mongo_env() {
   printf "export SOURCE_URI='%s'\n" "$(_mongo_uri source)"
   printf "export DEST_URI='%s'\n" "$(_mongo_uri destination)"
   # which programs these are, so tests can skip what a program lacks (docs/testing.md)
-  local kind port
-  read -r kind port < <(_mongo_running_server source)
-  printf "export SOURCE_MONGO_SERVER='%s'\n" "$kind"
-  read -r kind port < <(_mongo_running_server destination)
-  printf "export DEST_MONGO_SERVER='%s'\n" "$kind"
+  printf "export SOURCE_MONGO_SERVER='%s'\n" "$(_mongo_program source)"
+  printf "export DEST_MONGO_SERVER='%s'\n" "$(_mongo_program destination)"
+}
+
+# _mongo_program ROLE: what serves ROLE, e.g. "mongoshim+mongo-java-server"
+_mongo_program() {
+  local kind shim
+  read -r kind _ shim _ < <(_mongo_running_server "$1")
+  if [[ "$shim" == shim ]]; then printf 'mongoshim+%s\n' "$kind"; else printf '%s\n' "$kind"; fi
 }
 
 mongo_logs() {
-  _mongo_logfile source
-  _mongo_logfile destination
+  local role
+  for role in source destination; do
+    _mongo_logfile "$role"
+    [[ -f "$(_mongo_shim_logfile "$role")" ]] && _mongo_shim_logfile "$role"
+  done
+  return 0
 }
 
 mongo_clean() {
@@ -346,7 +498,7 @@ mongo_exec() {
       shift 2 || shift $#
       stack_need_cmd go "Install Go to run the probe."
       (cd "$STACK_REPO" && go run ./tests/conformance/cmd/probe --uri "$(_mongo_uri "$role")" \
-        --name "$(_mongo_running_server "$role" | cut -d' ' -f1) ($role)" "$@")
+        --name "$(_mongo_program "$role") ($role)" "$@")
       ;;
     uri)
       _mongo_uri "${2:-source}" ;;

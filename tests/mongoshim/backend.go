@@ -1,0 +1,249 @@
+package mongoshim
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// backend talks to the mongo-java-server behind the shim over plain OP_MSG
+// on a small pool of connections, so that its replies (errors included) come
+// back verbatim.
+type backend struct {
+	addr    string
+	mu      sync.Mutex
+	idle    []*bconn
+	reqID   atomic.Int32
+	timeout time.Duration
+}
+
+type bconn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+// newBackend parses a mongodb:// URI (one host; options are ignored).
+func newBackend(uri string) (*backend, error) {
+	addr := uri
+	if strings.HasPrefix(uri, "mongodb://") {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return nil, fmt.Errorf("backend URI: %w", err)
+		}
+		addr = u.Host
+	}
+	if addr == "" {
+		return nil, errors.New("backend URI has no host")
+	}
+	if strings.Contains(addr, ",") {
+		return nil, errors.New("backend URI must name one host")
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "27017")
+	}
+	return &backend{addr: addr, timeout: 5 * time.Minute}, nil
+}
+
+func (b *backend) get(ctx context.Context) (*bconn, error) {
+	b.mu.Lock()
+	if n := len(b.idle); n > 0 {
+		c := b.idle[n-1]
+		b.idle = b.idle[:n-1]
+		b.mu.Unlock()
+		return c, nil
+	}
+	b.mu.Unlock()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", b.addr)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", b.addr, err)
+	}
+	return &bconn{c: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
+}
+
+func (b *backend) put(c *bconn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.idle) >= 32 {
+		_ = c.c.Close()
+		return
+	}
+	b.idle = append(b.idle, c)
+}
+
+func (b *backend) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.idle {
+		_ = c.c.Close()
+	}
+	b.idle = nil
+}
+
+// run sends cmd (a command document without $db) to database db and returns
+// the reply document, whatever its ok. err is a transport error only.
+func (b *backend) run(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, error) {
+	full := withFields(cmd, "$db", db)
+	c, err := b.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := b.roundTrip(ctx, c, full)
+	if err != nil {
+		// no retry: the command may have been applied (mongo-java-server
+		// closes the connection on BSON types it cannot store)
+		_ = c.c.Close()
+		return nil, fmt.Errorf("backend %s: %w", b.addr, err)
+	}
+	b.put(c)
+	return reply, nil
+}
+
+func (b *backend) roundTrip(ctx context.Context, c *bconn, cmd bson.Raw) (bson.Raw, error) {
+	dl := time.Now().Add(b.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = c.c.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := c.c.Write(encodeCommand(b.reqID.Add(1), cmd)); err != nil {
+		return nil, err
+	}
+	msg, err := readMessage(c.r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeReply(msg)
+}
+
+// cmdErr is a command failure ({ok: 0}) from the backend or the shim.
+type cmdErr struct {
+	Code     int32
+	CodeName string
+	Msg      string
+	Labels   []string
+	Raw      bson.Raw // the backend reply, when it came from the backend
+}
+
+func (e *cmdErr) Error() string {
+	return fmt.Sprintf("(%s) %s [code %d]", e.CodeName, e.Msg, e.Code)
+}
+
+// replyErr returns a *cmdErr when reply is {ok: 0}.
+func replyErr(reply bson.Raw) error {
+	if replyOK(reply) {
+		return nil
+	}
+	code, _ := lookupInt(reply, "code")
+	return &cmdErr{Code: int32(code), CodeName: lookupString(reply, "codeName"), Msg: lookupString(reply, "errmsg"), Raw: reply}
+}
+
+func replyOK(reply bson.Raw) bool {
+	v, err := reply.LookupErr("ok")
+	return err == nil && truthy(v)
+}
+
+// command runs cmd and turns {ok: 0} into an error.
+func (b *backend) command(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, error) {
+	reply, err := b.run(ctx, db, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := replyErr(reply); err != nil {
+		return reply, err
+	}
+	return reply, nil
+}
+
+// findAll runs a find (or any cursor command) and drains its cursor.
+func (b *backend) cursorAll(ctx context.Context, db string, cmd bson.Raw) ([]bson.Raw, error) {
+	reply, err := b.command(ctx, db, cmd)
+	if err != nil {
+		return nil, err
+	}
+	var out []bson.Raw
+	batch := lookupArray(reply, "cursor", "firstBatch")
+	ns := lookupString(reply, "cursor", "ns")
+	id, _ := lookupInt(reply, "cursor", "id")
+	for {
+		for _, v := range batch {
+			if d, ok := v.DocumentOK(); ok {
+				out = append(out, copyRaw(d))
+			}
+		}
+		if id == 0 {
+			return out, nil
+		}
+		_, coll := splitNS(ns)
+		reply, err = b.command(ctx, db, mustRaw(bson.D{{Key: "getMore", Value: id}, {Key: "collection", Value: coll}}))
+		if err != nil {
+			return nil, err
+		}
+		batch = lookupArray(reply, "cursor", "nextBatch")
+		id, _ = lookupInt(reply, "cursor", "id")
+	}
+}
+
+// find returns the documents of db.coll matching filter (limit 0 = all).
+func (b *backend) find(ctx context.Context, db, coll string, filter bson.Raw, extra ...bson.E) ([]bson.Raw, error) {
+	if filter == nil {
+		filter = emptyDoc
+	}
+	cmd := bson.D{{Key: "find", Value: coll}, {Key: "filter", Value: filter}}
+	cmd = append(cmd, extra...)
+	return b.cursorAll(ctx, db, mustRaw(cmd))
+}
+
+// findByIDs returns the documents with the given _ids, keyed by valueKey(_id).
+func (b *backend) findByIDs(ctx context.Context, db, coll string, ids []bson.RawValue) (map[string]bson.Raw, error) {
+	out := map[string]bson.Raw{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	const chunk = 1000
+	for i := 0; i < len(ids); i += chunk {
+		j := min(i+chunk, len(ids))
+		filter := mustRaw(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: arrayOfValues(ids[i:j])}}}})
+		docs, err := b.find(ctx, db, coll, filter)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			if v, err := d.LookupErr("_id"); err == nil {
+				out[valueKey(v)] = d
+			}
+		}
+	}
+	return out, nil
+}
+
+// listCollections returns the collection infos of db.
+func (b *backend) listCollections(ctx context.Context, db string, filter bson.Raw) ([]bson.Raw, error) {
+	cmd := bson.D{{Key: "listCollections", Value: 1}}
+	if filter != nil {
+		cmd = append(cmd, bson.E{Key: "filter", Value: filter})
+	}
+	return b.cursorAll(ctx, db, mustRaw(cmd))
+}
+
+// listIndexes returns the index specs of db.coll (nil when it does not exist).
+func (b *backend) listIndexes(ctx context.Context, db, coll string) ([]bson.Raw, error) {
+	docs, err := b.cursorAll(ctx, db, mustRaw(bson.D{{Key: "listIndexes", Value: coll}}))
+	var ce *cmdErr
+	if errors.As(err, &ce) && ce.Code == codeNamespaceNotFound {
+		return nil, nil
+	}
+	return docs, err
+}
+
+var emptyDoc = bson.Raw{5, 0, 0, 0, 0}

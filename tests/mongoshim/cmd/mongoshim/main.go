@@ -1,0 +1,77 @@
+// Command mongoshim runs the test-only replica-set shim (package
+// tests/mongoshim) in front of a mongo-java-server:
+//
+//	mongoshim --listen 127.0.0.1:27018 --backend mongodb://127.0.0.1:37018/?directConnection=true --set-name rs0
+//
+// It stops cleanly on SIGTERM / SIGINT. See docs/testing.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/logbridge/logbridge/tests/mongoshim"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:27018", "address to listen on")
+	backend := flag.String("backend", "mongodb://127.0.0.1:37018/?directConnection=true", "mongo-java-server URI (one host)")
+	setName := flag.String("set-name", "rs0", "replica set name reported by hello")
+	oplogMax := flag.Int("oplog-max-events", 0, "keep at most this many change events in memory (0 = unlimited)")
+	noop := flag.Duration("noop-interval", 10*time.Second, "write a no-op oplog entry when idle this long, like MongoDB's periodic no-op writer (0 = off)")
+	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	backendWait := flag.Duration("backend-wait", 60*time.Second, "how long to wait for the backend to answer at start")
+	flag.Parse()
+
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToUpper(*logLevel))); err != nil {
+		fmt.Fprintln(os.Stderr, "mongoshim: bad --log-level:", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	srv, err := mongoshim.New(mongoshim.Config{Listen: *listen, Backend: *backend, SetName: *setName, OplogMaxEvents: *oplogMax, NoopInterval: noopFlag(*noop), Logger: log})
+	if err != nil {
+		log.Error("mongoshim: bad configuration", "err", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	deadline := time.Now().Add(*backendWait)
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = srv.Start(sctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			log.Error("mongoshim: cannot start", "err", err)
+			os.Exit(1)
+		}
+		log.Info("waiting for the backend", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	<-ctx.Done()
+	log.Info("mongoshim stopping")
+	if err := srv.Close(); err != nil {
+		log.Warn("mongoshim: close", "err", err)
+	}
+	log.Info("mongoshim stopped")
+}
+
+func noopFlag(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}

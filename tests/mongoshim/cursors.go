@@ -1,0 +1,104 @@
+package mongoshim
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// shimCursor is a cursor the shim serves itself (change streams, min/max
+// finds); other cursor ids belong to the backend and are forwarded.
+type shimCursor interface {
+	getMore(ctx context.Context, s *Server, cmd bson.Raw) (bson.Raw, error)
+	kill(ctx context.Context, s *Server)
+	idle() time.Time
+}
+
+type cursorRegistry struct {
+	mu sync.Mutex
+	m  map[int64]shimCursor
+}
+
+func newCursorRegistry() *cursorRegistry { return &cursorRegistry{m: map[int64]shimCursor{}} }
+
+func (r *cursorRegistry) add(c shimCursor) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		id := newCursorID()
+		if _, ok := r.m[id]; !ok {
+			r.m[id] = c
+			return id
+		}
+	}
+}
+
+func (r *cursorRegistry) get(id int64) shimCursor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[id]
+}
+
+func (r *cursorRegistry) remove(id int64) shimCursor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.m[id]
+	delete(r.m, id)
+	return c
+}
+
+// reap drops cursors idle longer than d (MongoDB's cursorTimeoutMillis is 10 min).
+func (r *cursorRegistry) reap(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, c := range r.m {
+		if time.Since(c.idle()) > d {
+			delete(r.m, id)
+		}
+	}
+}
+
+// cursorReply builds {cursor: {<batchKey>, [postBatchResumeToken], id, ns}, ok: 1}.
+func cursorReply(batchKey string, batch []bson.Raw, pbrt bson.Raw, id int64, ns string) bson.Raw {
+	cur := bson.D{{Key: batchKey, Value: arrayOf(batch)}}
+	if pbrt != nil {
+		cur = append(cur, bson.E{Key: "postBatchResumeToken", Value: pbrt})
+	}
+	cur = append(cur, bson.E{Key: "id", Value: id}, bson.E{Key: "ns", Value: ns})
+	return mustRaw(bson.D{{Key: "cursor", Value: cur}, {Key: "ok", Value: 1.0}})
+}
+
+func (s *Server) killCursors(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, error) {
+	var mine, theirs []bson.RawValue
+	for _, v := range lookupArray(cmd, "cursors") {
+		id, _ := asInt64(v)
+		if c := s.cursors.remove(id); c != nil {
+			c.kill(ctx, s)
+			mine = append(mine, v)
+			continue
+		}
+		theirs = append(theirs, v)
+	}
+	if len(mine) == 0 {
+		return s.forward(ctx, db, cmd)
+	}
+	var reply bson.Raw
+	if len(theirs) > 0 {
+		var err error
+		reply, err = s.forward(ctx, db, withFields(cmd, "cursors", arrayOfValues(theirs)))
+		if err != nil {
+			return nil, err
+		}
+	}
+	k := append(lookupArray(reply, "cursorsKilled"), mine...)
+	nf := lookupArray(reply, "cursorsNotFound")
+	return mustRaw(bson.D{
+		{Key: "cursorsKilled", Value: arrayOfValues(k)},
+		{Key: "cursorsNotFound", Value: arrayOfValues(nf)},
+		{Key: "cursorsAlive", Value: bson.A{}},
+		{Key: "cursorsUnknown", Value: bson.A{}},
+		{Key: "ok", Value: 1.0},
+	}), nil
+}

@@ -1,0 +1,291 @@
+package mongoshim
+
+import (
+	"context"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// ddlOptions are the command's options as an operationDescription: every
+// field but the command name and the generic ones.
+func ddlOptions(cmd bson.Raw, skip ...string) bson.Raw {
+	sk := map[string]bool{"comment": true, "maxTimeMS": true}
+	for _, k := range skip {
+		sk[k] = true
+	}
+	first := true
+	return rebuild(cmd, func(k string, v bson.RawValue) (bson.RawValue, bool) {
+		if first {
+			first = false
+			return v, false
+		}
+		return v, !stripped[k] && !sk[k] && k != "readConcern"
+	})
+}
+
+func (s *Server) doCreate(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
+	coll := collOf(cmd)
+	if err := s.catalogLoad(ctx, db); err != nil {
+		return nil, nil, err
+	}
+	images := lookupBool(cmd, "changeStreamPreAndPostImages", "enabled")
+	fwd := rebuild(sanitize(cmd), func(k string, v bson.RawValue) (bson.RawValue, bool) {
+		return v, k != "changeStreamPreAndPostImages"
+	})
+	reply, err := s.be.run(ctx, db, fwd)
+	if err != nil || !replyOK(reply) {
+		return reply, nil, err
+	}
+	view := hasKey(cmd, "viewOn")
+	ci := &collInfo{uuid: newUUID(), images: images, view: view}
+	if !view {
+		ci.opts = mergeOptions(nil, cmd)
+	}
+	s.catalogPut(db, coll, ci)
+	ev := s.newEvent("create", db, coll)
+	ev.expanded = true
+	desc := ddlOptions(cmd)
+	if !view && !hasKey(desc, "idIndex") {
+		desc = withFields(mustRaw(bson.D{{Key: "idIndex", Value: idIndexSpec}}), flatten(desc)...)
+	}
+	ev.opDesc = desc
+	if view {
+		ev.uuid = bson.RawValue{} // views have no UUID
+	}
+	return reply, []*event{ev}, nil
+}
+
+// flatten turns a document into withFields' key, value list.
+func flatten(d bson.Raw) []any {
+	var kv []any
+	elems, _ := d.Elements()
+	for _, e := range elems {
+		kv = append(kv, e.Key(), e.Value())
+	}
+	return kv
+}
+
+func (s *Server) doDrop(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
+	coll := collOf(cmd)
+	ci := s.catalogGet(ctx, db, coll)
+	reply, err := s.forward(ctx, db, cmd)
+	if err != nil || !replyOK(reply) || ci == nil {
+		if err == nil && replyOK(reply) {
+			s.catalogDelete(db, coll)
+		}
+		return reply, nil, err
+	}
+	ev := s.newEvent("drop", db, coll)
+	ev.expanded = ci.view
+	s.catalogDelete(db, coll)
+	return reply, []*event{ev}, nil
+}
+
+func (s *Server) doRename(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
+	from, _ := firstValue(cmd).StringValueOK()
+	to := lookupString(cmd, "to")
+	fdb, fcoll := splitNS(from)
+	tdb, tcoll := splitNS(to)
+	ci := s.catalogGet(ctx, fdb, fcoll)
+	target := s.catalogGet(ctx, tdb, tcoll)
+	reply, err := s.forward(ctx, db, cmd)
+	if err != nil || !replyOK(reply) {
+		return reply, nil, err
+	}
+	if ci == nil {
+		ci = &collInfo{uuid: newUUID()}
+	}
+	ev := s.newEvent("rename", fdb, fcoll)
+	ev.toDB, ev.toColl = tdb, tcoll
+	desc := bson.D{{Key: "to", Value: bson.D{{Key: "db", Value: tdb}, {Key: "coll", Value: tcoll}}}}
+	if target != nil {
+		desc = append(desc, bson.E{Key: "dropTarget", Value: target.uuid})
+	}
+	ev.opDesc = mustRaw(desc)
+	s.catalogDelete(fdb, fcoll)
+	s.catalogDelete(tdb, tcoll)
+	s.catalogPut(tdb, tcoll, ci)
+	return reply, []*event{ev}, nil
+}
+
+func (s *Server) doDropDatabase(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
+	if err := s.catalogLoad(ctx, db); err != nil {
+		return nil, nil, err
+	}
+	infos, err := s.be.listCollections(ctx, db, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	reply, err := s.forward(ctx, db, cmd)
+	if err != nil || !replyOK(reply) {
+		return reply, nil, err
+	}
+	var evs []*event
+	for _, in := range infos {
+		name := lookupString(in, "name")
+		if name == "" || strings.HasPrefix(name, "system.") {
+			continue
+		}
+		ev := s.newEvent("drop", db, name)
+		ev.expanded = lookupString(in, "type") == "view"
+		evs = append(evs, ev)
+	}
+	if len(evs) > 0 {
+		evs = append(evs, &event{op: "dropDatabase", db: db})
+	}
+	s.catalogDropDB(db)
+	return reply, evs, nil
+}
+
+func indexNames(specs []bson.Raw) map[string]bson.Raw {
+	m := map[string]bson.Raw{}
+	for _, sp := range specs {
+		m[lookupString(sp, "name")] = sp
+	}
+	return m
+}
+
+func (s *Server) doCreateIndexes(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
+	coll := collOf(cmd)
+	known := s.catalogGet(ctx, db, coll) != nil
+	before, err := s.be.listIndexes(ctx, db, coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	reply, err := s.forward(ctx, db, cmd)
+	if err != nil || !replyOK(reply) {
+		return reply, nil, err
+	}
+	after, err := s.be.listIndexes(ctx, db, coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	var evs []*event
+	if !known {
+		evs = append(evs, s.implicitCreate(db, coll))
+	}
+	old := indexNames(before)
+	for _, sp := range after {
+		if _, ok := old[lookupString(sp, "name")]; ok {
+			continue
+		}
+		ev := s.newEvent("createIndexes", db, coll)
+		ev.expanded = true
+		ev.opDesc = mustRaw(bson.D{{Key: "indexes", Value: bson.A{sp}}})
+		evs = append(evs, ev)
+	}
+	return reply, evs, nil
+}
+
+func (s *Server) doDropIndexes(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
+	coll := collOf(cmd)
+	before, err := s.be.listIndexes(ctx, db, coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	reply, err := s.forward(ctx, db, cmd)
+	if err != nil || !replyOK(reply) {
+		return reply, nil, err
+	}
+	after, err := s.be.listIndexes(ctx, db, coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	left := indexNames(after)
+	var evs []*event
+	for _, sp := range before {
+		if _, ok := left[lookupString(sp, "name")]; ok {
+			continue
+		}
+		ev := s.newEvent("dropIndexes", db, coll)
+		ev.expanded = true
+		ev.opDesc = mustRaw(bson.D{{Key: "indexes", Value: bson.A{sp}}})
+		evs = append(evs, ev)
+	}
+	return reply, evs, nil
+}
+
+// doCollMod is served by the shim (mongo-java-server has no collMod):
+// changeStreamPreAndPostImages is the shim's own state; an index's
+// expireAfterSeconds is changed by rebuilding the index on the backend; a
+// view's viewOn/pipeline by recreating the view; validator / validation*
+// and other options are accepted and dropped, as the backend drops them on
+// create. The modify event carries the options.
+func (s *Server) doCollMod(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
+	coll := collOf(cmd)
+	ci := s.catalogGet(ctx, db, coll)
+	if ci == nil {
+		return nil, nil, shimErr(codeNamespaceNotFound, "ns does not exist: "+db+"."+coll)
+	}
+	out := bson.D{}
+	if idx := lookupDoc(cmd, "index"); idx != nil {
+		specs, err := s.be.listIndexes(ctx, db, coll)
+		if err != nil {
+			return nil, nil, err
+		}
+		var spec bson.Raw
+		for _, sp := range specs {
+			if name := lookupString(idx, "name"); name != "" && lookupString(sp, "name") == name {
+				spec = sp
+			}
+			if kp := lookupDoc(idx, "keyPattern"); kp != nil && bson.Raw(lookupDoc(sp, "key")).String() == kp.String() {
+				spec = sp
+			}
+		}
+		if spec == nil {
+			return nil, nil, shimErr(codeIndexNotFound, "cannot find index "+idx.String()+" for ns "+db+"."+coll)
+		}
+		if exp, err := idx.LookupErr("expireAfterSeconds"); err == nil {
+			oldExp, hadExp := lookupInt(spec, "expireAfterSeconds")
+			if !hadExp {
+				return nil, nil, shimErr(codeInvalidOptions, "no expireAfterSeconds field to update")
+			}
+			name := lookupString(spec, "name")
+			nspec := rebuild(withFields(spec, "expireAfterSeconds", exp), func(k string, v bson.RawValue) (bson.RawValue, bool) {
+				return v, k != "v" && k != "ns"
+			})
+			if _, err := s.be.command(ctx, db, mustRaw(bson.D{{Key: "dropIndexes", Value: coll}, {Key: "index", Value: name}})); err != nil {
+				return nil, nil, err
+			}
+			if _, err := s.be.command(ctx, db, mustRaw(bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: bson.A{nspec}}})); err != nil {
+				return nil, nil, err
+			}
+			newExp, _ := asInt64(exp)
+			out = append(out, bson.E{Key: "expireAfterSeconds_old", Value: oldExp}, bson.E{Key: "expireAfterSeconds_new", Value: newExp})
+		}
+	}
+	s.cat.mu.Lock()
+	if v := lookupDoc(cmd, "changeStreamPreAndPostImages"); v != nil {
+		ci.images = lookupBool(v, "enabled")
+	}
+	if !ci.view {
+		ci.opts = mergeOptions(ci.opts, cmd)
+	}
+	s.cat.mu.Unlock()
+	if ci.view && (hasKey(cmd, "viewOn") || hasKey(cmd, "pipeline")) {
+		infos, err := s.be.listCollections(ctx, db, mustRaw(bson.D{{Key: "name", Value: coll}}))
+		if err != nil || len(infos) == 0 {
+			return nil, nil, shimErr(codeNamespaceNotFound, "view "+db+"."+coll+" not found")
+		}
+		opts := lookupDoc(infos[0], "options")
+		viewOn, pipeline := opts.Lookup("viewOn"), opts.Lookup("pipeline")
+		if v, err := cmd.LookupErr("viewOn"); err == nil {
+			viewOn = v
+		}
+		if v, err := cmd.LookupErr("pipeline"); err == nil {
+			pipeline = v
+		}
+		if _, err := s.be.command(ctx, db, mustRaw(bson.D{{Key: "drop", Value: coll}})); err != nil {
+			return nil, nil, err
+		}
+		if _, err := s.be.command(ctx, db, mustRaw(bson.D{{Key: "create", Value: coll}, {Key: "viewOn", Value: viewOn}, {Key: "pipeline", Value: pipeline}})); err != nil {
+			return nil, nil, err
+		}
+	}
+	out = append(out, bson.E{Key: "ok", Value: 1.0})
+	ev := s.newEvent("modify", db, coll)
+	ev.expanded = true
+	ev.opDesc = ddlOptions(cmd)
+	return mustRaw(out), []*event{ev}, nil
+}

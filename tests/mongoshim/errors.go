@@ -1,0 +1,90 @@
+package mongoshim
+
+import (
+	"errors"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Server error codes (MongoDB's error_codes.yml).
+const (
+	codeInternalError           = 1
+	codeBadValue                = 2
+	codeNoSuchKey               = 4
+	codeUnauthorized            = 13
+	codeFailedToParse           = 9
+	codeTypeMismatch            = 14
+	codeIllegalOperation        = 20
+	codeNamespaceNotFound       = 26
+	codeIndexNotFound           = 27
+	codeCursorNotFound          = 43
+	codeNoMatchingDocument      = 47
+	codeNamespaceExists         = 48
+	codeCommandNotFound         = 59
+	codeInvalidNamespace        = 73
+	codeInvalidOptions          = 72
+	codeProtocolError           = 17
+	codeNoSuchTransaction       = 251
+	codeInvalidResumeToken      = 260
+	codeChangeStreamHistoryLost = 286
+	codeUserWritesBlocked       = 371
+)
+
+var codeNames = map[int32]string{
+	codeInternalError:           "InternalError",
+	codeBadValue:                "BadValue",
+	codeNoSuchKey:               "NoSuchKey",
+	codeUnauthorized:            "Unauthorized",
+	codeFailedToParse:           "FailedToParse",
+	codeTypeMismatch:            "TypeMismatch",
+	codeIllegalOperation:        "IllegalOperation",
+	codeNamespaceNotFound:       "NamespaceNotFound",
+	codeIndexNotFound:           "IndexNotFound",
+	codeCursorNotFound:          "CursorNotFound",
+	codeNoMatchingDocument:      "NoMatchingDocument",
+	codeNamespaceExists:         "NamespaceExists",
+	codeCommandNotFound:         "CommandNotFound",
+	codeInvalidNamespace:        "InvalidNamespace",
+	codeInvalidOptions:          "InvalidOptions",
+	codeProtocolError:           "ProtocolError",
+	codeNoSuchTransaction:       "NoSuchTransaction",
+	codeInvalidResumeToken:      "InvalidResumeToken",
+	codeChangeStreamHistoryLost: "ChangeStreamHistoryLost",
+	codeUserWritesBlocked:       "UserWritesBlocked",
+}
+
+// shimErr builds a command error.
+func shimErr(code int32, msg string, labels ...string) *cmdErr {
+	return &cmdErr{Code: code, CodeName: codeNames[code], Msg: msg, Labels: labels}
+}
+
+// errReply is {ok: 0, errmsg, code, codeName}.
+func errReply(code int32, msg string, labels ...string) bson.Raw {
+	return errReplyNamed(code, codeNames[code], msg, labels...)
+}
+
+func errReplyNamed(code int32, name, msg string, labels ...string) bson.Raw {
+	d := bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: msg}, {Key: "code", Value: code}, {Key: "codeName", Value: name}}
+	if len(labels) > 0 {
+		d = append(d, bson.E{Key: "errorLabels", Value: labels})
+	}
+	return mustRaw(d)
+}
+
+// errorReply turns an error into a reply: a backend {ok: 0} verbatim (minus
+// its cluster time fields), a shim error as built, anything else as
+// InternalError.
+func errorReply(err error) bson.Raw {
+	var ce *cmdErr
+	if errors.As(err, &ce) {
+		if ce.Raw != nil && len(ce.Labels) == 0 {
+			return ce.Raw
+		}
+		name := ce.CodeName
+		if name == "" {
+			name = codeNames[ce.Code]
+		}
+		return errReplyNamed(ce.Code, name, ce.Msg, ce.Labels...)
+	}
+	return errReply(codeInternalError, err.Error())
+}
