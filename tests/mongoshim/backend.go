@@ -105,7 +105,41 @@ func (b *backend) run(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, e
 		return nil, fmt.Errorf("backend %s: %w", b.addr, err)
 	}
 	b.put(c)
-	return reply, nil
+	return withMissingCode(reply), nil
+}
+
+// backendCodes gives code-less backend errors the code genuine MongoDB sends
+// with the same message (mongo-java-server answers a drop of a missing
+// namespace with {ok: 0, errmsg: "ns not found"} and no code 26).
+var backendCodes = map[string]int32{"ns not found": codeNamespaceNotFound}
+
+func withMissingCode(reply bson.Raw) bson.Raw {
+	if replyOK(reply) {
+		return reply
+	}
+	if c, ok := lookupInt(reply, "code"); ok && c != 0 {
+		return reply
+	}
+	code, known := backendCodes[lookupString(reply, "errmsg")]
+	if !known {
+		return reply
+	}
+	var d bson.D
+	if err := bson.Unmarshal(reply, &d); err != nil {
+		return reply
+	}
+	out := bson.D{}
+	for _, e := range d {
+		if e.Key != "code" && e.Key != "codeName" {
+			out = append(out, e)
+		}
+	}
+	out = append(out, bson.E{Key: "code", Value: code}, bson.E{Key: "codeName", Value: codeNames[code]})
+	b, err := bson.Marshal(out)
+	if err != nil {
+		return reply
+	}
+	return b
 }
 
 func (b *backend) roundTrip(ctx context.Context, c *bconn, cmd bson.Raw) (bson.Raw, error) {

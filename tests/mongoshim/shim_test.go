@@ -740,3 +740,36 @@ func TestBulkByID(t *testing.T) {
 	}
 	_ = c.Database().Drop(ctx)
 }
+
+// TestReplaceStoresReplacementOrder: MongoDB stores a replacement's fields in
+// the order given (the backend alone keeps the old order), by one statement
+// and by the sink's by-_id bulk path, and the replace event carries it.
+func TestReplaceStoresReplacementOrder(t *testing.T) {
+	cl := connect(t)
+	ctx := ctxT(t)
+	c := cl.Database(dbName(t)).Collection("c")
+	if _, err := c.InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: 1}, {Key: "b", Value: 2}},
+		bson.D{{Key: "_id", Value: 2}, {Key: "a", Value: 1}, {Key: "b", Value: 2}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReplaceOne(ctx, bson.D{{Key: "a", Value: 1}, {Key: "_id", Value: 1}}, bson.D{{Key: "b", Value: 3}, {Key: "a", Value: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BulkWrite(ctx, []mongo.WriteModel{
+		mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: 2}}).SetReplacement(bson.D{{Key: "_id", Value: 2}, {Key: "b", Value: 3}, {Key: "a", Value: 4}}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int{1, 2} {
+		var got bson.Raw
+		if err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`{"_id": {"$numberInt":"%d"},"b": {"$numberInt":"3"},"a": {"$numberInt":"4"}}`, id)
+		if got.String() != want {
+			t.Errorf("_id %d: got %s, want %s", id, got, want)
+		}
+	}
+}
