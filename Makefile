@@ -54,11 +54,18 @@ lint:
 bench: up
 	eval "$$($(STACK) env)" && $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./schema/... ./tests/bench/...
 
+# Fault-injection end-to-end suite (restarts the shared Kafka broker): seeds
+# 1,2,3 by default, E2E_SEEDS=4,5 (LOGBRIDGE_E2E_SEEDS) for others. `make test`
+# runs it too, in its last (Disruptive) phase.
+E2E_SEEDS ?=
 e2e: up
-	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 $(GO) test -count=1 -timeout 15m -run 'E2E' ./tests/e2e/...
+	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 LOGBRIDGE_DISRUPTIVE=1 LOGBRIDGE_E2E_SEEDS=$(E2E_SEEDS) \
+		$(GO) test -count=1 -p 1 -timeout 15m -v -run '^TestDisruptiveE2E$$' ./tests/e2e/
 
+# The same with one seed (the first of E2E_SEEDS, default 1) for DURATION.
 soak: up
-	eval "$$($(STACK) env)" && LOGBRIDGE_SOAK=$(DURATION) $(GO) test -count=1 -timeout 24h -run 'Soak' ./tests/e2e/...
+	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 LOGBRIDGE_DISRUPTIVE=1 LOGBRIDGE_SOAK=$(DURATION) LOGBRIDGE_E2E_SEEDS=$(E2E_SEEDS) \
+		$(GO) test -count=1 -timeout 24h -v -run '^TestSoak$$' ./tests/e2e/
 
 probe: up
 	eval "$$($(STACK) env)" && $(GO) run ./tests/conformance/cmd/probe --uri "$$SOURCE_URI" --name source

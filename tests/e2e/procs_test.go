@@ -124,3 +124,23 @@ func (p *proc) exited() error {
 		return nil
 	}
 }
+
+// pid is the running process's id (0 when stopped).
+func (p *proc) pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// running reports whether the process was started and not yet seen to end.
+func (p *proc) running() bool { return p.cmd != nil }
+
+// tail returns the last n bytes of the process's log.
+func (p *proc) tail(n int) string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

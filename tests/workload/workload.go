@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -19,6 +20,13 @@ type Options struct {
 	Transactions bool     // include multi-document transactions
 	DDL          bool     // include collection/database/index DDL
 	MaxDocBytes  int      // upper bound of a document's padding (default 4096)
+	// ExcludeTypes names optional BSON types (see TypeNames) that documents
+	// must not hold, for servers that cannot store them (see Unstorable).
+	// Every other type appears; the core fields (int, long, double, string,
+	// object, array, date) are always there.
+	ExcludeTypes []string
+	// Trace, if set, is told of every DDL operation (for debugging a seed).
+	Trace func(op string)
 }
 
 // Stats counts what a run did, per operation kind.
@@ -46,7 +54,8 @@ type Generator struct {
 	opts  Options
 	rnd   *rand.Rand
 	colls []*coll
-	next  int // counter for unique names and ids
+	next  int        // counter for unique names and ids
+	types []bsonType // optional types documents may hold (catalogue minus ExcludeTypes)
 }
 
 // New prepares a generator; nothing is written until Run.
@@ -58,6 +67,15 @@ func New(cl *mongo.Client, opts Options) *Generator {
 		opts.MaxDocBytes = 4096
 	}
 	g := &Generator{cl: cl, opts: opts, rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
+	excluded := map[string]bool{}
+	for _, t := range opts.ExcludeTypes {
+		excluded[t] = true
+	}
+	for _, t := range catalogue {
+		if !excluded[t.name] {
+			g.types = append(g.types, t)
+		}
+	}
 	for _, db := range opts.DBs {
 		for i := 0; i < opts.Collections; i++ {
 			g.colls = append(g.colls, &coll{db: db, name: fmt.Sprintf("c%d", i)})
@@ -196,6 +214,12 @@ func (g *Generator) txn(ctx context.Context) error {
 
 func (g *Generator) ddl(ctx context.Context) (string, error) {
 	c := g.pick()
+	if g.opts.Trace != nil {
+		before := c.db + "." + c.name
+		defer func() {
+			g.opts.Trace(fmt.Sprintf("ddl on %s (now %s.%s, indexes %v)", before, c.db, c.name, c.indexes))
+		}()
+	}
 	db := g.cl.Database(c.db)
 	switch g.rnd.IntN(6) {
 	case 0:
@@ -251,7 +275,7 @@ func (g *Generator) createIndex(ctx context.Context, c *coll) error {
 	name, err := g.cl.Database(c.db).Collection(c.name).Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: f, Value: 1 - 2*g.rnd.IntN(2)}},
 	})
-	if err == nil {
+	if err == nil && !slices.Contains(c.indexes, name) { // creating an existing index is a no-op
 		c.indexes = append(c.indexes, name)
 	}
 	return err
@@ -303,7 +327,6 @@ func (g *Generator) docWithID(id any) bson.D {
 // body is a document of varied shape holding every BSON type the product
 // must carry losslessly.
 func (g *Generator) body(pad int) bson.D {
-	dec, _ := bson.ParseDecimal128(fmt.Sprintf("%d.%03d", g.rnd.IntN(1000), g.rnd.IntN(1000)))
 	d := bson.D{
 		{Key: "n", Value: int32(g.rnd.IntN(1000))},
 		{Key: "s", Value: g.word()},
@@ -311,22 +334,9 @@ func (g *Generator) body(pad int) bson.D {
 		{Key: "nested", Value: bson.D{{Key: "x", Value: g.rnd.Int64()}, {Key: "f", Value: g.rnd.Float64()}}},
 		{Key: "d", Value: bson.DateTime(1700000000000 + g.rnd.Int64N(1e9))},
 	}
-	extra := []bson.E{
-		{Key: "dec", Value: dec},
-		{Key: "bin", Value: bson.Binary{Subtype: byte(g.rnd.IntN(9)), Data: []byte(g.word())}},
-		{Key: "ts", Value: bson.Timestamp{T: uint32(g.rnd.IntN(1 << 30)), I: uint32(g.rnd.IntN(100))}},
-		{Key: "re", Value: bson.Regex{Pattern: "^a.*" + g.word(), Options: "i"}},
-		{Key: "js", Value: bson.JavaScript("function(){return 1}")},
-		{Key: "sym", Value: bson.Symbol(g.word())},
-		{Key: "min", Value: bson.MinKey{}},
-		{Key: "max", Value: bson.MaxKey{}},
-		{Key: "null", Value: nil},
-		{Key: "b", Value: g.rnd.IntN(2) == 0},
-		{Key: "oid", Value: g.objectID()},
-	}
-	for _, e := range extra {
+	for _, t := range g.types {
 		if g.rnd.IntN(2) == 0 {
-			d = append(d, e)
+			d = append(d, bson.E{Key: t.field, Value: t.gen(g)})
 		}
 	}
 	if pad > 0 {

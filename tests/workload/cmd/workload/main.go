@@ -25,6 +25,7 @@ func main() {
 	ops := fs.Int("ops", 1000, "operations after the initial documents")
 	txn := fs.Bool("transactions", false, "include multi-document transactions")
 	ddl := fs.Bool("ddl", false, "include collection, database and index DDL")
+	exclude := fs.String("exclude-types", "auto", "comma-separated optional BSON types to leave out of documents ("+strings.Join(workload.TypeNames(), ", ")+"); auto: those the server cannot store byte for byte (probed in <first db>.workload_probe); none: every type")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -34,7 +35,25 @@ func main() {
 		os.Exit(1)
 	}
 	defer cl.Disconnect(context.Background())
-	g := workload.New(cl, workload.Options{Seed: *seed, DBs: strings.Split(*dbs, ","), Transactions: *txn, DDL: *ddl})
+	var excluded []string
+	switch *exclude {
+	case "none", "":
+	case "auto":
+		bad, err := workload.Unstorable(ctx, cl, strings.Split(*dbs, ",")[0], "workload_probe")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		for _, t := range workload.TypeNames() {
+			if why, ok := bad[t]; ok {
+				excluded = append(excluded, t)
+				fmt.Fprintf(os.Stderr, "workload: leaving out %s: the server cannot store it (%s)\n", t, why)
+			}
+		}
+	default:
+		excluded = strings.Split(*exclude, ",")
+	}
+	g := workload.New(cl, workload.Options{Seed: *seed, DBs: strings.Split(*dbs, ","), Transactions: *txn, DDL: *ddl, ExcludeTypes: excluded})
 	start := time.Now()
 	if err := g.Seed(ctx, *docs); err != nil {
 		fmt.Fprintln(os.Stderr, "workload:", err)
