@@ -15,6 +15,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/sink-connector/internal/follow"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
 
@@ -33,9 +34,13 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("sink-connector", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: sink-connector [flags]
+		fmt.Fprintf(fs.Output(), `Usage: sink-connector --dest-uri URI [flags]
+       sink-connector --cluster0 URI --cluster1 URI [flags]   (mongosync mode)
 
-Applies the logbridge log to a destination MongoDB. Every flag can also be set
+Applies the logbridge log to a destination MongoDB. With --cluster0/--cluster1
+it runs in mongosync mode: it follows the control log <topic-prefix>._control
+written by the source-connector's control API and applies each epoch of the
+sync to the destination the start request names. Every flag can also be set
 with the environment variable %s_<FLAG_NAME> (dashes as underscores, upper
 case) or in the YAML file given by --config (flag-name: value); a flag on the
 command line wins over the environment, which wins over the file.
@@ -55,6 +60,13 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Managed() {
+		f, err := follow.New(ctx, cfg, log, obs.NewRegistry())
+		if err != nil {
+			return err
+		}
+		return f.Run(ctx)
+	}
 	svc, err := sink.New(ctx, cfg, log, obs.NewRegistry())
 	if err != nil {
 		return err

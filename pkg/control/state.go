@@ -196,7 +196,9 @@ func (s *Status) Apply(ev Event) {
 			s.MarkerID, s.CommitTime = ev.MarkerID, ev.ClusterTime
 		}
 	case EvSinkCommitted:
-		if s.State == Committing && s.MarkerID != "" && ev.MarkerID == s.MarkerID {
+		// The first one counts: a duplicate (a restarted sink) must not move
+		// the reversed source's start time.
+		if s.State == Committing && s.MarkerID != "" && ev.MarkerID == s.MarkerID && !s.SinkCommitted {
 			s.SinkCommitted, s.ResumeDestTime = true, ev.DestClusterTime
 		}
 	case EvCommitted:

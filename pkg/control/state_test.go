@@ -122,3 +122,16 @@ func TestPatterns(t *testing.T) {
 		t.Fatal("got nil error for an entry without database")
 	}
 }
+
+func TestFirstSinkCommittedCounts(t *testing.T) {
+	params := StartParams{Source: "a", Destination: "b", Reversible: true}
+	s := Fold([]Event{
+		{Type: EvStart, Params: &params}, {Type: EvCommit},
+		{Type: EvCommitMarked, MarkerID: "m", ClusterTime: &ClusterTime{T: 5}},
+		{Type: EvSinkCommitted, MarkerID: "m", DestClusterTime: &ClusterTime{T: 9}},
+		{Type: EvSinkCommitted, MarkerID: "m", DestClusterTime: &ClusterTime{T: 12}}, // a restarted sink's duplicate
+	})
+	if !s.SinkCommitted || s.ResumeDestTime == nil || s.ResumeDestTime.T != 9 {
+		t.Fatalf("got %+v, want the first sinkCommitted's destination time 9", s.ResumeDestTime)
+	}
+}

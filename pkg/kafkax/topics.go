@@ -37,7 +37,9 @@ func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, 
 		cfg[k] = &v
 	}
 	resp, err := adm.CreateTopic(ctx, spec.Partitions, -1, cfg, spec.Name)
-	if err != nil {
+	// CreateTopic also returns the topic's own error (resp.Err): only a
+	// failed request is fatal here; the topic's error is handled below.
+	if err != nil && !errors.Is(err, resp.Err) {
 		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, err)
 	}
 	switch {

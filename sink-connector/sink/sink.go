@@ -55,7 +55,16 @@ type Config struct {
 	HTTPAddr          string // "" disables the HTTP server
 	SchemaRegistryURL string
 	StartFrom         string // earliest | latest
-	Log               obs.LogConfig
+	// SessionTimeout is the consumer group session timeout: how long a
+	// member that died without leaving keeps its partitions (0: Kafka's default).
+	SessionTimeout time.Duration
+	// Cluster0 and Cluster1 switch on mongosync mode: the sink follows the
+	// control log of TopicPrefix and syncs into the cluster the start
+	// request names as destination (see internal/follow).
+	Cluster0, Cluster1 string
+	// ControlPoll is how often mongosync mode re-reads the control log.
+	ControlPoll time.Duration
+	Log         obs.LogConfig
 }
 
 // DefaultConfig returns the defaults the flags also have.
@@ -72,6 +81,8 @@ func DefaultConfig() Config {
 		BuildIndexes:   true,
 		HTTPAddr:       ":27183",
 		StartFrom:      "earliest",
+		SessionTimeout: 45 * time.Second,
+		ControlPoll:    500 * time.Millisecond,
 		Log:            obs.LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -96,7 +107,28 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", d.HTTPAddr, "listen address of the HTTP server: /metrics, /healthz, GET /api/v1/progress (empty: no server)")
 	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", "", "Confluent-compatible schema registry URL, to decode records written in the Confluent wire format")
 	fs.StringVar(&c.StartFrom, "start-from", d.StartFrom, "where a new group starts in partitions without a committed offset: earliest (rebuild from the retained log) or latest")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", d.SessionTimeout, "consumer group session timeout: a member killed without leaving the group keeps its partitions this long (the broker bounds it with group.min/max.session.timeout.ms)")
+	fs.StringVar(&c.Cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the sink follows the control log <topic-prefix>._control (mongosync mode: the source-connector's /api/v1/start names the destination) instead of applying to --dest-uri")
+	fs.StringVar(&c.Cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
+	fs.DurationVar(&c.ControlPoll, "control-poll", d.ControlPoll, "how often the control log is re-read (mongosync mode)")
 	c.Log.RegisterFlags(fs)
+}
+
+// Managed reports whether the sink runs in mongosync mode (--cluster0/--cluster1).
+func (c *Config) Managed() bool { return c.Cluster0 != "" || c.Cluster1 != "" }
+
+// Subscribes reports whether the sink consumes topic (a data topic of its log).
+func (c *Config) Subscribes(topic string) bool {
+	include, exclude := c.subscription()
+	if ok, _ := regexp.MatchString(include, topic); !ok {
+		return false
+	}
+	for _, x := range exclude {
+		if ok, _ := regexp.MatchString(x, topic); ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Config) prefix() string { return strings.TrimSuffix(c.TopicPrefix, ".") }
@@ -140,8 +172,22 @@ func (c *Config) writeConcern() (*writeconcern.WriteConcern, error) {
 // Validate checks the settings together.
 func (c *Config) Validate() error {
 	errs := []error{c.Kafka.Validate()}
-	if c.DestURI == "" {
-		errs = append(errs, errors.New("dest-uri is required: the destination MongoDB URI"))
+	switch {
+	case c.Managed():
+		if c.DestURI != "" {
+			errs = append(errs, errors.New("dest-uri: in mongosync mode (--cluster0/--cluster1) the start request names the destination; drop --dest-uri"))
+		}
+		if c.TopicRegex != "" {
+			errs = append(errs, errors.New("topic-regex: in mongosync mode the topics follow from --topic-prefix and the sync's epoch; drop --topic-regex"))
+		}
+		if c.ControlPoll <= 0 {
+			errs = append(errs, fmt.Errorf("control-poll %v: must be positive", c.ControlPoll))
+		}
+	case c.DestURI == "":
+		errs = append(errs, errors.New("dest-uri is required: the destination MongoDB URI (or --cluster0/--cluster1 for mongosync mode)"))
+	}
+	if c.SessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("session-timeout %v: must not be negative", c.SessionTimeout))
 	}
 	if c.TopicRegex == "" && c.prefix() == "" {
 		errs = append(errs, errors.New("topic-prefix is empty: give a prefix or a topic-regex"))
@@ -236,12 +282,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		dlq = consume.NewKafkaDLQ(s.dlq, cfg.DLQ(), cfg.Group)
 	}
 	include, exclude := cfg.subscription()
+	ckopts := append([]kgo.Opt{}, kopts...)
+	if cfg.SessionTimeout > 0 {
+		ckopts = append(ckopts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
+	}
 	s.consumer, err = consume.New(consume.Config{
 		Group: cfg.Group, TopicRegex: include, ExcludeRegex: exclude, StartFrom: cfg.StartFrom,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Parallelism: cfg.Parallelism,
 		Tolerance: consume.Tolerance(cfg.ErrorTolerance), DLQTopic: cfg.DLQ(),
 	}, consume.Deps{
-		KafkaOpts:   kopts,
+		KafkaOpts:   ckopts,
 		Decoder:     serde,
 		Writer:      apply.NewWriter(s.dest, wc, s.metrics, log),
 		Barriers:    apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log),

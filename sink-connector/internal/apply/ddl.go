@@ -94,8 +94,37 @@ func Role(topic string, ev *schema.Event) (BarrierRole, schema.Namespace) {
 	return RoleApply, ev.NS
 }
 
-func (a *DDLApplier) key(id string, ns schema.Namespace) bson.D {
-	return bson.D{{Key: "g", Value: a.group}, {Key: "id", Value: id}, {Key: "ns", Value: ns.String()}}
+func (a *DDLApplier) key(id string, ns string) bson.D {
+	return bson.D{{Key: "g", Value: a.group}, {Key: "id", Value: id}, {Key: "ns", Value: ns}}
+}
+
+// MarkerKey is the "ns" part of a marker's applied record. A marker is
+// written into every topic of the log with one ID and the same namespace, and
+// changes nothing on the destination, so it is recorded per topic instead:
+// the record then says that every partition of that topic passed it (what a
+// commit waits for, see AppliedMarkerTopics).
+func MarkerKey(topic string) string { return "topic:" + topic }
+
+// AppliedMarkerTopics returns the topics in which the group recorded marker
+// id as applied, read from the destination's MetaDB.AppliedColl.
+func AppliedMarkerTopics(ctx context.Context, client *mongo.Client, group, id string) (map[string]bool, error) {
+	cur, err := client.Database(MetaDB).Collection(AppliedColl).Find(ctx,
+		bson.D{{Key: "_id.g", Value: group}, {Key: "_id.id", Value: id}})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s.%s: %w", MetaDB, AppliedColl, err)
+	}
+	defer cur.Close(ctx)
+	out := map[string]bool{}
+	for cur.Next(ctx) {
+		ns, ok := cur.Current.Lookup("_id", "ns").StringValueOK()
+		if t, isMarker := strings.CutPrefix(ns, "topic:"); ok && isMarker {
+			out[t] = true
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s.%s: %w", MetaDB, AppliedColl, err)
+	}
+	return out, nil
 }
 
 func (a *DDLApplier) meta() *mongo.Collection {
@@ -105,6 +134,10 @@ func (a *DDLApplier) meta() *mongo.Collection {
 // IsApplied reports whether the barrier id for the destination namespace ns
 // is recorded as applied.
 func (a *DDLApplier) IsApplied(ctx context.Context, id string, ns schema.Namespace) (bool, error) {
+	return a.isApplied(ctx, id, ns.String())
+}
+
+func (a *DDLApplier) isApplied(ctx context.Context, id string, ns string) (bool, error) {
 	var found bool
 	err := retry.Do(ctx, a.retry, mongox.IsTransient, func(ctx context.Context) error {
 		n, err := a.meta().CountDocuments(ctx, bson.D{{Key: "_id", Value: a.key(id, ns)}})
@@ -117,7 +150,7 @@ func (a *DDLApplier) IsApplied(ctx context.Context, id string, ns schema.Namespa
 	return found, nil
 }
 
-func (a *DDLApplier) record(ctx context.Context, id string, ns schema.Namespace, kind string) error {
+func (a *DDLApplier) record(ctx context.Context, id string, ns string, kind string) error {
 	err := retry.Do(ctx, a.retry, mongox.IsTransient, func(ctx context.Context) error {
 		_, err := a.meta().ReplaceOne(ctx, bson.D{{Key: "_id", Value: a.key(id, ns)}},
 			bson.D{{Key: "kind", Value: kind}, {Key: "at", Value: time.Now().UTC()}}, options.Replace().SetUpsert(true))
@@ -154,7 +187,11 @@ func (a *DDLApplier) Apply(ctx context.Context, topic string, ev *schema.Event) 
 			}
 		}
 	}
-	done, err := a.IsApplied(ctx, id, dst)
+	rec := dst.String()
+	if ev.Op == schema.OpMarker {
+		rec = MarkerKey(topic)
+	}
+	done, err := a.isApplied(ctx, id, rec)
 	if err != nil || done {
 		return err
 	}
@@ -166,7 +203,7 @@ func (a *DDLApplier) Apply(ctx context.Context, topic string, ev *schema.Event) 
 		a.metrics.BulkSeconds.WithLabelValues("ddl").Observe(time.Since(start).Seconds())
 		a.metrics.DDLApplied.WithLabelValues(kind).Inc()
 	}
-	return a.record(ctx, id, dst, kind)
+	return a.record(ctx, id, rec, kind)
 }
 
 func barrierID(ev *schema.Event) (id, kind string) {

@@ -27,7 +27,9 @@
 // (per collection topic) and collMod, tolerating the "already done" errors a
 // replay meets, and records each barrier (DDL or marker) in
 // __logbridge.applied_ddl keyed by {group, ID, destination namespace} so that
-// a replay never applies it twice.
+// a replay never applies it twice (markers, which change nothing, are keyed by
+// {group, ID, "topic:<topic>"}: the record says every partition of that topic
+// passed the marker, which is what a commit waits for).
 //
 //	w := apply.NewWriter(client, writeconcern.Majority(), m, log)
 //	b := apply.NewBatch(nsmap)

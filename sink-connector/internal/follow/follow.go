@@ -1,0 +1,546 @@
+// Package follow runs the sink in mongosync mode: it follows the sync's
+// control log (<prefix>._control, see pkg/control) and runs one sink service
+// for the current epoch, into the cluster the start request names as the
+// destination.
+//
+//   - RUNNING, COMMITTING: the epoch's sink runs (topics
+//     control.TopicPrefix(prefix, epoch), group control.SinkGroup(group,
+//     epoch), ns-map from namespaceRemap, build-indexes from buildIndexes).
+//   - PAUSED, COMMITTED, REVERSING, IDLE: no sink runs; stopping one commits
+//     what the destination acknowledged, so a resume continues exactly there.
+//   - An epoch change stops the old sink and starts the new one.
+//   - COMMITTING with a commit marker: once the destination records the marker
+//     as applied in every data topic of the epoch (__logbridge.applied_ddl,
+//     {g: group, id: marker, ns: "topic:<topic>"}), the follower takes the
+//     destination's cluster time and appends sinkCommitted with it; the
+//     source-connector then completes the commit, and a reversal starts the
+//     new source's change stream at that time.
+//
+// All of it is derived from the control log and the destination, so a
+// restarted sink continues where it was.
+package follow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/sink-connector/internal/apply"
+	"github.com/logbridge/logbridge/sink-connector/sink"
+)
+
+// restartDelay is how long a failed epoch sink waits before it is started again.
+var restartDelay = 5 * time.Second
+
+// Follower runs the sink of the control log's current epoch.
+type Follower struct {
+	base     sink.Config
+	prefix   string
+	clusters map[string]string
+	log      *slog.Logger
+	gather   *gatherer
+	clog     *control.Log
+	kcl      *kgo.Client
+	adm      *kadm.Client
+	http     *obs.Server
+
+	loopMu  sync.Mutex // held by the reconcile loop
+	run     *running
+	retryAt time.Time
+	dests   map[string]*mongo.Client // by cluster name, for the commit check
+
+	mu         sync.Mutex // guards what progress reads
+	state      control.Status
+	cur        *running
+	lastErr    string
+	commitWait string
+}
+
+type running struct {
+	epoch   int
+	started time.Time
+	cfg     sink.Config
+	svc     *sink.Service
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// New validates cfg (which must be in mongosync mode), opens the control log,
+// binds the HTTP address and loads the state. reg receives the process
+// metrics; each epoch's sink gets a fresh registry served with it.
+func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus.Registry) (*Follower, error) {
+	if !cfg.Managed() {
+		return nil, errors.New("mongosync mode needs --cluster0 and/or --cluster1")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	f := &Follower{base: cfg, prefix: strings.TrimSuffix(cfg.TopicPrefix, "."), clusters: map[string]string{},
+		log: log, gather: &gatherer{base: reg}, dests: map[string]*mongo.Client{}}
+	for name, uri := range map[string]string{"cluster0": cfg.Cluster0, "cluster1": cfg.Cluster1} {
+		if uri != "" {
+			f.clusters[name] = uri
+		}
+	}
+	kopts, err := cfg.Kafka.ClientOpts()
+	if err != nil {
+		return nil, err
+	}
+	if f.clog, err = control.NewLog(ctx, kopts, f.prefix); err != nil {
+		return nil, err
+	}
+	if f.kcl, err = kgo.NewClient(kopts...); err != nil {
+		f.clog.Close()
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	f.adm = kadm.NewClient(f.kcl)
+	if f.state, _, err = f.clog.Load(ctx); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if cfg.HTTPAddr != "" {
+		if f.http, err = obs.NewServer(cfg.HTTPAddr, f.gather); err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.http.Handle("GET /api/v1/progress", http.HandlerFunc(f.serveProgress))
+	}
+	log.Info("control state loaded (mongosync mode)", "prefix", f.prefix, "state", f.state.State, "epoch", f.state.Epoch, "events", f.state.Events)
+	return f, nil
+}
+
+// HTTPAddr is the bound address of the HTTP server ("" without one).
+func (f *Follower) HTTPAddr() string {
+	if f.http == nil {
+		return ""
+	}
+	return f.http.Addr
+}
+
+// Close releases the clients; Run calls it on return.
+func (f *Follower) Close() {
+	if f.clog != nil {
+		f.clog.Close()
+	}
+	if f.kcl != nil {
+		f.kcl.Close()
+	}
+	for _, cl := range f.dests {
+		_ = cl.Disconnect(context.Background())
+	}
+}
+
+// Run follows the control log until ctx ends, then stops the epoch's sink
+// (committing what was applied) and returns nil.
+func (f *Follower) Run(ctx context.Context) error {
+	defer f.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	if f.http != nil {
+		g.Go(func() error { return f.http.Run(gctx) })
+	}
+	g.Go(func() error {
+		defer f.stop()
+		t := time.NewTicker(f.base.ControlPoll)
+		defer t.Stop()
+		for {
+			if err := f.Reconcile(gctx); err != nil && gctx.Err() == nil {
+				f.setErr(err)
+				f.log.Error("following the control log failed; retrying", "err", err)
+			}
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+	f.log.Info("sink following the control log", "topic", control.Topic(f.prefix), "http", f.HTTPAddr())
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Reconcile reads the control log once and brings the running sink and the
+// commit in line with it.
+func (f *Follower) Reconcile(ctx context.Context) error {
+	f.loopMu.Lock()
+	defer f.loopMu.Unlock()
+	st, _, err := f.clog.Load(ctx)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	prev := f.state
+	f.state = st
+	f.mu.Unlock()
+	if prev.State != st.State || prev.Epoch != st.Epoch {
+		f.log.Info("control state", "state", st.State, "epoch", st.Epoch)
+	}
+
+	if r := f.run; r != nil {
+		select {
+		case err := <-r.done:
+			if err == nil {
+				err = errors.New("stopped on its own")
+			}
+			f.setErr(fmt.Errorf("epoch %d sink: %w", r.epoch, err))
+			f.log.Error("sink stopped; starting it again", "epoch", r.epoch, "in", restartDelay, "err", err)
+			r.cancel()
+			f.setRun(nil)
+			f.retryAt = time.Now().Add(restartDelay)
+		default:
+			if time.Since(r.started) > time.Minute {
+				f.setErr(nil) // a sink that runs fine clears the last failure
+			}
+		}
+	}
+	want := st.State == control.Running || st.State == control.Committing
+	if f.run != nil && (!want || f.run.epoch != st.Epoch) {
+		f.stopRun()
+	}
+	if !want {
+		f.setErr(nil)
+	}
+	if want && f.run == nil && !time.Now().Before(f.retryAt) {
+		if err := f.startRun(ctx, st); err != nil {
+			f.retryAt = time.Now().Add(restartDelay)
+			return fmt.Errorf("starting the epoch %d sink: %w", st.Epoch, err)
+		}
+	}
+	if st.State == control.Committing && st.MarkerID != "" && !st.SinkCommitted {
+		return f.checkCommit(ctx, st)
+	}
+	f.mu.Lock()
+	f.commitWait = ""
+	f.mu.Unlock()
+	return nil
+}
+
+// EpochConfig is the sink configuration of the state's epoch.
+func (f *Follower) EpochConfig(st control.Status) (sink.Config, error) {
+	c := f.base
+	c.Cluster0, c.Cluster1 = "", ""
+	uri, ok := f.clusters[st.Params.Destination]
+	if !ok {
+		return c, fmt.Errorf("destination cluster %q is not configured on the sink (configured: %v; add it with --%s)", st.Params.Destination, f.names(), st.Params.Destination)
+	}
+	c.DestURI = uri
+	c.TopicPrefix = control.TopicPrefix(f.prefix, st.Epoch)
+	c.Group = control.SinkGroup(f.base.Group, st.Epoch)
+	c.HTTPAddr = "" // the follower serves HTTP for every epoch
+	c.BuildIndexes = f.base.BuildIndexes && st.Params.BuildIndexes != "never"
+	rules, err := NSMapRules(st.Params.NamespaceRemap)
+	if err != nil {
+		return c, err
+	}
+	c.NSMap = append(append(c.NSMap[:0:0], f.base.NSMap...), rules...)
+	return c, nil
+}
+
+// NSMapRules turns namespaceRemap entries into --ns-map rules.
+func NSMapRules(remap []control.Remap) ([]string, error) {
+	var out []string
+	for _, r := range remap {
+		switch {
+		case r.From.Database == "" || r.To.Database == "":
+			return nil, fmt.Errorf("namespaceRemap %+v: from and to need a database", r)
+		case r.From.Collection == "" && r.To.Collection != "":
+			return nil, fmt.Errorf("namespaceRemap %+v: a database maps to a database (no collection in \"to\")", r)
+		case r.From.Collection == "":
+			out = append(out, r.From.Database+".*="+r.To.Database+".*")
+		default:
+			to := r.To.Collection
+			if to == "" {
+				to = r.From.Collection
+			}
+			out = append(out, r.From.Database+"."+r.From.Collection+"="+r.To.Database+"."+to)
+		}
+	}
+	return out, nil
+}
+
+func (f *Follower) names() []string {
+	var out []string
+	for n := range f.clusters {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f *Follower) startRun(ctx context.Context, st control.Status) error {
+	cfg, err := f.EpochConfig(st)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := sink.New(ctx, cfg, f.log.With("epoch", st.Epoch), reg)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r := &running{epoch: st.Epoch, started: time.Now(), cfg: cfg, svc: svc, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- svc.Run(rctx) }()
+	f.gather.set(reg)
+	f.setRun(r)
+	f.log.Info("epoch sink started", "epoch", st.Epoch, "destination", st.Params.Destination,
+		"prefix", cfg.TopicPrefix, "group", cfg.Group, "ns-map", strings.Join(cfg.NSMap, ","), "build-indexes", cfg.BuildIndexes)
+	return nil
+}
+
+// stopRun stops the epoch's sink; its shutdown commits what the destination
+// acknowledged (a clean point to continue from).
+func (f *Follower) stopRun() {
+	r := f.run
+	if r == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			f.log.Warn("epoch sink stopped with an error", "epoch", r.epoch, "err", err)
+		}
+	case <-time.After(60 * time.Second):
+		f.log.Warn("epoch sink did not stop within 60s", "epoch", r.epoch)
+	}
+	f.log.Info("epoch sink stopped", "epoch", r.epoch)
+	f.setRun(nil)
+}
+
+func (f *Follower) stop() {
+	f.loopMu.Lock()
+	defer f.loopMu.Unlock()
+	f.stopRun()
+}
+
+func (f *Follower) setRun(r *running) {
+	f.run = r
+	f.mu.Lock()
+	f.cur = r
+	f.mu.Unlock()
+}
+
+func (f *Follower) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err == nil:
+		f.lastErr = ""
+	case strings.Contains(err.Error(), "User writes blocked") || strings.Contains(err.Error(), "UserWritesBlocked"):
+		f.lastErr = err.Error() + ": the destination blocks user writes (setUserWriteBlockMode, enableUserWriteBlocking) and the sink's MongoDB user may not bypass it; grant it the bypassWriteBlockingMode privilege"
+	default:
+		f.lastErr = err.Error()
+	}
+}
+
+func (f *Follower) dest(ctx context.Context, name string) (*mongo.Client, error) {
+	if cl := f.dests[name]; cl != nil {
+		return cl, nil
+	}
+	uri, ok := f.clusters[name]
+	if !ok {
+		return nil, fmt.Errorf("cluster %q is not configured (configured: %v)", name, f.names())
+	}
+	cl, err := mongox.Connect(ctx, name, uri)
+	if err != nil {
+		return nil, err
+	}
+	f.dests[name] = cl
+	return cl, nil
+}
+
+// checkCommit appends sinkCommitted once the destination records the commit
+// marker as applied in every data topic of the epoch.
+func (f *Follower) checkCommit(ctx context.Context, st control.Status) error {
+	cfg, err := f.EpochConfig(st)
+	if err != nil {
+		return err
+	}
+	cl, err := f.dest(ctx, st.Params.Destination)
+	if err != nil {
+		return err
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	topics, err := f.adm.ListTopics(lctx)
+	if err != nil {
+		return fmt.Errorf("listing topics: %w", err)
+	}
+	applied, err := apply.AppliedMarkerTopics(lctx, cl, cfg.Group, st.MarkerID)
+	if err != nil {
+		return err
+	}
+	var data, missing []string
+	for _, t := range topics.Names() {
+		if cfg.Subscribes(t) {
+			data = append(data, t)
+			if !applied[t] {
+				missing = append(missing, t)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		w := fmt.Sprintf("commit marker %s applied in %d of %d topics; waiting for %s", st.MarkerID, len(data)-len(missing), len(data), strings.Join(missing[:min(3, len(missing))], ", "))
+		f.mu.Lock()
+		f.commitWait = w
+		f.mu.Unlock()
+		return nil
+	}
+	ts, err := ClusterTime(lctx, cl)
+	if err != nil {
+		return fmt.Errorf("taking the destination cluster time after the commit marker: %w", err)
+	}
+	if err := f.clog.Append(ctx, control.Event{Type: control.EvSinkCommitted, MarkerID: st.MarkerID,
+		DestClusterTime: &control.ClusterTime{T: ts.T, I: ts.I}}); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.commitWait = ""
+	f.mu.Unlock()
+	f.log.Info("commit marker applied in every topic; recorded sinkCommitted", "marker", st.MarkerID, "topics", len(data),
+		"destClusterTime", fmt.Sprintf("%d.%d", ts.T, ts.I))
+	return nil
+}
+
+// Server error codes (error_codes.yml) after which appendOplogNote falls back
+// to hello.
+const (
+	codeUnauthorized      = 13
+	codeIllegalOperation  = 20
+	codeCommandNotFound   = 59
+	codeNotImplemented    = 238
+	codeUserWritesBlocked = 371
+)
+
+// ClusterTime returns a destination cluster time at or after every write
+// acknowledged before the call: the time of a no-op oplog entry written with
+// appendOplogNote, else (no privilege, not supported) the operationTime /
+// $clusterTime of a hello. The same approach as the source-connector's T0.
+func ClusterTime(ctx context.Context, cl *mongo.Client) (bson.Timestamp, error) {
+	raw, err := cl.Database("admin").RunCommand(ctx, bson.D{
+		{Key: "appendOplogNote", Value: 1},
+		{Key: "data", Value: bson.D{{Key: "msg", Value: "logbridge sink connector: commit applied"}}},
+	}).Raw()
+	if err == nil {
+		if ts, ok := responseTime(raw); ok {
+			return ts, nil
+		}
+	} else {
+		var se mongo.ServerError
+		if !errors.As(err, &se) || !(se.HasErrorCode(codeUnauthorized) || se.HasErrorCode(codeCommandNotFound) ||
+			se.HasErrorCode(codeIllegalOperation) || se.HasErrorCode(codeNotImplemented) || se.HasErrorCode(codeUserWritesBlocked)) {
+			return bson.Timestamp{}, fmt.Errorf("appendOplogNote: %w", err)
+		}
+	}
+	raw, err = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Raw()
+	if err != nil {
+		return bson.Timestamp{}, fmt.Errorf("hello: %w", err)
+	}
+	if ts, ok := responseTime(raw); ok {
+		return ts, nil
+	}
+	return bson.Timestamp{}, errors.New("the destination reports no cluster time (operationTime / $clusterTime / lastWrite): it is not a replica set member or mongos, so a reversed sync could not start its change stream there")
+}
+
+// responseTime reads operationTime, else $clusterTime.clusterTime, else
+// lastWrite.opTime.ts of a command response.
+func responseTime(raw bson.Raw) (bson.Timestamp, bool) {
+	for _, path := range [][]string{{"operationTime"}, {"$clusterTime", "clusterTime"}, {"lastWrite", "opTime", "ts"}} {
+		if v, err := raw.LookupErr(path...); err == nil {
+			if t, i, ok := v.TimestampOK(); ok && t != 0 {
+				return bson.Timestamp{T: t, I: i}, true
+			}
+		}
+	}
+	return bson.Timestamp{}, false
+}
+
+// Progress is the body of the follower's GET /api/v1/progress (inside
+// "progress"): the epoch sink's position (sink.Progress, absent while no sink
+// runs) and the control state.
+type Progress struct {
+	*sink.Progress
+	State         control.State        `json:"state"`
+	Epoch         int                  `json:"epoch"`
+	TopicPrefix   string               `json:"topicPrefix,omitempty"`
+	Destination   string               `json:"destination,omitempty"`
+	Running       bool                 `json:"running"`
+	MarkerID      string               `json:"commitMarkerId,omitempty"`
+	SinkCommitted bool                 `json:"sinkCommitted"`
+	DestTime      *control.ClusterTime `json:"destClusterTime,omitempty"`
+	CommitWait    string               `json:"commitWait,omitempty"`
+	Warnings      []string             `json:"warnings"`
+	Error         string               `json:"error,omitempty"`
+}
+
+// Progress returns the follower's view. Safe for concurrent use.
+func (f *Follower) Progress() Progress {
+	f.mu.Lock()
+	st, r := f.state, f.cur
+	p := Progress{State: st.State, Epoch: st.Epoch, MarkerID: st.MarkerID, SinkCommitted: st.SinkCommitted,
+		DestTime: st.ResumeDestTime, CommitWait: f.commitWait, Error: f.lastErr, Warnings: append([]string{}, st.Warnings...)}
+	f.mu.Unlock()
+	if st.State != control.Idle {
+		p.Destination = st.Params.Destination
+		p.TopicPrefix = control.TopicPrefix(f.prefix, st.Epoch)
+	}
+	if r != nil {
+		sp := r.svc.Progress()
+		p.Progress, p.Running = &sp, true
+	}
+	return p
+}
+
+func (f *Follower) serveProgress(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "progress": f.Progress()})
+}
+
+// gatherer serves the process metrics and those of the current epoch's sink
+// (each sink gets its own registry: a restarted sink registers afresh).
+type gatherer struct {
+	base prometheus.Gatherer
+	mu   sync.Mutex
+	cur  prometheus.Gatherer
+}
+
+func (g *gatherer) set(r prometheus.Gatherer) {
+	g.mu.Lock()
+	g.cur = r
+	g.mu.Unlock()
+}
+
+func (g *gatherer) Gather() ([]*dto.MetricFamily, error) {
+	g.mu.Lock()
+	gs := prometheus.Gatherers{g.base}
+	if g.cur != nil {
+		gs = append(gs, g.cur)
+	}
+	g.mu.Unlock()
+	return gs.Gather()
+}

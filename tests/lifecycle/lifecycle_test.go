@@ -1,0 +1,544 @@
+// Package lifecycle drives a whole mongosync-style sync through the control
+// API of real source-connector and sink-connector processes: start → sync
+// with live writes → pause → resume → commit → convergence → reverse → writes
+// on the new source flow back → commit again → convergence, with kill -9
+// restarts of both services in RUNNING, PAUSED and COMMITTED and every
+// invalid transition refused with HTTP 409.
+//
+// It needs the local stack (tests/testenv) with servers that serve
+// cluster-wide change streams and cluster time on both clusters (the
+// replica-set shim, tests/mongoshim); otherwise it skips, or fails with
+// LOGBRIDGE_REQUIRE_STACK=1.
+//
+// TestLifecycle runs without user write blocking: setUserWriteBlockMode is
+// global, and blocking the shared servers would break every other test
+// writing to them. TestLifecycleWriteBlockingDisruptive runs the same
+// lifecycle with enableUserWriteBlocking: true (LOGBRIDGE_DISRUPTIVE=1 only)
+// and also checks that user writes are refused where they must be.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/logbridge/logbridge/pkg/verify"
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+const (
+	seedItems  = 1500
+	seedOrders = 300
+)
+
+// harness is one sync: its two processes, their APIs and the clusters.
+type harness struct {
+	t          *testing.T
+	ctx        context.Context
+	env        testenv.Env
+	c0, c1     *mongo.Client
+	db, prefix string
+	group      string
+	blocking   bool // the sync blocks user writes (the cleanup unblocks)
+	src, snk   *proc
+	sapi, kapi *api
+}
+
+func (h *harness) check() error {
+	if err := errors.Join(h.src.exited(), h.snk.exited()); err != nil {
+		return err
+	}
+	if h.blocking {
+		// A server that blocks the sink's writes too (no bypassWriteBlockingMode
+		// for it) cannot run a write-blocking sync; the sink says so.
+		if p, err := h.kapi.progress(); err == nil && strings.Contains(str(p, "error"), "bypassWriteBlockingMode") {
+			h.t.Skipf("the destination blocks the sink's writes as well, so a write-blocking sync cannot proceed on this server (it offers no bypassWriteBlockingMode privilege, e.g. the test shim): %s", str(p, "error"))
+		}
+	}
+	return nil
+}
+
+// requireCapable skips (or fails) unless the cluster serves what a mongosync
+// lifecycle needs of a source: cluster time and a cluster-wide change stream.
+func requireCapable(t *testing.T, ctx context.Context, cl *mongo.Client, name, uri string) {
+	t.Helper()
+	var missing []string
+	raw, err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Raw()
+	if err != nil {
+		missing = append(missing, "hello ("+err.Error()+")")
+	} else if _, err := raw.LookupErr("operationTime"); err != nil {
+		if _, err := raw.LookupErr("$clusterTime"); err != nil {
+			missing = append(missing, "cluster time (operationTime/$clusterTime)")
+		}
+	}
+	if cs, err := cl.Watch(ctx, mongo.Pipeline{}); err != nil {
+		missing = append(missing, "a cluster-wide change stream ("+err.Error()+")")
+	} else {
+		_ = cs.Close(ctx)
+	}
+	if len(missing) > 0 {
+		msg := fmt.Sprintf("%s at %s cannot be a sync source: it lacks %s (the lifecycle test needs the replica-set shim in front of both servers, see docs/testing.md)",
+			name, uri, strings.Join(missing, "; "))
+		if os.Getenv("LOGBRIDGE_REQUIRE_STACK") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+// newHarness checks the stack, builds and starts both services on a fresh
+// topic prefix, sink group and database, and seeds the database on cluster0.
+func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
+	t.Helper()
+	env := testenv.New(t)
+	h := &harness{t: t, ctx: ctx, env: env, c0: env.Source(t), c1: env.Dest(t),
+		db: testenv.DBName(t), prefix: testenv.TopicPrefix(t), blocking: blocking}
+	h.group = h.prefix + "-sink"
+	requireCapable(t, ctx, h.c0, "cluster0", env.SourceURI)
+	requireCapable(t, ctx, h.c1, "cluster1", env.DestURI)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, cl := range []*mongo.Client{h.c0, h.c1} {
+			if h.blocking { // never leave a shared server blocked, whatever happened
+				_ = cl.Database("admin").RunCommand(cctx, bson.D{{Key: "setUserWriteBlockMode", Value: 1}, {Key: "global", Value: false}}).Err()
+			}
+			_ = cl.Database(h.db).Drop(cctx)
+		}
+	})
+	srcBin, sinkBin := binaries(t)
+	seed(t, ctx, h.c0, h.db)
+
+	brokers := strings.Join(env.KafkaBrokers, ",")
+	srcAddr, sinkAddr := freePort(t), freePort(t)
+	h.src = startProc(t, "source", srcBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
+		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--sink-group", h.group,
+		"--http-addr", srcAddr, "--heartbeat-interval", "1s")
+	h.snk = startProc(t, "sink", sinkBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
+		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--group", h.group,
+		"--http-addr", sinkAddr, "--session-timeout", "6s")
+	h.sapi, h.kapi = newAPI(t, srcAddr), newAPI(t, sinkAddr)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("source log tail:\n%s", h.src.tail(6000))
+			t.Logf("sink log tail:\n%s", h.snk.tail(6000))
+		}
+	})
+	h.waitSource("the source's API to answer", time.Minute, func(p map[string]any) bool { return p["state"] != nil })
+	h.waitSink("the sink's API to answer", time.Minute, func(p map[string]any) bool { return p["state"] != nil })
+	return h
+}
+
+func (h *harness) waitSource(what string, timeout time.Duration, cond func(map[string]any) bool) map[string]any {
+	h.t.Helper()
+	var last map[string]any
+	d := waitFor(h.t, h.ctx, "source: "+what, timeout, h.check, func() (bool, string) {
+		p, err := h.sapi.progress()
+		if err != nil {
+			return false, err.Error()
+		}
+		last = p
+		return cond(p), brief(p)
+	})
+	h.t.Logf("source: %s (%v)", what, d.Round(10*time.Millisecond))
+	return last
+}
+
+func (h *harness) waitSink(what string, timeout time.Duration, cond func(map[string]any) bool) map[string]any {
+	h.t.Helper()
+	var last map[string]any
+	d := waitFor(h.t, h.ctx, "sink: "+what, timeout, h.check, func() (bool, string) {
+		p, err := h.kapi.progress()
+		if err != nil {
+			return false, err.Error()
+		}
+		last = p
+		return cond(p), brief(p)
+	})
+	h.t.Logf("sink: %s (%v)", what, d.Round(10*time.Millisecond))
+	return last
+}
+
+func stateIs(s string) func(map[string]any) bool {
+	return func(p map[string]any) bool { return str(p, "state") == s }
+}
+
+// post expects code from POST path.
+func (h *harness) post(path string, body any, code int) map[string]any {
+	h.t.Helper()
+	got, ans := h.sapi.post(path, body)
+	if got != code {
+		h.t.Fatalf("POST %s: HTTP %d, want %d: %v", path, got, code, ans)
+	}
+	return ans
+}
+
+// refused expects 409 with an InvalidStateTransition error that says why.
+func (h *harness) refused(path string, body any, why string) {
+	h.t.Helper()
+	ans := h.post(path, body, 409)
+	desc := str(ans, "errorDescription")
+	if str(ans, "error") != "InvalidStateTransition" || !strings.Contains(desc, why) {
+		h.t.Fatalf("POST %s: refused with %v, want InvalidStateTransition mentioning %q", path, ans, why)
+	}
+	h.t.Logf("POST %s refused: %s", path, desc)
+}
+
+// crashBoth kills both services with SIGKILL and starts them again.
+func (h *harness) crashBoth() {
+	h.t.Helper()
+	h.src.crashRestart()
+	h.snk.crashRestart()
+}
+
+func seed(t *testing.T, ctx context.Context, cl *mongo.Client, db string) {
+	t.Helper()
+	d := cl.Database(db)
+	var items, orders []any
+	for i := range seedItems {
+		items = append(items, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: i}, {Key: "s", Value: fmt.Sprintf("item %d", i)},
+			{Key: "tags", Value: bson.A{"a", i % 7}}, {Key: "sub", Value: bson.D{{Key: "x", Value: i * 2}}}})
+	}
+	for i := range seedOrders {
+		orders = append(orders, bson.D{{Key: "_id", Value: i}, {Key: "cust", Value: i % 37}, {Key: "total", Value: float64(i) * 1.25}})
+	}
+	if _, err := d.Collection("items").InsertMany(ctx, items); err != nil {
+		t.Fatalf("seeding items: %v", err)
+	}
+	if _, err := d.Collection("orders").InsertMany(ctx, orders); err != nil {
+		t.Fatalf("seeding orders: %v", err)
+	}
+	if _, err := d.Collection("orders").Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "cust", Value: 1}}}); err != nil {
+		t.Fatalf("seeding an index: %v", err)
+	}
+}
+
+// writer applies a seeded random mix of inserts, updates, replaces and
+// deletes to two collections until stopped.
+type writer struct {
+	cl     *mongo.Client
+	db     string
+	rng    *rand.Rand
+	nextID int
+	ids    []int
+	ops    atomic.Int64
+	stopc  chan struct{}
+	done   chan struct{}
+	err    error
+	errMu  sync.Mutex
+}
+
+func startWriter(ctx context.Context, cl *mongo.Client, db string, seed uint64, firstID int) *writer {
+	w := &writer{cl: cl, db: db, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), nextID: firstID,
+		stopc: make(chan struct{}), done: make(chan struct{})}
+	for i := range seedItems {
+		w.ids = append(w.ids, i)
+	}
+	go w.run(ctx)
+	return w
+}
+
+func (w *writer) run(ctx context.Context) {
+	defer close(w.done)
+	colls := []string{"items", "orders"}
+	for {
+		select {
+		case <-w.stopc:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		c := w.cl.Database(w.db).Collection(colls[w.rng.IntN(len(colls))])
+		id := w.ids[w.rng.IntN(len(w.ids))]
+		var err error
+		switch r := w.rng.IntN(10); {
+		case r < 4:
+			_, err = c.InsertOne(ctx, bson.D{{Key: "_id", Value: w.nextID}, {Key: "v", Value: r}, {Key: "s", Value: "live"},
+				{Key: "tags", Value: bson.A{w.rng.IntN(100)}}})
+			w.ids = append(w.ids, w.nextID)
+			w.nextID++
+		case r < 7:
+			_, err = c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+				{Key: "$set", Value: bson.D{{Key: "v", Value: w.rng.IntN(1000)}, {Key: "sub.y", Value: "upd"}}},
+				{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}},
+				{Key: "$push", Value: bson.D{{Key: "tags", Value: w.rng.IntN(100)}}}})
+		case r < 8:
+			_, err = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "v", Value: -1}, {Key: "s", Value: "replaced"}},
+				options.Replace().SetUpsert(true))
+		default:
+			_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.errMu.Lock()
+			if w.err == nil {
+				w.err = err
+			}
+			w.errMu.Unlock()
+			return
+		}
+		w.ops.Add(1)
+		time.Sleep(3 * time.Millisecond)
+	}
+}
+
+// stop ends the writer and returns its first error.
+func (w *writer) stop() error {
+	select {
+	case <-w.stopc:
+	default:
+		close(w.stopc)
+	}
+	<-w.done
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+// converged checks with pkg/verify that every collection of db on src equals
+// its copy on dst (documents, indexes, options).
+func converged(t *testing.T, ctx context.Context, src, dst *mongo.Client, db string, minPairs int) {
+	t.Helper()
+	start := time.Now()
+	pairs, err := verify.ListPairs(ctx, src, func(d, _ string) bool { return d == db }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) < minPairs {
+		t.Fatalf("verify: %d collections in %s, want at least %d", len(pairs), db, minPairs)
+	}
+	var docs int64
+	for _, p := range pairs {
+		r := verify.Namespace(ctx, src, dst, p, verify.Options{})
+		if !r.Equal() {
+			t.Errorf("verify %s: %s", p, r.Summary())
+		}
+		docs += r.SourceCount
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("verify: %d collections, %d documents equal (%v)", len(pairs), docs, time.Since(start).Round(time.Millisecond))
+}
+
+// userWritesRefused checks that an ordinary write to cl fails (write blocking on).
+func userWritesRefused(t *testing.T, ctx context.Context, cl *mongo.Client, db, name string) {
+	t.Helper()
+	_, err := cl.Database(db).Collection("blocked_probe").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
+	if err == nil {
+		t.Fatalf("a user write to %s succeeded while user writes should be blocked there", name)
+	}
+	t.Logf("user write to %s refused as expected: %v", name, err)
+}
+
+func TestLifecycle(t *testing.T) { runLifecycle(t, false) }
+
+func TestLifecycleWriteBlockingDisruptive(t *testing.T) {
+	testenv.Disruptive(t)
+	runLifecycle(t, true)
+}
+
+func runLifecycle(t *testing.T, writeBlocking bool) {
+	ctx := testenv.Context(t, 25*time.Minute)
+	h := newHarness(t, ctx, writeBlocking)
+	begin := time.Now()
+	phase := func(name string) func() {
+		s := time.Now()
+		return func() {
+			t.Logf("phase %s: %v (total %v)", name, time.Since(s).Round(time.Millisecond), time.Since(begin).Round(time.Second))
+		}
+	}
+
+	// IDLE: nothing but start is allowed.
+	for _, a := range []string{"pause", "resume", "commit", "reverse"} {
+		h.refused("/api/v1/"+a, nil, "IDLE")
+	}
+
+	done := phase("start + initial sync")
+	startBody := map[string]any{
+		"source": "cluster0", "destination": "cluster1",
+		"includeNamespaces":       []map[string]any{{"database": h.db}},
+		"reversible":              true,
+		"enableUserWriteBlocking": writeBlocking,
+	}
+	h.post("/api/v1/start", startBody, 200)
+	h.refused("/api/v1/start", startBody, "already started")
+	h.refused("/api/v1/resume", nil, "RUNNING")
+	h.refused("/api/v1/reverse", nil, "COMMITTED") // reverse before commit
+
+	w := startWriter(ctx, h.c0, h.db, 1, 100_000)
+	p := h.waitSource("initial copy done, change event application", 5*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && str(p, "info") == "change event application"
+	})
+	if dm, _ := p["directionMapping"].(map[string]any); dm == nil || !strings.HasPrefix(str(dm, "Source"), "cluster0") {
+		t.Fatalf("directionMapping %v, want Source cluster0", p["directionMapping"])
+	}
+	h.waitSink("RUNNING epoch 1 sink into cluster1", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && flag(p, "running") && num(p, "epoch") == 1 && str(p, "destination") == "cluster1"
+	})
+	for path, want := range map[string]string{"/metrics": "logbridge_sink_bulk_write_documents", "/healthz": "ok"} {
+		if body := h.kapi.get(path); !strings.Contains(body, want) {
+			t.Fatalf("sink GET %s: %q not in %.300s", path, want, body)
+		}
+	}
+	done()
+
+	done = phase("kill -9 in RUNNING")
+	h.waitSink("applying (partitions assigned)", time.Minute, func(p map[string]any) bool {
+		return flag(p, "running") && len(asList(p["partitions"])) > 0
+	})
+	h.crashBoth()
+	h.waitSource("RUNNING again after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && str(p, "phase") == "streaming"
+	})
+	h.waitSink("RUNNING again after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && flag(p, "running") && num(p, "lagRecords") >= 0 && len(asList(p["partitions"])) > 0
+	})
+	time.Sleep(2 * time.Second) // let writes flow through the restarted pair
+	done()
+
+	done = phase("pause, kill -9 in PAUSED, resume")
+	h.post("/api/v1/pause", nil, 200)
+	h.waitSource("PAUSED", 30*time.Second, stateIs("PAUSED"))
+	h.waitSink("PAUSED, no sink running", 90*time.Second, func(p map[string]any) bool {
+		return str(p, "state") == "PAUSED" && !flag(p, "running")
+	})
+	h.refused("/api/v1/commit", nil, "PAUSED")
+	h.refused("/api/v1/pause", nil, "PAUSED")
+	time.Sleep(time.Second) // writes go on while paused
+	h.crashBoth()
+	h.waitSource("still PAUSED after kill -9", 2*time.Minute, stateIs("PAUSED"))
+	h.waitSink("still PAUSED after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "PAUSED" && !flag(p, "running")
+	})
+	time.Sleep(2 * time.Second)
+	if p, err := h.kapi.progress(); err != nil || flag(p, "running") {
+		t.Fatalf("sink runs while PAUSED: %v %v", brief(p), err)
+	}
+	h.post("/api/v1/resume", nil, 200)
+	h.waitSource("RUNNING after resume", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && str(p, "phase") == "streaming"
+	})
+	h.waitSink("RUNNING after resume", time.Minute, func(p map[string]any) bool { return str(p, "state") == "RUNNING" && flag(p, "running") })
+	time.Sleep(3 * time.Second)
+	done()
+
+	done = phase("commit epoch 1")
+	if err := w.stop(); err != nil {
+		t.Fatalf("writer on cluster0: %v", err)
+	}
+	t.Logf("writer on cluster0: %d operations", w.ops.Load())
+	h.waitSource("canCommit", 3*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+	h.post("/api/v1/commit", nil, 200)
+	h.refused("/api/v1/commit", nil, "COMMITTING")
+	p = h.waitSource("COMMITTED, canWrite", 3*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && flag(p, "canWrite")
+	})
+	t.Logf("commit 1: %s", brief(p))
+	h.waitSink("COMMITTED, no sink running", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && flag(p, "sinkCommitted") && !flag(p, "running")
+	})
+	done()
+	converged(t, ctx, h.c0, h.c1, h.db, 2)
+	if writeBlocking {
+		userWritesRefused(t, ctx, h.c0, h.db, "cluster0 (the committed source)")
+	}
+
+	done = phase("kill -9 in COMMITTED")
+	h.refused("/api/v1/commit", nil, "COMMITTED")
+	h.refused("/api/v1/pause", nil, "COMMITTED")
+	h.refused("/api/v1/start", startBody, "already started")
+	h.crashBoth()
+	h.waitSource("still COMMITTED after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && flag(p, "canWrite")
+	})
+	h.waitSink("still COMMITTED after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && !flag(p, "running")
+	})
+	done()
+
+	done = phase("reverse + writes on cluster1")
+	h.post("/api/v1/reverse", nil, 200)
+	p = h.waitSource("RUNNING epoch 2 from cluster1", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && num(p, "epoch") == 2 && str(p, "phase") == "streaming"
+	})
+	if dm, _ := p["directionMapping"].(map[string]any); dm == nil || !strings.HasPrefix(str(dm, "Source"), "cluster1") || !strings.HasPrefix(str(dm, "Destination"), "cluster0") {
+		t.Fatalf("directionMapping after reverse %v, want cluster1 → cluster0", p["directionMapping"])
+	}
+	h.refused("/api/v1/reverse", nil, "RUNNING")
+	h.waitSink("RUNNING epoch 2 sink into cluster0", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && flag(p, "running") && num(p, "epoch") == 2 && str(p, "destination") == "cluster0" &&
+			strings.HasSuffix(str(p, "topicPrefix"), "-e2")
+	})
+	w2 := startWriter(ctx, h.c1, h.db, 2, 200_000)
+	var fresh []any
+	for i := range 50 {
+		fresh = append(fresh, bson.D{{Key: "_id", Value: i}, {Key: "epoch", Value: 2}})
+	}
+	if _, err := h.c1.Database(h.db).Collection("fresh").InsertMany(ctx, fresh); err != nil {
+		t.Fatalf("writing a new collection on cluster1: %v", err)
+	}
+	time.Sleep(8 * time.Second)
+	if err := w2.stop(); err != nil {
+		t.Fatalf("writer on cluster1: %v", err)
+	}
+	t.Logf("writer on cluster1: %d operations", w2.ops.Load())
+	done()
+
+	done = phase("commit epoch 2")
+	h.waitSource("canCommit (epoch 2)", 3*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+	h.post("/api/v1/commit", nil, 200)
+	h.waitSource("COMMITTED epoch 2", 3*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && num(p, "epoch") == 2 && flag(p, "canWrite")
+	})
+	h.waitSink("COMMITTED epoch 2", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && num(p, "epoch") == 2 && flag(p, "sinkCommitted")
+	})
+	done()
+	converged(t, ctx, h.c1, h.c0, h.db, 3)
+	if n, err := h.c0.Database(h.db).Collection("fresh").CountDocuments(ctx, bson.D{}); err != nil || n != 50 {
+		t.Fatalf("cluster0 has %d documents of the collection created on cluster1 after the reversal (%v), want 50", n, err)
+	}
+	if writeBlocking {
+		userWritesRefused(t, ctx, h.c1, h.db, "cluster1 (the source of epoch 2, committed)")
+		if _, err := h.c0.Database(h.db).Collection("after").InsertOne(ctx, bson.D{{Key: "ok", Value: true}}); err != nil {
+			t.Fatalf("cluster0 is not writable after the second commit: %v", err)
+		}
+	}
+	t.Logf("lifecycle complete in %v", time.Since(begin).Round(time.Second))
+}
+
+// TestCommitNotReversible commits a sync started without "reversible" and
+// checks that reverse is refused with the reason.
+func TestCommitNotReversible(t *testing.T) {
+	ctx := testenv.Context(t, 10*time.Minute)
+	h := newHarness(t, ctx, false)
+	h.post("/api/v1/start", map[string]any{
+		"source": "cluster0", "destination": "cluster1",
+		"includeNamespaces": []map[string]any{{"database": h.db}},
+	}, 200)
+	h.waitSource("canCommit", 5*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+	h.post("/api/v1/commit", nil, 200)
+	h.waitSource("COMMITTED", 3*time.Minute, func(p map[string]any) bool { return str(p, "state") == "COMMITTED" })
+	converged(t, ctx, h.c0, h.c1, h.db, 2)
+	h.refused("/api/v1/reverse", nil, "reversible")
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}

@@ -1,0 +1,289 @@
+package lifecycle
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds both connectors once per test binary.
+func binaries(t *testing.T) (source, sink string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		if binDir, buildErr = os.MkdirTemp("", "logbridge-lifecycle-bin"); buildErr != nil {
+			return
+		}
+		start := time.Now()
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./source-connector", "./sink-connector")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building the connectors: %v\n%s", err, out)
+		}
+		t.Logf("built both connectors in %v", time.Since(start).Round(time.Millisecond))
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "source-connector"), filepath.Join(binDir, "sink-connector")
+}
+
+// proc is one connector process that the test kills and starts again.
+type proc struct {
+	t    *testing.T
+	name string
+	bin  string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+	done chan error
+	runs int
+}
+
+func startProc(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
+	dir := os.Getenv("LIFECYCLE_LOG_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	p := &proc{t: t, name: name, bin: bin, args: args, log: filepath.Join(dir, name+".log")}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(f, "=== run %d at %s\n", p.runs, time.Now().Format(time.RFC3339Nano))
+	p.runs++
+	p.cmd = exec.Command(p.bin, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("starting %s: %v", p.name, err)
+	}
+	done := make(chan error, 1)
+	p.done = done
+	go func() { done <- p.cmd.Wait(); f.Close() }()
+}
+
+// kill9 kills the process without warning and waits until it is gone.
+func (p *proc) kill9() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	p.cmd = nil
+}
+
+// stop ends the process gracefully (SIGTERM), killing it after 30 s.
+func (p *proc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// crashRestart is kill -9 and a fresh start with the same arguments.
+func (p *proc) crashRestart() {
+	p.t.Helper()
+	p.kill9()
+	p.start()
+}
+
+// exited reports an unexpected exit (with the log's tail) if there was one.
+func (p *proc) exited() error {
+	if p.cmd == nil {
+		return nil
+	}
+	select {
+	case err := <-p.done:
+		p.cmd = nil
+		return fmt.Errorf("%s exited (%v); log tail:\n%s", p.name, err, p.tail(3000))
+	default:
+		return nil
+	}
+}
+
+func (p *proc) tail(n int) string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// api talks to one service's HTTP server.
+type api struct {
+	t    *testing.T
+	base string
+	cl   *http.Client
+}
+
+func newAPI(t *testing.T, addr string) *api {
+	return &api{t: t, base: "http://" + addr, cl: &http.Client{Timeout: 15 * time.Second}}
+}
+
+// post sends body (nil: no body) and returns the status code and the decoded answer.
+func (a *api) post(path string, body any) (int, map[string]any) {
+	a.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	resp, err := a.cl.Post(a.base+path, "application/json", r)
+	if err != nil {
+		a.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		a.t.Fatalf("POST %s: answer is not JSON (%v): %s", path, err, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// get returns the body of GET path.
+func (a *api) get(path string) string {
+	a.t.Helper()
+	resp, err := a.cl.Get(a.base + path)
+	if err != nil {
+		a.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		a.t.Fatalf("GET %s: HTTP %d: %s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// progress returns the "progress" object, or an error while the service is
+// not answering (restarting).
+func (a *api) progress() (map[string]any, error) {
+	resp, err := a.cl.Get(a.base + "/api/v1/progress")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Progress map[string]any `json:"progress"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || out.Progress == nil {
+		return nil, fmt.Errorf("progress: HTTP %d", resp.StatusCode)
+	}
+	return out.Progress, nil
+}
+
+// waitFor polls cond every 250 ms until it returns true, failing the test
+// with what it last saw after timeout. check, if set, fails the test early
+// (e.g. a process exited).
+func waitFor(t *testing.T, ctx context.Context, what string, timeout time.Duration, check func() error, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	var last string
+	for {
+		ok, seen := cond()
+		if ok {
+			return time.Since(start)
+		}
+		last = seen
+		if check != nil {
+			if err := check(); err != nil {
+				t.Fatalf("waiting for %s: %v", what, err)
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("waiting for %s: not reached after %v; last seen: %s", what, timeout, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func str(m map[string]any, k string) string {
+	if v, ok := m[k].(string); ok {
+		return v
+	}
+	return ""
+}
+
+func num(m map[string]any, k string) float64 {
+	if v, ok := m[k].(float64); ok {
+		return v
+	}
+	return 0
+}
+
+func flag(m map[string]any, k string) bool {
+	v, _ := m[k].(bool)
+	return v
+}
+
+func brief(m map[string]any) string {
+	if m == nil {
+		return "<no answer>"
+	}
+	keep := map[string]any{}
+	for _, k := range []string{"state", "epoch", "canCommit", "canWrite", "info", "phase", "lagTimeSeconds", "sink", "warnings", "error",
+		"running", "lagRecords", "sinkCommitted", "commitWait", "commitMarkerId", "topicPrefix", "destination"} {
+		if v, ok := m[k]; ok {
+			keep[k] = v
+		}
+	}
+	b, _ := json.Marshal(keep)
+	s := string(b)
+	if len(s) > 1500 {
+		s = s[:1500] + "…"
+	}
+	return strings.TrimSpace(s)
+}
