@@ -39,6 +39,7 @@
 #   POPPYDB_VERSION=x.y.z          also try de.caluga:poppydb:<v>:jar:cli (not on Maven Central
 #                                  as of 2026-11; see docs/testing.md)
 #   MONGO_START_TIMEOUT=60  MONGO_STOP_TIMEOUT=20
+#   MONGO_JAVA_HEAP=2g             heap of each mongo-java-server (in-memory data lives there)
 #   MONGO_JAVA_HOME                JDK for mongo-java-server (>= 17)
 
 : "${MONGO_HOST:=127.0.0.1}"
@@ -327,10 +328,13 @@ _mongo_up_server() {
       fi
       # without the shim, the launcher's own setName shim makes the source pass as a replica set
       [[ "$shim" != shim && "$role" == source && -n "$MONGO_REPL_SET_NAME" ]] && args+=(--repl-set-name "$MONGO_REPL_SET_NAME")
+      # behind the shim, change streams come from the shim: the backend's own oplog
+      # would only hold every write a second time in the heap
+      [[ "$shim" == shim ]] && args+=(--no-oplog)
       stack_log "mongo-$role: starting mongo-java-server at $MONGO_HOST:$port (log $logfile)"
       # 9>&-: the server must not inherit stack.sh's lock (fd 9), or it holds the lock for
       # its whole life and the next `scripts/stack.sh up` waits forever
-      stack_spawn "$pidfile" "$logfile" "$java" -Xmx512m "$marker" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+      stack_spawn "$pidfile" "$logfile" "$java" "-Xmx${MONGO_JAVA_HEAP:-2g}" "$marker" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
         -cp "$dir/lib/*:$dir/classes" LogbridgeMongoJavaServer "${args[@]}" 9>&-
       ;;
     jongodb)
