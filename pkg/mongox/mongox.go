@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,6 +28,10 @@ func Connect(ctx context.Context, role, uri string) (*mongo.Client, error) {
 		return nil, fmt.Errorf("%s URI is empty: give a mongodb:// or mongodb+srv:// URI", role)
 	}
 	opts := options.Client().ApplyURI(uri)
+	if opts.AppName == nil {
+		// Names the connection in server logs, currentOp and profiles.
+		opts.SetAppName("logbridge-" + strings.ReplaceAll(role, " ", "-"))
+	}
 	if opts.ServerSelectionTimeout == nil {
 		opts.SetServerSelectionTimeout(15 * time.Second)
 	}

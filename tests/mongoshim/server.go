@@ -46,34 +46,46 @@ type Config struct {
 	// periodicNoopIntervalSecs = 10), so that idle change streams'
 	// postBatchResumeToken keeps moving. Default 10s; < 0 disables.
 	NoopInterval time.Duration
-	Logger       *slog.Logger
+	// WriteBlockBypassApp: clients whose handshake application name starts
+	// with it may write while setUserWriteBlockMode is on, standing in for a
+	// user with the bypassWriteBlockingMode privilege (default "logbridge";
+	// the shim has no authentication). "-" disables the bypass.
+	WriteBlockBypassApp string
+	Logger              *slog.Logger
 }
 
 // Server is a running shim.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	be        *backend
-	ln        net.Listener
-	addr      string
-	clock     clock
-	oplog     *oplog
-	writeMu   sync.Mutex
-	cat       *catalog
-	cursors   *cursorRegistry
-	txns      *txnTable
-	blocked   atomic.Bool
-	processID bson.ObjectID
-	connIDs   atomic.Int32
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	connMu    sync.Mutex
-	conns     map[net.Conn]struct{}
+	cfg          Config
+	log          *slog.Logger
+	be           *backend
+	ln           net.Listener
+	addr         string
+	clock        clock
+	oplog        *oplog
+	writeMu      sync.Mutex
+	cat          *catalog
+	cursors      *cursorRegistry
+	txns         *txnTable
+	blocked      atomic.Bool
+	bypassPrefix string
+	processID    bson.ObjectID
+	connIDs      atomic.Int32
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	connMu       sync.Mutex
+	conns        map[net.Conn]struct{}
 }
 
 // New creates a Server; Start runs it.
 func New(cfg Config) (*Server, error) {
+	switch cfg.WriteBlockBypassApp {
+	case "":
+		cfg.WriteBlockBypassApp = "logbridge"
+	case "-":
+		cfg.WriteBlockBypassApp = ""
+	}
 	if cfg.SetName == "" {
 		cfg.SetName = "rs0"
 	}
@@ -91,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, be: be, cat: newCatalog(), cursors: newCursorRegistry(),
 		txns: newTxnTable(), processID: bson.NewObjectID(), ctx: ctx, cancel: cancel,
-		conns: map[net.Conn]struct{}{},
+		conns: map[net.Conn]struct{}{}, bypassPrefix: cfg.WriteBlockBypassApp,
 	}
 	s.clock.now = time.Now
 	return s, nil
@@ -186,6 +198,19 @@ type conn struct {
 	id   int32
 	net  net.Conn
 	peer string
+	// bypass: the client's handshake named an application with the
+	// bypass prefix, standing in for a user that holds the
+	// bypassWriteBlockingMode privilege (the shim has no auth).
+	bypass atomic.Bool
+}
+
+type bypassKey struct{}
+
+// mayBypassWriteBlock reports whether the request's client stands in for a
+// user with the bypassWriteBlockingMode privilege.
+func mayBypassWriteBlock(ctx context.Context) bool {
+	b, _ := ctx.Value(bypassKey{}).(bool)
+	return b
 }
 
 func (s *Server) serveConn(nc net.Conn) {
@@ -244,6 +269,13 @@ func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.
 			s.log.Info("slow command", "cmd", name, "db", req.db, "took", d)
 		}
 	}()
+	switch strings.ToLower(name) {
+	case "hello", "ismaster":
+		if app, ok := req.cmd.Lookup("client", "application", "name").StringValueOK(); ok && s.bypassPrefix != "" && strings.HasPrefix(app, s.bypassPrefix) {
+			c.bypass.Store(true)
+		}
+	}
+	ctx = context.WithValue(ctx, bypassKey{}, c.bypass.Load())
 	var opTime ts
 	out, err := s.dispatch(ctx, c, req, &opTime)
 	if err != nil {

@@ -634,6 +634,13 @@ func TestWriteBlocking(t *testing.T) {
 	}
 	_, werr := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
 	derr := cl.Database(dbn).RunCommand(ctx, bson.D{{Key: "create", Value: "d"}}).Err()
+	// A client standing in for a user with bypassWriteBlockingMode writes.
+	priv, err := mongo.Connect(options.Client().ApplyURI(clientURI).SetAppName("logbridge-sink"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer priv.Disconnect(context.Background())
+	_, perr := priv.Database(dbn).Collection("p").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
 	if err := admin.RunCommand(ctx, bson.D{{Key: "setUserWriteBlockMode", Value: 1}, {Key: "global", Value: false}}).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -643,6 +650,9 @@ func TestWriteBlocking(t *testing.T) {
 	}
 	if !errors.As(derr, &se) || !se.HasErrorCode(371) {
 		t.Fatalf("create while blocked: want 371, got %v", derr)
+	}
+	if perr != nil {
+		t.Fatalf("insert by a bypassing client while blocked: got %v, want success", perr)
 	}
 	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
 		t.Fatalf("after unblock: %v", err)

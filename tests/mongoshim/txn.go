@@ -181,7 +181,7 @@ func (s *Server) commitTxn(ctx context.Context, cmd bson.Raw, opTime *ts) (bson.
 	var evs []*event
 	var firstErr error
 	for _, op := range ops {
-		if s.blocked.Load() && !internalDB(op.db) {
+		if s.blocked.Load() && !internalDB(op.db) && !mayBypassWriteBlock(ctx) {
 			firstErr = shimErr(codeUserWritesBlocked, "User writes blocked")
 			break
 		}

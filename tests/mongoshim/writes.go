@@ -17,7 +17,7 @@ import (
 func (s *Server) write(ctx context.Context, db string, cmd bson.Raw, opTime *ts) (bson.Raw, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.blocked.Load() && !internalDB(db) {
+	if s.blocked.Load() && !internalDB(db) && !mayBypassWriteBlock(ctx) {
 		return blockedReply(cmd)
 	}
 	reply, evs, err := s.execWrite(ctx, db, cmd)
