@@ -1,0 +1,386 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+// BenchmarkSnapshotVsRawRead (issue 4): the source connector's snapshot into
+// Kafka next to a raw reader that only reads the same collections with the
+// same parallelism from the same server, in one run.
+//
+// The raw reader runs before and after the connector; the better of the two
+// is the baseline. The snapshot rate uses the connector's own snapshot phase
+// ("snapshot done … elapsed=": from the first range read to the
+// snapshotDone markers committed in Kafka, every record committed in Kafka
+// transactions); the wall rate also counts process start, T0, listing,
+// $sample range planning and topic creation.
+func BenchmarkSnapshotVsRawRead(b *testing.B) {
+	env := testenv.New(b)
+	sz := benchSizes()
+	db := seed(b, env, sz)
+	cl := connect(b, env.SourceURI)
+	sourceBinary(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		raw1 := rawRead(b, cl, db, sz, nil)
+		prefix := testenv.TopicPrefix(b)
+		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
+			"--partitions", "4", "--log-level", "info")
+		line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
+		p.stop()
+		deleteTopics(env, prefix)
+		raw2 := rawRead(b, cl, db, sz, nil)
+		raw := raw1
+		if raw2.d < raw1.d {
+			raw = raw2
+		}
+		phase := logDuration(line)
+		if phase <= 0 {
+			b.Fatalf("no elapsed= in %q", line)
+		}
+		snap := rate{docs: raw.docs, bytes: raw.bytes, d: phase}
+		wall := rate{docs: raw.docs, bytes: raw.bytes, d: doneAt.Sub(p.started)}
+		ratio := 100 * snap.docsPerSec() / raw.docsPerSec()
+		b.ReportMetric(raw.docsPerSec(), "raw_docs/s")
+		b.ReportMetric(raw.mbPerSec(), "raw_MB/s")
+		b.ReportMetric(snap.docsPerSec(), "snapshot_docs/s")
+		b.ReportMetric(snap.mbPerSec(), "snapshot_MB/s")
+		b.ReportMetric(wall.docsPerSec(), "snapshot_wall_docs/s")
+		b.ReportMetric(ratio, "snapshot/raw_%")
+		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%%\n",
+			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec())
+	}
+}
+
+// directCopy copies every collection from the source to dstDB on the
+// destination: par workers, each reading one collection at a time (batch
+// 1000) and writing unordered insertMany batches of 1000.
+func directCopy(b *testing.B, src, dst *mongo.Client, db, dstDB string, sz sizes) rate {
+	b.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var batches = map[string][]any{}
+	var wg sync.WaitGroup
+	var ferr atomic.Value
+	flush := func(coll string, docs []any) {
+		if _, err := dst.Database(dstDB).Collection(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			ferr.Store(err)
+		}
+	}
+	r := rawRead(b, src, db, sz, func(coll string, doc bson.Raw) {
+		mu.Lock()
+		batches[coll] = append(batches[coll], bson.Raw(append([]byte(nil), doc...)))
+		var full []any
+		if len(batches[coll]) >= 1000 {
+			full, batches[coll] = batches[coll], nil
+		}
+		mu.Unlock()
+		if full != nil {
+			flush(coll, full) // in the reader's goroutine: read and write alternate per worker
+		}
+	})
+	start := time.Now().Add(-r.d)
+	for coll, docs := range batches {
+		if len(docs) > 0 {
+			wg.Add(1)
+			go func() { defer wg.Done(); flush(coll, docs) }()
+		}
+	}
+	wg.Wait()
+	if err, ok := ferr.Load().(error); ok && err != nil {
+		b.Fatalf("direct copy: %v", err)
+	}
+	r.d = time.Since(start)
+	return r
+}
+
+func countDocs(ctx context.Context, cl *mongo.Client, db string, sz sizes) int64 {
+	var n int64
+	for c := 0; c < sz.colls; c++ {
+		k, err := cl.Database(db).Collection(collName(c)).EstimatedDocumentCount(ctx)
+		if err == nil {
+			n += k
+		}
+	}
+	return n
+}
+
+// BenchmarkEndToEndVsDirectCopy (issue 5): source → Kafka → sink snapshot
+// throughput next to a raw direct copy source → destination with the same
+// parallelism. The end-to-end time runs from the source connector's
+// "snapshot starting" (after planning; the sink is already running) to the
+// moment the destination counts every document; the wall figure starts at
+// the source process start.
+func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
+	env := testenv.New(b)
+	sz := benchSizes()
+	db := seed(b, env, sz)
+	src := connect(b, env.SourceURI)
+	dst := connect(b, env.DestURI)
+	sourceBinary(b)
+	ctx := context.Background()
+	want := int64(sz.colls * sz.docs)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rawDB := db + "_direct"
+		_ = dst.Database(rawDB).Drop(ctx)
+		direct := directCopy(b, src, dst, db, rawDB, sz)
+		if n := countDocs(ctx, dst, rawDB, sz); n != want {
+			b.Fatalf("direct copy: %d documents at the destination, want %d", n, want)
+		}
+		_ = dst.Database(rawDB).Drop(ctx)
+		_ = dst.Database(db).Drop(ctx)
+
+		prefix := testenv.TopicPrefix(b)
+		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
+			"--partitions", "4", "--log-level", "info")
+		p.waitLog(b, "snapshot planned", 5*time.Minute)
+		failed, stopSink := startSink(b, env, prefix, sz.par)
+		_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
+		var doneAt time.Time
+		deadline := time.Now().Add(30 * time.Minute)
+		for {
+			if countDocs(ctx, dst, db, sz) >= want {
+				doneAt = time.Now()
+				break
+			}
+			if err := failed(); err != nil {
+				b.Fatalf("sink: %v", err)
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("the destination did not converge: %d of %d documents", countDocs(ctx, dst, db, sz), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		stopSink()
+		p.stop()
+		deleteTopics(env, prefix)
+		_ = dst.Database(db).Drop(ctx)
+		e2e := rate{docs: direct.docs, bytes: direct.bytes, d: doneAt.Sub(snapStart)}
+		wall := rate{docs: direct.docs, bytes: direct.bytes, d: doneAt.Sub(p.started)}
+		ratio := 100 * e2e.docsPerSec() / direct.docsPerSec()
+		b.ReportMetric(direct.docsPerSec(), "direct_docs/s")
+		b.ReportMetric(direct.mbPerSec(), "direct_MB/s")
+		b.ReportMetric(e2e.docsPerSec(), "e2e_docs/s")
+		b.ReportMetric(e2e.mbPerSec(), "e2e_MB/s")
+		b.ReportMetric(wall.docsPerSec(), "e2e_wall_docs/s")
+		b.ReportMetric(ratio, "e2e/direct_%")
+		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s | source→Kafka→sink %s | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%%\n",
+			sz.colls, sz.docs, sz.par, direct, e2e, wall, ratio, 100*wall.docsPerSec()/direct.docsPerSec())
+	}
+}
+
+// BenchmarkChangeStreamLag (issue 5): the per-event lag from the source
+// write to the destination's acknowledgement, at a steady insert rate of 20%
+// of the raw insert rate, for LOGBRIDGE_LAG_DURATION (default 60s).
+//
+// The raw insert rate is measured first: par writers inserting single ~1 KiB
+// documents as fast as they can for 5 s (change events are single-document
+// writes). Then par paced writers insert at 20% of it; each document carries
+// ts, the test clock just before its insert was sent. A change stream on the
+// destination collection (the destination is a replica set) timestamps each
+// document when the sink's write is visible there: lag = that − ts, one
+// clock, so it includes the source write itself and the destination stream's
+// own delivery; the lag from the source's acknowledgement of the insert is
+// reported too. Drift compares the first and the last third of the run.
+func BenchmarkChangeStreamLag(b *testing.B) {
+	env := testenv.New(b)
+	sz := benchSizes()
+	dur := envDuration("LOGBRIDGE_LAG_DURATION", 60*time.Second)
+	src := connect(b, env.SourceURI)
+	dst := connect(b, env.DestURI)
+	sourceBinary(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		db := fmt.Sprintf("logbridge_lag_%d_%d", time.Now().Unix(), it)
+		b.Cleanup(func() {
+			_ = src.Database(db).Drop(context.Background())
+			_ = dst.Database(db).Drop(context.Background())
+		})
+		// 1. Raw insert rate.
+		rawColl := src.Database(db + "_raw").Collection("raw")
+		var rawN atomic.Int64
+		stopAt := time.Now().Add(5 * time.Second)
+		var wg sync.WaitGroup
+		for w := 0; w < sz.par; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(stopAt) {
+					n := rawN.Add(1)
+					if _, err := rawColl.InsertOne(ctx, benchDoc(int(n))); err != nil {
+						b.Errorf("raw insert: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		t0 := time.Now()
+		wg.Wait()
+		rawRate := float64(rawN.Load()) / time.Since(t0).Seconds()
+		_ = src.Database(db + "_raw").Drop(ctx)
+		target := 0.2 * rawRate
+
+		// 2. The pipeline, streaming.
+		coll := src.Database(db).Collection("events")
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}, {Key: "warm", Value: true}}); err != nil {
+			b.Fatal(err)
+		}
+		prefix := testenv.TopicPrefix(b)
+		p := startSource(b, env, prefix, "--include", db+".events", "--partitions", "4", "--log-level", "info")
+		p.waitLog(b, "phase=streaming", 5*time.Minute)
+		failed, stopSink := startSink(b, env, prefix, sz.par)
+		dcoll := dst.Database(db).Collection("events")
+		for deadline := time.Now().Add(2 * time.Minute); ; {
+			if n, _ := dcoll.CountDocuments(ctx, bson.D{}); n >= 1 {
+				break
+			}
+			if err := failed(); err != nil {
+				b.Fatalf("sink: %v", err)
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the pipeline did not deliver the warm-up document")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+
+		// 3. Watch the destination.
+		cs, err := dcoll.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetFullDocument(options.UpdateLookup).SetMaxAwaitTime(200*time.Millisecond))
+		if err != nil {
+			b.Fatalf("watching the destination: %v", err)
+		}
+		var lmu sync.Mutex
+		lags := map[int64]time.Duration{}  // from the write's start (ts)
+		recvAt := map[int64]time.Time{}    // when the destination showed it
+		ackedAt := make([]int64, 0, 1<<16) // seq → source ack (UnixNano), filled by the writers
+		var amu sync.Mutex
+		wctx, stopWatch := context.WithCancel(ctx)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			for cs.Next(wctx) {
+				recv := time.Now()
+				seq, ok1 := cs.Current.Lookup("fullDocument", "_id").AsInt64OK()
+				ts, ok2 := cs.Current.Lookup("fullDocument", "ts").AsInt64OK()
+				if !ok1 || !ok2 || seq < 0 {
+					continue
+				}
+				lmu.Lock()
+				if _, dup := lags[seq]; !dup {
+					lags[seq] = recv.Sub(time.Unix(0, ts))
+					recvAt[seq] = recv
+				}
+				lmu.Unlock()
+			}
+		}()
+
+		// 4. Paced writers.
+		var seq atomic.Int64
+		interval := time.Duration(float64(sz.par) / target * float64(time.Second))
+		runStart := time.Now()
+		stopAt = runStart.Add(dur)
+		var behind atomic.Int64
+		for w := 0; w < sz.par; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				next := time.Now().Add(time.Duration(w) * interval / time.Duration(sz.par))
+				for {
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					} else if d < -interval {
+						behind.Add(1)
+					}
+					if time.Now().After(stopAt) {
+						return
+					}
+					n := seq.Add(1) - 1
+					d := benchDoc(int(n))
+					d = append(d, bson.E{Key: "ts", Value: time.Now().UnixNano()})
+					if _, err := coll.InsertOne(ctx, d); err != nil {
+						b.Errorf("insert: %v", err)
+						return
+					}
+					acked := time.Now().UnixNano()
+					amu.Lock()
+					for int64(len(ackedAt)) <= n {
+						ackedAt = append(ackedAt, 0)
+					}
+					ackedAt[n] = acked
+					amu.Unlock()
+					next = next.Add(interval)
+				}
+			}()
+		}
+		wg.Wait()
+		written := seq.Load()
+		writeDur := time.Since(runStart)
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			lmu.Lock()
+			n := int64(len(lags))
+			lmu.Unlock()
+			if n >= written {
+				break
+			}
+		}
+		stopWatch()
+		<-watchDone
+		_ = cs.Close(ctx)
+		stopSink()
+		p.stop()
+		deleteTopics(env, prefix)
+
+		lmu.Lock()
+		all := make([]time.Duration, 0, len(lags))
+		var first, last, fromAck []time.Duration
+		for s := int64(0); s < written; s++ {
+			l, ok := lags[s]
+			if !ok {
+				continue
+			}
+			all = append(all, l)
+			if s < int64(len(ackedAt)) && ackedAt[s] != 0 {
+				fromAck = append(fromAck, recvAt[s].Sub(time.Unix(0, ackedAt[s])))
+			}
+			switch {
+			case s < written/3:
+				first = append(first, l)
+			case s >= written-written/3:
+				last = append(last, l)
+			}
+		}
+		missing := written - int64(len(all))
+		lmu.Unlock()
+		if missing > 0 {
+			b.Errorf("%d of %d documents never reached the destination within 60 s of the end", missing, written)
+		}
+		all, first, last, fromAck = sortedCopy(all), sortedCopy(first), sortedCopy(last), sortedCopy(fromAck)
+		a50, a99 := percentile(fromAck, 0.5), percentile(fromAck, 0.99)
+		p50, p95, p99, pmax := percentile(all, 0.5), percentile(all, 0.95), percentile(all, 0.99), percentile(all, 1)
+		f50, f99, l50, l99 := percentile(first, 0.5), percentile(first, 0.99), percentile(last, 0.5), percentile(last, 0.99)
+		drift := l50 > f50+f50/2 && l50-f50 > 20*time.Millisecond || l99 > 2*f99 && l99-f99 > 50*time.Millisecond
+		achieved := float64(written) / writeDur.Seconds()
+		b.ReportMetric(rawRate, "raw_insert_docs/s")
+		b.ReportMetric(achieved, "write_docs/s")
+		b.ReportMetric(ms(p50), "p50_ms")
+		b.ReportMetric(ms(p99), "p99_ms")
+		b.ReportMetric(ms(pmax), "max_ms")
+		b.ReportMetric(ms(l99-f99), "p99_drift_ms")
+		b.ReportMetric(ms(a99), "p99_from_source_ack_ms")
+		fmt.Printf("SUMMARY change-stream-lag: %s at %.0f docs/s (target 20%% of raw %.0f = %.0f; %d late ticks), %d events, %d missing | lag from the write's start p50 %.0f ms p95 %.0f ms p99 %.0f ms max %.0f ms (goal p99 ≤ 250 ms) | from the source's ack p50 %.0f ms p99 %.0f ms | first third p50 %.0f p99 %.0f ms, last third p50 %.0f p99 %.0f ms | upward drift: %v\n",
+			dur, achieved, rawRate, target, behind.Load(), written, missing, ms(p50), ms(p95), ms(p99), ms(pmax), ms(a50), ms(a99), ms(f50), ms(f99), ms(l50), ms(l99), drift)
+	}
+}

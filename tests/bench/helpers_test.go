@@ -1,0 +1,420 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/logbridge/logbridge/sink-connector/sink"
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// sizes of the seeded data set.
+type sizes struct {
+	colls, docs, par int
+}
+
+func benchSizes() sizes {
+	return sizes{
+		colls: envInt("LOGBRIDGE_BENCH_COLLS", 4),
+		docs:  envInt("LOGBRIDGE_BENCH_DOCS", 10000),
+		par:   envInt("LOGBRIDGE_BENCH_PARALLELISM", 4),
+	}
+}
+
+func collName(i int) string { return fmt.Sprintf("c%d", i) }
+
+// benchDoc is a document of about 1 KiB with the usual field types.
+func benchDoc(i int) bson.D {
+	return bson.D{
+		{Key: "_id", Value: int64(i)},
+		{Key: "customer", Value: fmt.Sprintf("c-%07d", i%100000)},
+		{Key: "total", Value: int64(i * 37 % 100000)},
+		{Key: "createdAt", Value: bson.DateTime(1700000000000 + int64(i))},
+		{Key: "paid", Value: i%3 == 0},
+		{Key: "price", Value: bson.NewDecimal128(uint64(i), 1)},
+		{Key: "address", Value: bson.D{{Key: "city", Value: "Lisbon"}, {Key: "zip", Value: "1100-001"}}},
+		{Key: "tags", Value: bson.A{"a", "b", int32(i % 7)}},
+		{Key: "notes", Value: strings.Repeat(string(rune('a'+i%26)), 840)},
+	}
+}
+
+var (
+	seedMu   sync.Mutex
+	seededDB string
+)
+
+// seed creates the data set on the source once per process (benchmarks share
+// it) and returns its database; TestMain drops it.
+func seed(b *testing.B, env testenv.Env, sz sizes) string {
+	b.Helper()
+	seedMu.Lock()
+	defer seedMu.Unlock()
+	if seededDB != "" {
+		return seededDB
+	}
+	db := fmt.Sprintf("logbridge_bench_%d", os.Getpid())
+	cl := connect(b, env.SourceURI)
+	ctx := context.Background()
+	start := time.Now()
+	for c := 0; c < sz.colls; c++ {
+		for lo := 0; lo < sz.docs; lo += 1000 {
+			var docs []any
+			for i := lo; i < min(lo+1000, sz.docs); i++ {
+				docs = append(docs, benchDoc(i))
+			}
+			if _, err := cl.Database(db).Collection(collName(c)).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+				b.Fatalf("seeding %s.%s: %v", db, collName(c), err)
+			}
+		}
+	}
+	b.Logf("seeded %s: %d collections × %d documents in %s", db, sz.colls, sz.docs, time.Since(start).Round(time.Millisecond))
+	seededDB = db
+	cleanups = append(cleanups, func() {
+		cl, err := mongo.Connect(options.Client().ApplyURI(env.SourceURI))
+		if err == nil {
+			_ = cl.Database(db).Drop(context.Background())
+			_ = cl.Disconnect(context.Background())
+		}
+	})
+	return db
+}
+
+var cleanups []func()
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// sourceBinary builds the source connector once (its packages are internal,
+// so it runs as the binary users run).
+func sourceBinary(b *testing.B) string {
+	b.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "logbridge-bench-bin")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "source-connector"), "github.com/logbridge/logbridge/source-connector").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "source-connector")
+}
+
+func connect(b *testing.B, uri string) *mongo.Client {
+	b.Helper()
+	cl, err := mongo.Connect(options.Client().ApplyURI(uri).SetMaxPoolSize(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cl.Disconnect(context.Background()) })
+	return cl
+}
+
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running source connector.
+type proc struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	out     bytes.Buffer
+	started time.Time
+	done    chan struct{}
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *proc) output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+
+func startSource(b *testing.B, env testenv.Env, prefix string, args ...string) *proc {
+	b.Helper()
+	p := &proc{done: make(chan struct{})}
+	all := append([]string{"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
+		"--topic-prefix", prefix, "--http-addr", freeAddr(b)}, args...)
+	p.cmd = exec.Command(sourceBinary(b), all...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	b.Cleanup(func() { p.stop() })
+	return p
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitLog waits until the output has a line containing s and returns the
+// time it was first seen (polled every 10 ms).
+func (p *proc) waitLog(b *testing.B, s string, d time.Duration) (string, time.Time) {
+	b.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out := p.output()
+		if i := strings.Index(out, s); i >= 0 {
+			line := out[i:]
+			if j := strings.IndexByte(line, '\n'); j >= 0 {
+				line = line[:j]
+			}
+			return line, time.Now()
+		}
+		select {
+		case <-p.done:
+			b.Fatalf("the source connector exited:\n%s", tail(p.output(), 4000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the source connector did not log %q within %s:\n%s", s, d, tail(p.output(), 4000))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+var elapsedRe = regexp.MustCompile(`elapsed=([0-9.a-zµ]+)`)
+
+// logDuration parses elapsed=<duration> from a log line.
+func logDuration(line string) time.Duration {
+	m := elapsedRe.FindStringSubmatch(line)
+	if m == nil {
+		return 0
+	}
+	d, _ := time.ParseDuration(m[1])
+	return d
+}
+
+// deleteTopics removes the topics of a prefix (the benchmarks' logs are
+// large and of no use afterwards).
+func deleteTopics(env testenv.Env, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgoClient(env)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tl, err := adm.ListTopics(ctx)
+	if err != nil {
+		return
+	}
+	var names []string
+	for _, n := range tl.Names() {
+		if strings.HasPrefix(n, prefix+".") {
+			names = append(names, n)
+		}
+	}
+	if len(names) > 0 {
+		_, _ = adm.DeleteTopics(ctx, names...)
+	}
+}
+
+// startSink runs the sink connector in-process until the benchmark ends.
+// failed reports the sink's error once it has stopped; stop stops it.
+func startSink(b *testing.B, env testenv.Env, prefix string, par int) (failed func() error, stop func()) {
+	b.Helper()
+	cfg := sink.DefaultConfig()
+	cfg.Kafka.Brokers = env.KafkaBrokers
+	cfg.Group = prefix + "-sink"
+	cfg.TopicPrefix = prefix
+	cfg.DestURI = env.DestURI
+	cfg.HTTPAddr = ""
+	cfg.Parallelism = par
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := sink.New(ctx, cfg, log, nil)
+	if err != nil {
+		cancel()
+		b.Fatalf("sink.New: %v", err)
+	}
+	stopped := make(chan struct{})
+	var runErr error
+	go func() { runErr = svc.Run(ctx); close(stopped) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-stopped:
+			case <-time.After(60 * time.Second):
+				b.Errorf("the sink did not stop")
+			}
+		})
+	}
+	b.Cleanup(stop)
+	return func() error {
+		select {
+		case <-stopped:
+			if runErr == nil {
+				return errors.New("the sink stopped")
+			}
+			return runErr
+		default:
+			return nil
+		}
+	}, stop
+}
+
+func kgoClient(env testenv.Env) (*kgo.Client, error) {
+	return kgo.NewClient(kgo.SeedBrokers(env.KafkaBrokers...))
+}
+
+// rate is docs and bytes over a duration.
+type rate struct {
+	docs, bytes int64
+	d           time.Duration
+}
+
+func (r rate) docsPerSec() float64 { return float64(r.docs) / r.d.Seconds() }
+func (r rate) mbPerSec() float64   { return float64(r.bytes) / (1 << 20) / r.d.Seconds() }
+func (r rate) String() string {
+	return fmt.Sprintf("%d docs %.1f MiB in %s = %.0f docs/s %.2f MiB/s", r.docs, float64(r.bytes)/(1<<20),
+		r.d.Round(time.Millisecond), r.docsPerSec(), r.mbPerSec())
+}
+
+// rawRead reads every collection with par concurrent readers (one
+// collection at a time each, batch size 1000) and counts documents and bytes.
+func rawRead(b *testing.B, cl *mongo.Client, db string, sz sizes, each func(coll string, doc bson.Raw)) rate {
+	b.Helper()
+	ctx := context.Background()
+	work := make(chan string, sz.colls)
+	for c := 0; c < sz.colls; c++ {
+		work <- collName(c)
+	}
+	close(work)
+	var mu sync.Mutex
+	var r rate
+	var wg sync.WaitGroup
+	errs := make(chan error, sz.par)
+	start := time.Now()
+	for w := 0; w < sz.par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for coll := range work {
+				cur, err := cl.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+				if err != nil {
+					errs <- err
+					return
+				}
+				var docs, bytes int64
+				for cur.Next(ctx) {
+					docs++
+					bytes += int64(len(cur.Current))
+					if each != nil {
+						each(coll, cur.Current)
+					}
+				}
+				if err := cur.Err(); err != nil {
+					errs <- err
+					return
+				}
+				_ = cur.Close(ctx)
+				mu.Lock()
+				r.docs += docs
+				r.bytes += bytes
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	r.d = time.Since(start)
+	close(errs)
+	for err := range errs {
+		b.Fatalf("raw read: %v", err)
+	}
+	return r
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+func sortedCopy(d []time.Duration) []time.Duration {
+	out := append([]time.Duration(nil), d...)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
