@@ -116,9 +116,17 @@ func runScenario(t *testing.T, cfg config) {
 
 	// Leave out the BSON types either server cannot store byte for byte.
 	excluded := s.unstorable(base + "_p")
-	// LOGBRIDGE_E2E_DDL=0 leaves DDL out of the workload (to tell a DDL
-	// failure from the rest while diagnosing); CI runs with DDL.
+	// DDL runs in the workload unless LOGBRIDGE_E2E_DDL=0, or unless the
+	// servers are the local mongo-java-server stack: it fails to drop some
+	// collections after rename/index DDL ("Expected [EmptyIndex[...]] to be
+	// empty", an internal assertion; docs/testing.md), so there DDL is off
+	// unless LOGBRIDGE_E2E_DDL=1. DDL convergence is covered by tests/sink
+	// and tests/source.
 	ddl := os.Getenv("LOGBRIDGE_E2E_DDL") != "0"
+	if os.Getenv("LOGBRIDGE_E2E_DDL") != "1" && (strings.Contains(os.Getenv("SOURCE_MONGO_SERVER"), "mongo-java-server") || strings.Contains(os.Getenv("DEST_MONGO_SERVER"), "mongo-java-server")) {
+		ddl = false
+		s.logf("DDL left out of the workload: mongo-java-server fails to drop some collections after rename/index DDL (docs/testing.md); LOGBRIDGE_E2E_DDL=1 forces it")
+	}
 	s.gen = workload.New(s.src, workload.Options{Seed: cfg.seed, DBs: s.dbs, Transactions: txn, DDL: ddl, ExcludeTypes: excluded})
 	s.totals = workload.Stats{}
 	if err := s.gen.Seed(ctx, cfg.seedDocs); err != nil {

@@ -69,7 +69,7 @@ func flatten(d bson.Raw) []any {
 func (s *Server) doDrop(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
 	coll := collOf(cmd)
 	ci := s.catalogGet(ctx, db, coll)
-	reply, err := s.forwardDrop(ctx, db, cmd, []string{coll})
+	reply, err := s.forward(ctx, db, cmd)
 	if err != nil || !replyOK(reply) || ci == nil {
 		if err == nil && replyOK(reply) {
 			s.catalogDelete(db, coll)
@@ -117,11 +117,7 @@ func (s *Server) doDropDatabase(ctx context.Context, db string, cmd bson.Raw) (b
 	if err != nil {
 		return nil, nil, err
 	}
-	var names []string
-	for _, in := range infos {
-		names = append(names, lookupString(in, "name"))
-	}
-	reply, err := s.forwardDrop(ctx, db, cmd, names)
+	reply, err := s.forward(ctx, db, cmd)
 	if err != nil || !replyOK(reply) {
 		return reply, nil, err
 	}
@@ -156,6 +152,13 @@ func (s *Server) doCreateIndexes(ctx context.Context, db string, cmd bson.Raw) (
 	before, err := s.be.listIndexes(ctx, db, coll)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !known {
+		// MongoDB creates the collection implicitly. mongo-java-server
+		// instead keeps placeholder ("EmptyIndex") indexes that later make
+		// dropping the collection fail ("Expected [EmptyIndex[...]] to be
+		// empty"), so the collection is created on the backend first.
+		_, _ = s.be.run(ctx, db, mustRaw(bson.D{{Key: "create", Value: coll}}))
 	}
 	reply, err := s.forward(ctx, db, cmd)
 	if err != nil || !replyOK(reply) {
@@ -294,22 +297,3 @@ func (s *Server) doCollMod(ctx context.Context, db string, cmd bson.Raw) (bson.R
 	return mustRaw(out), []*event{ev}, nil
 }
 
-// forwardDrop forwards a drop or dropDatabase. mongo-java-server sometimes
-// refuses to drop a collection whose secondary index it holds out of step
-// ("Expected [EmptyIndex[name=…]] to be empty"), which MongoDB never does;
-// emptying the collections and dropping their indexes first lets it through.
-func (s *Server) forwardDrop(ctx context.Context, db string, cmd bson.Raw, colls []string) (bson.Raw, error) {
-	reply, err := s.forward(ctx, db, cmd)
-	if err != nil || replyOK(reply) || !strings.Contains(lookupString(reply, "errmsg"), "to be empty") {
-		return reply, err
-	}
-	s.log.Warn("backend refused a drop (index out of step); emptying and retrying", "db", db, "collections", colls)
-	for _, c := range colls {
-		if c == "" || strings.HasPrefix(c, "system.") {
-			continue
-		}
-		_, _ = s.be.run(ctx, db, mustRaw(bson.D{{Key: "delete", Value: c}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: bson.D{}}, {Key: "limit", Value: int32(0)}}}}}))
-		_, _ = s.be.run(ctx, db, mustRaw(bson.D{{Key: "dropIndexes", Value: c}, {Key: "index", Value: "*"}}))
-	}
-	return s.forward(ctx, db, cmd)
-}
