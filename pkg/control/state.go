@@ -117,7 +117,7 @@ type Status struct {
 	// snapshot (set by a reversal; nil for epoch 1, which snapshots).
 	EpochStart *ClusterTime
 	Warnings   []string
-	Events         int
+	Events     int
 }
 
 // Action is a request a user makes of the API.

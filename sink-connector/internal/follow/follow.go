@@ -427,57 +427,16 @@ func (f *Follower) checkCommit(ctx context.Context, st control.Status) error {
 	return nil
 }
 
-// Server error codes (error_codes.yml) after which appendOplogNote falls back
-// to hello.
-const (
-	codeUnauthorized      = 13
-	codeIllegalOperation  = 20
-	codeCommandNotFound   = 59
-	codeNotImplemented    = 238
-	codeUserWritesBlocked = 371
-)
-
 // ClusterTime returns a destination cluster time at or after every write
 // acknowledged before the call: the time of a no-op oplog entry written with
 // appendOplogNote, else (no privilege, not supported) the operationTime /
 // $clusterTime of a hello. The same approach as the source-connector's T0.
 func ClusterTime(ctx context.Context, cl *mongo.Client) (bson.Timestamp, error) {
-	raw, err := cl.Database("admin").RunCommand(ctx, bson.D{
-		{Key: "appendOplogNote", Value: 1},
-		{Key: "data", Value: bson.D{{Key: "msg", Value: "logbridge sink connector: commit applied"}}},
-	}).Raw()
-	if err == nil {
-		if ts, ok := responseTime(raw); ok {
-			return ts, nil
-		}
-	} else {
-		var se mongo.ServerError
-		if !errors.As(err, &se) || !(se.HasErrorCode(codeUnauthorized) || se.HasErrorCode(codeCommandNotFound) ||
-			se.HasErrorCode(codeIllegalOperation) || se.HasErrorCode(codeNotImplemented) || se.HasErrorCode(codeUserWritesBlocked)) {
-			return bson.Timestamp{}, fmt.Errorf("appendOplogNote: %w", err)
-		}
+	t, err := mongox.ClusterTime(ctx, cl, "logbridge sink connector: commit applied")
+	if errors.Is(err, mongox.ErrNoClusterTime) {
+		return t, fmt.Errorf("the destination: %w, so a reversed sync could not start its change stream there", err)
 	}
-	raw, err = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Raw()
-	if err != nil {
-		return bson.Timestamp{}, fmt.Errorf("hello: %w", err)
-	}
-	if ts, ok := responseTime(raw); ok {
-		return ts, nil
-	}
-	return bson.Timestamp{}, errors.New("the destination reports no cluster time (operationTime / $clusterTime / lastWrite): it is not a replica set member or mongos, so a reversed sync could not start its change stream there")
-}
-
-// responseTime reads operationTime, else $clusterTime.clusterTime, else
-// lastWrite.opTime.ts of a command response.
-func responseTime(raw bson.Raw) (bson.Timestamp, bool) {
-	for _, path := range [][]string{{"operationTime"}, {"$clusterTime", "clusterTime"}, {"lastWrite", "opTime", "ts"}} {
-		if v, err := raw.LookupErr(path...); err == nil {
-			if t, i, ok := v.TimestampOK(); ok && t != 0 {
-				return bson.Timestamp{T: t, I: i}, true
-			}
-		}
-	}
-	return bson.Timestamp{}, false
+	return t, err
 }
 
 // Progress is the body of the follower's GET /api/v1/progress (inside

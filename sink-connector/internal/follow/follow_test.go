@@ -3,6 +3,7 @@ package follow
 import (
 	"context"
 	"encoding/json"
+	"github.com/logbridge/logbridge/pkg/mongox"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -160,11 +161,11 @@ func TestFollowsStates(t *testing.T) {
 
 func TestResponseTime(t *testing.T) {
 	raw, _ := bson.Marshal(bson.D{{Key: "ok", Value: 1}, {Key: "$clusterTime", Value: bson.D{{Key: "clusterTime", Value: bson.Timestamp{T: 7, I: 3}}}}})
-	if ts, ok := responseTime(raw); !ok || ts.T != 7 || ts.I != 3 {
+	if ts, ok := mongox.ResponseTime(raw); !ok || ts.T != 7 || ts.I != 3 {
 		t.Fatalf("got %v %v", ts, ok)
 	}
 	raw, _ = bson.Marshal(bson.D{{Key: "ok", Value: 1}})
-	if _, ok := responseTime(raw); ok {
+	if _, ok := mongox.ResponseTime(raw); ok {
 		t.Fatal("a reply without a time gave one")
 	}
 }

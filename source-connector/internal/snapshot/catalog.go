@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/logbridge/logbridge/pkg/mongox"
 	"sort"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -16,56 +17,17 @@ import (
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 
-// Server error codes (error_codes.yml).
-const (
-	codeUnauthorized     = 13
-	codeIllegalOperation = 20
-	codeCommandNotFound  = 59
-	codeNotImplemented   = 238
-)
-
 // ClusterTime returns T0: a source cluster time at or after every write
 // acknowledged before the call. It writes a no-op oplog entry with
 // appendOplogNote (so that T0 is a real oplog time, as mongomirror and
 // mongosync do) and falls back to the operationTime / $clusterTime of a
 // hello when the user may not run appendOplogNote.
 func ClusterTime(ctx context.Context, cl *mongo.Client) (bson.Timestamp, error) {
-	raw, err := cl.Database("admin").RunCommand(ctx, bson.D{
-		{Key: "appendOplogNote", Value: 1},
-		{Key: "data", Value: bson.D{{Key: "msg", Value: "logbridge source connector: snapshot T0"}}},
-	}).Raw()
-	if err == nil {
-		if ts, ok := responseTime(raw); ok {
-			return ts, nil
-		}
-	} else {
-		var se mongo.ServerError
-		if !errors.As(err, &se) || !(se.HasErrorCode(codeUnauthorized) || se.HasErrorCode(codeCommandNotFound) ||
-			se.HasErrorCode(codeIllegalOperation) || se.HasErrorCode(codeNotImplemented)) {
-			return bson.Timestamp{}, fmt.Errorf("taking T0 with appendOplogNote: %w", err)
-		}
-	}
-	raw, err = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Raw()
+	t0, err := mongox.ClusterTime(ctx, cl, "logbridge source connector: snapshot T0")
 	if err != nil {
-		return bson.Timestamp{}, fmt.Errorf("taking T0 with hello: %w", err)
+		return bson.Timestamp{}, fmt.Errorf("taking T0: %w", err)
 	}
-	if ts, ok := responseTime(raw); ok {
-		return ts, nil
-	}
-	return bson.Timestamp{}, errors.New("the source reports no cluster time (operationTime / $clusterTime / lastWrite): it is not a replica set member or mongos")
-}
-
-// responseTime reads operationTime, else $clusterTime.clusterTime, else
-// lastWrite.opTime.ts of a command response.
-func responseTime(raw bson.Raw) (bson.Timestamp, bool) {
-	for _, path := range [][]string{{"operationTime"}, {"$clusterTime", "clusterTime"}, {"lastWrite", "opTime", "ts"}} {
-		if v, err := raw.LookupErr(path...); err == nil {
-			if t, i, ok := v.TimestampOK(); ok && t != 0 {
-				return bson.Timestamp{T: t, I: i}, true
-			}
-		}
-	}
-	return bson.Timestamp{}, false
+	return t0, nil
 }
 
 // Collection is one namespace to snapshot, with its metadata.

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"github.com/logbridge/logbridge/pkg/mongox"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -83,7 +84,7 @@ func TestResponseTime(t *testing.T) {
 	}
 	for _, tc := range tests {
 		b, _ := bson.Marshal(tc.d)
-		got, ok := responseTime(b)
+		got, ok := mongox.ResponseTime(b)
 		if ok != tc.ok || ok && got != ts {
 			t.Errorf("%s: got %v %v", tc.name, got, ok)
 		}
