@@ -56,5 +56,5 @@ echo "$p" | head -c 600; echo
 grep -q '"state":"COMMITTED"' <<<"$p" || { echo "demo: commit did not complete"; exit 1; }
 
 say "verifying destination == source"
-"$BIN/logbridge-verify" --source-uri "$SOURCE_URI" --dest-uri "$DEST_URI" --include "$DB"
+"$BIN/logbridge-verify" --source-uri "$SOURCE_URI" --dest-uri "$DEST_URI" --include "$DB.*"
 say "demo done: $DB synced source → Kafka ($PREFIX.*) → destination, committed and verified"

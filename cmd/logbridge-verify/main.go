@@ -57,7 +57,7 @@ Flags:
 	srcURI := fs.String("source-uri", "", "source MongoDB URI")
 	dstURI := fs.String("dest-uri", "", "destination MongoDB URI")
 	var include, exclude config.StringList
-	fs.Var(&include, "include", "namespaces to verify: db, db.*, db.coll or /regex/ (comma-separated; default all)")
+	fs.Var(&include, "include", "namespaces to verify: db.*, db.coll, * or /regex/ on db.coll (comma-separated; default all)")
 	fs.Var(&exclude, "exclude", "namespaces to skip, same syntax as --include")
 	rangeSize := fs.Int("range-size", 1000, "source documents per compared range")
 	maxReported := fs.Int("max-reported", 10, "differing _ids reported per kind and namespace")
