@@ -16,8 +16,9 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; ech
 pids=()
 trap cleanup EXIT
 
-say "seeding $DB on the source ($SOURCE_URI)"
-go run ./tests/workload/cmd/workload --uri "$SOURCE_URI" --seed 1 --dbs "$DB" --docs 2000 --ops 2000
+say "seeding $DB on the source ($SOURCE_URI); dropping it on both sides first"
+go run ./tests/workload/cmd/workload --uri "$DEST_URI" --dbs "$DB" --drop --docs 0 --ops 0 >/dev/null
+go run ./tests/workload/cmd/workload --uri "$SOURCE_URI" --seed 1 --dbs "$DB" --drop --docs 2000 --ops 2000
 
 say "starting sink-connector and source-connector (topic prefix $PREFIX)"
 "$BIN/sink-connector" --cluster0 "$SOURCE_URI" --cluster1 "$DEST_URI" --kafka-brokers "$KAFKA_BROKERS" \

@@ -67,6 +67,9 @@ func New(cl *mongo.Client, opts Options) *Generator {
 		opts.MaxDocBytes = 4096
 	}
 	g := &Generator{cl: cl, opts: opts, rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
+	// Counter-based _ids start at a seed-specific offset, so that runs with
+	// different seeds can write to the same collections.
+	g.next = int(opts.Seed%1000) * 10_000_000
 	excluded := map[string]bool{}
 	for _, t := range opts.ExcludeTypes {
 		excluded[t] = true
@@ -102,6 +105,9 @@ func (g *Generator) Run(ctx context.Context, n int) (Stats, error) {
 
 // Seed inserts n documents into every collection (a base for the snapshot).
 func (g *Generator) Seed(ctx context.Context, n int) error {
+	if n <= 0 {
+		return nil
+	}
 	for _, c := range g.colls {
 		docs := make([]any, n)
 		for i := range docs {

@@ -25,6 +25,7 @@ func main() {
 	ops := fs.Int("ops", 1000, "operations after the initial documents")
 	txn := fs.Bool("transactions", false, "include multi-document transactions")
 	ddl := fs.Bool("ddl", false, "include collection, database and index DDL")
+	drop := fs.Bool("drop", false, "drop the databases first (a fresh demo)")
 	exclude := fs.String("exclude-types", "auto", "comma-separated optional BSON types to leave out of documents ("+strings.Join(workload.TypeNames(), ", ")+"); auto: those the server cannot store byte for byte (probed in <first db>.workload_probe); none: every type")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -35,6 +36,14 @@ func main() {
 		os.Exit(1)
 	}
 	defer cl.Disconnect(context.Background())
+	if *drop {
+		for _, db := range strings.Split(*dbs, ",") {
+			if err := cl.Database(db).Drop(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "workload: dropping", db+":", err)
+				os.Exit(1)
+			}
+		}
+	}
 	var excluded []string
 	switch *exclude {
 	case "none", "":
