@@ -49,13 +49,13 @@ func (s *scenario) faults(n int) []fault {
 // crash kills p with SIGKILL and starts it again after a seeded pause.
 func (s *scenario) crash(p *proc) {
 	s.supervise()
-	pid := p.pid()
-	p.kill9()
+	pid := p.Pid()
+	p.Kill9()
 	pause := time.Duration(s.rnd.IntN(2000)) * time.Millisecond
-	s.logf("FAULT kill -9 %s (pid %d); restarting in %v", p.name, pid, pause)
+	s.logf("FAULT kill -9 %s (pid %d); restarting in %v", p.Name, pid, pause)
 	time.Sleep(pause)
-	p.start()
-	s.logf("      %s restarted (pid %d)", p.name, p.pid())
+	p.Start()
+	s.logf("      %s restarted (pid %d)", p.Name, p.Pid())
 }
 
 // rebalance starts a second member of the sink's group, leaves it in the
@@ -63,9 +63,9 @@ func (s *scenario) crash(p *proc) {
 func (s *scenario) rebalance() {
 	stay := time.Duration(5000+s.rnd.IntN(7000)) * time.Millisecond
 	s.sink2 = startProc(s.t, "sink2", s.sinkBin, s.sinkArgs()...)
-	s.logf("FAULT second sink member joins group %s (pid %d), leaves after %v", s.group, s.sink2.pid(), stay)
+	s.logf("FAULT second sink member joins group %s (pid %d), leaves after %v", s.group, s.sink2.Pid(), stay)
 	s.sleep(stay, nil)
-	s.sink2.stop()
+	s.sink2.Stop()
 	s.sink2 = nil
 	s.logf("      second sink member stopped (left the group)")
 }

@@ -149,7 +149,7 @@ func runScenario(t *testing.T, cfg config) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range []*proc{s.source, s.sink} {
-				t.Logf("%s log (%s) tail:\n%s", p.name, p.log, p.tail(8000))
+				t.Logf("%s log (%s) tail:\n%s", p.Name, p.Log, p.Tail(8000))
 			}
 		}
 	})
@@ -231,14 +231,14 @@ func (s *scenario) supervise() {
 		if p == nil {
 			continue
 		}
-		if err := p.exited(); err != nil {
-			msg := fmt.Sprintf("%s exited at %.1fs", p.name, time.Since(s.start).Seconds())
+		if err := p.Exited(); err != nil {
+			msg := fmt.Sprintf("%s exited at %.1fs", p.Name, time.Since(s.start).Seconds())
 			s.exits = append(s.exits, msg)
 			s.logf("UNEXPECTED EXIT, restarting: %v", err)
 			if len(s.exits) > 8 {
 				s.t.Fatalf("crash loop: %d unexpected exits: %s", len(s.exits), strings.Join(s.exits, "; "))
 			}
-			p.start()
+			p.Start()
 		}
 	}
 }

@@ -56,7 +56,7 @@ type harness struct {
 }
 
 func (h *harness) check() error {
-	if err := errors.Join(h.src.exited(), h.snk.exited()); err != nil {
+	if err := errors.Join(h.src.Exited(), h.snk.Exited()); err != nil {
 		return err
 	}
 	if h.blocking {
@@ -131,8 +131,8 @@ func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	h.sapi, h.kapi = newAPI(t, srcAddr), newAPI(t, sinkAddr)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("source log tail:\n%s", h.src.tail(6000))
-			t.Logf("sink log tail:\n%s", h.snk.tail(6000))
+			t.Logf("source log tail:\n%s", h.src.Tail(6000))
+			t.Logf("sink log tail:\n%s", h.snk.Tail(6000))
 		}
 	})
 	h.waitSource("the source's API to answer", time.Minute, func(p map[string]any) bool { return p["state"] != nil })
@@ -198,8 +198,8 @@ func (h *harness) refused(path string, body any, why string) {
 // crashBoth kills both services with SIGKILL and starts them again.
 func (h *harness) crashBoth() {
 	h.t.Helper()
-	h.src.crashRestart()
-	h.snk.crashRestart()
+	h.src.CrashRestart()
+	h.snk.CrashRestart()
 }
 
 func seed(t *testing.T, ctx context.Context, cl *mongo.Client, db string) {

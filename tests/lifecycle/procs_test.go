@@ -8,140 +8,19 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logbridge/logbridge/tests/procs"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
+type proc = procs.Proc
 
-// binaries builds both connectors once per test binary.
-func binaries(t *testing.T) (source, sink string) {
-	t.Helper()
-	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		if binDir, buildErr = os.MkdirTemp("", "logbridge-lifecycle-bin"); buildErr != nil {
-			return
-		}
-		start := time.Now()
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./source-connector", "./sink-connector")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building the connectors: %v\n%s", err, out)
-		}
-		t.Logf("built both connectors in %v", time.Since(start).Round(time.Millisecond))
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "source-connector"), filepath.Join(binDir, "sink-connector")
-}
-
-// proc is one connector process that the test kills and starts again.
-type proc struct {
-	t    *testing.T
-	name string
-	bin  string
-	args []string
-	log  string
-	cmd  *exec.Cmd
-	done chan error
-	runs int
-}
+func binaries(t *testing.T) (string, string) { return procs.Binaries(t) }
 
 func startProc(t *testing.T, name, bin string, args ...string) *proc {
-	t.Helper()
-	dir := os.Getenv("LIFECYCLE_LOG_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	p := &proc{t: t, name: name, bin: bin, args: args, log: filepath.Join(dir, name+".log")}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proc) start() {
-	p.t.Helper()
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	fmt.Fprintf(f, "=== run %d at %s\n", p.runs, time.Now().Format(time.RFC3339Nano))
-	p.runs++
-	p.cmd = exec.Command(p.bin, p.args...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("starting %s: %v", p.name, err)
-	}
-	done := make(chan error, 1)
-	p.done = done
-	go func() { done <- p.cmd.Wait(); f.Close() }()
-}
-
-// kill9 kills the process without warning and waits until it is gone.
-func (p *proc) kill9() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	p.cmd = nil
-}
-
-// stop ends the process gracefully (SIGTERM), killing it after 30 s.
-func (p *proc) stop() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
-	p.cmd = nil
-}
-
-// crashRestart is kill -9 and a fresh start with the same arguments.
-func (p *proc) crashRestart() {
-	p.t.Helper()
-	p.kill9()
-	p.start()
-}
-
-// exited reports an unexpected exit (with the log's tail) if there was one.
-func (p *proc) exited() error {
-	if p.cmd == nil {
-		return nil
-	}
-	select {
-	case err := <-p.done:
-		p.cmd = nil
-		return fmt.Errorf("%s exited (%v); log tail:\n%s", p.name, err, p.tail(3000))
-	default:
-		return nil
-	}
-}
-
-func (p *proc) tail(n int) string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return procs.Start(t, name, bin, args...)
 }
 
 func freePort(t *testing.T) string {

@@ -1,0 +1,168 @@
+// Package procs runs the connector binaries as real processes for tests that
+// kill (-9) and restart them: the end-to-end fault suite and the control-API
+// lifecycle test.
+//
+//	src, sink := procs.Binaries(t)                 // built once per test binary
+//	p := procs.Start(t, "source", src, "--source-uri", uri)
+//	p.Kill9(); p.Start()                           // crash and come back
+package procs
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Binaries builds both connectors once per test binary and returns their paths.
+func Binaries(t testing.TB) (source, sink string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		if binDir, buildErr = os.MkdirTemp("", "logbridge-bin"); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./source-connector", "./sink-connector")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building the connectors: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "source-connector"), filepath.Join(binDir, "sink-connector")
+}
+
+// Proc is one connector process that a test kills and restarts. Its output
+// goes to Log (in LOGBRIDGE_PROC_LOG_DIR when set, else the test's temp dir),
+// with a header line per run.
+type Proc struct {
+	Name string
+	Log  string
+	t    testing.TB
+	bin  string
+	args []string
+	cmd  *exec.Cmd
+	done chan error
+	runs int
+}
+
+// Start runs bin with args; the process is stopped at the test's cleanup.
+func Start(t testing.TB, name, bin string, args ...string) *Proc {
+	t.Helper()
+	dir := os.Getenv("LOGBRIDGE_PROC_LOG_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	p := &Proc{t: t, Name: name, bin: bin, args: args, Log: filepath.Join(dir, name+".log")}
+	p.Start()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Start runs the process (again) with its arguments.
+func (p *Proc) Start() {
+	p.t.Helper()
+	f, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(f, "=== run %d at %s\n", p.runs, time.Now().Format(time.RFC3339Nano))
+	p.runs++
+	p.cmd = exec.Command(p.bin, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("starting %s: %v", p.Name, err)
+	}
+	done := make(chan error, 1)
+	p.done = done
+	cmd := p.cmd
+	go func() { done <- cmd.Wait(); f.Close() }()
+}
+
+// Kill9 kills the process without warning and waits until it is gone.
+func (p *Proc) Kill9() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	p.cmd = nil
+}
+
+// Stop ends the process gracefully (SIGTERM), killing it after 30 s.
+func (p *Proc) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// Restart stops the process gracefully and starts it again.
+func (p *Proc) Restart() {
+	p.t.Helper()
+	p.Stop()
+	p.Start()
+}
+
+// CrashRestart is kill -9 and a fresh start with the same arguments.
+func (p *Proc) CrashRestart() {
+	p.t.Helper()
+	p.Kill9()
+	p.Start()
+}
+
+// Exited returns an error with the log's tail if the process ended on its
+// own since it was started, nil while it runs (or after Stop/Kill9).
+func (p *Proc) Exited() error {
+	if p.cmd == nil {
+		return nil
+	}
+	select {
+	case err := <-p.done:
+		p.cmd = nil
+		return fmt.Errorf("%s exited (%v); log tail:\n%s", p.Name, err, p.Tail(3000))
+	default:
+		return nil
+	}
+}
+
+// Pid is the running process's id (0 when stopped).
+func (p *Proc) Pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// Running reports whether the process was started and not yet seen to end.
+func (p *Proc) Running() bool { return p.cmd != nil }
+
+// Tail returns the last n bytes of the process's log.
+func (p *Proc) Tail(n int) string {
+	b, _ := os.ReadFile(p.Log)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
