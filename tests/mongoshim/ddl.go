@@ -296,4 +296,3 @@ func (s *Server) doCollMod(ctx context.Context, db string, cmd bson.Raw) (bson.R
 	ev.opDesc = ddlOptions(cmd)
 	return mustRaw(out), []*event{ev}, nil
 }
-
