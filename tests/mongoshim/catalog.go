@@ -127,11 +127,3 @@ func (s *Server) catalogDropDB(db string) {
 	}
 	s.cat.loaded[db] = true
 }
-
-// imagesEnabled reports changeStreamPreAndPostImages for db.coll.
-func (s *Server) imagesEnabled(db, coll string) bool {
-	s.cat.mu.Lock()
-	defer s.cat.mu.Unlock()
-	ci := s.cat.colls[db+"."+coll]
-	return ci != nil && ci.images
-}

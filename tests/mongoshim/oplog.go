@@ -21,7 +21,6 @@ func mkTS(t, i uint32) ts         { return ts(uint64(t)<<32 | uint64(i)) }
 func (x ts) T() uint32            { return uint32(x >> 32) }
 func (x ts) I() uint32            { return uint32(x) }
 func (x ts) bson() bson.Timestamp { return bson.Timestamp{T: x.T(), I: x.I()} }
-func tsOf(t bson.Timestamp) ts    { return mkTS(t.T, t.I) }
 func (x ts) String() string       { return fmt.Sprintf("Timestamp(%d, %d)", x.T(), x.I()) }
 
 // clock is the hybrid logical clock of the shim's single-member "replica set":

@@ -131,8 +131,6 @@ func opTypes(evs []bson.Raw) string {
 	return strings.Join(s, ",")
 }
 
-func mustJSON(v bson.RawValue) string { return v.String() }
-
 func TestHelloReplicaSet(t *testing.T) {
 	cl := connect(t)
 	ctx := ctxT(t)

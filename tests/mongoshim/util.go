@@ -194,11 +194,6 @@ func toRawValue(v any) bson.RawValue {
 	return bson.RawValue{Type: t, Value: b}
 }
 
-// docVal wraps a document as a RawValue.
-func docVal(d bson.Raw) bson.RawValue {
-	return bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: d}
-}
-
 // arrayOf builds an array value from documents.
 func arrayOf(docs []bson.Raw) bson.RawValue {
 	idx, b := bsoncore.AppendArrayStart(nil)

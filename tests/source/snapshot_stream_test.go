@@ -479,7 +479,6 @@ func checkLog(t *testing.T, recs []logRecord, j *journal, spec checkSpec) {
 	type partState struct {
 		sawSnapshot, sawMarker, sawChange bool
 		markers                           int
-		lastSeq                           int
 		liveDDL                           []ddlWant
 	}
 	parts := map[string]*partState{}

@@ -93,7 +93,7 @@ func TestUnreachableKafkaFails(t *testing.T) {
 		t.Fatalf("exit status %d, want 1; output:\n%s", code, p.output())
 	}
 	out := p.output()
-	if !strings.Contains(out, "Kafka is unreachable") {
+	if !strings.Contains(out, "cannot reach Kafka") {
 		t.Errorf("output does not explain the failure:\n%s", out)
 	}
 }

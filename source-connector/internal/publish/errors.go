@@ -14,7 +14,7 @@ import (
 // Sentinel errors; match them with errors.Is.
 var (
 	// ErrKafkaUnreachable: no broker answered within the startup timeout.
-	ErrKafkaUnreachable = errors.New("Kafka is unreachable: check --kafka-brokers, the network and the TLS/SASL settings")
+	ErrKafkaUnreachable = errors.New("cannot reach Kafka: check --kafka-brokers, the network and the TLS/SASL settings")
 	// ErrNotAuthorized: the broker refused an operation (topic create,
 	// describe, write, or the transactional id).
 	ErrNotAuthorized = errors.New("not authorized by Kafka: grant the connector's principal CREATE/DESCRIBE/WRITE on the topics with the prefix, READ on the state topic and WRITE/DESCRIBE on its transactional id")
