@@ -98,15 +98,28 @@ func (b *backend) run(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, e
 		return nil, err
 	}
 	reply, err := b.roundTrip(ctx, c, full)
+	if err != nil && readOnly[cmdName(cmd)] && ctx.Err() == nil {
+		// A read is safe to repeat on a fresh connection: the backend now
+		// and then drops one (a write may have been applied, so writes are
+		// never repeated; mongo-java-server also closes the connection on
+		// BSON types it cannot store).
+		_ = c.c.Close()
+		if c, err = b.get(ctx); err != nil {
+			return nil, err
+		}
+		reply, err = b.roundTrip(ctx, c, full)
+	}
 	if err != nil {
-		// no retry: the command may have been applied (mongo-java-server
-		// closes the connection on BSON types it cannot store)
 		_ = c.c.Close()
 		return nil, fmt.Errorf("backend %s: %w", b.addr, err)
 	}
 	b.put(c)
 	return withMissingCode(reply), nil
 }
+
+// readOnly names the commands run repeats once after a dropped connection.
+var readOnly = map[string]bool{"find": true, "listCollections": true, "listIndexes": true, "count": true,
+	"distinct": true, "listDatabases": true, "dbStats": true, "collStats": true, "buildInfo": true, "ping": true}
 
 // backendCodes gives code-less backend errors the code genuine MongoDB sends
 // with the same message (mongo-java-server answers a drop of a missing
