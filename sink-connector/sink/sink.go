@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
@@ -275,7 +274,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		if s.dlq, err = kgo.NewClient(append(append([]kgo.Opt{}, kopts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...); err != nil {
 			return nil, fmt.Errorf("creating the dead-letter producer: %w", err)
 		}
-		if err := ensureTopic(ctx, kadm.NewClient(s.dlq), kafkax.TopicSpec{Name: cfg.DLQ(), Partitions: 1,
+		if _, err := kafkax.EnsureTopic(ctx, kadm.NewClient(s.dlq), kafkax.TopicSpec{Name: cfg.DLQ(), Partitions: 1,
 			Configs: map[string]string{"retention.ms": "-1"}}); err != nil {
 			return nil, fmt.Errorf("dead-letter topic: %w", err)
 		}
@@ -355,23 +354,5 @@ func (s *Service) close() {
 	}
 	if s.dest != nil {
 		_ = s.dest.Disconnect(context.Background())
-	}
-}
-
-// ensureTopic creates the topic if needed, waiting briefly for a new topic's
-// metadata to propagate (the broker answers UNKNOWN_TOPIC_OR_PARTITION right
-// after creating it).
-func ensureTopic(ctx context.Context, adm *kadm.Client, spec kafkax.TopicSpec) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, err := kafkax.EnsureTopic(ctx, adm, spec)
-		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
 }

@@ -55,15 +55,8 @@ func (l *logWriter) ensure(topic string) {
 	}
 	ctx := testenv.Context(l.t, 30*time.Second)
 	adm := l.env.Admin(l.t)
-	for {
-		_, err := kafkax.EnsureTopic(ctx, adm, kafkax.TopicSpec{Name: topic, Partitions: l.parts})
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			l.t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond) // metadata of a new topic propagates
+	if _, err := kafkax.EnsureTopic(ctx, adm, kafkax.TopicSpec{Name: topic, Partitions: l.parts}); err != nil {
+		l.t.Fatal(err)
 	}
 	l.made[topic] = true
 }
