@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ type Server struct {
 }
 
 // NewServer listens on addr at once (so a busy port fails at startup with a
-// clear error) and mounts /metrics and /healthz.
+// clear error) and mounts /metrics, /healthz and /debug/pprof/.
 func NewServer(addr string, g prometheus.Gatherer) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -70,6 +71,11 @@ func NewServer(addr string, g prometheus.Gatherer) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	// Go profiles (CPU, heap, goroutines) for diagnosing throughput and
+	// memory in the field, as Prometheus and most Go services expose them.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return &Server{Addr: ln.Addr().String(), mux: mux, ln: ln}, nil
 }
 

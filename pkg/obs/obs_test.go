@@ -17,7 +17,7 @@ func TestServerServesMetricsAndHealth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	for _, tc := range []struct{ path, want string }{{"/healthz", "ok"}, {"/metrics", "go_goroutines"}} {
+	for _, tc := range []struct{ path, want string }{{"/healthz", "ok"}, {"/metrics", "go_goroutines"}, {"/debug/pprof/", "goroutine"}} {
 		resp, err := http.Get("http://" + s.Addr + tc.path)
 		if err != nil {
 			t.Fatal(err)

@@ -158,6 +158,10 @@ func (p *Publisher) newProducer(ctx context.Context) error {
 		kgo.ProducerBatchMaxBytes(MaxRecordBytes),
 		kgo.ProducerLinger(0),
 		kgo.RecordRetries(10),
+		// Records for a topic created a moment ago wait for the producer's
+		// next metadata refresh; franz-go's default minimum age of 5 s
+		// stalled every new topic's first transaction for 5 s.
+		kgo.MetadataMinAge(200*time.Millisecond),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
