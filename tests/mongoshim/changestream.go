@@ -35,11 +35,24 @@ type csCursor struct {
 	stages        []csStage
 	done          bool
 	used          time.Time
+	// split: the pipeline ends with $changeStreamSplitLargeEvent.
+	split bool
+	// frags are the fragments of a split event not returned yet; fragPos is
+	// the event's position (c.pos moves there after its last fragment).
+	frags   []bson.Raw
+	fragPos pos
+	// skip: resumed from fragment skip.k of the event at skip.p; the
+	// fragments up to it are not returned again.
+	skip struct {
+		p pos
+		k int
+	}
 }
 
 // csStage is one pipeline stage after $changeStream: $match, or a simple
 // $project/$unset of top-level fields; other stages pass events unchanged.
 type csStage struct {
+	split   bool // $changeStreamSplitLargeEvent (handled by the cursor)
 	match   *matcher
 	include map[string]bool
 	exclude map[string]bool
@@ -118,6 +131,13 @@ func (s *Server) openChangeStream(ctx context.Context, db string, cmd bson.Raw) 
 		if p.flag == 1 && key == "resumeAfter" {
 			return nil, shimErr(codeInvalidResumeToken, "Attempting to resume a change stream using 'resumeAfter' is not allowed from an invalidate notification.")
 		}
+		if k := fragmentOf(p); k > 0 {
+			// A fragment's token: the stream goes on with the next
+			// fragment of the same event.
+			p.flag = 0
+			c.skip.p, c.skip.k = p, k
+			p = justBefore(p)
+		}
 		c.pos = p
 	case hasKey(spec, "startAtOperationTime"):
 		t, i, ok := spec.Lookup("startAtOperationTime").TimestampOK()
@@ -138,7 +158,9 @@ func (s *Server) openChangeStream(ctx context.Context, db string, cmd bson.Raw) 
 		if err != nil {
 			return nil, err
 		}
-		if stage != nil {
+		if stage != nil && stage.split {
+			c.split = true
+		} else if stage != nil {
 			c.stages = append(c.stages, *stage)
 		}
 	}
@@ -229,7 +251,7 @@ func (s *Server) parseStage(d bson.Raw) (*csStage, error) {
 		}
 		return st, nil
 	case "$changeStreamSplitLargeEvent":
-		return nil, nil // events never exceed 16 MiB here (see docs/testing.md)
+		return &csStage{split: true}, nil
 	}
 	s.log.Warn("change stream stage not applied by mongoshim; events pass unchanged", "stage", name)
 	return nil, nil
@@ -298,6 +320,17 @@ func (c *csCursor) fetch(ctx context.Context, s *Server, limit int, wait time.Du
 		return nil, c.pos.token(), nil
 	}
 	for {
+		// Fragments of a split event left over from the last batch.
+		for len(c.frags) > 0 {
+			if len(batch) > 0 && (size+len(c.frags[0]) > maxBatchBytes || limit > 0 && len(batch) >= limit) {
+				return batch, c.pos.token(), nil
+			}
+			batch = append(batch, c.frags[0])
+			size += len(c.frags[0])
+			if c.frags = c.frags[1:]; len(c.frags) == 0 {
+				c.pos = c.fragPos
+			}
+		}
 		evs, last, notify := s.oplog.since(c.pos, 0)
 		if s.oplog.lost(c.pos) {
 			return nil, nil, historyLost()
@@ -317,6 +350,22 @@ func (c *csCursor) fetch(ctx context.Context, s *Server, limit int, wait time.Du
 				if doc, keep = c.stages[i].apply(doc); !keep {
 					break
 				}
+			}
+			if keep && c.split && len(doc) > maxEventBytes {
+				frags, err := splitEvent(doc, ev.pos)
+				if err != nil {
+					return nil, nil, err
+				}
+				if c.skip.k > 0 && c.skip.p == ev.pos {
+					frags = frags[min(c.skip.k, len(frags)):]
+				}
+				c.skip.k = 0
+				c.frags, c.fragPos = frags, ev.pos
+				if len(frags) == 0 {
+					c.pos = ev.pos
+				}
+				full = true // the fragments go out at the top of the loop
+				break
 			}
 			if keep && len(batch) > 0 && size+len(doc) > maxBatchBytes {
 				full = true
@@ -343,6 +392,9 @@ func (c *csCursor) fetch(ctx context.Context, s *Server, limit int, wait time.Du
 				full = true
 				break
 			}
+		}
+		if full && len(c.frags) > 0 {
+			continue
 		}
 		if full {
 			return batch, c.pos.token(), nil

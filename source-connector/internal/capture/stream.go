@@ -161,7 +161,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 	)
 	if a := start.After; a != nil && len(a.Token) > 0 {
 		tok, ckptTok, lastTime = a.Token, a.Token, a.ClusterTime
-		m.Txn.Restore(a.TxnLSID, a.TxnNumber, a.TxnIndex)
+		m.Txn.Restore(a.TxnLSID, a.TxnNumber, a.TxnIndex, a.TxnPublished)
 	}
 	var pending *publish.StreamState // checkpoint of events that produced no record
 	lastEmit := time.Now()
@@ -178,9 +178,40 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 	state := func(token bson.Raw, ct bson.Timestamp) *publish.StreamState {
 		st := &publish.StreamState{Token: token, ClusterTime: ct}
 		if m.Txn.active {
-			st.TxnLSID, st.TxnNumber, st.TxnIndex = m.Txn.LSID, m.Txn.TxnNumber, m.Txn.Index
+			st.TxnLSID, st.TxnNumber, st.TxnIndex, st.TxnPublished = m.Txn.LSID, m.Txn.TxnNumber, m.Txn.Index, m.Txn.Published
 		}
 		return st
+	}
+
+	// Transaction marks: the last data event published of a source
+	// transaction is held back until the stream shows whether another one
+	// of the transaction follows (the next event, or an idle stream: MongoDB
+	// returns a committed transaction's events together). Every event of the
+	// transaction but the last is sent with More, so the pipeline puts them
+	// all into one Kafka transaction, and the last one carries the count: a
+	// sink gathering the transaction knows when it has all of it.
+	var (
+		held   *publish.Item
+		heldSt *publish.StreamState // newest checkpoint while held (a DDL of the transaction may pass it)
+		heldN  int32                // events of held's transaction published, held included
+	)
+	release := func(last bool) error {
+		if held == nil {
+			return nil
+		}
+		it := *held
+		held = nil
+		it.State = []publish.StateUpdate{{Key: publish.KeyStream, Value: heldSt}}
+		if last {
+			it.Event.Txn.Count = heldN
+		} else {
+			it.More = true
+		}
+		if err := send(it); err != nil {
+			return err
+		}
+		ckptTok = heldSt.Token
+		return nil
 	}
 
 	for {
@@ -194,6 +225,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 		for !reopen {
 			if cs.TryNext(ctx) {
 				raw := bson.Raw(append([]byte(nil), cs.Current...))
+				wasSplit := reasm.Pending() || raw.Lookup("splitEvent").Type != 0
 				full, err := reasm.Add(raw)
 				if err != nil {
 					_ = cs.Close(context.WithoutCancel(ctx))
@@ -202,12 +234,22 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 				if full == nil {
 					continue
 				}
+				if wasSplit {
+					s.cfg.Metrics.SplitEvents.Inc()
+				}
 				mp, err := m.Map(full)
 				if err != nil {
 					_ = cs.Close(context.WithoutCancel(ctx))
 					return fmt.Errorf("mapping change event %s: %w", full, err)
 				}
 				s.cfg.Metrics.EventsCaptured.WithLabelValues(mp.OpType).Inc()
+				if held != nil && !m.Txn.In(held.Event.Txn) {
+					// The held event's transaction ended before this event.
+					if err := release(true); err != nil {
+						_ = cs.Close(context.WithoutCancel(ctx))
+						return err
+					}
+				}
 				tok = mp.Token
 				if mp.ClusterTime.T != 0 {
 					lastTime = mp.ClusterTime
@@ -226,11 +268,32 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 				case !s.selected(mp):
 					s.cfg.Metrics.EventsFiltered.Inc()
 					pending = st
+				case mp.Item.Event.Txn != nil && !mp.Item.Broadcast:
+					// A data event of a transaction: the previous one (if
+					// any) is not the last; this one is held.
+					m.Txn.Published++
+					st = state(mp.Token, lastTime)
+					if err := release(false); err != nil {
+						_ = cs.Close(context.WithoutCancel(ctx))
+						return err
+					}
+					it := mp.Item
+					it.Event.Txn.Counted = true
+					held, heldSt, heldN = &it, st, m.Txn.Published
+					pending = nil
 				default:
 					it := mp.Item
 					it.State = []publish.StateUpdate{{Key: publish.KeyStream, Value: st}}
 					if mp.OpType == OpRename {
 						it.Targets = s.renameTargets(mp)
+					}
+					if held != nil {
+						// DDL inside a transaction (create, createIndexes):
+						// published in place, not counted, in the same Kafka
+						// transaction; the held event keeps waiting and will
+						// carry this newer checkpoint.
+						it.More = true
+						heldSt = st
 					}
 					if err := send(it); err != nil {
 						_ = cs.Close(context.WithoutCancel(ctx))
@@ -244,6 +307,8 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 					return ctx.Err()
 				}
 				if mongox.IsHistoryLost(err) {
+					// (a held event is not published: its checkpoint is not
+					// committed either, so a restart reads it again)
 					return fmt.Errorf("%w (%v)", ErrHistoryLost, err)
 				}
 				if !mongox.IsTransient(err) {
@@ -257,6 +322,12 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 				}
 				reopen = true
 				continue
+			} else if held != nil && !reasm.Pending() {
+				// Idle stream: the held event was its transaction's last.
+				if err := release(true); err != nil {
+					_ = cs.Close(context.WithoutCancel(ctx))
+					return err
+				}
 			} else if cs.ID() == 0 {
 				s.log.Warn("the server closed the change stream; reopening it")
 				reopen = true
@@ -272,7 +343,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 					tok = pending.Token
 				}
 			}
-			if pending != nil && !reasm.Pending() && time.Since(lastEmit) >= s.cfg.Heartbeat {
+			if pending != nil && held == nil && !reasm.Pending() && time.Since(lastEmit) >= s.cfg.Heartbeat {
 				p := pending
 				if err := send(publish.Item{State: []publish.StateUpdate{{Key: publish.KeyStream, Value: p}}, Heartbeat: true,
 					Event: nil}); err != nil {

@@ -39,6 +39,7 @@ type Metrics struct {
 	Heartbeats      prometheus.Counter
 	Retries         *prometheus.CounterVec
 	EventsFiltered  prometheus.Counter
+	SplitEvents     prometheus.Counter
 }
 
 // New creates the collectors and registers them on reg (when non-nil).
@@ -71,10 +72,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Transient errors retried, by operation."}, []string{"op"}),
 		EventsFiltered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "events_filtered_total",
 			Help: "Change events dropped by the namespace filter."}),
+		SplitEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "split_events_total",
+			Help: "Change events over 16 MiB that arrived as $changeStreamSplitLargeEvent fragments and were reassembled."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.SnapshotDocs, m.SnapshotBytes, m.EventsCaptured, m.EventsPublished, m.PublishedBytes,
-			m.PublishLatency, m.TxnCommits, m.TxnAborts, m.StreamLag, m.BufferedRecords, m.Heartbeats, m.Retries, m.EventsFiltered)
+			m.PublishLatency, m.TxnCommits, m.TxnAborts, m.StreamLag, m.BufferedRecords, m.Heartbeats, m.Retries, m.EventsFiltered, m.SplitEvents)
 	}
 	return m
 }
