@@ -51,7 +51,7 @@ type sizes struct {
 func benchSizes() sizes {
 	return sizes{
 		colls: envInt("LOGBRIDGE_BENCH_COLLS", 4),
-		docs:  envInt("LOGBRIDGE_BENCH_DOCS", 10000),
+		docs:  envInt("LOGBRIDGE_BENCH_DOCS", 50000),
 		par:   envInt("LOGBRIDGE_BENCH_PARALLELISM", 4),
 	}
 }
