@@ -195,6 +195,11 @@ func appendAvro(b []byte, ev *Event) []byte {
 		b = avroresolve.AppendBytes(append(b, 2), t.LSID)
 		b = appendLong(b, t.TxnNumber)
 		b = appendLong(b, int64(t.Index))
+		if t.Counted {
+			b = appendLong(append(b, 2), int64(t.Count))
+		} else {
+			b = append(b, 0)
+		}
 	}
 	b = appendOptBytes(b, ev.ResumeToken)
 	b = appendLong(b, ev.Epoch)
@@ -440,6 +445,10 @@ func decodeAvro(b []byte) (*Event, error) {
 	r.field = "txn"
 	if r.optional() {
 		ev.Txn = &TxnID{LSID: r.doc(), TxnNumber: r.long(), Index: r.int32()}
+		r.field = "txn.count"
+		if r.optional() {
+			ev.Txn.Counted, ev.Txn.Count = true, r.int32()
+		}
 	}
 	r.field = "resumeToken"
 	ev.ResumeToken = r.optDoc()

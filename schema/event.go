@@ -62,6 +62,14 @@ type TxnID struct {
 	LSID      bson.Raw // the logical session id document
 	TxnNumber int64
 	Index     int32 // position of the event within the transaction's events, from 0
+	// Counted says the producer marks where the transaction ends in the log
+	// (Avro/JSON "count" present). Then Count is 0 on every event but the
+	// transaction's last one in the log, which carries the number of the
+	// transaction's events the log holds (so a consumer knows when it has
+	// gathered all of them; events of excluded namespaces are not in the
+	// log and not counted). Producers before this field leave Counted false.
+	Counted bool
+	Count   int32
 }
 
 // DDLKind names a metadata change.

@@ -223,6 +223,10 @@ func testEvents(t testing.TB) map[string]*Event {
 			Update:      &UpdateDescription{RemovedFields: []string{"only-removed"}},
 			ClusterTime: ClusterTime{T: math.MaxUint32, I: math.MaxUint32}, WallTimeMillis: -1, ResumeToken: token,
 			Txn: &TxnID{LSID: lsid, TxnNumber: math.MaxInt64, Index: 3}, Epoch: math.MaxInt64, Source: "east"},
+		"insert-txn-more": {Op: OpInsert, NS: ns, DocumentKey: key, FullDocument: full, ClusterTime: ct, ResumeToken: token,
+			Txn: &TxnID{LSID: lsid, TxnNumber: 7, Index: 0, Counted: true}, Epoch: 1, Source: "east"},
+		"delete-txn-last": {Op: OpDelete, NS: ns, DocumentKey: key, ClusterTime: ct, ResumeToken: token,
+			Txn: &TxnID{LSID: lsid, TxnNumber: 7, Index: 4, Counted: true, Count: 3}, Epoch: 1, Source: "east"},
 		"replace": {Op: OpReplace, NS: ns, DocumentKey: key, FullDocument: full, ClusterTime: ct, ResumeToken: token, Epoch: 2, Source: "west"},
 		"delete":  {Op: OpDelete, NS: ns, DocumentKey: key, ClusterTime: ct, ResumeToken: token, Epoch: 2, Source: "west"},
 		"ddl-rename": {Op: OpDDL, NS: ns, ClusterTime: ct, ResumeToken: token, Epoch: 1, Source: "east",
@@ -319,7 +323,11 @@ func eventNative(ev *Event) map[string]any {
 		m["wallTime"] = goavro.Union("long.timestamp-millis", time.UnixMilli(ev.WallTimeMillis).UTC())
 	}
 	if x := ev.Txn; x != nil {
-		m["txn"] = goavro.Union("io.logbridge.Txn", map[string]any{"lsid": []byte(x.LSID), "txnNumber": x.TxnNumber, "index": x.Index})
+		var count any
+		if x.Counted {
+			count = goavro.Union("int", x.Count)
+		}
+		m["txn"] = goavro.Union("io.logbridge.Txn", map[string]any{"lsid": []byte(x.LSID), "txnNumber": x.TxnNumber, "index": x.Index, "count": count})
 	}
 	if d := ev.DDL; d != nil {
 		var target any

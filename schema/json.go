@@ -22,7 +22,8 @@ import (
 //	   "truncatedArrays":[{"field":"b","newSize":{"$numberInt":"2"}}]},
 //	 "clusterTime":{"$timestamp":{"t":1700000000,"i":3}},
 //	 "wallTime":{"$date":{"$numberLong":"1700000000123"}},
-//	 "txn":{"lsid":{...},"txnNumber":{"$numberLong":"7"},"index":{"$numberInt":"0"}},
+//	 "txn":{"lsid":{...},"txnNumber":{"$numberLong":"7"},"index":{"$numberInt":"0"},
+//	   "count":{"$numberInt":"2"}},
 //	 "resumeToken":{"_data":"..."},"epoch":{"$numberLong":"1"},"source":"east",
 //	 "ddl":{"kind":"rename","target":{"db":"shop","coll":"old"},"options":{...},"indexes":{...},"id":"..."},
 //	 "marker":{"kind":"commit","id":"...","data":{...}}}
@@ -65,6 +66,9 @@ func envelopeBSON(dst []byte, ev *Event) []byte {
 		b = bsoncore.AppendDocumentElement(b, "lsid", t.LSID)
 		b = bsoncore.AppendInt64Element(b, "txnNumber", t.TxnNumber)
 		b = bsoncore.AppendInt32Element(b, "index", t.Index)
+		if t.Counted {
+			b = bsoncore.AppendInt32Element(b, "count", t.Count)
+		}
 		b, _ = bsoncore.AppendDocumentEnd(b, ti)
 	}
 	b = appendOptDoc(b, "resumeToken", ev.ResumeToken)
@@ -510,6 +514,13 @@ func txnFromBSON(v bson.RawValue) (*TxnID, error) {
 			return nil, malformedJSON(field+".index", "not an int32")
 		}
 		t.Index = i
+	}
+	if cv, err := d.LookupErr("count"); err == nil {
+		c, ok := cv.Int32OK()
+		if !ok {
+			return nil, malformedJSON(field+".count", "not an int32")
+		}
+		t.Counted, t.Count = true, c
 	}
 	return t, nil
 }

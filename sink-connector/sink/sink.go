@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"golang.org/x/sync/errgroup"
@@ -51,7 +52,9 @@ type Config struct {
 	ErrorTolerance    string // none | all
 	BuildIndexes      bool
 	Transactions      bool
-	HTTPAddr          string // "" disables the HTTP server
+	TxnWait           time.Duration // --transaction-wait
+	TxnMaxEvents      int           // --transaction-max-events
+	HTTPAddr          string        // "" disables the HTTP server
 	SchemaRegistryURL string
 	StartFrom         string // earliest | latest
 	// SessionTimeout is the consumer group session timeout: how long a
@@ -82,6 +85,8 @@ func DefaultConfig() Config {
 		StartFrom:      "earliest",
 		SessionTimeout: 45 * time.Second,
 		ControlPoll:    500 * time.Millisecond,
+		TxnWait:        10 * time.Second,
+		TxnMaxEvents:   10000,
 		Log:            obs.LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -102,7 +107,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DLQTopic, "dlq-topic", "", "dead-letter topic for records that cannot be applied (default <prefix>._dlq)")
 	fs.StringVar(&c.ErrorTolerance, "error-tolerance", d.ErrorTolerance, "none: stop at a record that cannot be applied, without committing past it; all: send it to the dead-letter topic with the reason and go on")
 	fs.BoolVar(&c.BuildIndexes, "build-indexes", d.BuildIndexes, "apply createIndexes records (false: create collections but no secondary indexes)")
-	fs.BoolVar(&c.Transactions, "transactions", false, "apply the events of one source transaction (same lsid and txnNumber) in one destination transaction (needs a replica set destination; see README: not implemented yet, refused)")
+	fs.BoolVar(&c.Transactions, "transactions", false, "apply the events of one source transaction (same lsid and txnNumber) in one destination multi-document transaction, so that readers never see half of one (needs a replica set or sharded destination; see README for the per-event fallback)")
+	fs.DurationVar(&c.TxnWait, "transaction-wait", d.TxnWait, "with --transactions: longest wait for all events of a source transaction to reach this member; then its events are applied per event (counted, logged)")
+	fs.IntVar(&c.TxnMaxEvents, "transaction-max-events", d.TxnMaxEvents, "with --transactions: source transactions with more events are applied per event (bounds the events held in memory)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", d.HTTPAddr, "listen address of the HTTP server: /metrics, /healthz, GET /api/v1/progress (empty: no server)")
 	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", "", "Confluent-compatible schema registry URL, to decode records written in the Confluent wire format")
 	fs.StringVar(&c.StartFrom, "start-from", d.StartFrom, "where a new group starts in partitions without a committed offset: earliest (rebuild from the retained log) or latest")
@@ -220,8 +227,11 @@ func (c *Config) Validate() error {
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is empty: name the consumer group"))
 	}
-	if c.Transactions {
-		errs = append(errs, errors.New("transactions: transaction-consistent apply is not implemented yet; run without --transactions (events are applied per document, in order, idempotently)"))
+	if c.Transactions && c.TxnWait <= 0 {
+		errs = append(errs, fmt.Errorf("transaction-wait %v: must be positive", c.TxnWait))
+	}
+	if c.Transactions && c.TxnMaxEvents < 1 {
+		errs = append(errs, fmt.Errorf("transaction-max-events %d: must be at least 1", c.TxnMaxEvents))
 	}
 	return errors.Join(errs...)
 }
@@ -269,6 +279,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if s.dest, err = mongox.Connect(ctx, "destination", cfg.DestURI); err != nil {
 		return nil, err
 	}
+	if cfg.Transactions {
+		if err := supportsTransactions(ctx, s.dest); err != nil {
+			return nil, err
+		}
+	}
 	var dlq consume.DeadLetters
 	if cfg.ErrorTolerance == "all" {
 		if s.dlq, err = kgo.NewClient(append(append([]kgo.Opt{}, kopts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...); err != nil {
@@ -285,14 +300,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if cfg.SessionTimeout > 0 {
 		ckopts = append(ckopts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
 	}
+	writer := apply.NewWriter(s.dest, wc, s.metrics, log)
 	s.consumer, err = consume.New(consume.Config{
 		Group: cfg.Group, TopicRegex: include, ExcludeRegex: exclude, StartFrom: cfg.StartFrom,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Parallelism: cfg.Parallelism,
 		Tolerance: consume.Tolerance(cfg.ErrorTolerance), DLQTopic: cfg.DLQ(),
+		Transactions: cfg.Transactions, TxnWait: cfg.TxnWait, TxnMaxEvents: cfg.TxnMaxEvents,
 	}, consume.Deps{
 		KafkaOpts:   ckopts,
 		Decoder:     serde,
-		Writer:      apply.NewWriter(s.dest, wc, s.metrics, log),
+		Writer:      writer,
+		TxnWriter:   writer,
 		Barriers:    apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log),
 		DeadLetters: dlq,
 		NSMap:       nsmap,
@@ -310,6 +328,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	}
 	ok = true
 	return s, nil
+}
+
+// supportsTransactions checks that the destination has multi-document
+// transactions: a replica set member or mongos (a standalone has none).
+func supportsTransactions(ctx context.Context, cl *mongo.Client) error {
+	var hello struct {
+		SetName string `bson:"setName"`
+		Msg     string `bson:"msg"`
+	}
+	if err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return fmt.Errorf("transactions: asking the destination whether it is a replica set (hello): %w", err)
+	}
+	if hello.SetName == "" && hello.Msg != "isdbgrid" {
+		return errors.New("transactions: the destination is a standalone server, which has no multi-document transactions; " +
+			"make it a replica set (a single-member one will do) or run without --transactions")
+	}
+	return nil
 }
 
 // HTTPAddr is the bound address of the HTTP server ("" without one).

@@ -34,7 +34,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "tolerance", args: []string{"--dest-uri", "mongodb://x", "--error-tolerance", "some"}, wantErr: "error-tolerance"},
 		{name: "ns-map", args: []string{"--dest-uri", "mongodb://x", "--ns-map", "a.*=b.c"}, wantErr: "ns-map"},
 		{name: "start-from", args: []string{"--dest-uri", "mongodb://x", "--start-from", "middle"}, wantErr: "start-from"},
-		{name: "transactions", args: []string{"--dest-uri", "mongodb://x", "--transactions"}, wantErr: "not implemented"},
+		{name: "transactions", args: []string{"--dest-uri", "mongodb://x", "--transactions"}},
+		{name: "transaction wait", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-wait", "0s"}, wantErr: "transaction-wait 0s: must be positive"},
+		{name: "transaction size", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-max-events", "0"}, wantErr: "transaction-max-events 0: must be at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

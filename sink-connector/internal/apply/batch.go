@@ -88,6 +88,18 @@ func (b *Batch) Writes() int {
 	return n
 }
 
+// Refs returns the record of each pending write in batch order (a write
+// that coalesced several events names the last one), for logs and tests.
+func (b *Batch) Refs() []Ref {
+	var out []Ref
+	for _, ko := range b.order {
+		for _, w := range ko.ops {
+			out = append(out, w.ref)
+		}
+	}
+	return out
+}
+
 // Reset empties the batch.
 func (b *Batch) Reset() {
 	clear(b.keys)

@@ -198,3 +198,77 @@ func (w *Writer) count(ws []write, failed map[int]bool, br *mongo.BulkWriteResul
 }
 
 func isDupCode(c int) bool { return c == 11000 || c == 11001 || c == 12582 }
+
+// FlushTxn applies every pending write of b in one multi-document
+// transaction (the destination must be a replica set or a sharded cluster),
+// committed with the writer's write concern: a reader of the destination
+// sees all of b or none of it. Transient failures retry the whole
+// transaction (its writes are idempotent). When the destination rejects a
+// write the transaction is aborted and the error wraps ErrRejected: the
+// caller then applies the events one by one (Flush), which isolates the bad
+// one. Flush's snapshot insert fast path is not used here (a duplicate key
+// would abort the transaction): inserts are replace-upserts.
+func (w *Writer) FlushTxn(ctx context.Context, b *Batch) (Result, error) {
+	type done struct {
+		ws []write
+		br *mongo.BulkWriteResult
+	}
+	var rounds []done
+	body := func(sc context.Context) (any, error) {
+		rounds = rounds[:0]
+		for _, gen := range b.generations() {
+			byNS := map[schema.Namespace][]write{}
+			var order []schema.Namespace
+			for _, wr := range gen {
+				if wr.kind == wInsert {
+					wr.kind = wReplace
+				}
+				if _, ok := byNS[wr.ns]; !ok {
+					order = append(order, wr.ns)
+				}
+				byNS[wr.ns] = append(byNS[wr.ns], wr)
+			}
+			for _, ns := range order {
+				ws := byNS[ns]
+				start := time.Now()
+				// The collection handle carries no write concern: inside a
+				// transaction only the commit takes one.
+				br, err := w.client.Database(ns.DB).Collection(ns.Coll).BulkWrite(sc, models(ws), options.BulkWrite().SetOrdered(true))
+				w.metrics.BulkSeconds.WithLabelValues("txn").Observe(time.Since(start).Seconds())
+				if err != nil {
+					var bwe mongo.BulkWriteException
+					if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
+						we := bwe.WriteErrors[0]
+						wr := ws[max(0, min(we.Index, len(ws)-1))]
+						return nil, fmt.Errorf("%w: %s of %s key %s: code %d: %s", ErrRejected, wr.kind, ns, wr.key, we.Code, we.Message)
+					}
+					return nil, err
+				}
+				rounds = append(rounds, done{ws, br})
+			}
+		}
+		return nil, nil
+	}
+	err := retry.Do(ctx, w.retry, func(err error) bool { return !errors.Is(err, ErrRejected) && mongox.IsTransient(err) }, func(ctx context.Context) error {
+		sess, err := w.client.StartSession()
+		if err != nil {
+			return err
+		}
+		defer sess.EndSession(context.WithoutCancel(ctx))
+		_, err = sess.WithTransaction(ctx, body, options.Transaction().SetWriteConcern(w.wc))
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	// Counted once, after the commit.
+	var res Result
+	for _, op := range b.noops() {
+		w.metrics.Applied.WithLabelValues(string(op)).Inc()
+	}
+	for _, r := range rounds {
+		w.metrics.BulkDocs.Observe(float64(len(r.ws)))
+		w.count(r.ws, nil, r.br, &res)
+	}
+	return res, nil
+}

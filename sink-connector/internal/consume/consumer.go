@@ -41,6 +41,12 @@ type Config struct {
 	CommitInterval time.Duration
 	Tolerance      Tolerance
 	DLQTopic       string
+	// Transactions gathers each source transaction's events and applies
+	// them in one destination transaction (txn.go); TxnWait bounds the
+	// gathering, TxnMaxEvents its size (beyond either: per event).
+	Transactions bool
+	TxnWait      time.Duration
+	TxnMaxEvents int
 }
 
 // Validate checks the settings.
@@ -72,6 +78,12 @@ func (c Config) Validate() error {
 	if c.Tolerance != ToleranceNone && c.Tolerance != ToleranceAll {
 		errs = append(errs, fmt.Errorf("error tolerance %q: use none or all", c.Tolerance))
 	}
+	if c.Transactions && c.TxnWait <= 0 {
+		errs = append(errs, fmt.Errorf("transaction wait %v: must be positive", c.TxnWait))
+	}
+	if c.Transactions && c.TxnMaxEvents < 1 {
+		errs = append(errs, fmt.Errorf("transaction max events %d: must be at least 1", c.TxnMaxEvents))
+	}
 	if c.Tolerance == ToleranceAll && c.DLQTopic == "" {
 		errs = append(errs, errors.New("error tolerance all needs a dead-letter topic"))
 	}
@@ -89,6 +101,13 @@ type DataWriter interface {
 	Flush(ctx context.Context, b *apply.Batch) (apply.Result, error)
 }
 
+// TxnWriter applies a batch in one destination multi-document transaction
+// (apply.Writer.FlushTxn). An error wrapping apply.ErrRejected means the
+// transaction was aborted because the destination rejected a write.
+type TxnWriter interface {
+	FlushTxn(ctx context.Context, b *apply.Batch) (apply.Result, error)
+}
+
 // BarrierApplier applies a DDL or marker once and records it (apply.DDLApplier).
 // Apply returns only after the destination acknowledged the change.
 type BarrierApplier interface {
@@ -104,6 +123,7 @@ type DeadLetters interface {
 var (
 	_ Decoder        = (*schema.Serde)(nil)
 	_ DataWriter     = (*apply.Writer)(nil)
+	_ TxnWriter      = (*apply.Writer)(nil)
 	_ BarrierApplier = (*apply.DDLApplier)(nil)
 )
 
@@ -112,6 +132,7 @@ type Deps struct {
 	KafkaOpts   []kgo.Opt // connection options (brokers, TLS, SASL)
 	Decoder     Decoder
 	Writer      DataWriter
+	TxnWriter   TxnWriter // required with Config.Transactions
 	Barriers    BarrierApplier
 	DeadLetters DeadLetters // nil unless Tolerance is all
 	NSMap       apply.NSMap
@@ -141,12 +162,16 @@ type Consumer struct {
 	sessStop context.CancelFunc
 	paused   map[tp]bool
 	progress map[tp]*partProgress
+	txns     *txnCoord // this session's transactions (nil without Config.Transactions)
 }
 
 // New returns a consumer; Run starts it.
 func New(cfg Config, deps Deps) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Transactions && deps.TxnWriter == nil {
+		return nil, errors.New("transactions need a transaction writer")
 	}
 	if cfg.QueueLimit <= 0 {
 		cfg.QueueLimit = 4 * cfg.BatchSize
@@ -315,6 +340,9 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, as map[string][]in
 	defer c.mu.Unlock()
 	if c.sessStop == nil {
 		c.sessCtx, c.sessStop = context.WithCancel(c.runCtx)
+		if c.cfg.Transactions {
+			c.txns = newTxnCoord(c.cfg.TxnWait, c.cfg.TxnMaxEvents, c.txnResolved)
+		}
 	}
 	ctx := c.sessCtx
 	var summary []string
@@ -333,7 +361,7 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, as map[string][]in
 				pp = &partProgress{}
 				c.progress[key] = pp
 			}
-			w := &worker{c: c, key: key, q: newQueue(), batch: apply.NewBatch(c.deps.NSMap), recs: map[int64]*kgo.Record{}, prog: pp}
+			w := &worker{c: c, key: key, q: newQueue(), batch: apply.NewBatch(c.deps.NSMap), recs: map[int64]*kgo.Record{}, prog: pp, txns: c.txns}
 			c.workers[key] = w
 			c.sessWG.Add(1)
 			go func() {
@@ -364,6 +392,7 @@ func (c *Consumer) stopSession() {
 	defer c.mu.Unlock()
 	c.workers = map[tp]*worker{}
 	c.barriers = map[string]*barrier{}
+	c.txns = nil // gathered, unapplied events are not acknowledged: the next owner reads them again
 	var paused = map[string][]int32{}
 	for k := range c.paused {
 		paused[k.topic] = append(paused[k.topic], k.partition)

@@ -26,6 +26,12 @@
 //     after it, and after a crash the partitions are all before the barrier
 //     or all after it.
 //
+//   - Transactions (Config.Transactions, txn.go): the events of one source
+//     transaction, gathered across partitions and topics, are applied in one
+//     destination transaction before any partition acknowledges them or
+//     handles a later record; beyond a wait or size limit, or on a rejected
+//     write, they are applied per event (counted and logged).
+//
 //   - The poll loop never blocks on a worker: records queue per partition and
 //     a partition's fetches pause above a limit, so a worker waiting at a
 //     barrier cannot starve the partitions it waits for.

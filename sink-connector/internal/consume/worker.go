@@ -26,6 +26,12 @@ type worker struct {
 	hasNext    bool
 	pendingCT  schema.ClusterTime
 	firstAdded time.Time
+
+	// --transactions (txn.go): txns is the session's coordinator (nil
+	// without the option); txn the transaction this partition waits for.
+	txns        *txnCoord
+	txn         *txnGather
+	txnTimedOut bool // txn's wait expired while another worker applies it
 }
 
 func (w *worker) ref(r *kgo.Record, op schema.Op) apply.Ref {
@@ -36,10 +42,24 @@ func (w *worker) run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	txnTimer := time.NewTimer(time.Hour)
+	txnTimer.Stop()
+	defer txnTimer.Stop()
 	for {
 		recs := w.q.take()
 		if len(recs) == 0 {
 			w.c.drained(w.key)
+			// Waiting for a transaction: wake on its resolution, on its
+			// deadline, or on more records (more of its events may come).
+			var tdone <-chan struct{}
+			var tdead <-chan time.Time
+			if g := w.txn; g != nil {
+				tdone = g.done
+				if !w.txnTimedOut {
+					txnTimer.Reset(time.Until(g.deadline))
+					tdead = txnTimer.C
+				}
+			}
 			var tc <-chan time.Time
 			if w.batch.Len() > 0 {
 				d := time.Until(w.firstAdded.Add(w.c.cfg.FlushInterval))
@@ -62,7 +82,16 @@ func (w *worker) run(ctx context.Context) error {
 				if err := w.flush(ctx); err != nil {
 					return err
 				}
+			case <-tdone:
+				timer.Stop()
+				if err := w.resolveTxn(ctx); err != nil {
+					return err
+				}
+			case <-tdead:
+				timer.Stop()
+				w.expireTxn()
 			}
+			txnTimer.Stop()
 			continue
 		}
 		for _, r := range recs {
@@ -115,6 +144,13 @@ func (w *worker) decode(ctx context.Context, r *kgo.Record) (*schema.Event, erro
 
 func (w *worker) handle(ctx context.Context, r *kgo.Record) error {
 	ev, err := w.decode(ctx, r)
+	if w.txn != nil && (err != nil || ev.Txn == nil || !ev.Txn.Counted || txnKey(ev.Txn) != w.txn.key) {
+		// Nothing after a transaction's events is handled before the
+		// transaction is resolved (per-key order, offsets).
+		if err := w.awaitTxn(ctx); err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -134,6 +170,17 @@ func (w *worker) handle(ctx context.Context, r *kgo.Record) error {
 		}
 		return w.barrier(ctx, r, ev)
 	}
+	if w.txns != nil && ev.Txn != nil && ev.Txn.Counted {
+		if gathered, err := w.gather(ctx, r, ev); gathered || err != nil {
+			return err
+		}
+	}
+	return w.add(ctx, r, ev)
+}
+
+// add applies a data event per event: into the pending batch, flushed on
+// size or timer.
+func (w *worker) add(ctx context.Context, r *kgo.Record, ev *schema.Event) error {
 	if err := w.batch.Add(ev, w.ref(r, ev.Op)); err != nil {
 		return w.poison(ctx, r, err, "bad-event")
 	}

@@ -14,6 +14,11 @@
 //	logbridge_sink_ddl_applied_total{kind}           DDL applied to the destination (skipped replays are not counted)
 //	logbridge_sink_update_missing_documents_total    delta updates whose document was not in the destination
 //	logbridge_sink_offset_commits_total{result}      Kafka offset commits (ok, error)
+//	logbridge_sink_transactions_total{result}        source transactions resolved with --transactions: applied (one destination
+//	                                                 transaction), or per event: timeout, too_large, rejected
+//	logbridge_sink_transaction_events                events per source transaction applied in one destination transaction
+//	logbridge_sink_transaction_wait_seconds          first event of a source transaction gathered → resolved
+//	logbridge_sink_transaction_late_events_total     events of an already resolved transaction, applied per event
 package metrics
 
 import "github.com/prometheus/client_golang/prometheus"
@@ -35,6 +40,10 @@ type Metrics struct {
 	DDLApplied     *prometheus.CounterVec
 	MissingUpdates prometheus.Counter
 	Commits        *prometheus.CounterVec
+	Txns           *prometheus.CounterVec
+	TxnEvents      prometheus.Histogram
+	TxnWaitSeconds prometheus.Histogram
+	TxnLateEvents  prometheus.Counter
 }
 
 // New creates the metrics and registers them on reg (nil: not registered,
@@ -67,10 +76,19 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Delta updates whose document was not found in the destination."}),
 		Commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "offset_commits_total",
 			Help: "Kafka offset commits, by result."}, []string{"result"}),
+		Txns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "transactions_total",
+			Help: "Source transactions resolved (--transactions): applied in one destination transaction, or applied per event (timeout, too_large, rejected)."}, []string{"result"}),
+		TxnEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "transaction_events",
+			Help: "Events per source transaction applied in one destination transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+		TxnWaitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "transaction_wait_seconds",
+			Help: "Time from a source transaction's first gathered event to its resolution.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		TxnLateEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_late_events_total",
+			Help: "Events of a source transaction that was already resolved, applied per event."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.Applied, m.BulkSeconds, m.BulkDocs, m.ApplyLag, m.ConsumerLag, m.Retries,
-			m.DeadLetters, m.BarrierWaits, m.BarrierSeconds, m.DDLApplied, m.MissingUpdates, m.Commits)
+			m.DeadLetters, m.BarrierWaits, m.BarrierSeconds, m.DDLApplied, m.MissingUpdates, m.Commits,
+			m.Txns, m.TxnEvents, m.TxnWaitSeconds, m.TxnLateEvents)
 	}
 	return m
 }

@@ -64,6 +64,7 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 	defer close(out)
 	var last schema.ClusterTime
 	var pending []*markRequest
+	inUnit := false // inside a source transaction's items (Item.More): no marker may split it
 	send := func(it publish.Item) error {
 		select {
 		case out <- it:
@@ -110,6 +111,9 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 			return ctx.Err()
 		case r := <-s.marks:
 			pending = append(pending, r)
+			if inUnit {
+				continue
+			}
 			if err := flush(); err != nil {
 				return err
 			}
@@ -122,6 +126,9 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 			}
 			if err := send(it); err != nil {
 				return err
+			}
+			if inUnit = it.More; inUnit {
+				continue
 			}
 			if err := flush(); err != nil {
 				return err

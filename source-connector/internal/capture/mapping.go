@@ -51,6 +51,10 @@ type TxnTracker struct {
 	LSID      bson.Raw
 	TxnNumber int64
 	Index     int32
+	// Published counts the transaction's data events handed to the log
+	// so far (the stream counts them; excluded namespaces are not), for
+	// the count stamped on the transaction's last event.
+	Published int32
 	active    bool
 }
 
@@ -59,18 +63,23 @@ func (t *TxnTracker) Next(lsid bson.Raw, txnNumber int64) *schema.TxnID {
 	if t.active && bytes.Equal(t.LSID, lsid) && t.TxnNumber == txnNumber {
 		t.Index++
 	} else {
-		t.LSID, t.TxnNumber, t.Index, t.active = lsid, txnNumber, 0, true
+		t.LSID, t.TxnNumber, t.Index, t.Published, t.active = lsid, txnNumber, 0, 0, true
 	}
 	return &schema.TxnID{LSID: lsid, TxnNumber: txnNumber, Index: t.Index}
 }
 
 // Restore continues the numbering of a transaction whose events were
 // published before a restart.
-func (t *TxnTracker) Restore(lsid bson.Raw, txnNumber int64, index int32) {
+func (t *TxnTracker) Restore(lsid bson.Raw, txnNumber int64, index, published int32) {
 	if len(lsid) == 0 {
 		return
 	}
-	t.LSID, t.TxnNumber, t.Index, t.active = lsid, txnNumber, index, true
+	t.LSID, t.TxnNumber, t.Index, t.Published, t.active = lsid, txnNumber, index, published, true
+}
+
+// In reports whether the last event mapped belongs to transaction x.
+func (t *TxnTracker) In(x *schema.TxnID) bool {
+	return t.active && x != nil && t.TxnNumber == x.TxnNumber && bytes.Equal(t.LSID, x.LSID)
 }
 
 // Reset forgets the current transaction (after an event outside any).

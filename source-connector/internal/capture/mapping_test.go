@@ -245,7 +245,7 @@ func TestTransactionIndex(t *testing.T) {
 	}
 	// A restart inside a transaction keeps counting.
 	m2 := &Mapper{}
-	m2.Txn.Restore(raw(t, lsidD), 9, 4)
+	m2.Txn.Restore(raw(t, lsidD), 9, 4, 2)
 	if tx := m2.Txn.Next(raw(t, lsidD), 9); tx.Index != 5 {
 		t.Errorf("restored index %d, want 5", tx.Index)
 	}

@@ -161,10 +161,13 @@ func (c *Controller) transition(a control.Action) http.Handler {
 // Progress is the body of GET /api/v1/progress (inside "progress"). The
 // mongosync fields come first; the rest are logbridge's.
 type Progress struct {
-	State            control.State     `json:"state"`
-	CanCommit        bool              `json:"canCommit"`
-	CanWrite         bool              `json:"canWrite"`
-	Info             string            `json:"info"`
+	State     control.State `json:"state"`
+	CanCommit bool          `json:"canCommit"`
+	CanWrite  bool          `json:"canWrite"`
+	Info      string        `json:"info"`
+	// LagTimeSeconds is how far the destination is behind the source: the
+	// age of the oldest change in the log the sink has not applied (0 when
+	// it applied everything). See sink.lagSeconds and lag.go.
 	LagTimeSeconds   int64             `json:"lagTimeSeconds"`
 	CollectionCopy   CollectionCopy    `json:"collectionCopy"`
 	DirectionMapping *DirectionMapping `json:"directionMapping,omitempty"`
@@ -172,13 +175,16 @@ type Progress struct {
 	Destination      *ClusterInfo      `json:"destination,omitempty"`
 	Warnings         []string          `json:"warnings"`
 
-	Epoch       int                  `json:"epoch"`
-	TopicPrefix string               `json:"topicPrefix,omitempty"`
-	Phase       string               `json:"phase,omitempty"`
-	Namespaces  []NamespaceCopy      `json:"namespaces,omitempty"`
-	Sink        *SinkPosition        `json:"sink,omitempty"`
-	Commit      *control.ClusterTime `json:"commitClusterTime,omitempty"`
-	Error       string               `json:"error,omitempty"`
+	Epoch int `json:"epoch"`
+	// SourceLagSeconds is the source connector's own capture lag: now minus
+	// the time of the last change event or heartbeat it committed to Kafka.
+	SourceLagSeconds float64              `json:"sourceLagSeconds"`
+	TopicPrefix      string               `json:"topicPrefix,omitempty"`
+	Phase            string               `json:"phase,omitempty"`
+	Namespaces       []NamespaceCopy      `json:"namespaces,omitempty"`
+	Sink             *SinkPosition        `json:"sink,omitempty"`
+	Commit           *control.ClusterTime `json:"commitClusterTime,omitempty"`
+	Error            string               `json:"error,omitempty"`
 	// Verification is the last run started with POST /api/v1/verify.
 	Verification *Verification `json:"verification,omitempty"`
 
@@ -220,6 +226,15 @@ type SinkPosition struct {
 	LagRecords int64  `json:"lagRecords"`
 	Committed  int64  `json:"committedPartitions"`
 	Partitions int64  `json:"partitions"`
+	// PendingPartitions hold records the sink has not applied yet.
+	PendingPartitions int64 `json:"pendingPartitions"`
+	// LagSeconds is now minus AppliedThrough (0 when the whole log is applied).
+	LagSeconds float64 `json:"lagSeconds"`
+	// AppliedThrough is the source time of the oldest record the sink has
+	// not applied: the destination holds every change made before it.
+	AppliedThrough *time.Time `json:"appliedThrough,omitempty"`
+	// LagError says why some partitions could not be measured.
+	LagError string `json:"lagError,omitempty"`
 }
 
 func (c *Controller) handleProgress(w http.ResponseWriter, r *http.Request) {
@@ -255,7 +270,7 @@ func (c *Controller) progress(ctx context.Context) Progress {
 	if svcStatus != nil {
 		p.Phase = string(svcStatus.Phase)
 		p.Error = svcStatus.Error
-		p.LagTimeSeconds = int64(svcStatus.LagSeconds)
+		p.SourceLagSeconds = svcStatus.LagSeconds
 		_, _, estBytes, copiedBytes := svcStatus.Totals()
 		p.CollectionCopy = CollectionCopy{EstimatedTotalBytes: estBytes, EstimatedCopiedBytes: copiedBytes}
 		for _, n := range svcStatus.Namespaces {
@@ -281,8 +296,19 @@ func (c *Controller) progress(ctx context.Context) Progress {
 	case control.Reversing:
 		p.Info = "reversing"
 	}
-	if st.State == control.Running || st.State == control.Committing {
-		p.Sink = c.sinkPosition(ctx, st.Epoch, prefix)
+	switch st.State {
+	case control.Running, control.Paused, control.Committing:
+		// Paused too: the log may hold records the stopped sink has not
+		// applied, and the lag says how old they are.
+		p.Sink = c.sinkPosition(ctx, st.Epoch, control.TopicPrefix(c.cfg.Base.TopicPrefix, st.Epoch))
+		if p.Sink != nil {
+			p.LagTimeSeconds = int64(p.Sink.LagSeconds)
+		}
+		// While paused nothing is captured: the destination is at least
+		// as old as the pause, whatever the log holds.
+		if st.State == control.Paused && !st.PausedAt.IsZero() {
+			p.LagTimeSeconds = max(p.LagTimeSeconds, int64(time.Since(st.PausedAt).Seconds()))
+		}
 	}
 	if st.State == control.Running {
 		p.CanCommit, p.notReady = c.canCommit(svcStatus, p.Sink)
@@ -306,8 +332,9 @@ func (c *Controller) canCommit(s *app.Status, sink *SinkPosition) (bool, string)
 	return true, ""
 }
 
-// sinkPosition reads the sink group's committed offsets against the end
-// offsets of the epoch's data topics.
+// sinkPosition reads the sink group's committed offsets against the last
+// stable offsets of the epoch's data topics (the sink reads read_committed)
+// and measures how far behind the source the destination is (lag.go).
 func (c *Controller) sinkPosition(ctx context.Context, epoch int, prefix string) *SinkPosition {
 	if prefix == "" {
 		return nil
@@ -329,7 +356,7 @@ func (c *Controller) sinkPosition(ctx context.Context, epoch int, prefix string)
 	if len(data) == 0 {
 		return pos
 	}
-	ends, err := c.adm.ListEndOffsets(ctx, data...)
+	ends, err := c.adm.ListCommittedOffsets(ctx, data...)
 	if err != nil {
 		return pos
 	}
@@ -337,22 +364,43 @@ func (c *Controller) sinkPosition(ctx context.Context, epoch int, prefix string)
 	if err != nil {
 		committed = nil
 	}
+	var parts []partPos
 	for _, t := range data {
 		for p, end := range ends[t] {
+			if end.Err != nil {
+				continue
+			}
 			pos.Partitions++
-			var at int64
+			pp := partPos{Topic: t, Partition: p, Committed: -1, End: end.Offset}
 			if committed != nil {
-				if o, ok := committed.Lookup(t, p); ok && o.Err == nil {
-					at = o.At
+				if o, ok := committed.Lookup(t, p); ok && o.Err == nil && o.At >= 0 {
+					pp.Committed = o.At
 					pos.Committed++
 				} else if end.Offset == 0 {
 					pos.Committed++ // an empty partition has nothing to commit
 				}
 			}
-			if end.Offset > at {
-				pos.LagRecords += end.Offset - at
+			if pp.pending() {
+				pos.LagRecords += pp.End - max(pp.Committed, 0)
 			}
+			parts = append(parts, pp)
 		}
+	}
+	first, err := c.lag.firstUnapplied(ctx, parts)
+	if err != nil {
+		pos.LagError = err.Error()
+		c.log.Debug("measuring the destination lag", "err", err)
+	}
+	lag, through := destinationLag(time.Now(), first)
+	pos.LagSeconds = lag.Seconds()
+	for _, u := range first {
+		if !u.none {
+			pos.PendingPartitions++
+		}
+	}
+	if !through.IsZero() {
+		t := through.UTC()
+		pos.AppliedThrough = &t
 	}
 	return pos
 }

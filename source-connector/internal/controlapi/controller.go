@@ -53,6 +53,7 @@ type Controller struct {
 	committing bool
 	kick       chan struct{}
 	verif      verifier
+	lag        *lagProbe
 }
 
 type running struct {
@@ -83,6 +84,11 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: log, reg: reg, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1)}
+	// The lag probe decodes record values as the sink does (every encoding,
+	// with the registry when one is configured).
+	c.lag = newLagProbe(kafkaOpts, func(ctx context.Context) (*schema.Serde, error) {
+		return schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(cfg.Base.Encoding), RegistryURL: cfg.Base.SchemaRegistryURL})
+	})
 	if c.state, _, err = clog.Load(ctx); err != nil {
 		clog.Close()
 		cl.Close()

@@ -17,6 +17,11 @@
 // says it was. Cluster names in start requests ("cluster0", "cluster1") map to
 // the URIs given with --cluster0 / --cluster1, as with mongosync.
 //
+// progress.lagTimeSeconds is the destination's lag behind the source, read
+// from the sink group's committed offsets and the source time of the first
+// record each partition has not applied yet (lag.go); progress.sink is the
+// sink's position.
+//
 // Errors are JSON {success: false, error, errorDescription} with 400 for a bad
 // request and 409 for a transition the current state does not allow.
 package controlapi

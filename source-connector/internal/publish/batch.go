@@ -38,6 +38,11 @@ type Item struct {
 	Captured string
 	// Heartbeat marks a state-only checkpoint of a quiet stream.
 	Heartbeat bool
+	// More: the items that follow, up to the next item without More, belong
+	// to one unit (the events of one source transaction) and go into the
+	// same Kafka transaction as this one, so that a consumer never sees
+	// part of a source transaction (Run does not cut a batch inside a unit).
+	More bool
 }
 
 // NSStats are a batch's snapshot statistics of one namespace.

@@ -37,14 +37,15 @@ func (p *Publisher) Run(ctx context.Context, in <-chan Item, lim Limits, onCommi
 	g.Go(func() error {
 		defer close(batches)
 		cur := newBatch()
+		open := false // inside a unit of items (Item.More): never cut the batch there
 		for {
 			full := len(cur.Records) >= lim.MaxRecords || cur.Bytes >= lim.MaxBytes
 			var out chan<- *Batch
-			if !cur.Empty() || cur.Items > 0 {
+			if (!cur.Empty() || cur.Items > 0) && !open {
 				out = batches
 			}
 			recv := in
-			if full {
+			if full && !open {
 				recv = nil
 			}
 			select {
@@ -67,6 +68,7 @@ func (p *Publisher) Run(ctx context.Context, in <-chan Item, lim Limits, onCommi
 				if err := p.Add(ctx, cur, it); err != nil {
 					return err
 				}
+				open = it.More
 				p.cfg.Metrics.BufferedRecords.Add(float64(len(cur.Records) - before))
 			}
 		}

@@ -137,6 +137,9 @@ type StreamState struct {
 	TxnLSID   bson.Raw `bson:"txnLsid,omitempty"`
 	TxnNumber int64    `bson:"txnNumber,omitempty"`
 	TxnIndex  int32    `bson:"txnIndex,omitempty"`
+	// TxnPublished is how many of that transaction's data events the log
+	// holds (the count on its last event, schema.TxnID.Count).
+	TxnPublished int32 `bson:"txnPublished,omitempty"`
 }
 
 // ProducerState identifies the last committed transaction.

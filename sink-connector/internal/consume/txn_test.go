@@ -1,0 +1,334 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/sink-connector/internal/apply"
+	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
+)
+
+// Unit tests of the transaction gathering (txn.go): real workers, queues,
+// offsets and codec; the destination is a fake writer that records what it
+// was asked to apply and which offsets were acknowledged at that moment.
+
+type flushCall struct {
+	txn   bool
+	refs  []string // "topic/partition@offset"
+	acked map[tp]int64
+}
+
+type fakeDest struct {
+	mu     sync.Mutex
+	c      *Consumer
+	calls  []flushCall
+	txnErr error
+}
+
+func (f *fakeDest) record(txn bool, b *apply.Batch) {
+	call := flushCall{txn: txn, acked: map[tp]int64{}}
+	for _, r := range b.Refs() {
+		call.refs = append(call.refs, fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+	}
+	f.c.offs.mu.Lock()
+	for k, eo := range f.c.offs.acked {
+		call.acked[k] = eo.Offset
+	}
+	f.c.offs.mu.Unlock()
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.mu.Unlock()
+}
+
+func (f *fakeDest) Flush(_ context.Context, b *apply.Batch) (apply.Result, error) {
+	f.record(false, b)
+	return apply.Result{}, nil
+}
+
+func (f *fakeDest) FlushTxn(_ context.Context, b *apply.Batch) (apply.Result, error) {
+	f.record(true, b)
+	return apply.Result{}, f.txnErr
+}
+
+func (f *fakeDest) snapshot() []flushCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]flushCall(nil), f.calls...)
+}
+
+// applied lists every ref applied, in call order, marking those applied
+// inside a destination transaction with "T:".
+func (f *fakeDest) applied() []string {
+	var out []string
+	for _, c := range f.snapshot() {
+		for _, r := range c.refs {
+			if c.txn {
+				r = "T:" + r
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type txnHarness struct {
+	t       *testing.T
+	c       *Consumer
+	dest    *fakeDest
+	serde   *schema.Serde
+	workers map[tp]*worker
+	next    map[tp]int64
+	errs    chan error
+	cancel  context.CancelFunc
+}
+
+func newTxnHarness(t *testing.T, wait time.Duration, maxEvents int, parts ...tp) *txnHarness {
+	t.Helper()
+	serde, err := schema.NewSerde(context.Background(), schema.SerdeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := metrics.New(nil)
+	dest := &fakeDest{}
+	cfg := Config{Group: "g", TopicRegex: ".*", StartFrom: "earliest", BatchSize: 100, FlushInterval: 5 * time.Millisecond,
+		Parallelism: 4, QueueLimit: 1 << 20, Tolerance: ToleranceNone, Transactions: true, TxnWait: wait, TxnMaxEvents: maxEvents}
+	c, err := New(cfg, Deps{Decoder: serde, Writer: dest, TxnWriter: dest, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest.c = c
+	c.runCtx = ctx
+	c.offs = newOffsets(func(context.Context, map[string]map[int32]kgo.EpochOffset) error { return nil })
+	c.txns = newTxnCoord(wait, maxEvents, c.txnResolved)
+	h := &txnHarness{t: t, c: c, dest: dest, serde: serde, workers: map[tp]*worker{}, next: map[tp]int64{}, errs: make(chan error, len(parts)), cancel: cancel}
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		w := &worker{c: c, key: p, q: newQueue(), batch: apply.NewBatch(apply.NSMap{}), recs: map[int64]*kgo.Record{}, prog: &partProgress{}, txns: c.txns}
+		h.workers[p] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.run(ctx); err != nil {
+				h.errs <- err
+			}
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return h
+}
+
+var lsidA = func() bson.Raw {
+	b, _ := bson.Marshal(bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: []byte("0123456789abcdef")}}})
+	return b
+}()
+
+// ev is a data event of document id in the topic's namespace; txn (when
+// not nil) is (index, count) of transaction 7 of lsidA.
+func (h *txnHarness) ev(p tp, id int, txn ...int32) *kgo.Record {
+	h.t.Helper()
+	ns := schema.Namespace{DB: "d", Coll: strings.TrimPrefix(p.topic, "lb.d.")}
+	key, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}})
+	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}, {Key: "v", Value: 1}})
+	e := &schema.Event{Op: schema.OpReplace, NS: ns, DocumentKey: key, FullDocument: doc, ClusterTime: schema.ClusterTime{T: 1, I: 1}}
+	if len(txn) > 0 {
+		e.Txn = &schema.TxnID{LSID: lsidA, TxnNumber: 7, Index: txn[0], Counted: true, Count: txn[1]}
+	}
+	v, err := h.serde.EncodeValue(p.topic, e)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	off := h.next[p]
+	h.next[p]++
+	return &kgo.Record{Topic: p.topic, Partition: p.partition, Offset: off, Key: key, Value: v, Headers: []kgo.RecordHeader{h.serde.Header()}}
+}
+
+func (h *txnHarness) push(p tp, rs ...*kgo.Record) { h.workers[p].q.push(rs) }
+
+func (h *txnHarness) acked(p tp) int64 {
+	eo, ok, _, _ := h.c.offs.get(p)
+	if !ok {
+		return -1
+	}
+	return eo.Offset
+}
+
+// waitFor polls cond for up to 5s.
+func (h *txnHarness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		select {
+		case err := <-h.errs:
+			h.t.Fatalf("worker failed while waiting for %s: %v", what, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; applied so far: %v", what, h.dest.applied())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+var (
+	pA = tp{"lb.d.a", 0}
+	pB = tp{"lb.d.b", 1}
+)
+
+func TestTxnGatheredAcrossTopicsAppliedAtomically(t *testing.T) {
+	h := newTxnHarness(t, time.Hour, 100, pA, pB)
+	// A: x (outside), T#0, T#2, y (outside, after T);  B: T#1, T#3 (last, count 4).
+	h.push(pA, h.ev(pA, 1), h.ev(pA, 2, 0, 0), h.ev(pA, 3, 2, 0), h.ev(pA, 4))
+	h.waitFor("x applied", func() bool { return len(h.dest.applied()) == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if got := h.dest.applied(); len(got) != 1 || got[0] != "lb.d.a/0@0" {
+		t.Fatalf("before B's events arrive only x may be applied (y waits behind the transaction); got %v", got)
+	}
+	if a := h.acked(pA); a != 1 {
+		t.Fatalf("partition a acknowledged up to %d, want 1 (nothing of the transaction before it is applied)", a)
+	}
+	h.push(pB, h.ev(pB, 10, 1, 0))
+	time.Sleep(30 * time.Millisecond)
+	if n := len(h.dest.applied()); n != 1 {
+		t.Fatalf("applied %v with 3 of 4 events gathered", h.dest.applied())
+	}
+	h.push(pB, h.ev(pB, 11, 3, 4))
+	h.waitFor("y applied", func() bool { return len(h.dest.applied()) == 6 })
+	calls := h.dest.snapshot()
+	var txnCall *flushCall
+	for i := range calls {
+		if calls[i].txn {
+			if txnCall != nil {
+				t.Fatalf("two destination transactions: %+v", calls)
+			}
+			txnCall = &calls[i]
+		}
+	}
+	want := "lb.d.a/0@1 lb.d.b/1@0 lb.d.a/0@2 lb.d.b/1@1" // index order
+	if txnCall == nil || strings.Join(txnCall.refs, " ") != want {
+		t.Fatalf("destination transaction: got %+v, want the 4 events in index order %q", txnCall, want)
+	}
+	if txnCall.acked[pA] != 1 || txnCall.acked[pB] > 0 {
+		t.Fatalf("offsets acknowledged before the destination transaction committed: %v", txnCall.acked)
+	}
+	if got := h.dest.applied(); got[len(got)-1] != "lb.d.a/0@3" {
+		t.Fatalf("y must be applied after the transaction: %v", got)
+	}
+	h.waitFor("offsets after the transaction", func() bool { return h.acked(pA) == 4 && h.acked(pB) == 2 })
+	if v := counterValue(h.c.m.Txns.WithLabelValues(txnApplied)); v != 1 {
+		t.Fatalf("transactions_total{applied} = %v, want 1", v)
+	}
+}
+
+func TestTxnEventsArrivingInSeveralFetches(t *testing.T) {
+	h := newTxnHarness(t, time.Hour, 100, pA)
+	h.push(pA, h.ev(pA, 1, 0, 0))
+	time.Sleep(20 * time.Millisecond) // the worker is idle, waiting, when the rest comes
+	h.push(pA, h.ev(pA, 2, 1, 0), h.ev(pA, 3, 2, 3))
+	h.waitFor("the transaction", func() bool { return len(h.dest.applied()) == 3 })
+	if c := h.dest.snapshot(); len(c) != 1 || !c[0].txn {
+		t.Fatalf("got %+v, want one destination transaction", c)
+	}
+	h.waitFor("offsets", func() bool { return h.acked(pA) == 3 })
+}
+
+func TestTxnTimeoutFallsBackPerEventInOrder(t *testing.T) {
+	h := newTxnHarness(t, 150*time.Millisecond, 100, pA)
+	// Count 3, but the third event is in a partition this member does not own.
+	h.push(pA, h.ev(pA, 1, 0, 0), h.ev(pA, 2, 1, 0), h.ev(pA, 3))
+	start := time.Now()
+	h.waitFor("fallback", func() bool { return len(h.dest.applied()) == 3 })
+	if el := time.Since(start); el < 100*time.Millisecond {
+		t.Fatalf("fell back after %v, before the wait", el)
+	}
+	if got := strings.Join(h.dest.applied(), " "); got != "lb.d.a/0@0 lb.d.a/0@1 lb.d.a/0@2" {
+		t.Fatalf("per-event fallback order: got %s", got)
+	}
+	for _, c := range h.dest.snapshot() {
+		if c.txn {
+			t.Fatalf("no destination transaction expected: %+v", c)
+		}
+	}
+	h.waitFor("offsets", func() bool { return h.acked(pA) == 3 })
+	if v := counterValue(h.c.m.Txns.WithLabelValues(txnTimeout)); v != 1 {
+		t.Fatalf("transactions_total{timeout} = %v, want 1", v)
+	}
+	// A late event of the resolved transaction is applied per event, at once.
+	h.push(pA, h.ev(pA, 4, 2, 3))
+	h.waitFor("late event", func() bool { return len(h.dest.applied()) == 4 })
+	if v := counterValue(h.c.m.TxnLateEvents); v != 1 {
+		t.Fatalf("late events = %v, want 1", v)
+	}
+}
+
+func TestTxnTooLargeFallsBackWithoutWaiting(t *testing.T) {
+	h := newTxnHarness(t, time.Hour, 2, pA)
+	h.push(pA, h.ev(pA, 1, 0, 0), h.ev(pA, 2, 1, 0), h.ev(pA, 3, 2, 0), h.ev(pA, 4, 3, 4))
+	h.waitFor("per-event apply", func() bool { return len(h.dest.applied()) == 4 })
+	if got := strings.Join(h.dest.applied(), " "); got != "lb.d.a/0@0 lb.d.a/0@1 lb.d.a/0@2 lb.d.a/0@3" {
+		t.Fatalf("got %s", got)
+	}
+	if v := counterValue(h.c.m.Txns.WithLabelValues(txnTooLarge)); v != 1 {
+		t.Fatalf("transactions_total{too_large} = %v, want 1", v)
+	}
+}
+
+func TestTxnRejectedFallsBackPerEvent(t *testing.T) {
+	h := newTxnHarness(t, time.Hour, 100, pA, pB)
+	h.dest.txnErr = fmt.Errorf("%w: document fails validation", apply.ErrRejected)
+	h.push(pA, h.ev(pA, 1, 0, 0))
+	h.push(pB, h.ev(pB, 2, 1, 2))
+	h.waitFor("per-event retry", func() bool { return len(h.dest.applied()) == 4 })
+	calls := h.dest.snapshot()
+	if !calls[0].txn || calls[1].txn || calls[2].txn {
+		t.Fatalf("want the aborted transaction, then per-event flushes: %+v", calls)
+	}
+	h.waitFor("offsets", func() bool { return h.acked(pA) == 1 && h.acked(pB) == 1 })
+	if v := counterValue(h.c.m.Txns.WithLabelValues(txnRejected)); v != 1 {
+		t.Fatalf("transactions_total{rejected} = %v, want 1", v)
+	}
+}
+
+func TestTxnDestinationFailureStopsWithoutAcknowledging(t *testing.T) {
+	h := newTxnHarness(t, time.Hour, 100, pA, pB)
+	h.dest.txnErr = errors.New("connection refused")
+	h.push(pA, h.ev(pA, 1), h.ev(pA, 2, 0, 0), h.ev(pA, 3))
+	h.push(pB, h.ev(pB, 4, 1, 2))
+	for range 2 { // both contributors stop with the error
+		select {
+		case err := <-h.errs:
+			if !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "one destination transaction") {
+				t.Fatalf("error: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("workers did not stop")
+		}
+	}
+	if a, b := h.acked(pA), h.acked(pB); a != 1 || b != -1 {
+		t.Fatalf("acknowledged a=%d b=%d, want 1 and none: nothing of the failed transaction", a, b)
+	}
+	if got := h.dest.applied(); got[len(got)-1] == "lb.d.a/0@2" {
+		t.Fatalf("the record after the transaction was applied: %v", got)
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
