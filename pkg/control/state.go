@@ -116,8 +116,11 @@ type Status struct {
 	// EpochStart: where the current epoch's change stream starts without a
 	// snapshot (set by a reversal; nil for epoch 1, which snapshots).
 	EpochStart *ClusterTime
-	Warnings   []string
-	Events     int
+	// PausedAt is when the current pause was recorded (zero unless PAUSED):
+	// the destination knows nothing of the source after it.
+	PausedAt time.Time
+	Warnings []string
+	Events   int
 }
 
 // Action is a request a user makes of the API.
@@ -181,11 +184,11 @@ func (s *Status) Apply(ev Event) {
 		}
 	case EvPause:
 		if s.State == Running {
-			s.State = Paused
+			s.State, s.PausedAt = Paused, ev.Time
 		}
 	case EvResume:
 		if s.State == Paused {
-			s.State = Running
+			s.State, s.PausedAt = Running, time.Time{}
 		}
 	case EvCommit:
 		if s.State == Running {

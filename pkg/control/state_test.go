@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 )
@@ -33,6 +34,22 @@ func TestLifecycle(t *testing.T) {
 	}
 	if got := TopicPrefix("lb", s.Epoch); got != "lb-e2" {
 		t.Fatalf("TopicPrefix got %q, want lb-e2", got)
+	}
+}
+
+func TestPausedAt(t *testing.T) {
+	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	s := Fold([]Event{{Type: EvStart, Params: &StartParams{Source: "a", Destination: "b"}}, {Type: EvPause, Time: at}})
+	if s.State != Paused || !s.PausedAt.Equal(at) {
+		t.Fatalf("after pause: %s, pausedAt %v; want PAUSED at %v", s.State, s.PausedAt, at)
+	}
+	s.Apply(Event{Type: EvPause, Time: at.Add(time.Hour)}) // a duplicate keeps the first
+	if !s.PausedAt.Equal(at) {
+		t.Fatalf("a duplicate pause moved pausedAt to %v", s.PausedAt)
+	}
+	s.Apply(Event{Type: EvResume})
+	if s.State != Running || !s.PausedAt.IsZero() {
+		t.Fatalf("after resume: %s, pausedAt %v; want RUNNING, zero", s.State, s.PausedAt)
 	}
 }
 

@@ -1,9 +1,14 @@
 // Package lifecycle drives a whole mongosync-style sync through the control
 // API of real source-connector and sink-connector processes: start → sync
 // with live writes → pause → resume → commit → convergence → reverse → writes
-// on the new source flow back → commit again → convergence, with kill -9
-// restarts of both services in RUNNING, PAUSED and COMMITTED and every
-// invalid transition refused with HTTP 409.
+// on the new source flow back → commit again → convergence → a second
+// reversal and commit, with every invalid transition refused with HTTP 409
+// and kill -9 restarts of each service in every state (IDLE, RUNNING of
+// epochs 1 and 2, PAUSED, COMMITTING while the commit waits for a stopped
+// sink and right after the request, COMMITTED, REVERSING); the run fails
+// unless every (state, service) pair was restarted. It also checks that
+// progress.lagTimeSeconds grows while the sink is down and is 0 once the
+// destination has applied the whole log.
 //
 // It needs the local stack (tests/testenv) with servers that serve
 // cluster-wide change streams and cluster time on both clusters (the
@@ -29,10 +34,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/verify"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
@@ -53,6 +60,10 @@ type harness struct {
 	blocking   bool // the sync blocks user writes (the cleanup unblocks)
 	src, snk   *proc
 	sapi, kapi *api
+	clog       *control.Log
+	// restarted records each (state, service) a service was (re)started
+	// in, as "STATE/name"; the lifecycle checks every pair is covered.
+	restarted map[string]bool
 }
 
 func (h *harness) check() error {
@@ -103,7 +114,7 @@ func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	t.Helper()
 	env := testenv.New(t)
 	h := &harness{t: t, ctx: ctx, env: env, c0: env.Source(t), c1: env.Dest(t),
-		db: testenv.DBName(t), prefix: testenv.TopicPrefix(t), blocking: blocking}
+		db: testenv.DBName(t), prefix: testenv.TopicPrefix(t), blocking: blocking, restarted: map[string]bool{}}
 	h.group = h.prefix + "-sink"
 	requireCapable(t, ctx, h.c0, "cluster0", env.SourceURI)
 	requireCapable(t, ctx, h.c1, "cluster1", env.DestURI)
@@ -119,6 +130,14 @@ func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	})
 	srcBin, sinkBin := binaries(t)
 	seed(t, ctx, h.c0, h.db)
+	// The test reads the control log itself, to know the state a service
+	// is killed in, and writes to it where only a crash could stop there.
+	clog, err := control.NewLog(ctx, []kgo.Opt{kgo.SeedBrokers(env.KafkaBrokers...)}, h.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clog = clog
+	t.Cleanup(clog.Close)
 
 	brokers := strings.Join(env.KafkaBrokers, ",")
 	srcAddr, sinkAddr := freePort(t), freePort(t)
@@ -195,11 +214,58 @@ func (h *harness) refused(path string, body any, why string) {
 	h.t.Logf("POST %s refused: %s", path, desc)
 }
 
-// crashBoth kills both services with SIGKILL and starts them again.
-func (h *harness) crashBoth() {
+// states are mongosync's; every service must be restarted in each.
+var states = []control.State{control.Idle, control.Running, control.Paused, control.Committing, control.Committed, control.Reversing}
+
+// controlState folds the control log, the state both services derive.
+func (h *harness) controlState() control.Status {
 	h.t.Helper()
-	h.src.CrashRestart()
-	h.snk.CrashRestart()
+	st, _, err := h.clog.Load(h.ctx)
+	if err != nil {
+		h.t.Fatalf("reading the control log: %v", err)
+	}
+	return st
+}
+
+// restart kills each of ps with SIGKILL (unless it is already down) and
+// starts it again, once the control log says state; it records the pair.
+func (h *harness) restart(state control.State, ps ...*proc) {
+	h.t.Helper()
+	if st := h.controlState(); st.State != state {
+		h.t.Fatalf("restart in %s: the control log says %s", state, st.State)
+	}
+	for _, p := range ps {
+		if p.Running() {
+			p.Kill9()
+		}
+		p.Start()
+		h.restarted[string(state)+"/"+p.Name] = true
+		h.t.Logf("%s killed (-9) and restarted in %s", p.Name, state)
+	}
+}
+
+// checkRestartCoverage fails unless both services were restarted in every state.
+func (h *harness) checkRestartCoverage() {
+	h.t.Helper()
+	for _, st := range states {
+		for _, p := range []*proc{h.src, h.snk} {
+			if !h.restarted[string(st)+"/"+p.Name] {
+				h.t.Errorf("the %s service was never restarted in %s", p.Name, st)
+			}
+		}
+	}
+}
+
+// sinkOf is the "sink" object of the source's progress.
+func sinkOf(p map[string]any) map[string]any {
+	s, _ := p["sink"].(map[string]any)
+	return s
+}
+
+// caughtUp: the source's progress says the destination applied the whole log.
+func caughtUp(p map[string]any) bool {
+	s := sinkOf(p)
+	return s != nil && num(p, "lagTimeSeconds") == 0 && num(s, "lagSeconds") == 0 && num(s, "pendingPartitions") == 0 && s["partitions"] != nil && num(s, "partitions") > 0
 }
 
 func seed(t *testing.T, ctx context.Context, cl *mongo.Client, db string) {
@@ -363,12 +429,17 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 		}
 	}
 
-	// IDLE: nothing but start is allowed.
+	// IDLE: a restart changes nothing; nothing but start is allowed.
+	done := phase("kill -9 in IDLE")
+	h.restart(control.Idle, h.src, h.snk)
+	h.waitSource("still IDLE after kill -9", 2*time.Minute, stateIs("IDLE"))
+	h.waitSink("still IDLE after kill -9", 2*time.Minute, func(p map[string]any) bool { return str(p, "state") == "IDLE" && !flag(p, "running") })
 	for _, a := range []string{"pause", "resume", "commit", "reverse"} {
 		h.refused("/api/v1/"+a, nil, "IDLE")
 	}
+	done()
 
-	done := phase("start + initial sync")
+	done = phase("start + initial sync")
 	startBody := map[string]any{
 		"source": "cluster0", "destination": "cluster1",
 		"includeNamespaces":       []map[string]any{{"database": h.db}},
@@ -401,7 +472,7 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	h.waitSink("applying (partitions assigned)", time.Minute, func(p map[string]any) bool {
 		return flag(p, "running") && len(asList(p["partitions"])) > 0
 	})
-	h.crashBoth()
+	h.restart(control.Running, h.src, h.snk)
 	h.waitSource("RUNNING again after kill -9", 2*time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "RUNNING" && str(p, "phase") == "streaming"
 	})
@@ -409,6 +480,25 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 		return str(p, "state") == "RUNNING" && flag(p, "running") && num(p, "lagRecords") >= 0 && len(asList(p["partitions"])) > 0
 	})
 	time.Sleep(2 * time.Second) // let writes flow through the restarted pair
+	done()
+
+	// lagTimeSeconds is the destination's lag: with the sink down and the
+	// writer going on it grows with the downtime, and it falls back once the
+	// sink is up again.
+	done = phase("sink down in RUNNING: lagTimeSeconds")
+	h.snk.Kill9()
+	time.Sleep(5 * time.Second)
+	p = h.waitSource("lagTimeSeconds ≥ 4 with the sink down for 5 s", 30*time.Second, func(p map[string]any) bool {
+		return num(p, "lagTimeSeconds") >= 4 && num(sinkOf(p), "pendingPartitions") > 0
+	})
+	t.Logf("sink down: %s", brief(p))
+	if lag := num(p, "lagTimeSeconds"); lag > 60 {
+		t.Fatalf("lagTimeSeconds %v after 5 s of sink downtime: the lag is not measured from the first unapplied change", lag)
+	}
+	h.snk.Start()
+	h.waitSource("lagTimeSeconds back under 3 s after the sink restarted", 2*time.Minute, func(p map[string]any) bool {
+		return sinkOf(p) != nil && num(p, "lagTimeSeconds") < 3
+	})
 	done()
 
 	done = phase("pause, kill -9 in PAUSED, resume")
@@ -420,7 +510,7 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	h.refused("/api/v1/commit", nil, "PAUSED")
 	h.refused("/api/v1/pause", nil, "PAUSED")
 	time.Sleep(time.Second) // writes go on while paused
-	h.crashBoth()
+	h.restart(control.Paused, h.src, h.snk)
 	h.waitSource("still PAUSED after kill -9", 2*time.Minute, stateIs("PAUSED"))
 	h.waitSink("still PAUSED after kill -9", 2*time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "PAUSED" && !flag(p, "running")
@@ -429,6 +519,10 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	if p, err := h.kapi.progress(); err != nil || flag(p, "running") {
 		t.Fatalf("sink runs while PAUSED: %v %v", brief(p), err)
 	}
+	// Nothing is captured while paused: the lag is at least the pause's age.
+	h.waitSource("lagTimeSeconds ≥ 2 after 3 s PAUSED", 10*time.Second, func(p map[string]any) bool {
+		return str(p, "state") == "PAUSED" && num(p, "lagTimeSeconds") >= 2
+	})
 	h.post("/api/v1/resume", nil, 200)
 	h.waitSource("RUNNING after resume", time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "RUNNING" && str(p, "phase") == "streaming"
@@ -437,18 +531,48 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	time.Sleep(3 * time.Second)
 	done()
 
-	done = phase("commit epoch 1")
+	done = phase("commit epoch 1, kill -9 in COMMITTING")
 	if err := w.stop(); err != nil {
 		t.Fatalf("writer on cluster0: %v", err)
 	}
 	t.Logf("writer on cluster0: %d operations", w.ops.Load())
 	h.waitSource("canCommit", 3*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+	p = h.waitSource("lagTimeSeconds 0: the destination applied the whole log", time.Minute, caughtUp)
+	t.Logf("caught up: %s", brief(p))
+	// With the sink down, the commit writes its markers and then waits for
+	// the sink: the source is killed in that wait, then the sink comes back
+	// (and is killed again while it applies up to the markers).
+	h.snk.Kill9()
 	h.post("/api/v1/commit", nil, 200)
 	h.refused("/api/v1/commit", nil, "COMMITTING")
+	p = h.waitSource("COMMITTING, markers written", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTING" && p["commitClusterTime"] != nil
+	})
+	commitTime := fmt.Sprint(p["commitClusterTime"])
+	time.Sleep(2 * time.Second)
+	if st := h.controlState(); st.State != control.Committing || st.MarkerID == "" || st.SinkCommitted {
+		t.Fatalf("with the sink down the commit must wait for it: control state %s, marker %q, sinkCommitted %v", st.State, st.MarkerID, st.SinkCommitted)
+	}
+	h.restart(control.Committing, h.src)
+	h.waitSource("still COMMITTING after kill -9, same commit point", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTING" && fmt.Sprint(p["commitClusterTime"]) == commitTime
+	})
+	h.restart(control.Committing, h.snk)
+	h.waitSink("the sink runs in COMMITTING", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") != "COMMITTING" || flag(p, "running")
+	})
+	if st := h.controlState(); st.State == control.Committing && !st.SinkCommitted {
+		h.restart(control.Committing, h.snk) // in the middle of applying up to the markers
+	} else {
+		t.Logf("the sink applied the markers before it could be killed again (%s)", st.State)
+	}
 	p = h.waitSource("COMMITTED, canWrite", 3*time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "COMMITTED" && flag(p, "canWrite")
 	})
 	t.Logf("commit 1: %s", brief(p))
+	if got := fmt.Sprint(p["commitClusterTime"]); got != commitTime {
+		t.Fatalf("commit point moved across the restarts: %s, first %s", got, commitTime)
+	}
 	h.waitSink("COMMITTED, no sink running", time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "COMMITTED" && flag(p, "sinkCommitted") && !flag(p, "running")
 	})
@@ -462,7 +586,7 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	h.refused("/api/v1/commit", nil, "COMMITTED")
 	h.refused("/api/v1/pause", nil, "COMMITTED")
 	h.refused("/api/v1/start", startBody, "already started")
-	h.crashBoth()
+	h.restart(control.Committed, h.src, h.snk)
 	h.waitSource("still COMMITTED after kill -9", 2*time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "COMMITTED" && flag(p, "canWrite")
 	})
@@ -471,7 +595,7 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	})
 	done()
 
-	done = phase("reverse + writes on cluster1")
+	done = phase("reverse + writes on cluster1, kill -9 of each service in RUNNING epoch 2")
 	h.post("/api/v1/reverse", nil, 200)
 	p = h.waitSource("RUNNING epoch 2 from cluster1", 2*time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "RUNNING" && num(p, "epoch") == 2 && str(p, "phase") == "streaming"
@@ -480,10 +604,11 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 		t.Fatalf("directionMapping after reverse %v, want cluster1 → cluster0", p["directionMapping"])
 	}
 	h.refused("/api/v1/reverse", nil, "RUNNING")
-	h.waitSink("RUNNING epoch 2 sink into cluster0", time.Minute, func(p map[string]any) bool {
+	epoch2Sink := func(p map[string]any) bool {
 		return str(p, "state") == "RUNNING" && flag(p, "running") && num(p, "epoch") == 2 && str(p, "destination") == "cluster0" &&
 			strings.HasSuffix(str(p, "topicPrefix"), "-e2")
-	})
+	}
+	h.waitSink("RUNNING epoch 2 sink into cluster0", time.Minute, epoch2Sink)
 	w2 := startWriter(ctx, h.c1, h.db, 2, 200_000)
 	var fresh []any
 	for i := range 50 {
@@ -492,7 +617,19 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	if _, err := h.c1.Database(h.db).Collection("fresh").InsertMany(ctx, fresh); err != nil {
 		t.Fatalf("writing a new collection on cluster1: %v", err)
 	}
-	time.Sleep(8 * time.Second)
+	// Each service alone, in the reversed epoch (the source resumes from its
+	// own state, not again from the epoch's start time).
+	time.Sleep(2 * time.Second)
+	h.restart(control.Running, h.src)
+	h.waitSource("RUNNING epoch 2 again after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && num(p, "epoch") == 2 && str(p, "phase") == "streaming"
+	})
+	time.Sleep(2 * time.Second)
+	h.restart(control.Running, h.snk)
+	h.waitSink("RUNNING epoch 2 sink again after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return epoch2Sink(p) && len(asList(p["partitions"])) > 0
+	})
+	time.Sleep(2 * time.Second)
 	if err := w2.stop(); err != nil {
 		t.Fatalf("writer on cluster1: %v", err)
 	}
@@ -501,6 +638,7 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 
 	done = phase("commit epoch 2")
 	h.waitSource("canCommit (epoch 2)", 3*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+	h.waitSource("lagTimeSeconds 0 (epoch 2)", time.Minute, caughtUp)
 	h.post("/api/v1/commit", nil, 200)
 	h.waitSource("COMMITTED epoch 2", 3*time.Minute, func(p map[string]any) bool {
 		return str(p, "state") == "COMMITTED" && num(p, "epoch") == 2 && flag(p, "canWrite")
@@ -519,6 +657,58 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 			t.Fatalf("cluster0 is not writable after the second commit: %v", err)
 		}
 	}
+
+	// REVERSING lasts only until the source acts on the reverse event, so
+	// the test stops there the only way a real run can: the source dies
+	// after recording the event (written here exactly as POST /reverse
+	// writes it) and before acting on it. The sink is killed in that state,
+	// then the source comes back in it and must finish the reversal.
+	done = phase("second reversal, kill -9 in REVERSING")
+	h.src.Kill9()
+	if err := h.clog.Append(ctx, control.Event{Type: control.EvReverse}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSink("REVERSING, no sink running", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "REVERSING" && !flag(p, "running")
+	})
+	h.restart(control.Reversing, h.snk)
+	h.waitSink("still REVERSING after kill -9", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "REVERSING" && !flag(p, "running")
+	})
+	h.restart(control.Reversing, h.src)
+	p = h.waitSource("RUNNING epoch 3 from cluster0", 2*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && num(p, "epoch") == 3 && str(p, "phase") == "streaming"
+	})
+	if dm, _ := p["directionMapping"].(map[string]any); dm == nil || !strings.HasPrefix(str(dm, "Source"), "cluster0") || !strings.HasPrefix(str(dm, "Destination"), "cluster1") {
+		t.Fatalf("directionMapping after the second reverse %v, want cluster0 → cluster1", p["directionMapping"])
+	}
+	h.waitSink("RUNNING epoch 3 sink into cluster1", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "RUNNING" && flag(p, "running") && num(p, "epoch") == 3 && str(p, "destination") == "cluster1" &&
+			strings.HasSuffix(str(p, "topicPrefix"), "-e3")
+	})
+	w3 := startWriter(ctx, h.c0, h.db, 3, 300_000)
+	time.Sleep(3 * time.Second)
+	if err := w3.stop(); err != nil {
+		t.Fatalf("writer on cluster0 (epoch 3): %v", err)
+	}
+	t.Logf("writer on cluster0 (epoch 3): %d operations", w3.ops.Load())
+	done()
+
+	// Both killed right after the commit request: wherever the commit was
+	// (markers written or not), the restarted pair completes it.
+	done = phase("commit epoch 3, kill -9 of both right after the request")
+	h.waitSource("canCommit (epoch 3)", 3*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+	h.post("/api/v1/commit", nil, 200)
+	h.restart(control.Committing, h.src, h.snk)
+	h.waitSource("COMMITTED epoch 3", 3*time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && num(p, "epoch") == 3 && flag(p, "canWrite")
+	})
+	h.waitSink("COMMITTED epoch 3", time.Minute, func(p map[string]any) bool {
+		return str(p, "state") == "COMMITTED" && num(p, "epoch") == 3 && flag(p, "sinkCommitted") && !flag(p, "running")
+	})
+	done()
+	converged(t, ctx, h.c0, h.c1, h.db, 3)
+	h.checkRestartCoverage()
 	t.Logf("lifecycle complete in %v", time.Since(begin).Round(time.Second))
 }
 

@@ -154,7 +154,8 @@ func brief(m map[string]any) string {
 	}
 	keep := map[string]any{}
 	for _, k := range []string{"state", "epoch", "canCommit", "canWrite", "info", "phase", "lagTimeSeconds", "sink", "warnings", "error",
-		"running", "lagRecords", "sinkCommitted", "commitWait", "commitMarkerId", "topicPrefix", "destination"} {
+		"running", "lagRecords", "sinkCommitted", "commitWait", "commitMarkerId", "topicPrefix", "destination",
+		"sourceLagSeconds", "commitClusterTime"} {
 		if v, ok := m[k]; ok {
 			keep[k] = v
 		}
