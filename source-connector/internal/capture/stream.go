@@ -301,6 +301,19 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 					}
 					ckptTok, pending = mp.Token, nil
 				}
+				if held != nil && !reasm.Pending() && cs.RemainingBatchLength() == 0 {
+					// The batch is done and its postBatchResumeToken moved
+					// past the held event: the server scanned to the end of
+					// its oplog, and a transaction's events all come from
+					// its commit entry, so the held event was the last.
+					// (A batch cut by size ends at the last event's token.)
+					if pbrt := cs.ResumeToken(); len(pbrt) > 0 && !bytes.Equal(pbrt, heldSt.Token) {
+						if err := release(true); err != nil {
+							_ = cs.Close(context.WithoutCancel(ctx))
+							return err
+						}
+					}
+				}
 			} else if err := cs.Err(); err != nil {
 				_ = cs.Close(context.WithoutCancel(ctx))
 				if ctx.Err() != nil {
