@@ -33,7 +33,13 @@
 #   MONGO_REPL_SET_NAME=rs0        setName the source presents (mongoshim, or the launcher's shim)
 #   MONGO_DEST_REPL_SET_NAME=rs1   setName the destination's mongoshim presents
 #   MONGO_SHIM_LOG_LEVEL=info      debug | info | warn | error
-#   MONGO_MJS_BACKEND=memory       memory | h2 (h2 keeps data in <cache>/mongo/data/<role>.mv)
+#   MONGO_MJS_BACKEND=memory       memory | h2 (h2 keeps data in <cache>/mongo/data/<role>/mongo.mv):
+#                                  the default of the two per-role settings below
+#   MONGO_SOURCE_MJS_BACKEND=memory  MONGO_DEST_MJS_BACKEND=h2   per role (docs/testing.md says why the
+#                                  destination persists: the e2e suite stops and restarts it). Behind the
+#                                  shim an h2 role's shim gets --rename-by-copy (h2's own rename is broken)
+#                                  and --state-file <cache>/mongo/data/<role>/shim-state.bson (cluster-time
+#                                  lease, collection UUIDs/options survive a restart)
 #   MONGO_MJS_VERSION=1.47.0  MONGO_JONGODB_VERSION=0.1.6  MONGO_NX_VERSION=0.8.1
 #   MONGO_INSTALL_ALL=1            mongo_install installs every candidate, not just the two
 #   POPPYDB_VERSION=x.y.z          also try de.caluga:poppydb:<v>:jar:cli (not on Maven Central
@@ -54,6 +60,8 @@
 : "${MONGO_DEST_BACKEND_PORT:=37019}"
 : "${MONGO_SHIM_LOG_LEVEL:=info}"
 : "${MONGO_MJS_BACKEND:=memory}"
+: "${MONGO_SOURCE_MJS_BACKEND:=$MONGO_MJS_BACKEND}"
+: "${MONGO_DEST_MJS_BACKEND:=h2}"
 : "${MONGO_MJS_VERSION:=1.47.0}"
 : "${MONGO_JONGODB_VERSION:=0.1.6}"
 : "${MONGO_NX_VERSION:=0.8.1}"
@@ -74,35 +82,42 @@ _mongo_datadir()  { printf '%s/data/%s\n' "$(_mongo_dir)" "$1"; }
 _mongo_port()     { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_PORT"; else printf '%s\n' "$MONGO_DEST_PORT"; fi; }
 _mongo_server()   { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_SERVER"; else printf '%s\n' "$MONGO_DEST_SERVER"; fi; }
 _mongo_backend_port() { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_BACKEND_PORT"; else printf '%s\n' "$MONGO_DEST_BACKEND_PORT"; fi; }
+_mongo_mjs_backend() { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_SOURCE_MJS_BACKEND"; else printf '%s\n' "$MONGO_DEST_MJS_BACKEND"; fi; }
 _mongo_set_name() { if [[ "$1" == source ]]; then printf '%s\n' "$MONGO_REPL_SET_NAME"; else printf '%s\n' "$MONGO_DEST_REPL_SET_NAME"; fi; }
 _mongo_shim_bin()     { printf '%s/mongoshim\n' "$(_mongo_dir)"; }
 _mongo_shim_pidfile() { printf '%s/%s-shim.pid\n' "$(_mongo_dir)" "$1"; }
 _mongo_shim_logfile() { printf '%s/%s-shim.log\n' "$(_mongo_dir)" "$1"; }
 _mongo_shim_marker()  { printf -- '--listen %s:%s\n' "$MONGO_HOST" "$1"; }
+_mongo_shim_state()   { printf '%s/shim-state.bson\n' "$(_mongo_datadir "$1")"; }
 
-# _mongo_configured ROLE: "KIND PORT SHIM BACKEND_PORT" as configured now. SHIM is "shim"
-# when mongoshim fronts the server (then the server listens on BACKEND_PORT, the shim on
-# PORT) and "-" otherwise (the server listens on PORT; BACKEND_PORT = PORT).
+# _mongo_configured ROLE: "KIND PORT SHIM BACKEND_PORT STORE" as configured now. SHIM is
+# "shim" when mongoshim fronts the server (then the server listens on BACKEND_PORT, the shim
+# on PORT) and "-" otherwise (the server listens on PORT; BACKEND_PORT = PORT). STORE is
+# mongo-java-server's back end (memory or h2), "-" for the other servers.
 _mongo_configured() {
-  local kind port
+  local kind port store=-
   kind="$(_mongo_server "$1")"
   port="$(_mongo_port "$1")"
+  if [[ "$kind" == mongo-java-server ]]; then
+    store="$(_mongo_mjs_backend "$1")"
+    [[ "$store" == memory || "$store" == h2 ]] || stack_die "mongo: MONGO_*_MJS_BACKEND must be memory or h2, not '$store' ($1)"
+  fi
   if [[ "$MONGO_SHIM" == 1 && "$kind" == mongo-java-server ]]; then
-    printf '%s %s shim %s\n' "$kind" "$port" "$(_mongo_backend_port "$1")"
+    printf '%s %s shim %s %s\n' "$kind" "$port" "$(_mongo_backend_port "$1")" "$store"
   else
-    printf '%s %s - %s\n' "$kind" "$port" "$port"
+    printf '%s %s - %s %s\n' "$kind" "$port" "$port" "$store"
   fi
 }
 
-# _mongo_running_server ROLE: "KIND PORT SHIM BACKEND_PORT" a running ROLE was started with
-# (from <role>.server, written by mongo_up), else the configured ones; so down/status find
-# a server started with other MONGO_*_SERVER/PORT/SHIM settings than the current ones
+# _mongo_running_server ROLE: "KIND PORT SHIM BACKEND_PORT STORE" a running ROLE was started
+# with (from <role>.server, written by mongo_up), else the configured ones; so down/status
+# find a server started with other MONGO_*_SERVER/PORT/SHIM settings than the current ones
 _mongo_running_server() {
-  local f kind port shim bport
+  local f kind port shim bport store
   f="$(_mongo_dir)/$1.server"
   if [[ -s "$f" ]] && [[ -s "$(_mongo_pidfile "$1")" || -s "$(_mongo_shim_pidfile "$1")" ]]; then
-    read -r kind port shim bport <"$f"
-    printf '%s %s %s %s\n' "$kind" "$port" "${shim:--}" "${bport:-$port}"
+    read -r kind port shim bport store <"$f"
+    printf '%s %s %s %s %s\n' "$kind" "$port" "${shim:--}" "${bport:-$port}" "${store:--}"
   else
     _mongo_configured "$1"
   fi
@@ -112,7 +127,7 @@ _mongo_running_server() {
 # (pid checks)
 _mongo_marker() {
   local role="$1" kind="${2:-}" port="${3:-}"
-  [[ -n "$kind" ]] || read -r kind _ _ port < <(_mongo_running_server "$role")
+  [[ -n "$kind" ]] || read -r kind _ _ port _ < <(_mongo_running_server "$role")
   case "$kind" in
     mongo-java-server) printf -- '-Dlogbridge.stack=mongo-%s\n' "$role" ;;
     # both reject unknown arguments: mark them with arguments they take
@@ -132,6 +147,7 @@ _mongo_install_mjs() {
   dir="$(_mongo_mjs_dir)"
   if _mongo_mjs_installed; then
     stack_log "mongo: mongo-java-server $MONGO_MJS_VERSION already installed in $dir"
+    _mongo_build_launcher   # a running server keeps its classes until restarted
     return 0
   fi
   java="$(stack_java 17 MONGO_JAVA_HOME)"
@@ -149,6 +165,7 @@ _mongo_install_mjs() {
     || stack_die "mongo: compiling the mongo-java-server launcher failed"
   rm -rf "$dir"
   mv "$dir.tmp" "$dir"
+  sha256sum "$MONGO_DEPLOY/mongo-java-server/LogbridgeMongoJavaServer.java" | cut -d' ' -f1 >"$dir/classes.stamp"
   : >"$dir/.installed"
   stack_log "mongo: mongo-java-server installed"
 }
@@ -220,6 +237,27 @@ _mongo_install_kind() {
   esac
 }
 
+# _mongo_build_launcher: compile the launcher again when its source changed since the
+# install (the installed jars stay)
+_mongo_build_launcher() {
+  local dir src h java javac
+  dir="$(_mongo_mjs_dir)"
+  src="$MONGO_DEPLOY/mongo-java-server/LogbridgeMongoJavaServer.java"
+  h="$(sha256sum "$src" | cut -d' ' -f1)"
+  [[ -f "$dir/classes.stamp" && "$(<"$dir/classes.stamp")" == "$h" ]] && return 0
+  java="$(stack_java 17 MONGO_JAVA_HOME)"
+  javac="$(dirname "$java")/javac"
+  [[ -x "$javac" ]] || javac="$(command -v javac || true)"
+  [[ -n "$javac" && -x "$javac" ]] || stack_die "mongo: javac not found (apt-get install -y openjdk-17-jdk-headless, or set MONGO_JAVA_HOME)"
+  stack_log "mongo: compiling the mongo-java-server launcher"
+  rm -rf "$dir/classes.tmp"
+  mkdir -p "$dir/classes.tmp"
+  "$javac" -nowarn -d "$dir/classes.tmp" -cp "$dir/lib/*" "$src" || stack_die "mongo: compiling the mongo-java-server launcher failed"
+  rm -rf "$dir/classes"
+  mv "$dir/classes.tmp" "$dir/classes"
+  printf '%s\n' "$h" >"$dir/classes.stamp"
+}
+
 # _mongo_shim_hash: a hash of everything the shim binary is built from
 _mongo_shim_hash() {
   (cd "$STACK_REPO" && {
@@ -283,15 +321,20 @@ _mongo_wait_marker() {
 }
 
 _mongo_up_role() {
-  local role="$1" kind port shim bport pidfile logfile marker pid t0=$SECONDS
-  read -r kind port shim bport < <(_mongo_configured "$role")
+  local role="$1" kind port shim bport store pidfile logfile marker pid t0=$SECONDS
+  read -r kind port shim bport store < <(_mongo_configured "$role")
   pidfile="$(_mongo_pidfile "$role")"
   logfile="$(_mongo_logfile "$role")"
-  local rkind rport rshim rbport
-  read -r rkind rport rshim rbport < <(_mongo_running_server "$role")
+  local rkind rport rshim rbport rstore
+  read -r rkind rport rshim rbport rstore < <(_mongo_running_server "$role")
   if pid="$(stack_pid_alive "$pidfile" "$(_mongo_marker "$role" "$rkind" "$rbport")")"; then
-    if [[ "$rkind $rport $rshim $rbport" != "$kind $port $shim $bport" ]]; then
-      stack_die "mongo-$role: $rkind is running on port $rport (shim: $rshim, pid $pid), not the configured $kind on $port (shim: $shim); run: scripts/stack.sh down mongo"
+    if [[ "$rstore" == - && "$store" != - ]]; then
+      # started by a stack.sh that did not record the back end: keep it running as it is
+      stack_log "mongo-$role: running with a back end this script did not record; \`scripts/stack.sh restart mongo\` applies the configured one ($store)"
+      store=-   # recorded as unknown again
+    fi
+    if [[ "$rkind $rport $rshim $rbport $rstore" != "$kind $port $shim $bport $store" ]]; then
+      stack_die "mongo-$role: $rkind is running on port $rport (shim: $rshim, back end: $rstore, pid $pid), not the configured $kind on $port (shim: $shim, back end: $store); run: scripts/stack.sh down mongo"
     fi
     stack_log "mongo-$role: already running ($kind, pid $pid) at $MONGO_HOST:$bport"
   else
@@ -299,18 +342,18 @@ _mongo_up_role() {
       # a shim left without its server is useless: stop it first
       stack_stop "mongo-$role-shim" "$(_mongo_shim_pidfile "$role")" "$(_mongo_shim_marker "$port")" "$MONGO_STOP_TIMEOUT"
     fi
-    _mongo_up_server "$role" "$kind" "$bport" "$shim"
+    _mongo_up_server "$role" "$kind" "$bport" "$shim" "$store"
   fi
-  printf '%s %s %s %s\n' "$kind" "$port" "$shim" "$bport" >"$(_mongo_dir)/$role.server"
+  printf '%s %s %s %s %s\n' "$kind" "$port" "$shim" "$bport" "$store" >"$(_mongo_dir)/$role.server"
   if [[ "$shim" == shim ]]; then
-    _mongo_up_shim "$role" "$port" "$bport"
+    _mongo_up_shim "$role" "$port" "$bport" "$store"
   fi
-  stack_log "mongo-$role: ready at $MONGO_HOST:$port ($([[ $shim == shim ]] && printf 'mongoshim -> ')$kind) ($((SECONDS - t0))s)"
+  stack_log "mongo-$role: ready at $MONGO_HOST:$port ($([[ $shim == shim ]] && printf 'mongoshim -> ')$kind$([[ $store != - ]] && printf ', %s back end' "$store")) ($((SECONDS - t0))s)"
 }
 
-# _mongo_up_server ROLE KIND PORT SHIM: start the server program on PORT
+# _mongo_up_server ROLE KIND PORT SHIM STORE: start the server program on PORT
 _mongo_up_server() {
-  local role="$1" kind="$2" port="$3" shim="$4" pidfile logfile marker
+  local role="$1" kind="$2" port="$3" shim="$4" store="$5" pidfile logfile marker
   pidfile="$(_mongo_pidfile "$role")"
   logfile="$(_mongo_logfile "$role")"
   marker="$(_mongo_marker "$role" "$kind" "$port")"
@@ -321,8 +364,8 @@ _mongo_up_server() {
       local java dir args=()
       java="$(stack_java 17 MONGO_JAVA_HOME)"
       dir="$(_mongo_mjs_dir)"
-      args=(--host "$MONGO_HOST" --port "$port" --backend "$MONGO_MJS_BACKEND")
-      if [[ "$MONGO_MJS_BACKEND" == h2 ]]; then
+      args=(--host "$MONGO_HOST" --port "$port" --backend "$store")
+      if [[ "$store" == h2 ]]; then
         mkdir -p "$(_mongo_datadir "$role")"
         args+=(--data "$(_mongo_datadir "$role")/mongo.mv")
       fi
@@ -362,9 +405,10 @@ _mongo_up_server() {
   stack_log "mongo-$role: $kind listening at $MONGO_HOST:$port (pid $(<"$pidfile"))"
 }
 
-# _mongo_up_shim ROLE PORT BACKEND_PORT: mongoshim on PORT in front of the server on BACKEND_PORT
+# _mongo_up_shim ROLE PORT BACKEND_PORT STORE: mongoshim on PORT in front of the server on
+# BACKEND_PORT (with mongo-java-server's back end STORE)
 _mongo_up_shim() {
-  local role="$1" port="$2" bport="$3" pidfile logfile marker pid
+  local role="$1" port="$2" bport="$3" store="$4" pidfile logfile marker pid extra=()
   pidfile="$(_mongo_shim_pidfile "$role")"
   logfile="$(_mongo_shim_logfile "$role")"
   marker="$(_mongo_shim_marker "$port")"
@@ -375,9 +419,15 @@ _mongo_up_shim() {
   _mongo_build_shim
   stack_check_port_free "mongo-$role-shim" "$MONGO_HOST" "$port"
   stack_log "mongo-$role-shim: starting mongoshim at $MONGO_HOST:$port -> $MONGO_HOST:$bport (log $logfile)"
+  if [[ "$store" == h2 ]]; then
+    # h2 renames collections wrongly (the shim copies instead), and the data outlives the
+    # shim: keep its cluster-time lease and catalog next to the data
+    mkdir -p "$(_mongo_datadir "$role")"
+    extra=(--rename-by-copy --state-file "$(_mongo_shim_state "$role")")
+  fi
   stack_spawn "$pidfile" "$logfile" "$(_mongo_shim_bin)" --listen "$MONGO_HOST:$port" \
     --backend "mongodb://$MONGO_HOST:$bport/?directConnection=true" \
-    --set-name "$(_mongo_set_name "$role")" --log-level "$MONGO_SHIM_LOG_LEVEL" 9>&-
+    --set-name "$(_mongo_set_name "$role")" --log-level "$MONGO_SHIM_LOG_LEVEL" "${extra[@]}" 9>&-
   _mongo_wait_marker "$pidfile" "$marker"
   stack_wait_ready "mongo-$role-shim" "$pidfile" "$marker" "$logfile" "$MONGO_START_TIMEOUT" _mongo_port_ready "$port"
 }
@@ -388,23 +438,29 @@ mongo_up() {
   _mongo_up_role destination
 }
 
+# _mongo_down_role ROLE: stop ROLE's shim, then its server
+_mongo_down_role() {
+  local role="$1" kind port shim bport
+  read -r kind port shim bport _ < <(_mongo_running_server "$role")
+  # the shim first (it is the clients' end), then the server behind it; a shim pid
+  # file is stopped whatever MONGO_SHIM says now
+  if [[ "$shim" == shim || -s "$(_mongo_shim_pidfile "$role")" ]]; then
+    stack_stop "mongo-$role-shim" "$(_mongo_shim_pidfile "$role")" "$(_mongo_shim_marker "$port")" "$MONGO_STOP_TIMEOUT"
+  fi
+  stack_stop "mongo-$role" "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role" "$kind" "$bport")" "$MONGO_STOP_TIMEOUT"
+}
+
 mongo_down() {
-  local role kind port shim bport
+  local role
   for role in destination source; do
-    read -r kind port shim bport < <(_mongo_running_server "$role")
-    # the shim first (it is the clients' end), then the server behind it; a shim pid
-    # file is stopped whatever MONGO_SHIM says now
-    if [[ "$shim" == shim || -s "$(_mongo_shim_pidfile "$role")" ]]; then
-      stack_stop "mongo-$role-shim" "$(_mongo_shim_pidfile "$role")" "$(_mongo_shim_marker "$port")" "$MONGO_STOP_TIMEOUT"
-    fi
-    stack_stop "mongo-$role" "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role" "$kind" "$bport")" "$MONGO_STOP_TIMEOUT"
+    _mongo_down_role "$role"
     rm -f "$(_mongo_dir)/$role.server"
   done
 }
 
 _mongo_status_role() {
   local role="$1" kind port shim bport pid spid rc=0
-  read -r kind port shim bport < <(_mongo_running_server "$role")
+  read -r kind port shim bport _ < <(_mongo_running_server "$role")
   if pid="$(stack_pid_alive "$(_mongo_pidfile "$role")" "$(_mongo_marker "$role" "$kind" "$bport")")"; then
     if ! stack_port_open "$MONGO_HOST" "$bport"; then
       printf 'mongo-%-12s starting pid %-7s (not ready yet; log %s)\n' "$role" "$pid" "$(_mongo_logfile "$role")"
@@ -414,7 +470,7 @@ _mongo_status_role() {
       printf 'mongo-%-12s running  pid %-7s %s  %s\n' "$role" "$pid" "$(_mongo_uri "$role" "$kind" "$port" "$shim")" "$kind"
       return 0
     fi
-    printf 'mongo-%-12s running  pid %-7s %s:%s  %s (behind mongoshim)\n' "$role" "$pid" "$MONGO_HOST" "$bport" "$kind"
+    printf 'mongo-%-12s running  pid %-7s %s:%s  %s (behind mongoshim)\n' "$role" "$pid" "$MONGO_HOST" "$bport" "$kind$(_mongo_store_note "$role")"
   else
     printf 'mongo-%-12s stopped  (%s on port %s)\n' "$role" "$kind" "$bport"
     rc=1
@@ -434,6 +490,14 @@ _mongo_status_role() {
   return "$rc"
 }
 
+# _mongo_store_note ROLE: ", h2 back end" for a persistent mongo-java-server
+_mongo_store_note() {
+  local store
+  read -r _ _ _ _ store < <(_mongo_running_server "$1")
+  [[ "$store" == h2 ]] && printf ', h2 back end'
+  return 0
+}
+
 mongo_status() {
   local rc=0
   _mongo_status_role source || rc=1
@@ -444,7 +508,7 @@ mongo_status() {
 # _mongo_uri ROLE [KIND PORT SHIM]: the URI the Go driver v2 uses for that role
 _mongo_uri() {
   local role="$1" kind="${2:-}" port="${3:-}" shim="${4:-}"
-  [[ -n "$kind" ]] || read -r kind port shim _ < <(_mongo_running_server "$role")
+  [[ -n "$kind" ]] || read -r kind port shim _ _ < <(_mongo_running_server "$role")
   if [[ "$shim" == shim ]]; then
     # the shim is a single-member replica set whose hosts list names exactly this address,
     # so the driver's replica-set discovery works
@@ -473,7 +537,7 @@ mongo_env() {
 # _mongo_program ROLE: what serves ROLE, e.g. "mongoshim+mongo-java-server"
 _mongo_program() {
   local kind shim
-  read -r kind _ shim _ < <(_mongo_running_server "$1")
+  read -r kind _ shim _ _ < <(_mongo_running_server "$1")
   if [[ "$shim" == shim ]]; then printf 'mongoshim+%s\n' "$kind"; else printf '%s\n' "$kind"; fi
 }
 
@@ -506,6 +570,32 @@ mongo_exec() {
       ;;
     uri)
       _mongo_uri "${2:-source}" ;;
-    *) stack_die "usage: scripts/stack.sh exec mongo probe|uri source|destination [flags]" ;;
+    stop|start)
+      # one role only (the e2e suite stops and starts the destination server); start
+      # brings the role back as it last ran (<role>.server), whatever the environment says
+      local role="${2:-}" f kind port shim bport store
+      [[ "$role" == source || "$role" == destination ]] || stack_die "usage: scripts/stack.sh exec mongo $sub source|destination"
+      exec 9>"$STACK_CACHE/stack.lock"
+      flock 9
+      f="$(_mongo_dir)/$role.server"
+      if [[ "$sub" == stop ]]; then
+        _mongo_down_role "$role"   # <role>.server stays: start reads it
+        return 0
+      fi
+      if [[ -s "$f" ]]; then
+        read -r kind port shim bport store <"$f"
+        if [[ "$role" == source ]]; then
+          MONGO_SOURCE_SERVER="$kind" MONGO_SOURCE_PORT="$port" MONGO_SOURCE_BACKEND_PORT="$bport"
+          [[ "${store:--}" != - ]] && MONGO_SOURCE_MJS_BACKEND="$store"
+        else
+          MONGO_DEST_SERVER="$kind" MONGO_DEST_PORT="$port" MONGO_DEST_BACKEND_PORT="$bport"
+          [[ "${store:--}" != - ]] && MONGO_DEST_MJS_BACKEND="$store"
+        fi
+        if [[ "$shim" == shim ]]; then MONGO_SHIM=1; else MONGO_SHIM=0; fi
+      fi
+      if [[ "$(_mongo_configured "$role" | cut -d' ' -f3)" == shim ]]; then _mongo_build_shim; fi
+      _mongo_up_role "$role"
+      ;;
+    *) stack_die "usage: scripts/stack.sh exec mongo probe|uri|stop|start source|destination [flags]" ;;
   esac
 }

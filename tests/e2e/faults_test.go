@@ -98,11 +98,29 @@ func (s *scenario) stackEnv(env []string, args ...string) {
 	s.logf("      scripts/stack.sh %s done in %v", strings.Join(args, " "), time.Since(t0).Round(100*time.Millisecond))
 }
 
-// usesLocalStack reports whether the broker and servers are the local
-// stack's (only those can be restarted with scripts/stack.sh).
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// usesLocalStack reports whether the broker is the one scripts/stack.sh
+// would restart with this process's environment: the broker at
+// KAFKA_HOST:KAFKA_PORT (scripts/stack.versions' defaults), whose listener is
+// in the server.properties of this cache (LOGBRIDGE_CACHE). A private stack on
+// other ports (docs/testing.md) must be run with the same variables, or a
+// restart here would hit another stack's broker; then the faults skip.
 func (s *scenario) usesLocalStack() bool {
-	return os.Getenv("LOGBRIDGE_TESTCONTAINERS") != "1" && len(s.env.KafkaBrokers) == 1 &&
-		strings.HasSuffix(s.env.KafkaBrokers[0], ":19092")
+	if os.Getenv("LOGBRIDGE_TESTCONTAINERS") == "1" || len(s.env.KafkaBrokers) != 1 {
+		return false
+	}
+	addr := envOr("KAFKA_HOST", "127.0.0.1") + ":" + envOr("KAFKA_PORT", "19092")
+	if s.env.KafkaBrokers[0] != addr {
+		return false
+	}
+	props, err := os.ReadFile(filepath.Join(cacheDir(), "kafka", "server.properties"))
+	return err == nil && bytes.Contains(props, []byte("PLAINTEXT://"+addr+","))
 }
 
 func (s *scenario) restartBroker() {
@@ -158,74 +176,60 @@ func stackPID(pidfile, marker string) (int, error) {
 }
 
 // destinationPersistence says whether the local destination keeps its data
-// across a restart, and why (from scripts/stack.d/mongo.sh's state files).
-func destinationPersistence() (bool, string) {
+// across a restart, and why (from scripts/stack.d/mongo.sh's
+// <cache>/mongo/destination.server: KIND PORT SHIM BACKEND_PORT STORE).
+func (s *scenario) destinationPersistence() (bool, string) {
 	dir := filepath.Join(cacheDir(), "mongo")
 	server, err := os.ReadFile(filepath.Join(dir, "destination.server"))
 	if err != nil {
 		return false, "no destination started by scripts/stack.sh (" + err.Error() + ")"
 	}
-	kind := strings.Fields(string(server))
-	if len(kind) == 0 {
+	f := strings.Fields(string(server))
+	if len(f) < 4 {
 		return false, "unreadable " + filepath.Join(dir, "destination.server")
 	}
-	switch kind[0] {
+	// the destination this test writes to must be the one the script runs
+	if !strings.Contains(s.env.DestURI, ":"+f[1]+"/") {
+		return false, fmt.Sprintf("the test's destination %s is not the one scripts/stack.sh runs in %s (port %s); run the test with the stack's environment", s.env.DestURI, dir, f[1])
+	}
+	switch f[0] {
 	case "nx-27017":
 		return true, "nx-27017 keeps its data in SQLite files"
 	case "jongodb":
 		return false, "jongodb is in-memory only"
 	case "mongo-java-server":
-		pid, err := stackPID(filepath.Join(dir, "destination.pid"), "-Dlogbridge.stack=mongo-destination")
-		if err != nil {
-			return false, "destination process not found: " + err.Error()
+		if len(f) < 5 || f[4] == "-" {
+			return false, "the destination was started by an older scripts/stack.sh that did not record its back end; scripts/stack.sh restart mongo"
 		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if bytes.Contains(cmdline, []byte("--backend\x00h2")) {
-			if len(kind) > 2 && kind[2] == "shim" {
-				return false, "mongo-java-server's h2 back end keeps the documents, but the replica-set shim in front of it keeps its oplog and collection UUIDs in memory"
-			}
-			return true, "mongo-java-server with the h2 (MVStore) back end"
+		if f[4] != "h2" {
+			return false, "the destination is mongo-java-server with its in-memory back end (MONGO_DEST_MJS_BACKEND=" + f[4] + "): a restart would lose every document"
 		}
-		return false, "the destination is mongo-java-server with its in-memory back end (MONGO_MJS_BACKEND=memory): a restart would lose every document"
+		if f[2] == "shim" {
+			return true, "mongo-java-server's h2 back end keeps the documents; the replica-set shim keeps its cluster-time lease and catalog in a state file"
+		}
+		return true, "mongo-java-server with the h2 (MVStore) back end"
 	}
-	return false, "unknown destination server " + kind[0]
+	return false, "unknown destination server " + f[0]
 }
 
-// restartDestination stops and starts the destination server when its data
-// survives that, and says why it does not otherwise.
+// restartDestination stops the destination server (its replica-set shim,
+// then the server: SIGTERM) and starts it again after a seeded pause, when
+// its data survives that; it says why not otherwise. The sink keeps running:
+// its writes fail meanwhile and must be retried, not lost.
 func (s *scenario) restartDestination() {
 	if !s.usesLocalStack() {
 		s.logf("SKIP stop/start destination: not the local stack's server")
 		return
 	}
-	ok, why := destinationPersistence()
+	ok, why := s.destinationPersistence()
 	if !ok {
 		s.logf("SKIP stop/start destination: %s", why)
 		return
 	}
-	dir := filepath.Join(cacheDir(), "mongo")
-	pidfile, marker := filepath.Join(dir, "destination.pid"), "-Dlogbridge.stack=mongo-destination"
-	// Start it again as it runs now, whatever this process's environment says.
-	b, _ := os.ReadFile(filepath.Join(dir, "destination.server"))
-	kind := strings.Fields(string(b))[0]
-	env := []string{"MONGO_DEST_SERVER=" + kind}
-	if kind == "nx-27017" {
-		marker = "--data-dir\x00" + filepath.Join(dir, "data", "destination")
-	} else {
-		env = append(env, "MONGO_MJS_BACKEND=h2")
-	}
-	pid, err := stackPID(pidfile, marker)
-	if err != nil {
-		s.t.Fatalf("stop destination: %v", err)
-	}
-	s.logf("FAULT stop destination server (%s; SIGTERM pid %d), then scripts/stack.sh up mongo", why, pid)
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil; {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.sleep(time.Duration(1000+s.rnd.IntN(3000))*time.Millisecond, nil)
-	s.stackEnv(env, "up", "mongo")
+	s.logf("FAULT stop destination server (%s): scripts/stack.sh exec mongo stop destination", why)
+	s.stack("exec", "mongo", "stop", "destination")
+	pause := time.Duration(1000+s.rnd.IntN(3000)) * time.Millisecond
+	s.sleep(pause, nil)
+	s.logf("      destination down for %v; scripts/stack.sh exec mongo start destination", pause)
+	s.stack("exec", "mongo", "start", "destination")
 }

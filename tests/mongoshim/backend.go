@@ -123,8 +123,9 @@ var readOnly = map[string]bool{"find": true, "listCollections": true, "listIndex
 
 // backendCodes gives code-less backend errors the code genuine MongoDB sends
 // with the same message (mongo-java-server answers a drop of a missing
-// namespace with {ok: 0, errmsg: "ns not found"} and no code 26).
-var backendCodes = map[string]int32{"ns not found": codeNamespaceNotFound}
+// namespace with {ok: 0, errmsg: "ns not found"} and a rename of one with
+// "source namespace does not exist", both without code 26).
+var backendCodes = map[string]int32{"ns not found": codeNamespaceNotFound, "source namespace does not exist": codeNamespaceNotFound}
 
 func withMissingCode(reply bson.Raw) bson.Raw {
 	if replyOK(reply) {
@@ -281,6 +282,22 @@ func (b *backend) listCollections(ctx context.Context, db string, filter bson.Ra
 		cmd = append(cmd, bson.E{Key: "filter", Value: filter})
 	}
 	return b.cursorAll(ctx, db, mustRaw(cmd))
+}
+
+// collectionInfo returns db.coll's listCollections entry, nil when it does
+// not exist (mongo-java-server ignores listCollections' filter, so the shim
+// picks the entry itself).
+func (b *backend) collectionInfo(ctx context.Context, db, coll string) (bson.Raw, error) {
+	infos, err := b.listCollections(ctx, db, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range infos {
+		if lookupString(in, "name") == coll {
+			return in, nil
+		}
+	}
+	return nil, nil
 }
 
 // listIndexes returns the index specs of db.coll (nil when it does not exist).

@@ -56,10 +56,13 @@ type catalog struct {
 	mu     sync.Mutex
 	loaded map[string]bool
 	colls  map[string]*collInfo // "db.coll"
+	// restored: entries read from the state file, checked against the
+	// backend when their database is first loaded
+	restored map[string]bool
 }
 
 func newCatalog() *catalog {
-	return &catalog{loaded: map[string]bool{}, colls: map[string]*collInfo{}}
+	return &catalog{loaded: map[string]bool{}, colls: map[string]*collInfo{}, restored: map[string]bool{}}
 }
 
 // load reads db's collections from the backend once.
@@ -79,14 +82,26 @@ func (s *Server) catalogLoad(ctx context.Context, db string) error {
 	if s.cat.loaded[db] {
 		return nil
 	}
+	listed := map[string]bool{}
 	for _, in := range infos {
 		name := lookupString(in, "name")
 		if name == "" {
 			continue
 		}
 		ns := db + "." + name
+		listed[ns] = true
 		if _, ok := s.cat.colls[ns]; !ok {
 			s.cat.colls[ns] = &collInfo{uuid: newUUID(), view: lookupString(in, "type") == "view"}
+		}
+	}
+	// a restored entry whose collection is gone (the shim was killed
+	// between a drop and saving its state)
+	for ns := range s.cat.restored {
+		if strings.HasPrefix(ns, db+".") {
+			if !listed[ns] {
+				delete(s.cat.colls, ns)
+			}
+			delete(s.cat.restored, ns)
 		}
 	}
 	s.cat.loaded[db] = true

@@ -85,6 +85,9 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 		s.blocked.Store(v.Boolean())
 		t := s.clock.tick()
 		s.oplog.noop(t)
+		if err := s.saveState(false); err != nil {
+			s.log.Warn("saving the state file", "err", err)
+		}
 		s.writeMu.Unlock()
 		*opTime = t
 		s.log.Info("user write blocking", "global", v.Boolean())

@@ -89,7 +89,13 @@ func (s *Server) doRename(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 	tdb, tcoll := splitNS(to)
 	ci := s.catalogGet(ctx, fdb, fcoll)
 	target := s.catalogGet(ctx, tdb, tcoll)
-	reply, err := s.forward(ctx, db, cmd)
+	var reply bson.Raw
+	var err error
+	if fdb != tdb || s.cfg.RenameByCopy {
+		reply, err = s.renameByCopy(ctx, db, cmd, fdb, fcoll, tdb, tcoll)
+	} else {
+		reply, err = s.forward(ctx, db, cmd)
+	}
 	if err != nil || !replyOK(reply) {
 		return reply, nil, err
 	}
@@ -191,7 +197,12 @@ func (s *Server) doDropIndexes(ctx context.Context, db string, cmd bson.Raw) (bs
 	if err != nil {
 		return nil, nil, err
 	}
-	reply, err := s.forward(ctx, db, cmd)
+	var reply bson.Raw
+	if keys, ok := dropTargets(cmd, before); ok {
+		reply, err = s.dropIndexesByKey(ctx, db, coll, keys, len(before))
+	} else {
+		reply, err = s.forward(ctx, db, cmd)
+	}
 	if err != nil || !replyOK(reply) {
 		return reply, nil, err
 	}
@@ -248,11 +259,11 @@ func (s *Server) doCollMod(ctx context.Context, db string, cmd bson.Raw) (bson.R
 			if !hadExp {
 				return nil, nil, shimErr(codeInvalidOptions, "no expireAfterSeconds field to update")
 			}
-			name := lookupString(spec, "name")
 			nspec := rebuild(withFields(spec, "expireAfterSeconds", exp), func(k string, v bson.RawValue) (bson.RawValue, bool) {
 				return v, k != "v" && k != "ns"
 			})
-			if _, err := s.be.command(ctx, db, mustRaw(bson.D{{Key: "dropIndexes", Value: coll}, {Key: "index", Value: name}})); err != nil {
+			// by key pattern, not by name: see dropTargets
+			if _, err := s.be.command(ctx, db, mustRaw(bson.D{{Key: "dropIndexes", Value: coll}, {Key: "index", Value: lookupDoc(spec, "key")}})); err != nil {
 				return nil, nil, err
 			}
 			if _, err := s.be.command(ctx, db, mustRaw(bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: bson.A{nspec}}})); err != nil {
@@ -271,11 +282,11 @@ func (s *Server) doCollMod(ctx context.Context, db string, cmd bson.Raw) (bson.R
 	}
 	s.cat.mu.Unlock()
 	if ci.view && (hasKey(cmd, "viewOn") || hasKey(cmd, "pipeline")) {
-		infos, err := s.be.listCollections(ctx, db, mustRaw(bson.D{{Key: "name", Value: coll}}))
-		if err != nil || len(infos) == 0 {
+		info, err := s.be.collectionInfo(ctx, db, coll)
+		if err != nil || info == nil {
 			return nil, nil, shimErr(codeNamespaceNotFound, "view "+db+"."+coll+" not found")
 		}
-		opts := lookupDoc(infos[0], "options")
+		opts := lookupDoc(info, "options")
 		viewOn, pipeline := opts.Lookup("viewOn"), opts.Lookup("pipeline")
 		if v, err := cmd.LookupErr("viewOn"); err == nil {
 			viewOn = v
@@ -295,4 +306,159 @@ func (s *Server) doCollMod(ctx context.Context, db string, cmd bson.Raw) (bson.R
 	ev.expanded = true
 	ev.opDesc = ddlOptions(cmd)
 	return mustRaw(out), []*event{ev}, nil
+}
+
+// dropTargets returns the key patterns of the indexes a dropIndexes command
+// names (a name, a list of names or "*"), so that they can be dropped by key
+// pattern; ok is false when the command should go to the backend as it is (it
+// gives a key pattern already, names an index that does not exist or _id_,
+// or a key pattern is not unique in the collection).
+//
+// Why: mongo-java-server 1.47.0 drops an index named N by deleting
+// {name: N} from the database's index catalog (AbstractMongoDatabase
+// .dropIndex), which also deletes the catalog entries of same-named indexes
+// of every other collection of the database ("s_1" on c1 and on c2). Their
+// in-memory indexes outlive the entries, and dropping such a collection later
+// fails its internal assertion "Expected [EmptyIndex[name=s_1]] to be empty"
+// (dropCollection drops only the indexes its catalog lists). A drop by key
+// pattern deletes only the entry with this collection's {key, ns}.
+func dropTargets(cmd bson.Raw, specs []bson.Raw) ([]bson.Raw, bool) {
+	v, err := cmd.LookupErr("index")
+	if err != nil {
+		return nil, false
+	}
+	var names []string
+	switch v.Type {
+	case bson.TypeString:
+		if n := v.StringValue(); n == "*" {
+			for _, sp := range specs {
+				if lookupString(sp, "name") != "_id_" {
+					names = append(names, lookupString(sp, "name"))
+				}
+			}
+		} else {
+			names = []string{n}
+		}
+	case bson.TypeArray:
+		vals, _ := v.Array().Values()
+		for _, e := range vals {
+			n, ok := e.StringValueOK()
+			if !ok {
+				return nil, false
+			}
+			names = append(names, n)
+		}
+	default:
+		return nil, false
+	}
+	byName := indexNames(specs)
+	seen := map[string]int{}
+	for _, sp := range specs {
+		seen[lookupDoc(sp, "key").String()]++
+	}
+	var keys []bson.Raw
+	for _, n := range names {
+		sp, ok := byName[n]
+		if !ok || n == "_id_" {
+			return nil, false
+		}
+		k := lookupDoc(sp, "key")
+		if k == nil || seen[k.String()] != 1 {
+			return nil, false
+		}
+		keys = append(keys, k)
+	}
+	return keys, true
+}
+
+// dropIndexesByKey drops each index of db.coll by its key pattern and
+// answers like MongoDB ({nIndexesWas, ok}), or with the first failure.
+func (s *Server) dropIndexesByKey(ctx context.Context, db, coll string, keys []bson.Raw, was int) (bson.Raw, error) {
+	for _, k := range keys {
+		reply, err := s.be.run(ctx, db, mustRaw(bson.D{{Key: "dropIndexes", Value: coll}, {Key: "index", Value: k}}))
+		if err != nil || !replyOK(reply) {
+			return reply, err
+		}
+	}
+	return mustRaw(bson.D{{Key: "nIndexesWas", Value: int32(was)}, {Key: "ok", Value: 1.0}}), nil
+}
+
+// renameByCopy renames fdb.fcoll to tdb.tcoll the way MongoDB renames across
+// databases: create the target, build its indexes, copy the documents, drop
+// the source. The backend's own renameCollection is wrong in two cases:
+//   - across databases, mongo-java-server 1.47.0 leaves the index catalog
+//     entries in the old database (dropping the target later fails with
+//     "Expected [...UniqueIndex[name=_id_]] to be empty"), and throws a
+//     NullPointerException when the target database is new;
+//   - with the h2 back end (Config.RenameByCopy), H2Database.moveCollection
+//     renames the storage maps after the collection already carries its new
+//     name, i.e. not at all: a collection created later under the old name
+//     shows the renamed collection's documents, and a restart loses them.
+//
+// Cases the copy does not cover (no source, a view, the same name, an
+// existing target without dropTarget) go to the backend for its answer.
+func (s *Server) renameByCopy(ctx context.Context, db string, cmd bson.Raw, fdb, fcoll, tdb, tcoll string) (bson.Raw, error) {
+	src, err := s.be.collectionInfo(ctx, fdb, fcoll)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := s.be.collectionInfo(ctx, tdb, tcoll)
+	if err != nil {
+		return nil, err
+	}
+	if src == nil || lookupString(src, "type") == "view" || fdb+"."+fcoll == tdb+"."+tcoll ||
+		dst != nil && !lookupBool(cmd, "dropTarget") {
+		return s.forward(ctx, db, cmd)
+	}
+	run := func(db string, c bson.D) (bson.Raw, bool, error) {
+		reply, err := s.be.run(ctx, db, mustRaw(c))
+		if err == nil && replyOK(reply) {
+			if we := lookupArray(reply, "writeErrors"); len(we) > 0 {
+				return withFields(emptyDoc, "ok", 0.0, "errmsg", "renameCollection: copying "+fdb+"."+fcoll+": "+we[0].String()), false, nil
+			}
+		}
+		return reply, err == nil && replyOK(reply), err
+	}
+	if dst != nil {
+		if reply, ok, err := run(tdb, bson.D{{Key: "drop", Value: tcoll}}); !ok {
+			return reply, err
+		}
+	}
+	if reply, ok, err := run(tdb, bson.D{{Key: "create", Value: tcoll}}); !ok {
+		return reply, err
+	}
+	specs, err := s.be.listIndexes(ctx, fdb, fcoll)
+	if err != nil {
+		return nil, err
+	}
+	var idx bson.A
+	for _, sp := range specs {
+		if lookupString(sp, "name") != "_id_" {
+			idx = append(idx, rebuild(sp, func(k string, v bson.RawValue) (bson.RawValue, bool) { return v, k != "v" && k != "ns" }))
+		}
+	}
+	if len(idx) > 0 {
+		if reply, ok, err := run(tdb, bson.D{{Key: "createIndexes", Value: tcoll}, {Key: "indexes", Value: idx}}); !ok {
+			return reply, err
+		}
+	}
+	docs, err := s.be.find(ctx, fdb, fcoll, nil)
+	if err != nil {
+		return nil, err
+	}
+	for len(docs) > 0 {
+		n, size := 0, 0
+		for n < len(docs) && n < 1000 && size < 8<<20 {
+			size += len(docs[n])
+			n++
+		}
+		if reply, ok, err := run(tdb, bson.D{{Key: "insert", Value: tcoll}, {Key: "documents", Value: arrayOf(docs[:n])}, {Key: "ordered", Value: true}}); !ok {
+			return reply, err
+		}
+		docs = docs[n:]
+	}
+	if reply, ok, err := run(fdb, bson.D{{Key: "drop", Value: fcoll}}); !ok {
+		return reply, err
+	}
+	return okReply(), nil
 }

@@ -29,6 +29,10 @@ type clock struct {
 	mu   sync.Mutex
 	last ts
 	now  func() time.Time
+	// With a state file: every T below lease is covered by the file's
+	// lease; a tick reaching it calls extend (under mu) for a new one.
+	lease  uint32
+	extend func(t uint32) uint32
 }
 
 func (c *clock) tick() ts {
@@ -39,6 +43,9 @@ func (c *clock) tick() ts {
 		c.last = mkTS(sec, 1)
 	} else {
 		c.last = mkTS(c.last.T(), c.last.I()+1)
+	}
+	if c.extend != nil && c.last.T() >= c.lease {
+		c.lease = c.extend(c.last.T())
 	}
 	return c.last
 }

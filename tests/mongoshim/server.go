@@ -51,7 +51,19 @@ type Config struct {
 	// user with the bypassWriteBlockingMode privilege (default "logbridge";
 	// the shim has no authentication). "-" disables the bypass.
 	WriteBlockBypassApp string
-	Logger              *slog.Logger
+	// RenameByCopy renames collections within a database by copying them
+	// too (renames across databases always copy); needed in front of
+	// mongo-java-server's h2 back end, whose own rename is broken (see
+	// renameByCopy).
+	RenameByCopy bool
+	// StateFile, if set, keeps what the shim must not lose across a restart
+	// in front of a persistent backend (the h2 back end): a lease on the
+	// cluster time, so that it never goes backwards, the collections' UUIDs
+	// and listed-only options, the write-block mode. The oplog is not kept:
+	// resuming a change stream from before a restart fails with
+	// ChangeStreamHistoryLost, as after an oplog rollover.
+	StateFile string
+	Logger    *slog.Logger
 }
 
 // Server is a running shim.
@@ -76,6 +88,7 @@ type Server struct {
 	wg           sync.WaitGroup
 	connMu       sync.Mutex
 	conns        map[net.Conn]struct{}
+	stateSaved   []byte // the state file's content as last written (under clock.mu)
 }
 
 // New creates a Server; Start runs it.
@@ -115,6 +128,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if _, err := s.be.command(ctx, "admin", mustRaw(bson.D{{Key: "ping", Value: 1}})); err != nil {
 		return fmt.Errorf("backend %s does not answer ping: %w", s.be.addr, err)
 	}
+	if err := s.loadState(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return err
@@ -122,6 +138,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ln = ln
 	s.addr = ln.Addr().String()
 	start := s.clock.tick() // the replica set's first oplog entry
+	if err := s.saveState(true); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	s.oplog = newOplog(start, s.cfg.OplogMaxEvents)
 	s.log.Info("mongoshim listening", "addr", s.addr, "backend", s.be.addr, "setName", s.cfg.SetName, "oplogStart", start.String())
 	s.wg.Add(2)
@@ -146,6 +166,9 @@ func (s *Server) Close() error {
 	}
 	s.connMu.Unlock()
 	s.wg.Wait()
+	if serr := s.saveState(true); serr != nil && err == nil {
+		err = serr
+	}
 	s.be.close()
 	return err
 }
@@ -188,6 +211,10 @@ func (s *Server) reapLoop() {
 				s.writeMu.Lock()
 				s.oplog.noop(s.clock.tick())
 				s.writeMu.Unlock()
+			}
+			// implicit creates and a cluster time nearing its lease
+			if err := s.saveState(false); err != nil {
+				s.log.Warn("saving the state file", "err", err)
 			}
 		}
 	}
@@ -247,6 +274,12 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 		reply := s.handle(ctx, c, req)
+		if s.ctx.Err() != nil && !replyOK(reply) {
+			// shutting down: a command cut short (its backend request was
+			// cancelled) gets no reply, as from a mongod going away, so the
+			// client sees a network error it may retry, not a command error
+			return
+		}
 		if req.opCode == wiremessage.OpMsg && req.flags&wiremessage.MoreToCome != 0 {
 			continue // the client asked for no reply (w:0)
 		}

@@ -26,13 +26,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	backend := os.Getenv("MONGOSHIM_BACKEND_URI")
-	if backend == "" {
-		backend = "mongodb://127.0.0.1:37018/?directConnection=true"
-	}
+	backend := backendURI()
 	u, _ := url.Parse(backend)
 	if c, err := net.DialTimeout("tcp", u.Host, 2*time.Second); err != nil {
-		skipWhy = fmt.Sprintf("no mongo-java-server backend at %s (set MONGOSHIM_BACKEND_URI; scripts/stack.sh up mongo starts one on 127.0.0.1:37018): %v", u.Host, err)
+		skipWhy = fmt.Sprintf("no mongo-java-server backend at %s (set MONGOSHIM_BACKEND_URI; scripts/stack.sh up mongo starts one on 127.0.0.1:37018, or MONGO_SOURCE_BACKEND_PORT): %v", u.Host, err)
 	} else {
 		_ = c.Close()
 		lvl := slog.LevelWarn
@@ -58,6 +55,19 @@ func TestMain(m *testing.M) {
 		_ = shim.Close()
 	}
 	os.Exit(code)
+}
+
+// backendURI is MONGOSHIM_BACKEND_URI, else the local stack's source backend
+// (MONGO_SOURCE_BACKEND_PORT, default 37018).
+func backendURI() string {
+	if v := os.Getenv("MONGOSHIM_BACKEND_URI"); v != "" {
+		return v
+	}
+	port := os.Getenv("MONGO_SOURCE_BACKEND_PORT")
+	if port == "" {
+		port = "37018"
+	}
+	return "mongodb://127.0.0.1:" + port + "/?directConnection=true"
 }
 
 func connect(t *testing.T) *mongo.Client {

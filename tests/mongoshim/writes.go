@@ -24,8 +24,17 @@ func (s *Server) write(ctx context.Context, db string, cmd bson.Raw, opTime *ts)
 	if len(evs) > 0 {
 		*opTime = s.publish(evs, nil, 0)
 	}
+	if ddlCommands[strings.ToLower(cmdName(cmd))] {
+		// before the reply: a DDL acknowledged is in the state file
+		if serr := s.saveState(false); serr != nil {
+			s.log.Warn("saving the state file", "err", serr)
+		}
+	}
 	return reply, err
 }
+
+var ddlCommands = map[string]bool{"create": true, "drop": true, "renamecollection": true, "dropdatabase": true,
+	"createindexes": true, "dropindexes": true, "collmod": true}
 
 // publish gives events their oplog times and appends them: one time per
 // event, or for a transaction (lsid != nil) one shared time with indexes.

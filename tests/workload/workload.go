@@ -19,7 +19,11 @@ type Options struct {
 	Collections  int      // collections per database at the start (default 3)
 	Transactions bool     // include multi-document transactions
 	DDL          bool     // include collection/database/index DDL
-	MaxDocBytes  int      // upper bound of a document's padding (default 4096)
+	// DDLPercent is the share of operations that are DDL when DDL is on
+	// (default 4). Every drop loses a collection's documents, so a long
+	// run that should end with many documents to compare wants less.
+	DDLPercent  int
+	MaxDocBytes int // upper bound of a document's padding (default 4096)
 	// ExcludeTypes names optional BSON types (see TypeNames) that documents
 	// must not hold, for servers that cannot store them (see Unstorable).
 	// Every other type appears; the core fields (int, long, double, string,
@@ -62,6 +66,9 @@ type Generator struct {
 func New(cl *mongo.Client, opts Options) *Generator {
 	if opts.Collections <= 0 {
 		opts.Collections = 3
+	}
+	if opts.DDLPercent <= 0 {
+		opts.DDLPercent = 4
 	}
 	if opts.MaxDocBytes <= 0 {
 		opts.MaxDocBytes = 4096
@@ -123,7 +130,7 @@ func (g *Generator) Seed(ctx context.Context, n int) error {
 func (g *Generator) step(ctx context.Context) (string, error) {
 	p := g.rnd.IntN(100)
 	switch {
-	case g.opts.DDL && p < 4:
+	case g.opts.DDL && p < g.opts.DDLPercent:
 		return g.ddl(ctx)
 	case g.opts.Transactions && p < 10:
 		return "txn", g.txn(ctx)

@@ -17,13 +17,37 @@ import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.ServerVersion;
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
+import de.bwaldvogel.mongo.backend.AbstractUniqueIndex;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
+import de.bwaldvogel.mongo.backend.Missing;
+import de.bwaldvogel.mongo.backend.ValueComparator;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
+import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import org.h2.mvstore.DataUtils;
+import org.h2.mvstore.MVMap;
+import org.h2.mvstore.MVStore;
+import org.h2.mvstore.WriteBuffer;
+import org.h2.mvstore.type.BasicDataType;
+import org.h2.mvstore.type.ObjectDataType;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
 
+import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
 public final class LogbridgeMongoJavaServer {
@@ -79,9 +103,169 @@ public final class LogbridgeMongoJavaServer {
         }
     }
 
+    /*
+     * The h2 back end's MVStore maps compare keys that are not Comparable -- an
+     * embedded-document _id in a collection's data map, the KeyValue key of every
+     * unique index (_id_ included) -- by their Java-serialized bytes, and those depend
+     * on a LinkedHashMap's table capacity, not only on its content: two equal _id
+     * documents built differently (new Document(map) vs append) compare unequal, a
+     * lookup by _id then misses, and an upsert of an existing document fails with
+     * E11000 on _id_. ShimH2Database opens those maps with ValueKeyType, which orders
+     * keys with mongo-java-server's own ValueComparator (their serialization is
+     * unchanged). Test environment only (docs/testing.md).
+     */
+    static final class ValueKeyType extends ObjectDataType {
+        private static final ValueComparator CMP = ValueComparator.ascWithoutListHandling();
+
+        @Override
+        public int compare(Object a, Object b) {
+            if (a instanceof KeyValue && b instanceof KeyValue) {
+                KeyValue x = (KeyValue) a, y = (KeyValue) b;
+                for (int i = 0; i < Math.min(x.size(), y.size()); i++) {
+                    int c = CMP.compare(x.get(i), y.get(i));
+                    if (c != 0) {
+                        return c;
+                    }
+                }
+                return Integer.compare(x.size(), y.size());
+            }
+            return CMP.compare(a, b);
+        }
+    }
+
+    /*
+     * The h2 back end stores documents with Java serialization, which writes doubles
+     * with Double.doubleToLongBits: every NaN comes back as the canonical NaN, its
+     * payload and sign lost (the memory back end, and MongoDB, keep the 8 bytes). The
+     * data maps store documents as BSON instead, with mongo-java-server's own wire
+     * encoder and decoder: what is stored is exactly what a client reads back.
+     */
+    static final class BsonDocumentType extends BasicDataType<Document> {
+        @Override
+        public int getMemory(Document d) {
+            return 512; // an estimate for the page cache; documents here are small
+        }
+
+        @Override
+        public void write(WriteBuffer buff, Document d) {
+            ByteBuf b = Unpooled.buffer();
+            try {
+                BsonEncoder.encodeDocument(d, b);
+                byte[] bytes = new byte[b.readableBytes()];
+                b.readBytes(bytes);
+                buff.putVarInt(bytes.length).put(bytes);
+            } finally {
+                b.release();
+            }
+        }
+
+        @Override
+        public Document read(ByteBuffer buff) {
+            byte[] bytes = new byte[DataUtils.readVarInt(buff)];
+            buff.get(bytes);
+            ByteBuf b = Unpooled.wrappedBuffer(bytes);
+            try {
+                return BsonDecoder.decodeBson(b);
+            } finally {
+                b.release();
+            }
+        }
+
+        @Override
+        public int compare(Document a, Document b) {
+            return a.equals(b) ? 0 : 1; // values are only ever tested for equality
+        }
+
+        @Override
+        public Document[] createStorage(int size) {
+            return new Document[size];
+        }
+    }
+
+    /** H2UniqueIndex (package-private there) over a map with ValueKeyType keys. */
+    static final class ShimH2UniqueIndex extends AbstractUniqueIndex<Object> {
+        private final MVMap<KeyValue, Object> map;
+
+        ShimH2UniqueIndex(MVMap<KeyValue, Object> map, String name, List<IndexKey> keys, boolean sparse) {
+            super(name, keys, sparse);
+            this.map = map;
+        }
+
+        @Override
+        protected Object removeDocument(KeyValue key) {
+            return map.remove(key);
+        }
+
+        @Override
+        protected boolean putKeyPosition(KeyValue key, Object position) {
+            return map.putIfAbsent(key, Missing.ofNullable(position)) == null;
+        }
+
+        @Override
+        protected Iterable<Map.Entry<KeyValue, Object>> getIterable() {
+            return map.entrySet();
+        }
+
+        @Override
+        protected Object getPosition(KeyValue key) {
+            return map.get(key);
+        }
+
+        @Override
+        public long getCount() {
+            return map.sizeAsLong();
+        }
+
+        @Override
+        public boolean isEmpty() {
+            return map.isEmpty();
+        }
+
+        @Override
+        public long getDataSize() {
+            return getCount();
+        }
+    }
+
+    static final class ShimH2Database extends H2Database {
+        // set before the first database opens (H2Database's constructor already
+        // opens collections, before a field of this class could be set)
+        static volatile MVStore store;
+
+        ShimH2Database(String name, CursorRegistry cursors) {
+            super(name, store, cursors);
+        }
+
+        @Override
+        protected Index<Object> openOrCreateUniqueIndex(String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+            MVMap<KeyValue, Object> map = store.openMap(getFullCollectionNamespace(collectionName) + "._index_" + indexName,
+                new MVMap.Builder<KeyValue, Object>().keyType(new ValueKeyType()));
+            return new ShimH2UniqueIndex(map, indexName, keys, sparse);
+        }
+
+        @Override
+        protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
+            String full = getFullCollectionNamespace(collectionName);
+            MVMap<Object, Document> data = store.openMap("databases." + full, new MVMap.Builder<Object, Document>().keyType(new ValueKeyType()).valueType(new BsonDocumentType()));
+            MVMap<String, Object> meta = store.openMap("meta." + full);
+            return new H2Collection(this, collectionName, options, data, meta, cursorRegistry);
+        }
+    }
+
     static final class ShimH2Backend extends H2Backend {
         ShimH2Backend(String file) {
-            super(file);
+            super(openStore(file));
+        }
+
+        private static MVStore openStore(String file) {
+            MVStore store = new MVStore.Builder().fileName(file).open();
+            ShimH2Database.store = store;
+            return store;
+        }
+
+        @Override
+        protected MongoDatabase openOrCreateDatabase(String databaseName) {
+            return new ShimH2Database(databaseName, getCursorRegistry());
         }
 
         @Override

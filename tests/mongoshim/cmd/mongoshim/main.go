@@ -28,6 +28,8 @@ func main() {
 	noop := flag.Duration("noop-interval", 10*time.Second, "write a no-op oplog entry when idle this long, like MongoDB's periodic no-op writer (0 = off)")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	backendWait := flag.Duration("backend-wait", 60*time.Second, "how long to wait for the backend to answer at start")
+	renameByCopy := flag.Bool("rename-by-copy", false, "rename collections within a database by copying them (for mongo-java-server's h2 back end; renames across databases always copy)")
+	stateFile := flag.String("state-file", "", "keep the cluster-time lease, collection UUIDs and options, write-block mode in this file across restarts (for a persistent backend)")
 	flag.Parse()
 
 	var lvl slog.Level
@@ -36,7 +38,8 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	srv, err := mongoshim.New(mongoshim.Config{Listen: *listen, Backend: *backend, SetName: *setName, OplogMaxEvents: *oplogMax, NoopInterval: noopFlag(*noop), Logger: log})
+	srv, err := mongoshim.New(mongoshim.Config{Listen: *listen, Backend: *backend, SetName: *setName, OplogMaxEvents: *oplogMax, NoopInterval: noopFlag(*noop),
+		RenameByCopy: *renameByCopy, StateFile: *stateFile, Logger: log})
 	if err != nil {
 		log.Error("mongoshim: bad configuration", "err", err)
 		os.Exit(2)
