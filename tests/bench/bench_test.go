@@ -427,3 +427,125 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 			dur, achieved, rawRate, target, behind.Load(), written, missing, ms(p50), ms(p95), ms(p99), ms(pmax), ms(a50), ms(a99), ms(f50), ms(f99), ms(l50), ms(l99), drift)
 	}
 }
+
+// BenchmarkSinkApplyVsRawLoad (issue 5): the sink connector applying a
+// snapshot that is already in Kafka next to a raw loader that bulk-inserts
+// the same documents straight into the same destination (par workers, one
+// collection at a time each, unordered insertMany batches of 1000, the
+// documents already in memory).
+//
+// The source connector first writes the snapshot to Kafka and stops; then
+// the sink starts in a new consumer group with the same parallelism, and its
+// time runs from its start (group join, topic discovery, DDL included) to
+// the moment the destination counts every document.
+func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
+	env := testenv.New(b)
+	sz := benchSizes()
+	db := seed(b, env, sz)
+	src := connect(b, env.SourceURI)
+	dst := connect(b, env.DestURI)
+	sourceBinary(b)
+	ctx := context.Background()
+	want := int64(sz.colls * sz.docs)
+	docs := map[string][]any{}
+	var mu sync.Mutex
+	rawRead(b, src, db, sz, func(coll string, doc bson.Raw) {
+		mu.Lock()
+		docs[coll] = append(docs[coll], bson.Raw(append([]byte(nil), doc...)))
+		mu.Unlock()
+	})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rawDB := db + "_rawload"
+		_ = dst.Database(rawDB).Drop(ctx)
+		raw := rawLoad(b, dst, rawDB, docs, sz.par)
+		if n := countDocs(ctx, dst, rawDB, sz); n != want {
+			b.Fatalf("raw load: %d documents at the destination, want %d", n, want)
+		}
+		_ = dst.Database(rawDB).Drop(ctx)
+		_ = dst.Database(db).Drop(ctx)
+
+		prefix := testenv.TopicPrefix(b)
+		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
+			"--partitions", "4", "--log-level", "info")
+		p.waitLog(b, "snapshot done", 30*time.Minute)
+		p.stop()
+
+		start := time.Now()
+		failed, stopSink := startSink(b, env, prefix, sz.par)
+		var firstAt, doneAt time.Time
+		deadline := start.Add(30 * time.Minute)
+		for doneAt.IsZero() {
+			n := countDocs(ctx, dst, db, sz)
+			if n > 0 && firstAt.IsZero() {
+				firstAt = time.Now()
+			}
+			if n >= want {
+				doneAt = time.Now()
+				break
+			}
+			if err := failed(); err != nil {
+				b.Fatalf("sink: %v", err)
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("the destination did not converge: %d of %d documents", n, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		stopSink()
+		deleteTopics(env, prefix)
+		_ = dst.Database(db).Drop(ctx)
+		apply := rate{docs: raw.docs, bytes: raw.bytes, d: doneAt.Sub(start)}
+		steady := rate{docs: raw.docs, bytes: raw.bytes, d: doneAt.Sub(firstAt)}
+		ratio := 100 * apply.docsPerSec() / raw.docsPerSec()
+		b.ReportMetric(raw.docsPerSec(), "rawload_docs/s")
+		b.ReportMetric(raw.mbPerSec(), "rawload_MB/s")
+		b.ReportMetric(apply.docsPerSec(), "sink_docs/s")
+		b.ReportMetric(apply.mbPerSec(), "sink_MB/s")
+		b.ReportMetric(ratio, "sink/rawload_%")
+		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s | sink from start %s | sink from first document %s | ratio %.0f%% (goal ≥ 80%%)\n",
+			sz.colls, sz.docs, sz.par, raw, apply, steady, ratio)
+	}
+}
+
+// rawLoad inserts docs (per collection) into dstDB with par workers, each
+// loading one collection at a time in unordered insertMany batches of 1000.
+func rawLoad(b *testing.B, dst *mongo.Client, dstDB string, docs map[string][]any, par int) rate {
+	b.Helper()
+	ctx := context.Background()
+	work := make(chan string, len(docs))
+	var r rate
+	for coll, d := range docs {
+		work <- coll
+		r.docs += int64(len(d))
+		for _, doc := range d {
+			r.bytes += int64(len(doc.(bson.Raw)))
+		}
+	}
+	close(work)
+	var wg sync.WaitGroup
+	var ferr atomic.Value
+	start := time.Now()
+	for w := 0; w < par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for coll := range work {
+				all := docs[coll]
+				for lo := 0; lo < len(all); lo += 1000 {
+					batch := all[lo:min(lo+1000, len(all))]
+					if _, err := dst.Database(dstDB).Collection(coll).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false)); err != nil {
+						ferr.Store(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.d = time.Since(start)
+	if err, ok := ferr.Load().(error); ok {
+		b.Fatalf("raw load: %v", err)
+	}
+	return r
+}
