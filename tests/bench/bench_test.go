@@ -149,6 +149,32 @@ func directCopy(b *testing.B, src, dst *mongo.Client, db, dstDB string, sz sizes
 	return r
 }
 
+// waitConverged polls (every 20 ms) until db on dst counts every document
+// of sz, and returns when it first counted one and when it counted all; it
+// fails when the sink stopped or after 30 minutes.
+func waitConverged(b *testing.B, dst *mongo.Client, db string, sz sizes, failed func() error) (firstAt, doneAt time.Time) {
+	b.Helper()
+	ctx := context.Background()
+	want := int64(sz.colls * sz.docs)
+	deadline := time.Now().Add(30 * time.Minute)
+	for {
+		n := countDocs(ctx, dst, db, sz)
+		if n > 0 && firstAt.IsZero() {
+			firstAt = time.Now()
+		}
+		if n >= want {
+			return firstAt, time.Now()
+		}
+		if err := failed(); err != nil {
+			b.Fatalf("sink: %v", err)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the destination did not converge: %d of %d documents", n, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func countDocs(ctx context.Context, cl *mongo.Client, db string, sz sizes) int64 {
 	var n int64
 	for c := 0; c < sz.colls; c++ {
@@ -192,21 +218,7 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 		p.waitLog(b, "snapshot planned", 5*time.Minute)
 		failed, stopSink := startSink(b, env, prefix, sz.par)
 		_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
-		var doneAt time.Time
-		deadline := time.Now().Add(30 * time.Minute)
-		for {
-			if countDocs(ctx, dst, db, sz) >= want {
-				doneAt = time.Now()
-				break
-			}
-			if err := failed(); err != nil {
-				b.Fatalf("sink: %v", err)
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("the destination did not converge: %d of %d documents", countDocs(ctx, dst, db, sz), want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		_, doneAt := waitConverged(b, dst, db, sz, failed)
 		stopSink()
 		p.stop()
 		deleteTopics(env, prefix)
@@ -473,25 +485,7 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 
 		start := time.Now()
 		failed, stopSink := startSink(b, env, prefix, sz.par)
-		var firstAt, doneAt time.Time
-		deadline := start.Add(30 * time.Minute)
-		for doneAt.IsZero() {
-			n := countDocs(ctx, dst, db, sz)
-			if n > 0 && firstAt.IsZero() {
-				firstAt = time.Now()
-			}
-			if n >= want {
-				doneAt = time.Now()
-				break
-			}
-			if err := failed(); err != nil {
-				b.Fatalf("sink: %v", err)
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("the destination did not converge: %d of %d documents", n, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		firstAt, doneAt := waitConverged(b, dst, db, sz, failed)
 		stopSink()
 		deleteTopics(env, prefix)
 		_ = dst.Database(db).Drop(ctx)
