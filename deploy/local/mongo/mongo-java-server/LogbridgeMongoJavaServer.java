@@ -248,7 +248,54 @@ public final class LogbridgeMongoJavaServer {
             String full = getFullCollectionNamespace(collectionName);
             MVMap<Object, Document> data = store.openMap("databases." + full, new MVMap.Builder<Object, Document>().keyType(new ValueKeyType()).valueType(new BsonDocumentType()));
             MVMap<String, Object> meta = store.openMap("meta." + full);
-            return new H2Collection(this, collectionName, options, data, meta, cursorRegistry);
+            return new ShimH2Collection(this, collectionName, options, data, meta, cursorRegistry);
+        }
+    }
+
+    /*
+     * H2Collection puts the very Document objects it is handed into the MVStore map and
+     * hands the stored objects out again; the store's background writer serializes them
+     * later, on its own thread. A document changed in place after it was stored (seen in
+     * the e2e suite: ConcurrentModificationException in BsonEncoder, then "This store is
+     * closed" for every later write) kills the store. The map holds deep copies here, and
+     * readers get deep copies, so a stored document is never shared.
+     */
+    static final class ShimH2Collection extends H2Collection {
+        ShimH2Collection(MongoDatabase db, String name, CollectionOptions options, MVMap<Object, Document> data,
+                         MVMap<String, Object> meta, CursorRegistry cursors) {
+            super(db, name, options, data, meta, cursors);
+        }
+
+        @Override
+        protected Object addDocumentInternal(Document document) {
+            return super.addDocumentInternal(document.cloneDeeply());
+        }
+
+        @Override
+        protected void handleUpdate(Object position, Document oldDocument, Document newDocument) {
+            super.handleUpdate(position, oldDocument, newDocument.cloneDeeply());
+        }
+
+        @Override
+        protected Document getDocument(Object position) {
+            Document d = super.getDocument(position);
+            return d == null ? null : d.cloneDeeply();
+        }
+
+        @Override
+        protected java.util.stream.Stream<de.bwaldvogel.mongo.backend.DocumentWithPosition<Object>> streamAllDocumentsWithPosition() {
+            return super.streamAllDocumentsWithPosition()
+                .map(d -> new de.bwaldvogel.mongo.backend.DocumentWithPosition<>(d.getDocument().cloneDeeply(), d.getPosition()));
+        }
+
+        @Override
+        protected de.bwaldvogel.mongo.backend.QueryResult matchDocuments(Document query, Document orderBy, int skip, int limit,
+                                                                        int batchSize, Document projection) {
+            if (isNaturalDescending(orderBy)) {
+                return super.matchDocuments(query, orderBy, skip, limit, batchSize, projection); // reads streamAllDocumentsWithPosition
+            }
+            return matchDocumentsFromStream(streamAllDocumentsWithPosition().map(d -> d.getDocument()), query, orderBy, skip, limit,
+                batchSize, projection);
         }
     }
 
