@@ -33,6 +33,9 @@
 #   MONGO_REPL_SET_NAME=rs0        setName the source presents (mongoshim, or the launcher's shim)
 #   MONGO_DEST_REPL_SET_NAME=rs1   setName the destination's mongoshim presents
 #   MONGO_SHIM_LOG_LEVEL=info      debug | info | warn | error
+#   MONGO_OPLOG_MAX_EVENTS=1000000 change events each mongoshim keeps in memory (its oplog; the
+#                                  oldest are trimmed like a capped oplog's; 0 = unlimited, which
+#                                  grew a long-lived shim past 7 GiB after a few benchmark runs)
 #   MONGO_MJS_BACKEND=memory       memory | h2 (h2 keeps data in <cache>/mongo/data/<role>/mongo.mv):
 #                                  the default of the two per-role settings below
 #   MONGO_SOURCE_MJS_BACKEND=memory  MONGO_DEST_MJS_BACKEND=h2   per role (docs/testing.md says why the
@@ -59,6 +62,7 @@
 : "${MONGO_SOURCE_BACKEND_PORT:=37018}"
 : "${MONGO_DEST_BACKEND_PORT:=37019}"
 : "${MONGO_SHIM_LOG_LEVEL:=info}"
+: "${MONGO_OPLOG_MAX_EVENTS:=1000000}"
 : "${MONGO_MJS_BACKEND:=memory}"
 : "${MONGO_SOURCE_MJS_BACKEND:=$MONGO_MJS_BACKEND}"
 : "${MONGO_DEST_MJS_BACKEND:=h2}"
@@ -427,7 +431,8 @@ _mongo_up_shim() {
   fi
   stack_spawn "$pidfile" "$logfile" "$(_mongo_shim_bin)" --listen "$MONGO_HOST:$port" \
     --backend "mongodb://$MONGO_HOST:$bport/?directConnection=true" \
-    --set-name "$(_mongo_set_name "$role")" --log-level "$MONGO_SHIM_LOG_LEVEL" "${extra[@]}" 9>&-
+    --set-name "$(_mongo_set_name "$role")" --log-level "$MONGO_SHIM_LOG_LEVEL" \
+    --oplog-max-events "$MONGO_OPLOG_MAX_EVENTS" "${extra[@]}" 9>&-
   _mongo_wait_marker "$pidfile" "$marker"
   stack_wait_ready "mongo-$role-shim" "$pidfile" "$marker" "$logfile" "$MONGO_START_TIMEOUT" _mongo_port_ready "$port"
 }

@@ -35,18 +35,19 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 	sourceBinary(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		raw1 := rawRead(b, cl, db, sz, nil)
+		raw1 := rawRead(b, cl, db, sz, false, nil)
 		prefix := testenv.TopicPrefix(b)
 		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
 			"--partitions", "4", "--log-level", "info")
 		line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
 		p.stop()
 		deleteTopics(env, prefix)
-		raw2 := rawRead(b, cl, db, sz, nil)
+		raw2 := rawRead(b, cl, db, sz, false, nil)
 		raw := raw1
 		if raw2.d < raw1.d {
 			raw = raw2
 		}
+		ordered := rawRead(b, cl, db, sz, true, nil)
 		pipe := rawReadProduce(b, env, cl, db, sz, prefix)
 		deleteTopics(env, prefix)
 		phase := logDuration(line)
@@ -63,9 +64,11 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		b.ReportMetric(wall.docsPerSec(), "snapshot_wall_docs/s")
 		b.ReportMetric(ratio, "snapshot/raw_%")
 		b.ReportMetric(100*snap.docsPerSec()/pipe.docsPerSec(), "snapshot/raw_read_produce_%")
-		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it\n",
+		b.ReportMetric(ordered.docsPerSec(), "raw_ordered_docs/s")
+		b.ReportMetric(100*snap.docsPerSec()/ordered.docsPerSec(), "snapshot/raw_ordered_%")
+		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it\n",
 			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec(),
-			pipe, 100*snap.docsPerSec()/pipe.docsPerSec())
+			pipe, 100*snap.docsPerSec()/pipe.docsPerSec(), ordered, 100*snap.docsPerSec()/ordered.docsPerSec())
 	}
 }
 
@@ -89,7 +92,7 @@ func rawReadProduce(b *testing.B, env testenv.Env, cl *mongo.Client, db string, 
 		b.Fatalf("producing to %s: %v", topic, err)
 	}
 	var perr atomic.Value
-	r := rawRead(b, cl, db, sz, func(_ string, doc bson.Raw) {
+	r := rawRead(b, cl, db, sz, false, func(_ string, doc bson.Raw) {
 		kc.Produce(ctx, &kgo.Record{Key: doc.Lookup("_id").Value, Value: append([]byte(nil), doc...)}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				perr.Store(err)
@@ -122,7 +125,7 @@ func directCopy(b *testing.B, src, dst *mongo.Client, db, dstDB string, sz sizes
 			ferr.Store(err)
 		}
 	}
-	r := rawRead(b, src, db, sz, func(coll string, doc bson.Raw) {
+	r := rawRead(b, src, db, sz, false, func(coll string, doc bson.Raw) {
 		mu.Lock()
 		batches[coll] = append(batches[coll], bson.Raw(append([]byte(nil), doc...)))
 		var full []any
@@ -461,7 +464,7 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 	want := int64(sz.colls * sz.docs)
 	docs := map[string][]any{}
 	var mu sync.Mutex
-	rawRead(b, src, db, sz, func(coll string, doc bson.Raw) {
+	rawRead(b, src, db, sz, false, func(coll string, doc bson.Raw) {
 		mu.Lock()
 		docs[coll] = append(docs[coll], bson.Raw(append([]byte(nil), doc...)))
 		mu.Unlock()

@@ -194,6 +194,8 @@ func startSource(b *testing.B, env testenv.Env, prefix string, args ...string) *
 	p := &proc{done: make(chan struct{})}
 	all := append([]string{"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
 		"--topic-prefix", prefix, "--http-addr", freeAddr(b)}, args...)
+	// LOGBRIDGE_BENCH_SOURCE_ARGS: extra source flags, for tuning experiments.
+	all = append(all, strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SOURCE_ARGS"))...)
 	p.cmd = exec.Command(sourceBinary(b), all...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	p.started = time.Now()
@@ -351,7 +353,9 @@ func (r rate) String() string {
 
 // rawRead reads every collection with par concurrent readers (one
 // collection at a time each, batch size 1000) and counts documents and bytes.
-func rawRead(b *testing.B, cl *mongo.Client, db string, sz sizes, each func(coll string, doc bson.Raw)) rate {
+// ordered reads in _id order through the _id index, as the snapshot's
+// resumable ranges do.
+func rawRead(b *testing.B, cl *mongo.Client, db string, sz sizes, ordered bool, each func(coll string, doc bson.Raw)) rate {
 	b.Helper()
 	ctx := context.Background()
 	work := make(chan string, sz.colls)
@@ -369,7 +373,11 @@ func rawRead(b *testing.B, cl *mongo.Client, db string, sz sizes, each func(coll
 		go func() {
 			defer wg.Done()
 			for coll := range work {
-				cur, err := cl.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+				opts := options.Find().SetBatchSize(1000)
+				if ordered {
+					opts.SetHint(bson.D{{Key: "_id", Value: 1}}).SetSort(bson.D{{Key: "_id", Value: 1}})
+				}
+				cur, err := cl.Database(db).Collection(coll).Find(ctx, bson.D{}, opts)
 				if err != nil {
 					errs <- err
 					return
