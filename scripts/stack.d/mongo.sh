@@ -33,9 +33,9 @@
 #   MONGO_REPL_SET_NAME=rs0        setName the source presents (mongoshim, or the launcher's shim)
 #   MONGO_DEST_REPL_SET_NAME=rs1   setName the destination's mongoshim presents
 #   MONGO_SHIM_LOG_LEVEL=info      debug | info | warn | error
-#   MONGO_OPLOG_MAX_EVENTS=1000000 change events each mongoshim keeps in memory (its oplog; the
+#   MONGO_OPLOG_MAX_EVENTS=300000  change events each mongoshim keeps in memory (its oplog; the
 #                                  oldest are trimmed like a capped oplog's; 0 = unlimited, which
-#                                  grew a long-lived shim past 7 GiB after a few benchmark runs)
+#                                  grew a long-lived shim to 13 GiB after a few benchmark runs, until the OOM killer ended it)
 #   MONGO_MJS_BACKEND=memory       memory | h2 (h2 keeps data in <cache>/mongo/data/<role>/mongo.mv):
 #                                  the default of the two per-role settings below
 #   MONGO_SOURCE_MJS_BACKEND=memory  MONGO_DEST_MJS_BACKEND=h2   per role (docs/testing.md says why the
@@ -62,7 +62,7 @@
 : "${MONGO_SOURCE_BACKEND_PORT:=37018}"
 : "${MONGO_DEST_BACKEND_PORT:=37019}"
 : "${MONGO_SHIM_LOG_LEVEL:=info}"
-: "${MONGO_OPLOG_MAX_EVENTS:=1000000}"
+: "${MONGO_OPLOG_MAX_EVENTS:=300000}"
 : "${MONGO_MJS_BACKEND:=memory}"
 : "${MONGO_SOURCE_MJS_BACKEND:=$MONGO_MJS_BACKEND}"
 : "${MONGO_DEST_MJS_BACKEND:=h2}"

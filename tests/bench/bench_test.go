@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -219,7 +220,7 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
 			"--partitions", "4", "--log-level", "info")
 		p.waitLog(b, "snapshot planned", 5*time.Minute)
-		failed, stopSink := startSink(b, env, prefix, sz.par)
+		failed, stopSink := startSink(b, env, prefix, sz.par, nil)
 		_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
 		_, doneAt := waitConverged(b, dst, db, sz, failed)
 		stopSink()
@@ -300,7 +301,7 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 		prefix := testenv.TopicPrefix(b)
 		p := startSource(b, env, prefix, "--include", db+".events", "--partitions", "4", "--log-level", "info")
 		p.waitLog(b, "phase=streaming", 5*time.Minute)
-		failed, stopSink := startSink(b, env, prefix, sz.par)
+		failed, stopSink := startSink(b, env, prefix, sz.par, nil)
 		dcoll := dst.Database(db).Collection("events")
 		for deadline := time.Now().Add(2 * time.Minute); ; {
 			if n, _ := dcoll.CountDocuments(ctx, bson.D{}); n >= 1 {
@@ -487,7 +488,8 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 		p.stop()
 
 		start := time.Now()
-		failed, stopSink := startSink(b, env, prefix, sz.par)
+		reg := prometheus.NewRegistry()
+		failed, stopSink := startSink(b, env, prefix, sz.par, reg)
 		firstAt, doneAt := waitConverged(b, dst, db, sz, failed)
 		stopSink()
 		deleteTopics(env, prefix)
@@ -500,8 +502,10 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 		b.ReportMetric(apply.docsPerSec(), "sink_docs/s")
 		b.ReportMetric(apply.mbPerSec(), "sink_MB/s")
 		b.ReportMetric(ratio, "sink/rawload_%")
-		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s | sink from start %s | sink from first document %s | ratio %.0f%% (goal ≥ 80%%)\n",
-			sz.colls, sz.docs, sz.par, raw, apply, steady, ratio)
+		mean, writes := bulkWriteMean(reg)
+		b.ReportMetric(mean, "sink_docs/bulk_write")
+		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s | sink from start %s | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink bulk writes %d, %.0f documents each on average\n",
+			sz.colls, sz.docs, sz.par, raw, apply, steady, ratio, writes, mean)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -288,9 +289,10 @@ func deleteTopics(env testenv.Env, prefix string) {
 	}
 }
 
-// startSink runs the sink connector in-process until the benchmark ends.
+// startSink runs the sink connector in-process until the benchmark ends,
+// with its metrics in reg (nil: a registry of its own).
 // failed reports the sink's error once it has stopped; stop stops it.
-func startSink(b *testing.B, env testenv.Env, prefix string, par int) (failed func() error, stop func()) {
+func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prometheus.Registry) (failed func() error, stop func()) {
 	b.Helper()
 	cfg := sink.DefaultConfig()
 	cfg.Kafka.Brokers = env.KafkaBrokers
@@ -301,7 +303,7 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int) (failed fu
 	cfg.Parallelism = par
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := sink.New(ctx, cfg, log, nil)
+	svc, err := sink.New(ctx, cfg, log, reg)
 	if err != nil {
 		cancel()
 		b.Fatalf("sink.New: %v", err)
@@ -426,3 +428,23 @@ func sortedCopy(d []time.Duration) []time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// bulkWriteMean is the mean of the sink's bulk_write_documents histogram.
+func bulkWriteMean(reg *prometheus.Registry) (mean float64, count uint64) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "logbridge_sink_bulk_write_documents" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h.GetSampleCount() > 0 {
+				return h.GetSampleSum() / float64(h.GetSampleCount()), h.GetSampleCount()
+			}
+		}
+	}
+	return 0, 0
+}
