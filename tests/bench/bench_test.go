@@ -36,14 +36,26 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 	sourceBinary(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		// Each side runs twice and the better run counts: the first run of
+		// anything on a fresh stack warms the servers' JITs (Kafka's and
+		// mongo-java-server's), and its rate can be half the second's.
 		raw1 := rawRead(b, cl, db, sz, false, nil)
 		prefix := testenv.TopicPrefix(b)
-		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
-			"--partitions", "4", "--log-level", "info")
-		line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
-		p.stop()
-		deleteTopics(env, prefix)
+		snapshot := func() (phase, wall time.Duration) {
+			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
+				"--partitions", "4", "--log-level", "info")
+			line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
+			p.stop()
+			deleteTopics(env, prefix)
+			if phase = logDuration(line); phase <= 0 {
+				b.Fatalf("no elapsed= in %q", line)
+			}
+			return phase, doneAt.Sub(p.started)
+		}
+		phase1, wall1 := snapshot()
 		raw2 := rawRead(b, cl, db, sz, false, nil)
+		phase2, wall2 := snapshot()
+		phase, wallD := min(phase1, phase2), min(wall1, wall2)
 		raw := raw1
 		if raw2.d < raw1.d {
 			raw = raw2
@@ -51,12 +63,8 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		ordered := rawRead(b, cl, db, sz, true, nil)
 		pipe := rawReadProduce(b, env, cl, db, sz, prefix)
 		deleteTopics(env, prefix)
-		phase := logDuration(line)
-		if phase <= 0 {
-			b.Fatalf("no elapsed= in %q", line)
-		}
 		snap := rate{docs: raw.docs, bytes: raw.bytes, d: phase}
-		wall := rate{docs: raw.docs, bytes: raw.bytes, d: doneAt.Sub(p.started)}
+		wall := rate{docs: raw.docs, bytes: raw.bytes, d: wallD}
 		ratio := 100 * snap.docsPerSec() / raw.docsPerSec()
 		b.ReportMetric(raw.docsPerSec(), "raw_docs/s")
 		b.ReportMetric(raw.mbPerSec(), "raw_MB/s")
@@ -67,8 +75,8 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		b.ReportMetric(100*snap.docsPerSec()/pipe.docsPerSec(), "snapshot/raw_read_produce_%")
 		b.ReportMetric(ordered.docsPerSec(), "raw_ordered_docs/s")
 		b.ReportMetric(100*snap.docsPerSec()/ordered.docsPerSec(), "snapshot/raw_ordered_%")
-		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it\n",
-			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec(),
+		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it\n",
+			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond), wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec(),
 			pipe, 100*snap.docsPerSec()/pipe.docsPerSec(), ordered, 100*snap.docsPerSec()/ordered.docsPerSec())
 	}
 }
@@ -207,28 +215,43 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 	want := int64(sz.colls * sz.docs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		// Each side runs twice, alternately, and the better run counts (the
+		// first runs on a fresh stack warm the servers' JITs).
 		rawDB := db + "_direct"
-		_ = dst.Database(rawDB).Drop(ctx)
-		direct := directCopy(b, src, dst, db, rawDB, sz)
-		if n := countDocs(ctx, dst, rawDB, sz); n != want {
-			b.Fatalf("direct copy: %d documents at the destination, want %d", n, want)
+		copyOnce := func() rate {
+			_ = dst.Database(rawDB).Drop(ctx)
+			r := directCopy(b, src, dst, db, rawDB, sz)
+			if n := countDocs(ctx, dst, rawDB, sz); n != want {
+				b.Fatalf("direct copy: %d documents at the destination, want %d", n, want)
+			}
+			_ = dst.Database(rawDB).Drop(ctx)
+			return r
 		}
-		_ = dst.Database(rawDB).Drop(ctx)
-		_ = dst.Database(db).Drop(ctx)
-
-		prefix := testenv.TopicPrefix(b)
-		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
-			"--partitions", "4", "--log-level", "info")
-		p.waitLog(b, "snapshot planned", 5*time.Minute)
-		failed, stopSink := startSink(b, env, prefix, sz.par, nil)
-		_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
-		_, doneAt := waitConverged(b, dst, db, sz, failed)
-		stopSink()
-		p.stop()
-		deleteTopics(env, prefix)
-		_ = dst.Database(db).Drop(ctx)
-		e2e := rate{docs: direct.docs, bytes: direct.bytes, d: doneAt.Sub(snapStart)}
-		wall := rate{docs: direct.docs, bytes: direct.bytes, d: doneAt.Sub(p.started)}
+		syncOnce := func() (phase, wall time.Duration) {
+			_ = dst.Database(db).Drop(ctx)
+			prefix := testenv.TopicPrefix(b)
+			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
+				"--partitions", "4", "--log-level", "info")
+			p.waitLog(b, "snapshot planned", 5*time.Minute)
+			failed, stopSink := startSink(b, env, prefix, sz.par, nil)
+			_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
+			_, doneAt := waitConverged(b, dst, db, sz, failed)
+			stopSink()
+			p.stop()
+			deleteTopics(env, prefix)
+			_ = dst.Database(db).Drop(ctx)
+			return doneAt.Sub(snapStart), doneAt.Sub(p.started)
+		}
+		direct1 := copyOnce()
+		phase1, wall1 := syncOnce()
+		direct2 := copyOnce()
+		phase2, wall2 := syncOnce()
+		direct := direct1
+		if direct2.d < direct1.d {
+			direct = direct2
+		}
+		e2e := rate{docs: direct.docs, bytes: direct.bytes, d: min(phase1, phase2)}
+		wall := rate{docs: direct.docs, bytes: direct.bytes, d: min(wall1, wall2)}
 		ratio := 100 * e2e.docsPerSec() / direct.docsPerSec()
 		b.ReportMetric(direct.docsPerSec(), "direct_docs/s")
 		b.ReportMetric(direct.mbPerSec(), "direct_MB/s")
@@ -236,8 +259,9 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 		b.ReportMetric(e2e.mbPerSec(), "e2e_MB/s")
 		b.ReportMetric(wall.docsPerSec(), "e2e_wall_docs/s")
 		b.ReportMetric(ratio, "e2e/direct_%")
-		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s | source→Kafka→sink %s | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%%\n",
-			sz.colls, sz.docs, sz.par, direct, e2e, wall, ratio, 100*wall.docsPerSec()/direct.docsPerSec())
+		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s (runs: %.0f, %.0f docs/s) | source→Kafka→sink %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%%\n",
+			sz.colls, sz.docs, sz.par, direct, direct1.docsPerSec(), direct2.docsPerSec(), e2e, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond),
+			wall, ratio, 100*wall.docsPerSec()/direct.docsPerSec())
 	}
 }
 
@@ -473,29 +497,43 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		rawDB := db + "_rawload"
-		_ = dst.Database(rawDB).Drop(ctx)
-		raw := rawLoad(b, dst, rawDB, docs, sz.par)
-		if n := countDocs(ctx, dst, rawDB, sz); n != want {
-			b.Fatalf("raw load: %d documents at the destination, want %d", n, want)
+		// Each side runs twice, alternately, and the better run counts (the
+		// first runs on a fresh stack warm the servers' JITs).
+		loadOnce := func() rate {
+			_ = dst.Database(rawDB).Drop(ctx)
+			r := rawLoad(b, dst, rawDB, docs, sz.par)
+			if n := countDocs(ctx, dst, rawDB, sz); n != want {
+				b.Fatalf("raw load: %d documents at the destination, want %d", n, want)
+			}
+			_ = dst.Database(rawDB).Drop(ctx)
+			return r
 		}
-		_ = dst.Database(rawDB).Drop(ctx)
-		_ = dst.Database(db).Drop(ctx)
-
-		prefix := testenv.TopicPrefix(b)
-		p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
-			"--partitions", "4", "--log-level", "info")
-		p.waitLog(b, "snapshot done", 30*time.Minute)
-		p.stop()
-
-		start := time.Now()
 		reg := prometheus.NewRegistry()
-		failed, stopSink := startSink(b, env, prefix, sz.par, reg)
-		firstAt, doneAt := waitConverged(b, dst, db, sz, failed)
-		stopSink()
-		deleteTopics(env, prefix)
-		_ = dst.Database(db).Drop(ctx)
-		apply := rate{docs: raw.docs, bytes: raw.bytes, d: doneAt.Sub(start)}
-		steady := rate{docs: raw.docs, bytes: raw.bytes, d: doneAt.Sub(firstAt)}
+		applyOnce := func() (fromStart, fromFirst time.Duration) {
+			_ = dst.Database(db).Drop(ctx)
+			prefix := testenv.TopicPrefix(b)
+			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
+				"--partitions", "4", "--log-level", "info")
+			p.waitLog(b, "snapshot done", 30*time.Minute)
+			p.stop()
+			start := time.Now()
+			failed, stopSink := startSink(b, env, prefix, sz.par, reg)
+			firstAt, doneAt := waitConverged(b, dst, db, sz, failed)
+			stopSink()
+			deleteTopics(env, prefix)
+			_ = dst.Database(db).Drop(ctx)
+			return doneAt.Sub(start), doneAt.Sub(firstAt)
+		}
+		raw1 := loadOnce()
+		start1, first1 := applyOnce()
+		raw2 := loadOnce()
+		start2, first2 := applyOnce()
+		raw := raw1
+		if raw2.d < raw1.d {
+			raw = raw2
+		}
+		apply := rate{docs: raw.docs, bytes: raw.bytes, d: min(start1, start2)}
+		steady := rate{docs: raw.docs, bytes: raw.bytes, d: min(first1, first2)}
 		ratio := 100 * apply.docsPerSec() / raw.docsPerSec()
 		b.ReportMetric(raw.docsPerSec(), "rawload_docs/s")
 		b.ReportMetric(raw.mbPerSec(), "rawload_MB/s")
@@ -504,8 +542,9 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 		b.ReportMetric(ratio, "sink/rawload_%")
 		mean, writes := bulkWriteMean(reg)
 		b.ReportMetric(mean, "sink_docs/bulk_write")
-		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s | sink from start %s | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink bulk writes %d, %.0f documents each on average\n",
-			sz.colls, sz.docs, sz.par, raw, apply, steady, ratio, writes, mean)
+		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s (runs: %.0f, %.0f docs/s) | sink from start %s (runs: %s, %s) | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink bulk writes %d, %.0f documents each on average\n",
+			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), apply, start1.Round(time.Millisecond), start2.Round(time.Millisecond),
+			steady, ratio, writes, mean)
 	}
 }
 

@@ -24,6 +24,10 @@
 //     20% of the raw insert rate; p50/p99 and drift (first vs last third).
 //     Goal p99 ≤ 250 ms with no upward drift.
 //
+// The throughput benchmarks run each side twice, alternately, and count the
+// better run of each: on a fresh stack the first run warms the JITs of Kafka
+// and mongo-java-server and can be half as fast as the second.
+//
 // Settings (environment): LOGBRIDGE_BENCH_COLLS (collections, default 4),
 // LOGBRIDGE_BENCH_DOCS (documents per collection, default 50000, ~1 KiB
 // each), LOGBRIDGE_BENCH_PARALLELISM (readers/writers, default 4),
