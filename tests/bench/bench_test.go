@@ -508,8 +508,11 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 			_ = dst.Database(rawDB).Drop(ctx)
 			return r
 		}
-		reg := prometheus.NewRegistry()
+		var mean float64 // documents per bulk write, of the last sink run
+		var writes uint64
+		var secs float64 // mean bulk-write latency, of the last sink run
 		applyOnce := func() (fromStart, fromFirst time.Duration) {
+			reg := prometheus.NewRegistry()
 			_ = dst.Database(db).Drop(ctx)
 			prefix := testenv.TopicPrefix(b)
 			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
@@ -520,6 +523,8 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 			failed, stopSink := startSink(b, env, prefix, sz.par, reg)
 			firstAt, doneAt := waitConverged(b, dst, db, sz, failed)
 			stopSink()
+			mean, writes = bulkWriteMean(reg)
+			secs, _ = histogramMean(reg, "logbridge_sink_bulk_write_seconds")
 			deleteTopics(env, prefix)
 			_ = dst.Database(db).Drop(ctx)
 			return doneAt.Sub(start), doneAt.Sub(firstAt)
@@ -540,11 +545,10 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 		b.ReportMetric(apply.docsPerSec(), "sink_docs/s")
 		b.ReportMetric(apply.mbPerSec(), "sink_MB/s")
 		b.ReportMetric(ratio, "sink/rawload_%")
-		mean, writes := bulkWriteMean(reg)
 		b.ReportMetric(mean, "sink_docs/bulk_write")
-		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s (runs: %.0f, %.0f docs/s) | sink from start %s (runs: %s, %s) | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink bulk writes %d, %.0f documents each on average\n",
+		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s (runs: %.0f, %.0f docs/s) | sink from start %s (runs: %s, %s) | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink bulk writes %d, %.0f documents and %.0f ms each on average\n",
 			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), apply, start1.Round(time.Millisecond), start2.Round(time.Millisecond),
-			steady, ratio, writes, mean)
+			steady, ratio, writes, mean, 1000*secs)
 	}
 }
 

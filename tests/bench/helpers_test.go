@@ -301,6 +301,22 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prome
 	cfg.DestURI = env.DestURI
 	cfg.HTTPAddr = ""
 	cfg.Parallelism = par
+	// LOGBRIDGE_BENCH_SINK_ARGS: sink settings for tuning experiments
+	// (parallelism=N, batch-size=N, write-concern=W).
+	for _, kv := range strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SINK_ARGS")) {
+		k, v, _ := strings.Cut(kv, "=")
+		n, _ := strconv.Atoi(v)
+		switch k {
+		case "parallelism":
+			cfg.Parallelism = n
+		case "batch-size":
+			cfg.BatchSize = n
+		case "write-concern":
+			cfg.WriteConcern = v
+		default:
+			b.Fatalf("LOGBRIDGE_BENCH_SINK_ARGS: unknown setting %q (parallelism, batch-size, write-concern)", k)
+		}
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := sink.New(ctx, cfg, log, reg)
@@ -431,12 +447,17 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // bulkWriteMean is the mean of the sink's bulk_write_documents histogram.
 func bulkWriteMean(reg *prometheus.Registry) (mean float64, count uint64) {
+	return histogramMean(reg, "logbridge_sink_bulk_write_documents")
+}
+
+// histogramMean is the mean and count of the first series of a histogram.
+func histogramMean(reg *prometheus.Registry, name string) (mean float64, count uint64) {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return 0, 0
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "logbridge_sink_bulk_write_documents" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

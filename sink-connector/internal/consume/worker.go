@@ -47,8 +47,13 @@ func (w *worker) run(ctx context.Context) error {
 	defer txnTimer.Stop()
 	for {
 		recs := w.q.take()
+		// The queue is empty now: fetching resumes while recs are applied
+		// (resuming only after they were applied left the partition idle
+		// for a fetch round trip per QueueLimit records: the sink applied
+		// at half the rate). At most QueueLimit records wait in the queue
+		// and about as many are in hand.
+		w.c.drained(w.key)
 		if len(recs) == 0 {
-			w.c.drained(w.key)
 			// Waiting for a transaction: wake on its resolution, on its
 			// deadline, or on more records (more of its events may come).
 			var tdone <-chan struct{}
