@@ -56,20 +56,15 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		raw2 := rawRead(b, cl, db, sz, false, nil)
 		phase2, wall2 := snapshot()
 		phase, wallD := min(phase1, phase2), min(wall1, wall2)
-		raw := raw1
-		if raw2.d < raw1.d {
-			raw = raw2
-		}
+		raw := faster(raw1, raw2)
 		ordered := rawRead(b, cl, db, sz, true, nil)
 		pipe := rawReadProduce(b, env, cl, db, sz, prefix)
 		deleteTopics(env, prefix)
 		snap := rate{docs: raw.docs, bytes: raw.bytes, d: phase}
 		wall := rate{docs: raw.docs, bytes: raw.bytes, d: wallD}
 		ratio := 100 * snap.docsPerSec() / raw.docsPerSec()
-		b.ReportMetric(raw.docsPerSec(), "raw_docs/s")
-		b.ReportMetric(raw.mbPerSec(), "raw_MB/s")
-		b.ReportMetric(snap.docsPerSec(), "snapshot_docs/s")
-		b.ReportMetric(snap.mbPerSec(), "snapshot_MB/s")
+		raw.report(b, "raw")
+		snap.report(b, "snapshot")
 		b.ReportMetric(wall.docsPerSec(), "snapshot_wall_docs/s")
 		b.ReportMetric(ratio, "snapshot/raw_%")
 		b.ReportMetric(100*snap.docsPerSec()/pipe.docsPerSec(), "snapshot/raw_read_produce_%")
@@ -246,17 +241,12 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 		phase1, wall1 := syncOnce()
 		direct2 := copyOnce()
 		phase2, wall2 := syncOnce()
-		direct := direct1
-		if direct2.d < direct1.d {
-			direct = direct2
-		}
+		direct := faster(direct1, direct2)
 		e2e := rate{docs: direct.docs, bytes: direct.bytes, d: min(phase1, phase2)}
 		wall := rate{docs: direct.docs, bytes: direct.bytes, d: min(wall1, wall2)}
 		ratio := 100 * e2e.docsPerSec() / direct.docsPerSec()
-		b.ReportMetric(direct.docsPerSec(), "direct_docs/s")
-		b.ReportMetric(direct.mbPerSec(), "direct_MB/s")
-		b.ReportMetric(e2e.docsPerSec(), "e2e_docs/s")
-		b.ReportMetric(e2e.mbPerSec(), "e2e_MB/s")
+		direct.report(b, "direct")
+		e2e.report(b, "e2e")
 		b.ReportMetric(wall.docsPerSec(), "e2e_wall_docs/s")
 		b.ReportMetric(ratio, "e2e/direct_%")
 		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s (runs: %.0f, %.0f docs/s) | source→Kafka→sink %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%%\n",
@@ -533,17 +523,12 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 		start1, first1 := applyOnce()
 		raw2 := loadOnce()
 		start2, first2 := applyOnce()
-		raw := raw1
-		if raw2.d < raw1.d {
-			raw = raw2
-		}
+		raw := faster(raw1, raw2)
 		apply := rate{docs: raw.docs, bytes: raw.bytes, d: min(start1, start2)}
 		steady := rate{docs: raw.docs, bytes: raw.bytes, d: min(first1, first2)}
 		ratio := 100 * apply.docsPerSec() / raw.docsPerSec()
-		b.ReportMetric(raw.docsPerSec(), "rawload_docs/s")
-		b.ReportMetric(raw.mbPerSec(), "rawload_MB/s")
-		b.ReportMetric(apply.docsPerSec(), "sink_docs/s")
-		b.ReportMetric(apply.mbPerSec(), "sink_MB/s")
+		raw.report(b, "rawload")
+		apply.report(b, "sink")
 		b.ReportMetric(ratio, "sink/rawload_%")
 		b.ReportMetric(mean, "sink_docs/bulk_write")
 		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s (runs: %.0f, %.0f docs/s) | sink from start %s (runs: %s, %s) | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink bulk writes %d, %.0f documents and %.0f ms each on average\n",

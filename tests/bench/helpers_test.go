@@ -362,6 +362,20 @@ type rate struct {
 	d           time.Duration
 }
 
+// faster is the rate of the shorter run.
+func faster(a, b rate) rate {
+	if b.d < a.d {
+		return b
+	}
+	return a
+}
+
+// report reports docs/s and MB/s as name_docs/s and name_MB/s.
+func (r rate) report(b *testing.B, name string) {
+	b.ReportMetric(r.docsPerSec(), name+"_docs/s")
+	b.ReportMetric(r.mbPerSec(), name+"_MB/s")
+}
+
 func (r rate) docsPerSec() float64 { return float64(r.docs) / r.d.Seconds() }
 func (r rate) mbPerSec() float64   { return float64(r.bytes) / (1 << 20) / r.d.Seconds() }
 func (r rate) String() string {
