@@ -1,7 +1,6 @@
 package sink_test
 
 import (
-	"context"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,8 +8,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/tests/procs"
@@ -102,62 +99,5 @@ func TestSinkKill9Restart(t *testing.T) {
 	waitEqual(t, dest, ns, want, 120*time.Second)
 	if c := count(t, dest, ns); c != n {
 		t.Fatalf("got %d documents, want %d", c, n)
-	}
-}
-
-// BenchmarkSinkVsRawLoader compares the sink's apply rate of snapshot records
-// with a raw loader bulk-inserting the same documents into the same
-// destination (unordered insertMany of 1000, w:majority), in one run.
-func BenchmarkSinkVsRawLoader(b *testing.B) {
-	env := testenv.New(b)
-	dest := env.Dest(b)
-	const n = 20000
-	docs := make([]bson.Raw, n)
-	for i := range docs {
-		docs[i] = rawDoc(b, richDoc(i))
-	}
-	size := 0
-	for _, d := range docs {
-		size += len(d)
-	}
-	for range b.N {
-		// Raw loader.
-		rawDB := testenv.DBName(b) + "_raw"
-		dropDB(b, dest, rawDB)
-		coll := dest.Database(rawDB, options.Database().SetWriteConcern(writeconcern.Majority())).Collection("c")
-		start := time.Now()
-		for i := 0; i < n; i += 1000 {
-			batch := make([]any, 0, 1000)
-			for _, d := range docs[i:min(n, i+1000)] {
-				batch = append(batch, d)
-			}
-			if _, err := coll.InsertMany(context.Background(), batch, options.InsertMany().SetOrdered(false)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		rawSecs := time.Since(start).Seconds()
-
-		// Sink: the same documents as snapshot records, produced beforehand.
-		l := newLog(b, env, 4)
-		sinkDB := testenv.DBName(b) + "_sink"
-		dropDB(b, dest, sinkDB)
-		ns := schema.Namespace{DB: sinkDB, Coll: "c"}
-		evs := make([]*schema.Event, n)
-		for i := range docs {
-			evs[i] = &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: keyOf(b, int32(i)), FullDocument: docs[i]}
-		}
-		l.data(evs...)
-		cfg := sinkCfg(env, l, "g-"+sinkDB)
-		start = time.Now()
-		_, _, stop := startSink(b, cfg)
-		for count(b, dest, ns) < n {
-			time.Sleep(10 * time.Millisecond)
-		}
-		sinkSecs := time.Since(start).Seconds()
-		stop()
-		b.ReportMetric(n/rawSecs, "raw-docs/s")
-		b.ReportMetric(n/sinkSecs, "sink-docs/s")
-		b.ReportMetric(100*rawSecs/sinkSecs, "sink-%-of-raw")
-		b.ReportMetric(float64(size)/n, "bytes/doc")
 	}
 }
