@@ -13,7 +13,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/sink-connector/sink"
 	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
@@ -76,14 +75,14 @@ func watchDest(t *testing.T, ctx context.Context, dest *mongo.Client, db string)
 
 // TestSinkTransactionsAtomic: source transactions spanning two collections
 // (two topics of several partitions, four events each) go through the real
-// source-connector and the in-process sink with --transactions. The
+// source-connector and the sink-connector binary with --transactions. The
 // destination's change stream (a reader of the destination) must show every
 // source transaction's writes as one destination transaction: all four with
 // one shared lsid + txnNumber, none outside it, never two source
 // transactions in one. Without --transactions the sink's writes carry no
 // transaction (plain bulk writes), so this fails. The log is checked for the
 // source's marks, and both collections must converge byte for byte,
-// including after the sink is stopped and restarted mid-stream.
+// including after the sink is killed (kill -9) and restarted mid-stream.
 func TestSinkTransactionsAtomic(t *testing.T) {
 	env := testenv.New(t)
 	src, dest := env.Source(t), env.Dest(t)
@@ -128,16 +127,19 @@ func TestSinkTransactionsAtomic(t *testing.T) {
 	defer stopWatch()
 	destEvents, watchStopped := watchDest(t, watchCtx, dest, db)
 
-	cfg := sink.DefaultConfig()
-	cfg.Kafka.Brokers = env.KafkaBrokers
-	cfg.Group = prefix + "-sink"
-	cfg.TopicPrefix = prefix
-	cfg.DestURI = env.DestURI
-	cfg.HTTPAddr = ""
-	cfg.FlushInterval = 20 * time.Millisecond
-	cfg.Transactions = true
-	cfg.TxnWait = 30 * time.Second // one member owns every topic: a timeout would be a bug
-	_, done, stopSink := startSink(t, cfg)
+	// The sink runs as the binary users run, so that it can be killed with
+	// kill -9 mid-stream. One member owns every topic, so a transaction
+	// timeout (--transaction-wait) would be a bug: it is set long.
+	_, sinkBin := procs.Binaries(t)
+	sinkProc := procs.Start(t, "sink", sinkBin, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
+		"--group", prefix+"-sink", "--topic-prefix", prefix, "--dest-uri", env.DestURI, "--http-addr", "127.0.0.1:0",
+		"--flush-interval", "20ms", "--transactions", "--transaction-wait", "30s",
+		"--session-timeout", "10s") // the killed member holds its partitions this long
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sink log tail:\n%s", sinkProc.Tail(6000))
+		}
+	})
 
 	// Source transactions: move an amount from an account of a to one of b,
 	// and insert one transfer record into each; every write tags t = k.
@@ -179,15 +181,29 @@ func TestSinkTransactionsAtomic(t *testing.T) {
 	}
 	run(0, 30)
 
-	// Restart the sink mid-stream: what it had gathered but not applied is
-	// read again from the committed offsets.
-	time.Sleep(2 * time.Second)
-	stopSink()
-	if err := <-done; err != nil {
-		t.Fatalf("sink stopped with %v", err)
+	// kill -9 the sink mid-stream, while transactions are arriving: what it
+	// had gathered but not applied and committed is read again from the
+	// committed offsets, and a transaction applied but not yet acknowledged
+	// is applied again (idempotently) in a destination transaction.
+	// It is killed right after a burst of transactions, once it has
+	// applied some earlier ones (so it is past its start-up).
+	for applied := false; !applied; {
+		for _, e := range destEvents() {
+			applied = applied || e.txnTag >= 0
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the sink applied no transaction")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	run(30, 45)
-	_, done, _ = startSink(t, cfg)
+	run(30, 38)
+	if err := sinkProc.Exited(); err != nil {
+		t.Fatal(err)
+	}
+	sinkProc.Kill9()
+	t.Logf("sink killed with kill -9 right after source transaction 37")
+	run(38, 45)
+	sinkProc.Start()
 	run(45, 60)
 
 	for _, ns := range []schema.Namespace{nsA, nsB} {
@@ -197,10 +213,8 @@ func TestSinkTransactionsAtomic(t *testing.T) {
 		}
 		waitEqual(t, dest, ns, want, 3*time.Minute)
 	}
-	select {
-	case err := <-done:
-		t.Fatalf("sink stopped: %v", err)
-	default:
+	if err := sinkProc.Exited(); err != nil {
+		t.Fatal(err)
 	}
 
 	// Every transaction's four writes must be visible in the destination's
