@@ -222,16 +222,20 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 			_ = dst.Database(rawDB).Drop(ctx)
 			return r
 		}
+		var bulkDocs float64 // documents per sink bulk write, of the last run
+		var bulkWrites uint64
 		syncOnce := func() (phase, wall time.Duration) {
 			_ = dst.Database(db).Drop(ctx)
 			prefix := testenv.TopicPrefix(b)
 			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
 				"--partitions", "4", "--log-level", "info")
 			p.waitLog(b, "snapshot planned", 5*time.Minute)
-			failed, stopSink := startSink(b, env, prefix, sz.par, nil)
+			reg := prometheus.NewRegistry()
+			failed, stopSink := startSink(b, env, prefix, sz.par, reg)
 			_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
 			_, doneAt := waitConverged(b, dst, db, sz, failed)
 			stopSink()
+			bulkDocs, bulkWrites = bulkWriteMean(reg)
 			p.stop()
 			deleteTopics(env, prefix)
 			_ = dst.Database(db).Drop(ctx)
@@ -249,9 +253,9 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 		e2e.report(b, "e2e")
 		b.ReportMetric(wall.docsPerSec(), "e2e_wall_docs/s")
 		b.ReportMetric(ratio, "e2e/direct_%")
-		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s (runs: %.0f, %.0f docs/s) | source→Kafka→sink %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%%\n",
+		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s (runs: %.0f, %.0f docs/s) | source→Kafka→sink %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%% | sink bulk writes %d, %.0f documents each on average\n",
 			sz.colls, sz.docs, sz.par, direct, direct1.docsPerSec(), direct2.docsPerSec(), e2e, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond),
-			wall, ratio, 100*wall.docsPerSec()/direct.docsPerSec())
+			wall, ratio, 100*wall.docsPerSec()/direct.docsPerSec(), bulkWrites, bulkDocs)
 	}
 }
 

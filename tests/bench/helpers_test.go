@@ -302,7 +302,7 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prome
 	cfg.HTTPAddr = ""
 	cfg.Parallelism = par
 	// LOGBRIDGE_BENCH_SINK_ARGS: sink settings for tuning experiments
-	// (parallelism=N, batch-size=N, write-concern=W).
+	// (parallelism=N, batch-size=N, write-concern=W, flush-interval=D).
 	for _, kv := range strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SINK_ARGS")) {
 		k, v, _ := strings.Cut(kv, "=")
 		n, _ := strconv.Atoi(v)
@@ -313,8 +313,14 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prome
 			cfg.BatchSize = n
 		case "write-concern":
 			cfg.WriteConcern = v
+		case "flush-interval":
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				b.Fatalf("LOGBRIDGE_BENCH_SINK_ARGS: flush-interval=%q: %v", v, err)
+			}
+			cfg.FlushInterval = d
 		default:
-			b.Fatalf("LOGBRIDGE_BENCH_SINK_ARGS: unknown setting %q (parallelism, batch-size, write-concern)", k)
+			b.Fatalf("LOGBRIDGE_BENCH_SINK_ARGS: unknown setting %q (parallelism, batch-size, write-concern, flush-interval)", k)
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
