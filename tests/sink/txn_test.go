@@ -289,7 +289,12 @@ func TestSinkTransactionsAtomic(t *testing.T) {
 					t.Errorf("source transaction %d: destination writes at different cluster times %v and %v", k, g[0].ct, e.ct)
 				}
 			}
-			if len(nss) != 2 {
+			// A replay (after the kill -9, from offsets committed before
+			// it) applies the transaction again in one destination
+			// transaction, but its writes that change nothing (the document
+			// already holds them) make no change event, so only the first
+			// application must show both collections.
+			if id == first && len(nss) != 2 {
 				t.Errorf("source transaction %d: destination transaction touches %v, want both collections", k, nss)
 			}
 		}
