@@ -147,29 +147,23 @@ _mongo_jon_installed() { [[ -f "$(_mongo_jon_dir)/.installed" && -x "$(_mongo_jo
 _mongo_nx_installed()  { [[ -f "$(_mongo_nx_dir)/.installed" && -x "$(_mongo_nx_dir)/venv/bin/nx-27017" ]]; }
 
 _mongo_install_mjs() {
-  local dir java javac
+  local dir
   dir="$(_mongo_mjs_dir)"
   if _mongo_mjs_installed; then
     stack_log "mongo: mongo-java-server $MONGO_MJS_VERSION already installed in $dir"
     _mongo_build_launcher   # a running server keeps its classes until restarted
     return 0
   fi
-  java="$(stack_java 17 MONGO_JAVA_HOME)"
-  javac="$(dirname "$java")/javac"
-  [[ -x "$javac" ]] || javac="$(command -v javac || true)"
-  [[ -n "$javac" && -x "$javac" ]] || stack_die "mongo: javac not found next to $java nor on PATH; install a JDK (apt-get install -y openjdk-17-jdk-headless) or set MONGO_JAVA_HOME"
+  _mongo_javac >/dev/null   # before the download: fail early without a JDK
   stack_log "mongo: installing mongo-java-server $MONGO_MJS_VERSION from Maven Central into $dir"
   rm -rf "$dir.tmp"
-  mkdir -p "$dir.tmp/classes"
+  mkdir -p "$dir.tmp"
   stack_mvn -f "$MONGO_DEPLOY/mongo-java-server/pom.xml" \
     "$STACK_MVN_DEPENDENCY_PLUGIN:copy-dependencies" \
     -Dmongo-java-server.version="$MONGO_MJS_VERSION" -DoutputDirectory="$dir.tmp/lib"
-  "$javac" -nowarn -d "$dir.tmp/classes" -cp "$dir.tmp/lib/*" \
-    "$MONGO_DEPLOY/mongo-java-server/LogbridgeMongoJavaServer.java" \
-    || stack_die "mongo: compiling the mongo-java-server launcher failed"
   rm -rf "$dir"
   mv "$dir.tmp" "$dir"
-  sha256sum "$MONGO_DEPLOY/mongo-java-server/LogbridgeMongoJavaServer.java" | cut -d' ' -f1 >"$dir/classes.stamp"
+  _mongo_build_launcher
   : >"$dir/.installed"
   stack_log "mongo: mongo-java-server installed"
 }
@@ -241,18 +235,25 @@ _mongo_install_kind() {
   esac
 }
 
-# _mongo_build_launcher: compile the launcher again when its source changed since the
-# install (the installed jars stay)
+# _mongo_javac: the javac beside the JDK that runs mongo-java-server, else the one on PATH
+_mongo_javac() {
+  local java javac
+  java="$(stack_java 17 MONGO_JAVA_HOME)"
+  javac="$(dirname "$java")/javac"
+  [[ -x "$javac" ]] || javac="$(command -v javac || true)"
+  [[ -n "$javac" && -x "$javac" ]] || stack_die "mongo: javac not found next to $java nor on PATH; install a JDK (apt-get install -y openjdk-17-jdk-headless) or set MONGO_JAVA_HOME"
+  printf '%s\n' "$javac"
+}
+
+# _mongo_build_launcher: compile the launcher into <mjs dir>/classes when its source changed
+# since the last build (at install, and after an edit; the installed jars stay)
 _mongo_build_launcher() {
-  local dir src h java javac
+  local dir src h javac
   dir="$(_mongo_mjs_dir)"
   src="$MONGO_DEPLOY/mongo-java-server/LogbridgeMongoJavaServer.java"
   h="$(sha256sum "$src" | cut -d' ' -f1)"
   [[ -f "$dir/classes.stamp" && "$(<"$dir/classes.stamp")" == "$h" ]] && return 0
-  java="$(stack_java 17 MONGO_JAVA_HOME)"
-  javac="$(dirname "$java")/javac"
-  [[ -x "$javac" ]] || javac="$(command -v javac || true)"
-  [[ -n "$javac" && -x "$javac" ]] || stack_die "mongo: javac not found (apt-get install -y openjdk-17-jdk-headless, or set MONGO_JAVA_HOME)"
+  javac="$(_mongo_javac)"
   stack_log "mongo: compiling the mongo-java-server launcher"
   rm -rf "$dir/classes.tmp"
   mkdir -p "$dir/classes.tmp"
