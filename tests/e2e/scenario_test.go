@@ -49,8 +49,7 @@ type scenario struct {
 	sink    *proc
 	sink2   *proc // the second sink member while it is in the group
 	start   time.Time
-	exits   []string    // unexpected process exits the supervisor restarted
-	exitAt  []time.Time // when each happened (crash-loop detection)
+	exits   []exit // unexpected process exits the supervisor restarted
 	gen     *workload.Generator
 	totals  workload.Stats
 	sentNo  int
@@ -160,7 +159,7 @@ func runScenario(t *testing.T, cfg config) {
 		}
 	}
 	if len(s.exits) > 0 {
-		s.logf("the supervisor restarted %d unexpected exits: %s", len(s.exits), strings.Join(s.exits, "; "))
+		s.logf("the supervisor restarted %d unexpected exits: %s", len(s.exits), joinExits(s.exits))
 	}
 }
 
@@ -229,16 +228,16 @@ func (s *scenario) supervise() {
 			continue
 		}
 		if err := p.Exited(); err != nil {
-			msg := fmt.Sprintf("%s exited at %.1fs", p.Name, time.Since(s.start).Seconds())
-			s.exits = append(s.exits, msg)
-			s.exitAt = append(s.exitAt, time.Now())
+			s.exits = append(s.exits, exit{name: p.Name, at: time.Since(s.start)})
 			s.logf("UNEXPECTED EXIT, restarting: %v", err)
 			// A crash loop is many exits in a short time; a connector exits
 			// by design while the broker is down (the supervisor restarts
 			// it), so a long soak with many broker faults collects more
 			// than 8 exits in all without looping.
-			if n := len(s.exitAt); n > 8 && time.Since(s.exitAt[n-9]) < 2*time.Minute {
-				s.t.Fatalf("crash loop: 9 unexpected exits within %s: %s", time.Since(s.exitAt[n-9]).Round(time.Second), strings.Join(s.exits[n-9:], "; "))
+			if n := len(s.exits); n > 8 {
+				if within := time.Since(s.start) - s.exits[n-9].at; within < 2*time.Minute {
+					s.t.Fatalf("crash loop: 9 unexpected exits within %s: %s", within.Round(time.Second), joinExits(s.exits[n-9:]))
+				}
 			}
 			p.Start()
 		}
@@ -348,4 +347,18 @@ func (s *scenario) cleanup() {
 		}
 	}
 	_, _ = adm.DeleteGroup(ctx, s.group)
+}
+
+// exit is an unexpected process exit: which process, how long into the run.
+type exit struct {
+	name string
+	at   time.Duration
+}
+
+func joinExits(es []exit) string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = fmt.Sprintf("%s exited at %.1fs", e.name, e.at.Seconds())
+	}
+	return strings.Join(s, "; ")
 }
