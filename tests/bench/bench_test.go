@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,8 +41,7 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		raw1 := rawRead(b, cl, db, sz, false, nil)
 		prefix := testenv.TopicPrefix(b)
 		snapshot := func() (phase, wall time.Duration) {
-			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
-				"--partitions", "4", "--log-level", "info")
+			p := startSnapshotSource(b, env, prefix, db, sz)
 			line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
 			p.stop()
 			deleteTopics(env, prefix)
@@ -207,35 +205,26 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 	dst := connect(b, env.DestURI)
 	sourceBinary(b)
 	ctx := context.Background()
-	want := int64(sz.colls * sz.docs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Each side runs twice, alternately, and the better run counts (the
 		// first runs on a fresh stack warm the servers' JITs).
 		rawDB := db + "_direct"
 		copyOnce := func() rate {
-			_ = dst.Database(rawDB).Drop(ctx)
-			r := directCopy(b, src, dst, db, rawDB, sz)
-			if n := countDocs(ctx, dst, rawDB, sz); n != want {
-				b.Fatalf("direct copy: %d documents at the destination, want %d", n, want)
-			}
-			_ = dst.Database(rawDB).Drop(ctx)
-			return r
+			return intoScratchDB(b, dst, rawDB, sz, "direct copy", func() rate { return directCopy(b, src, dst, db, rawDB, sz) })
 		}
-		var bulkDocs float64 // documents per sink bulk write, of the last run
-		var bulkWrites uint64
+		var bulk bulkStats // of the last sink run
 		syncOnce := func() (phase, wall time.Duration) {
 			_ = dst.Database(db).Drop(ctx)
 			prefix := testenv.TopicPrefix(b)
-			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
-				"--partitions", "4", "--log-level", "info")
+			p := startSnapshotSource(b, env, prefix, db, sz)
 			p.waitLog(b, "snapshot planned", 5*time.Minute)
 			reg := prometheus.NewRegistry()
 			failed, stopSink := startSink(b, env, prefix, sz.par, reg)
 			_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
 			_, doneAt := waitConverged(b, dst, db, sz, failed)
 			stopSink()
-			bulkDocs, bulkWrites = bulkWriteMean(reg)
+			bulk = sinkBulkStats(reg)
 			p.stop()
 			deleteTopics(env, prefix)
 			_ = dst.Database(db).Drop(ctx)
@@ -253,9 +242,9 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 		e2e.report(b, "e2e")
 		b.ReportMetric(wall.docsPerSec(), "e2e_wall_docs/s")
 		b.ReportMetric(ratio, "e2e/direct_%")
-		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s (runs: %.0f, %.0f docs/s) | source→Kafka→sink %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%% | sink bulk writes %d, %.0f documents each on average\n",
+		fmt.Printf("SUMMARY end-to-end-vs-direct-copy: %d colls × %d docs, parallelism %d | direct copy %s (runs: %.0f, %.0f docs/s) | source→Kafka→sink %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 60%%) | wall ratio %.0f%% | sink %s\n",
 			sz.colls, sz.docs, sz.par, direct, direct1.docsPerSec(), direct2.docsPerSec(), e2e, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond),
-			wall, ratio, 100*wall.docsPerSec()/direct.docsPerSec(), bulkWrites, bulkDocs)
+			wall, ratio, 100*wall.docsPerSec()/direct.docsPerSec(), bulk)
 	}
 }
 
@@ -480,7 +469,6 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 	dst := connect(b, env.DestURI)
 	sourceBinary(b)
 	ctx := context.Background()
-	want := int64(sz.colls * sz.docs)
 	docs := map[string][]any{}
 	var mu sync.Mutex
 	rawRead(b, src, db, sz, false, func(coll string, doc bson.Raw) {
@@ -494,31 +482,21 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 		// Each side runs twice, alternately, and the better run counts (the
 		// first runs on a fresh stack warm the servers' JITs).
 		loadOnce := func() rate {
-			_ = dst.Database(rawDB).Drop(ctx)
-			r := rawLoad(b, dst, rawDB, docs, sz.par)
-			if n := countDocs(ctx, dst, rawDB, sz); n != want {
-				b.Fatalf("raw load: %d documents at the destination, want %d", n, want)
-			}
-			_ = dst.Database(rawDB).Drop(ctx)
-			return r
+			return intoScratchDB(b, dst, rawDB, sz, "raw load", func() rate { return rawLoad(b, dst, rawDB, docs, sz.par) })
 		}
-		var mean float64 // documents per bulk write, of the last sink run
-		var writes uint64
-		var secs float64 // mean bulk-write latency, of the last sink run
+		var bulk bulkStats // of the last sink run
 		applyOnce := func() (fromStart, fromFirst time.Duration) {
 			reg := prometheus.NewRegistry()
 			_ = dst.Database(db).Drop(ctx)
 			prefix := testenv.TopicPrefix(b)
-			p := startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
-				"--partitions", "4", "--log-level", "info")
+			p := startSnapshotSource(b, env, prefix, db, sz)
 			p.waitLog(b, "snapshot done", 30*time.Minute)
 			p.stop()
 			start := time.Now()
 			failed, stopSink := startSink(b, env, prefix, sz.par, reg)
 			firstAt, doneAt := waitConverged(b, dst, db, sz, failed)
 			stopSink()
-			mean, writes = bulkWriteMean(reg)
-			secs, _ = histogramMean(reg, "logbridge_sink_bulk_write_seconds")
+			bulk = sinkBulkStats(reg)
 			deleteTopics(env, prefix)
 			_ = dst.Database(db).Drop(ctx)
 			return doneAt.Sub(start), doneAt.Sub(firstAt)
@@ -534,10 +512,10 @@ func BenchmarkSinkApplyVsRawLoad(b *testing.B) {
 		raw.report(b, "rawload")
 		apply.report(b, "sink")
 		b.ReportMetric(ratio, "sink/rawload_%")
-		b.ReportMetric(mean, "sink_docs/bulk_write")
-		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s (runs: %.0f, %.0f docs/s) | sink from start %s (runs: %s, %s) | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink bulk writes %d, %.0f documents and %.0f ms each on average\n",
+		b.ReportMetric(bulk.docs, "sink_docs/bulk_write")
+		fmt.Printf("SUMMARY sink-apply-vs-raw-load: %d colls × %d docs, parallelism %d | raw load %s (runs: %.0f, %.0f docs/s) | sink from start %s (runs: %s, %s) | sink from first document %s | ratio %.0f%% (goal ≥ 80%%) | sink %s\n",
 			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), apply, start1.Round(time.Millisecond), start2.Round(time.Millisecond),
-			steady, ratio, writes, mean, 1000*secs)
+			steady, ratio, bulk)
 	}
 }
 

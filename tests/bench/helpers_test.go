@@ -465,9 +465,24 @@ func sortedCopy(d []time.Duration) []time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// bulkWriteMean is the mean of the sink's bulk_write_documents histogram.
-func bulkWriteMean(reg *prometheus.Registry) (mean float64, count uint64) {
-	return histogramMean(reg, "logbridge_sink_bulk_write_documents")
+// bulkStats are a sink's bulk writes: how many, and their mean size and
+// latency.
+type bulkStats struct {
+	writes  uint64
+	docs    float64 // documents per bulk write
+	seconds float64 // latency of one bulk write
+}
+
+func (s bulkStats) String() string {
+	return fmt.Sprintf("bulk writes %d, %.0f documents and %.0f ms each on average", s.writes, s.docs, 1000*s.seconds)
+}
+
+// sinkBulkStats reads bulkStats from the sink's histograms in reg.
+func sinkBulkStats(reg *prometheus.Registry) bulkStats {
+	var s bulkStats
+	s.docs, s.writes = histogramMean(reg, "logbridge_sink_bulk_write_documents")
+	s.seconds, _ = histogramMean(reg, "logbridge_sink_bulk_write_seconds")
+	return s
 }
 
 // histogramMean is the mean and count of the first series of a histogram.
@@ -488,4 +503,26 @@ func histogramMean(reg *prometheus.Registry, name string) (mean float64, count u
 		}
 	}
 	return 0, 0
+}
+
+// intoScratchDB runs a baseline that writes every document of sz into
+// scratch on dst: it drops scratch before and after and checks the count.
+func intoScratchDB(b *testing.B, dst *mongo.Client, scratch string, sz sizes, what string, run func() rate) rate {
+	b.Helper()
+	ctx := context.Background()
+	_ = dst.Database(scratch).Drop(ctx)
+	r := run()
+	if n, want := countDocs(ctx, dst, scratch, sz), int64(sz.colls*sz.docs); n != want {
+		b.Fatalf("%s: %d documents at the destination, want %d", what, n, want)
+	}
+	_ = dst.Database(scratch).Drop(ctx)
+	return r
+}
+
+// startSnapshotSource starts the source connector on every collection of
+// db, with the benchmark's snapshot parallelism and 4 partitions per topic.
+func startSnapshotSource(b *testing.B, env testenv.Env, prefix, db string, sz sizes) *proc {
+	b.Helper()
+	return startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
+		"--partitions", "4", "--log-level", "info")
 }
