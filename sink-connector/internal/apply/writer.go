@@ -106,7 +106,8 @@ func bulkTransient(err error) bool {
 	return mongox.IsTransient(err)
 }
 
-// round applies writes of disjoint keys in one unordered bulk write.
+// round applies writes of disjoint keys in one unordered bulk write (a
+// round of snapshot inserts only: in unordered insert commands, insertRaw).
 func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res *Result, depth int) error {
 	if len(ws) == 0 {
 		return nil
@@ -116,7 +117,11 @@ func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res
 	err := retry.Do(ctx, w.retry, bulkTransient, func(ctx context.Context) error {
 		start := time.Now()
 		var err error
-		br, err = coll.BulkWrite(ctx, models(ws), options.BulkWrite().SetOrdered(false))
+		if allInserts(ws) {
+			br, err = nil, w.insertRaw(ctx, ns, ws)
+		} else {
+			br, err = coll.BulkWrite(ctx, models(ws), options.BulkWrite().SetOrdered(false))
+		}
 		w.metrics.BulkSeconds.WithLabelValues("data").Observe(time.Since(start).Seconds())
 		return err
 	})

@@ -1,0 +1,93 @@
+package apply
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+// TestWriterSnapshotInserts runs a snapshot batch through the raw insert
+// path on the real destination: documents already there are replaced
+// (duplicate key fallback), a document that breaks a unique index comes back
+// as a Failure with its own record's Ref (the write error's index maps to the
+// right document), and every other document is inserted byte-equal.
+func TestWriterSnapshotInserts(t *testing.T) {
+	env := testenv.New(t)
+	ctx := testenv.Context(t, time.Minute)
+	dest := env.Dest(t)
+	ns := schema.Namespace{DB: testenv.DBName(t), Coll: "snap"}
+	coll := dest.Database(ns.DB).Collection(ns.Coll)
+	_ = dest.Database(ns.DB).Drop(ctx)
+	t.Cleanup(func() { _ = dest.Database(ns.DB).Drop(context.Background()) })
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+	doc := func(id int32, email, v string) bson.D {
+		return bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}, {Key: "v", Value: v}}
+	}
+	// Documents 3 and 7 exist already, with old contents.
+	for _, id := range []int32{3, 7} {
+		if _, err := coll.InsertOne(ctx, doc(id, fmt.Sprintf("e%d", id), "old")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 40
+	const clash = 25 // takes document 24's email
+	b := NewBatch(NSMap{})
+	want := map[int32]bson.Raw{}
+	for id := int32(0); id < n; id++ {
+		email := fmt.Sprintf("e%d", id)
+		if id == clash {
+			email = fmt.Sprintf("e%d", clash-1)
+		}
+		d := raw(t, doc(id, email, "new"))
+		if id != clash {
+			want[id] = d
+		}
+		ev := &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: raw(t, bson.D{{Key: "_id", Value: id}}), FullDocument: d}
+		if err := b.Add(ev, Ref{Topic: "t", Partition: 0, Offset: int64(100 + id), Op: schema.OpSnapshot}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := NewWriter(dest, writeconcern.Majority(), metrics.New(nil), slog.New(slog.DiscardHandler))
+	res, err := w.Flush(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].Ref.Offset != 100+clash || !errors.Is(res.Failures[0].Err, ErrRejected) {
+		t.Fatalf("failures %+v, want exactly offset %d rejected", res.Failures, 100+clash)
+	}
+	t.Logf("rejected as expected: %v", res.Failures[0].Err)
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]bson.Raw{}
+	for cur.Next(ctx) {
+		got[cur.Current.Lookup("_id").Int32()] = append(bson.Raw(nil), cur.Current...)
+	}
+	if err := cur.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("destination holds %d documents, want %d", len(got), len(want))
+	}
+	for id, d := range want {
+		if !bytes.Equal(got[id], d) {
+			t.Fatalf("document %d: got %s, want %s", id, got[id], d)
+		}
+	}
+}
