@@ -110,4 +110,3 @@ func allInserts(ws []write) bool {
 	}
 	return len(ws) > 0
 }
-
