@@ -43,6 +43,7 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		snapshot := func() (phase, wall time.Duration) {
 			p := startSnapshotSource(b, env, prefix, db, sz)
 			line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
+			traceLog(p)
 			p.stop()
 			deleteTopics(env, prefix)
 			if phase = logDuration(line); phase <= 0 {
@@ -154,7 +155,8 @@ func directCopy(b *testing.B, src, dst *mongo.Client, db, dstDB string, sz sizes
 	return r
 }
 
-// waitConverged polls (every 20 ms) until db on dst counts every document
+// waitConverged polls (every 20 ms; with LOGBRIDGE_BENCH_TRACE it prints
+// each new count, which shows stalls) until db on dst counts every document
 // of sz, and returns when it first counted one and when it counted all; it
 // fails when the sink stopped or after 30 minutes.
 func waitConverged(b *testing.B, dst *mongo.Client, db string, sz sizes, failed func() error) (firstAt, doneAt time.Time) {
@@ -162,8 +164,13 @@ func waitConverged(b *testing.B, dst *mongo.Client, db string, sz sizes, failed 
 	ctx := context.Background()
 	want := int64(sz.colls * sz.docs)
 	deadline := time.Now().Add(30 * time.Minute)
+	last := int64(-1)
 	for {
 		n := countDocs(ctx, dst, db, sz)
+		if tracing && n != last {
+			fmt.Printf("trace %s destination holds %d documents\n", time.Now().Format("15:04:05.000"), n)
+			last = n
+		}
 		if n > 0 && firstAt.IsZero() {
 			firstAt = time.Now()
 		}
@@ -223,6 +230,7 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 			failed, stopSink := startSink(b, env, prefix, sz.par, reg)
 			_, snapStart := p.waitLog(b, "snapshot starting", 5*time.Minute)
 			_, doneAt := waitConverged(b, dst, db, sz, failed)
+			traceLog(p)
 			stopSink()
 			bulk = sinkBulkStats(reg)
 			p.stop()

@@ -31,7 +31,9 @@
 // Settings (environment): LOGBRIDGE_BENCH_COLLS (collections, default 4),
 // LOGBRIDGE_BENCH_DOCS (documents per collection, default 50000, ~1 KiB
 // each), LOGBRIDGE_BENCH_PARALLELISM (readers/writers, default 4),
-// LOGBRIDGE_LAG_DURATION (default 60s; the drift check is 5m).
+// LOGBRIDGE_LAG_DURATION (default 60s; the drift check is 5m),
+// LOGBRIDGE_BENCH_TRACE=1 (print timelines: the connector's log, the
+// destination's count as it grows).
 // At smaller sizes fixed costs (process start, planning, topic creation)
 // dominate the rates.
 package bench

@@ -526,3 +526,15 @@ func startSnapshotSource(b *testing.B, env testenv.Env, prefix, db string, sz si
 	return startSource(b, env, prefix, "--include", db+".*", "--snapshot-parallelism", strconv.Itoa(sz.par),
 		"--partitions", "4", "--log-level", "info")
 }
+
+// tracing (LOGBRIDGE_BENCH_TRACE=1) prints the connector's log after each
+// run and the destination's document count as it grows: the timeline that
+// finds stalls (with LOGBRIDGE_BENCH_SOURCE_ARGS="--progress-interval 100ms"
+// for the source's own progress).
+var tracing = os.Getenv("LOGBRIDGE_BENCH_TRACE") != ""
+
+func traceLog(p *proc) {
+	if tracing {
+		fmt.Printf("trace: source connector log\n%s\n", p.output())
+	}
+}
