@@ -40,6 +40,7 @@ const (
 	txnTimeout  = "timeout"   // not complete within --transaction-wait: per event
 	txnTooLarge = "too_large" // over --transaction-max-events: per event
 	txnRejected = "rejected"  // the destination rejected a write (or an event was bad): per event, dead letters as usual
+	txnDDL      = "ddl"       // a DDL of it (create, createIndexes inside the transaction) came after some of its events: per event
 )
 
 // txnPart is what one partition contributed to a transaction, in log order.
@@ -140,6 +141,27 @@ func (c *txnCoord) expire(g *txnGather) bool {
 	}
 	c.resolveLocked(g, false, txnTimeout, nil)
 	return true
+}
+
+// ddl is told by a partition that gathered events of transaction key and
+// then met a DDL record of it (MongoDB allows create and createIndexes inside
+// a transaction; the source publishes them in place, uncounted, into every
+// partition of the namespace's topic). A DDL is a barrier, applied outside
+// destination transactions, and it commits the offsets of its topic's
+// partitions, so the events gathered before it must be applied first: the
+// transaction is resolved per event now. Waiting instead would stall every
+// partition of the topic for --transaction-wait (the rest of the
+// transaction sits behind the DDL). MongoDB runs a transaction's DDL on a
+// namespace before its writes there, so this happens only when several
+// namespaces share a topic (--topic-route without {coll}); a DDL that meets
+// no gathered event of its transaction is applied as a barrier and the
+// transaction stays whole.
+func (c *txnCoord) ddl(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.open[key]; g != nil && g.gathering {
+		c.resolveLocked(g, false, txnDDL, nil)
+	}
 }
 
 // finish resolves g after the apply attempt of the worker that completed it.

@@ -63,6 +63,14 @@ func (f *fakeDest) FlushTxn(_ context.Context, b *apply.Batch) (apply.Result, er
 	return apply.Result{}, f.txnErr
 }
 
+// Apply records a DDL barrier as a call of its own ("DDL:<id>").
+func (f *fakeDest) Apply(_ context.Context, _ string, ev *schema.Event) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, flushCall{refs: []string{"DDL:" + apply.BarrierID(ev)}})
+	f.mu.Unlock()
+	return nil
+}
+
 func (f *fakeDest) snapshot() []flushCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -106,7 +114,7 @@ func newTxnHarness(t *testing.T, wait time.Duration, maxEvents int, parts ...tp)
 	dest := &fakeDest{}
 	cfg := Config{Group: "g", TopicRegex: ".*", StartFrom: "earliest", BatchSize: 100, FlushInterval: 5 * time.Millisecond,
 		Parallelism: 4, QueueLimit: 1 << 20, Tolerance: ToleranceNone, Transactions: true, TxnWait: wait, TxnMaxEvents: maxEvents}
-	c, err := New(cfg, Deps{Decoder: serde, Writer: dest, TxnWriter: dest, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := New(cfg, Deps{Decoder: serde, Writer: dest, TxnWriter: dest, Barriers: dest, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +123,10 @@ func newTxnHarness(t *testing.T, wait time.Duration, maxEvents int, parts ...tp)
 	c.offs = newOffsets(func(context.Context, map[string]map[int32]kgo.EpochOffset) error { return nil })
 	c.txns = newTxnCoord(wait, maxEvents, c.txnResolved)
 	h := &txnHarness{t: t, c: c, dest: dest, serde: serde, workers: map[tp]*worker{}, next: map[tp]int64{}, errs: make(chan error, len(parts)), cancel: cancel}
+	c.barriers = map[string]*barrier{}
+	for _, p := range parts {
+		c.barriers[p.topic] = newBarrier(p.topic, 1)
+	}
 	var wg sync.WaitGroup
 	for _, p := range parts {
 		w := &worker{c: c, key: p, q: newQueue(), batch: apply.NewBatch(apply.NSMap{}), recs: map[int64]*kgo.Record{}, prog: &partProgress{}, txns: c.txns}
@@ -331,4 +343,52 @@ func counterValue(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// ddl is a createIndexes record of the partition's namespace inside
+// transaction 7 of lsidA (uncounted, as the source publishes DDL inside a
+// transaction).
+func (h *txnHarness) ddl(p tp, id string) *kgo.Record {
+	h.t.Helper()
+	ns := schema.Namespace{DB: "d", Coll: strings.TrimPrefix(p.topic, "lb.d.")}
+	idx, _ := bson.Marshal(bson.D{{Key: "indexes", Value: bson.A{bson.D{{Key: "key", Value: bson.D{{Key: "v", Value: 1}}}, {Key: "name", Value: "v_1"}}}}})
+	e := &schema.Event{Op: schema.OpDDL, NS: ns, ClusterTime: schema.ClusterTime{T: 1, I: 1},
+		DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, ID: id, Indexes: idx},
+		Txn: &schema.TxnID{LSID: lsidA, TxnNumber: 7}}
+	v, err := h.serde.EncodeValue(p.topic, e)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	off := h.next[p]
+	h.next[p]++
+	return &kgo.Record{Topic: p.topic, Partition: p.partition, Offset: off, Value: v, Headers: []kgo.RecordHeader{h.serde.Header()}}
+}
+
+// A DDL after some of its transaction's events: the transaction is applied
+// per event at once (not after --transaction-wait, an hour here), in log
+// order around the DDL, and counted as result="ddl".
+func TestTxnDDLInsideTransactionFallsBackAtOnce(t *testing.T) {
+	h := newTxnHarness(t, time.Hour, 100, pA)
+	h.push(pA, h.ev(pA, 1, 0, 0), h.ddl(pA, "ddl-1"), h.ev(pA, 2, 1, 2))
+	h.waitFor("all applied", func() bool { return len(h.dest.applied()) == 3 })
+	if got := strings.Join(h.dest.applied(), " "); got != "lb.d.a/0@0 DDL:ddl-1 lb.d.a/0@2" {
+		t.Fatalf("applied %s, want the first write, the DDL, the second write, per event", got)
+	}
+	h.waitFor("offsets", func() bool { return h.acked(pA) == 3 })
+	if v := counterValue(h.c.m.Txns.WithLabelValues(txnDDL)); v != 1 {
+		t.Fatalf("transactions_total{ddl} = %v, want 1", v)
+	}
+}
+
+// A DDL before its transaction's events (create, then inserts): nothing is
+// open yet, so the events after it are still applied as one destination
+// transaction.
+func TestTxnDDLBeforeItsEventsKeepsTheTransaction(t *testing.T) {
+	h := newTxnHarness(t, time.Hour, 100, pA)
+	h.push(pA, h.ddl(pA, "ddl-1"), h.ev(pA, 1, 0, 0), h.ev(pA, 2, 1, 2))
+	h.waitFor("all applied", func() bool { return len(h.dest.applied()) == 3 })
+	if got := strings.Join(h.dest.applied(), " "); got != "DDL:ddl-1 T:lb.d.a/0@1 T:lb.d.a/0@2" {
+		t.Fatalf("applied %s, want the DDL, then both writes in one destination transaction", got)
+	}
+	h.waitFor("offsets", func() bool { return h.acked(pA) == 3 })
 }

@@ -166,5 +166,6 @@ func (c *Consumer) txnResolved(g *txnGather) {
 			txnTimeout:  "not all of its events reached this member within --transaction-wait (namespaces owned by other group members, or a replay starting inside the transaction)",
 			txnTooLarge: "more events than --transaction-max-events",
 			txnRejected: "the destination rejected one of its writes or an event was malformed",
+			txnDDL:      "it contains DDL (create, createIndexes) after some of its writes; DDL is applied outside destination transactions",
 		}[g.reason])
 }

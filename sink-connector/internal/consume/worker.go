@@ -149,9 +149,14 @@ func (w *worker) decode(ctx context.Context, r *kgo.Record) (*schema.Event, erro
 
 func (w *worker) handle(ctx context.Context, r *kgo.Record) error {
 	ev, err := w.decode(ctx, r)
-	if w.txn != nil && (err != nil || ev.Txn == nil || !ev.Txn.Counted || txnKey(ev.Txn) != w.txn.key) {
+	if err == nil && w.txn != nil && ev.Op == schema.OpDDL && ev.Txn != nil && txnKey(ev.Txn) == w.txn.key {
+		// A DDL of the transaction this partition gathers (see txnCoord.ddl).
+		w.txns.ddl(w.txn.key)
+	}
+	if w.txn != nil && (err != nil || ev.Txn == nil || !ev.Txn.Counted || txnKey(ev.Txn) != w.txn.key || ev.Op == schema.OpDDL || ev.Op == schema.OpMarker) {
 		// Nothing after a transaction's events is handled before the
-		// transaction is resolved (per-key order, offsets).
+		// transaction is resolved (per-key order, offsets), and a barrier
+		// never passes a transaction's gathered events (it commits offsets).
 		if err := w.awaitTxn(ctx); err != nil {
 			return err
 		}
