@@ -169,8 +169,11 @@ func (o *oplog) append(evs []*event, at ts) {
 	if at > o.last {
 		o.last = at
 	}
-	if o.max > 0 && len(o.events) > o.max {
-		// trim whole oplog times
+	if o.max > 0 && len(o.events) > o.max+o.max/4 {
+		// Trim whole oplog times, down to max, once a quarter of max has
+		// piled up above it: trimming copies the kept events, and doing
+		// it on every append once full made each write cost a copy of
+		// the whole oplog (0.5 ms per insert at 300,000 events).
 		cut := len(o.events) - o.max
 		for cut < len(o.events) && cut > 0 && o.events[cut].pos.ts == o.events[cut-1].pos.ts {
 			cut++

@@ -38,7 +38,8 @@ type Config struct {
 	Backend string
 	// SetName is the replica set name hello reports (default "rs0").
 	SetName string
-	// OplogMaxEvents caps the in-memory oplog (0 = unlimited); older events
+	// OplogMaxEvents caps the in-memory oplog (0 = unlimited; it trims back to
+	// the cap once it holds a quarter more); older events
 	// are dropped and resuming before them fails with ChangeStreamHistoryLost.
 	OplogMaxEvents int
 	// NoopInterval: when nothing was written for this long, a no-op oplog
