@@ -69,18 +69,18 @@ func (w *Writer) insertRaw(ctx context.Context, ns schema.Namespace, ws []write)
 // from the first documents of ws that fit one command, and returns how many
 // it took (at least one).
 func insertCommand(coll string, ws []write, wc *writeconcern.WriteConcern) (int, bson.Raw) {
-	idx, cmd := bsoncore.AppendDocumentStart(nil)
+	n, size := 0, 0
+	for n < len(ws) && n < maxWriteBatchSize && (n == 0 || size+len(ws[n].doc) <= insertCommandPayload) {
+		size += len(ws[n].doc)
+		n++
+	}
+	// One allocation: the documents, their array keys and type bytes, and
+	// room for the rest of the command.
+	idx, cmd := bsoncore.AppendDocumentStart(make([]byte, 0, size+8*n+len(coll)+128))
 	cmd = bsoncore.AppendStringElement(cmd, "insert", coll)
 	aidx, cmd := bsoncore.AppendArrayElementStart(cmd, "documents")
-	n, size := 0, 0
-	for n < len(ws) && n < maxWriteBatchSize {
-		doc := ws[n].doc
-		if n > 0 && size+len(doc) > insertCommandPayload {
-			break
-		}
-		cmd = bsoncore.AppendDocumentElement(cmd, strconv.Itoa(n), doc)
-		size += len(doc)
-		n++
+	for i, wr := range ws[:n] {
+		cmd = bsoncore.AppendDocumentElement(cmd, strconv.Itoa(i), wr.doc)
 	}
 	cmd, _ = bsoncore.AppendArrayEnd(cmd, aidx)
 	cmd = bsoncore.AppendBooleanElement(cmd, "ordered", false)
