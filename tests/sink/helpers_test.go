@@ -20,6 +20,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/sink"
+	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -316,4 +317,52 @@ func collOptions(t testing.TB, cl *mongo.Client, ns schema.Namespace) (bson.Raw,
 
 func dropDB(t testing.TB, cl *mongo.Client, db string) {
 	t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
+}
+
+// startSourceProc runs the source-connector binary on the namespaces of db
+// into topics under prefix (its log tail is shown when the test fails) and
+// waits until its log shows until (e.g. "snapshot done").
+func startSourceProc(t *testing.T, ctx context.Context, env testenv.Env, prefix, db, until string, args ...string) *procs.Proc {
+	t.Helper()
+	srcBin, _ := procs.Binaries(t)
+	all := append([]string{"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
+		"--topic-prefix", prefix, "--include", db + ".*", "--http-addr", "127.0.0.1:0"}, args...)
+	source := procs.Start(t, "source", srcBin, all...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("source log tail:\n%s", source.Tail(4000))
+		}
+	})
+	for !strings.Contains(source.Tail(1<<20), until) {
+		if ctx.Err() != nil {
+			t.Fatalf("the source's log does not show %q", until)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return source
+}
+
+// sourceSinkCfg is a sink configuration for the topics a source connector
+// writes under prefix.
+func sourceSinkCfg(env testenv.Env, prefix string) sink.Config {
+	c := sink.DefaultConfig()
+	c.Kafka.Brokers = env.KafkaBrokers
+	c.Group = prefix + "-sink"
+	c.TopicPrefix = prefix
+	c.DestURI = env.DestURI
+	c.HTTPAddr = ""
+	c.FlushInterval = 20 * time.Millisecond
+	return c
+}
+
+// runSink starts a sink in-process; the test fails if it stops with an error.
+func runSink(t *testing.T, cfg sink.Config) *sink.Service {
+	t.Helper()
+	svc, done, _ := startSink(t, cfg)
+	go func() {
+		if err := <-done; err != nil {
+			t.Errorf("sink stopped: %v", err)
+		}
+	}()
+	return svc
 }

@@ -12,8 +12,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/sink-connector/sink"
-	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -46,34 +44,9 @@ func TestSinkAppliesSplitEvent(t *testing.T) {
 	}
 
 	prefix := testenv.TopicPrefix(t)
-	srcBin, _ := procs.Binaries(t)
-	source := procs.Start(t, "source", srcBin, "--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
-		"--topic-prefix", prefix, "--include", db+".*", "--http-addr", "127.0.0.1:0", "--partitions", "2",
+	source := startSourceProc(t, ctx, env, prefix, db, "phase=streaming", "--partitions", "2",
 		"--full-document", "required", "--full-document-before-change", "required")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source log tail:\n%s", source.Tail(4000))
-		}
-	})
-	for !strings.Contains(source.Tail(1<<20), "phase=streaming") {
-		if ctx.Err() != nil {
-			t.Fatal("the source did not reach streaming")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cfg := sink.DefaultConfig()
-	cfg.Kafka.Brokers = env.KafkaBrokers
-	cfg.Group = prefix + "-sink"
-	cfg.TopicPrefix = prefix
-	cfg.DestURI = env.DestURI
-	cfg.HTTPAddr = ""
-	cfg.FlushInterval = 20 * time.Millisecond
-	_, done, _ := startSink(t, cfg)
-	go func() {
-		if err := <-done; err != nil {
-			t.Errorf("sink stopped: %v", err)
-		}
-	}()
+	runSink(t, sourceSinkCfg(env, prefix))
 
 	if _, err := coll.UpdateByID(ctx, 1, bson.D{{Key: "$set", Value: bson.D{{Key: "blob", Value: strings.Repeat("b", size)}, {Key: "n", Value: 1}}}}); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package sink_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -10,8 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/sink-connector/sink"
-	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -39,36 +36,12 @@ func TestSinkTransactionsWithDDL(t *testing.T) {
 	}
 
 	prefix := testenv.TopicPrefix(t)
-	srcBin, _ := procs.Binaries(t)
-	source := procs.Start(t, "source", srcBin, "--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
-		"--topic-prefix", prefix, "--include", db+".*", "--http-addr", "127.0.0.1:0", "--heartbeat-interval", "1s", "--partitions", "2")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source log tail:\n%s", source.Tail(4000))
-		}
-	})
-	for !strings.Contains(source.Tail(1<<20), "snapshot done") {
-		if ctx.Err() != nil {
-			t.Fatal("the source did not finish its snapshot")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	cfg := sink.DefaultConfig()
-	cfg.Kafka.Brokers = env.KafkaBrokers
-	cfg.Group = prefix + "-sink"
-	cfg.TopicPrefix = prefix
-	cfg.DestURI = env.DestURI
+	startSourceProc(t, ctx, env, prefix, db, "snapshot done", "--heartbeat-interval", "1s", "--partitions", "2")
+	cfg := sourceSinkCfg(env, prefix)
 	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.FlushInterval = 20 * time.Millisecond
 	cfg.Transactions = true
 	cfg.TxnWait = 10 * time.Minute
-	svc, done, _ := startSink(t, cfg)
-	go func() {
-		if err := <-done; err != nil {
-			t.Errorf("sink stopped: %v", err)
-		}
-	}()
+	svc := runSink(t, cfg)
 
 	sess, err := src.StartSession()
 	if err != nil {

@@ -105,23 +105,9 @@ func TestSinkTransactionsAtomic(t *testing.T) {
 	}
 
 	prefix := testenv.TopicPrefix(t)
-	srcBin, _ := procs.Binaries(t)
-	source := procs.Start(t, "source", srcBin, "--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
-		"--topic-prefix", prefix, "--include", db+".*", "--http-addr", "127.0.0.1:0", "--heartbeat-interval", "1s", "--partitions", "3")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source log tail:\n%s", source.Tail(4000))
-		}
-	})
-
 	// Transactions start once the snapshot is read: a write the snapshot
 	// copies reaches the sink as a snapshot record, outside any transaction.
-	for !strings.Contains(source.Tail(1<<20), "snapshot done") {
-		if ctx.Err() != nil {
-			t.Fatal("the source did not finish its snapshot")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	startSourceProc(t, ctx, env, prefix, db, "snapshot done", "--heartbeat-interval", "1s", "--partitions", "3")
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
