@@ -17,6 +17,9 @@ type collInfo struct {
 	// validationLevel, validationAction, collation, ...): listed by
 	// listCollections, not enforced.
 	opts bson.Raw
+	// shard: the collection is sharded (mongos mode), its
+	// config.collections entry
+	shard *shardInfo
 }
 
 // keptOptions are the create/collMod options the shim lists for the backend.

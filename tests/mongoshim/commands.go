@@ -48,12 +48,18 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 	case "hostinfo":
 		return s.hostInfo(), nil
 	case "replsetgetstatus":
+		if s.cfg.Mongos {
+			return mongosReplSetGetStatus(), nil
+		}
 		return s.replSetGetStatus(), nil
 	case "serverstatus":
 		return s.serverStatus(), nil
 	case "getcmdlineopts":
-		return mustRaw(bson.D{{Key: "argv", Value: bson.A{"mongoshim"}}, {Key: "parsed", Value: bson.D{
-			{Key: "replication", Value: bson.D{{Key: "replSetName", Value: s.cfg.SetName}}}}}, {Key: "ok", Value: 1.0}}), nil
+		parsed := bson.D{{Key: "replication", Value: bson.D{{Key: "replSetName", Value: s.cfg.SetName}}}}
+		if s.cfg.Mongos {
+			parsed = bson.D{}
+		}
+		return mustRaw(bson.D{{Key: "argv", Value: bson.A{"mongoshim"}}, {Key: "parsed", Value: parsed}, {Key: "ok", Value: 1.0}}), nil
 	case "connectionstatus":
 		return mustRaw(bson.D{{Key: "authInfo", Value: bson.D{{Key: "authenticatedUsers", Value: bson.A{}}, {Key: "authenticatedUserRoles", Value: bson.A{}}}}, {Key: "ok", Value: 1.0}}), nil
 	case "whatsmyuri":
@@ -92,6 +98,14 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 		*opTime = t
 		s.log.Info("user write blocking", "global", v.Boolean())
 		return okReply(), nil
+	case "enablesharding":
+		if s.cfg.Mongos {
+			return s.enableSharding(db, cmd)
+		}
+	case "shardcollection":
+		if s.cfg.Mongos {
+			return s.shardCollection(ctx, db, cmd, opTime)
+		}
 	case "committransaction":
 		return s.commitTxn(ctx, cmd, opTime)
 	case "aborttransaction":
@@ -115,6 +129,9 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 	case "killcursors":
 		return s.killCursors(ctx, db, cmd)
 	case "find":
+		if s.cfg.Mongos && db == "config" && collOf(cmd) == "collections" {
+			return s.configCollections(cmd)
+		}
 		if hasKey(cmd, "min") || hasKey(cmd, "max") {
 			return s.findMinMax(ctx, db, cmd)
 		}
@@ -185,6 +202,9 @@ func (s *Server) hello(ctx context.Context, c *conn, cmd bson.Raw, lower string)
 			}
 		}
 	}
+	if s.cfg.Mongos {
+		return s.mongosHello(c, cmd, lower), nil
+	}
 	last := s.oplog.lastTS()
 	lastDate := time.Unix(int64(last.T()), 0)
 	d := bson.D{{Key: "topologyVersion", Value: bson.D{{Key: "processId", Value: s.processID}, {Key: "counter", Value: int64(0)}}}}
@@ -224,6 +244,36 @@ func (s *Server) hello(ctx context.Context, c *conn, cmd bson.Raw, lower string)
 		bson.E{Key: "ok", Value: 1.0},
 	)
 	return mustRaw(d), nil
+}
+
+// mongosHello is a mongos's hello / isMaster reply (fields as a genuine
+// mongos sends them, in its order): no setName, hosts, primary, me,
+// secondary, electionId, setVersion, lastWrite or readOnly, and msg
+// "isdbgrid", which makes drivers see a Sharded topology.
+func (s *Server) mongosHello(c *conn, cmd bson.Raw, lower string) bson.Raw {
+	var d bson.D
+	if lower == "hello" {
+		d = append(d, bson.E{Key: "isWritablePrimary", Value: true})
+	} else {
+		d = append(d, bson.E{Key: "ismaster", Value: true})
+	}
+	d = append(d, bson.E{Key: "msg", Value: "isdbgrid"})
+	if lookupBool(cmd, "helloOk") {
+		d = append(d, bson.E{Key: "helloOk", Value: true})
+	}
+	d = append(d,
+		bson.E{Key: "maxBsonObjectSize", Value: int32(16777216)},
+		bson.E{Key: "maxMessageSizeBytes", Value: int32(maxMessageSize)},
+		bson.E{Key: "maxWriteBatchSize", Value: int32(100000)},
+		bson.E{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
+		bson.E{Key: "logicalSessionTimeoutMinutes", Value: int32(30)},
+		bson.E{Key: "connectionId", Value: c.id},
+		bson.E{Key: "maxWireVersion", Value: int32(21)},
+		bson.E{Key: "minWireVersion", Value: int32(0)},
+		bson.E{Key: "topologyVersion", Value: bson.D{{Key: "processId", Value: s.processID}, {Key: "counter", Value: int64(0)}}},
+		bson.E{Key: "ok", Value: 1.0},
+	)
+	return mustRaw(d)
 }
 
 func (s *Server) buildInfo() bson.Raw {
@@ -321,6 +371,17 @@ func (s *Server) serverStatus() bson.Raw {
 	s.connMu.Lock()
 	n := len(s.conns)
 	s.connMu.Unlock()
+	if s.cfg.Mongos {
+		return mustRaw(bson.D{
+			{Key: "host", Value: host},
+			{Key: "version", Value: Version},
+			{Key: "process", Value: "mongos"},
+			{Key: "pid", Value: int64(os.Getpid())},
+			{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
+			{Key: "connections", Value: bson.D{{Key: "current", Value: int32(n)}}},
+			{Key: "ok", Value: 1.0},
+		})
+	}
 	return mustRaw(bson.D{
 		{Key: "host", Value: host},
 		{Key: "version", Value: Version},

@@ -89,6 +89,9 @@ func (s *Server) doRename(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 	tdb, tcoll := splitNS(to)
 	ci := s.catalogGet(ctx, fdb, fcoll)
 	target := s.catalogGet(ctx, tdb, tcoll)
+	if fdb != tdb && ci != nil && s.shardKeyOf(fdb, fcoll) != nil {
+		return nil, nil, shimErr(codeIllegalOperation, "cannot rename sharded collection "+from+" to another database")
+	}
 	var reply bson.Raw
 	var err error
 	if fdb != tdb || s.cfg.RenameByCopy {

@@ -8,49 +8,53 @@ import (
 
 // Server error codes (MongoDB's error_codes.yml).
 const (
-	codeInternalError           = 1
-	codeBadValue                = 2
-	codeNoSuchKey               = 4
-	codeUnauthorized            = 13
-	codeFailedToParse           = 9
-	codeTypeMismatch            = 14
-	codeIllegalOperation        = 20
-	codeNamespaceNotFound       = 26
-	codeIndexNotFound           = 27
-	codeCursorNotFound          = 43
-	codeNoMatchingDocument      = 47
-	codeNamespaceExists         = 48
-	codeCommandNotFound         = 59
-	codeInvalidNamespace        = 73
-	codeInvalidOptions          = 72
-	codeProtocolError           = 17
-	codeNoSuchTransaction       = 251
-	codeInvalidResumeToken      = 260
-	codeChangeStreamHistoryLost = 286
-	codeUserWritesBlocked       = 371
+	codeInternalError             = 1
+	codeBadValue                  = 2
+	codeNoSuchKey                 = 4
+	codeUnauthorized              = 13
+	codeFailedToParse             = 9
+	codeTypeMismatch              = 14
+	codeIllegalOperation          = 20
+	codeAlreadyInitialized        = 23
+	codeNamespaceNotFound         = 26
+	codeIndexNotFound             = 27
+	codeCursorNotFound            = 43
+	codeNoMatchingDocument        = 47
+	codeNamespaceExists           = 48
+	codeCommandNotFound           = 59
+	codeInvalidNamespace          = 73
+	codeInvalidOptions            = 72
+	codeCommandNotSupportedOnView = 166
+	codeProtocolError             = 17
+	codeNoSuchTransaction         = 251
+	codeInvalidResumeToken        = 260
+	codeChangeStreamHistoryLost   = 286
+	codeUserWritesBlocked         = 371
 )
 
 var codeNames = map[int32]string{
-	codeInternalError:           "InternalError",
-	codeBadValue:                "BadValue",
-	codeNoSuchKey:               "NoSuchKey",
-	codeUnauthorized:            "Unauthorized",
-	codeFailedToParse:           "FailedToParse",
-	codeTypeMismatch:            "TypeMismatch",
-	codeIllegalOperation:        "IllegalOperation",
-	codeNamespaceNotFound:       "NamespaceNotFound",
-	codeIndexNotFound:           "IndexNotFound",
-	codeCursorNotFound:          "CursorNotFound",
-	codeNoMatchingDocument:      "NoMatchingDocument",
-	codeNamespaceExists:         "NamespaceExists",
-	codeCommandNotFound:         "CommandNotFound",
-	codeInvalidNamespace:        "InvalidNamespace",
-	codeInvalidOptions:          "InvalidOptions",
-	codeProtocolError:           "ProtocolError",
-	codeNoSuchTransaction:       "NoSuchTransaction",
-	codeInvalidResumeToken:      "InvalidResumeToken",
-	codeChangeStreamHistoryLost: "ChangeStreamHistoryLost",
-	codeUserWritesBlocked:       "UserWritesBlocked",
+	codeInternalError:             "InternalError",
+	codeBadValue:                  "BadValue",
+	codeNoSuchKey:                 "NoSuchKey",
+	codeUnauthorized:              "Unauthorized",
+	codeFailedToParse:             "FailedToParse",
+	codeTypeMismatch:              "TypeMismatch",
+	codeIllegalOperation:          "IllegalOperation",
+	codeAlreadyInitialized:        "AlreadyInitialized",
+	codeNamespaceNotFound:         "NamespaceNotFound",
+	codeIndexNotFound:             "IndexNotFound",
+	codeCursorNotFound:            "CursorNotFound",
+	codeNoMatchingDocument:        "NoMatchingDocument",
+	codeNamespaceExists:           "NamespaceExists",
+	codeCommandNotFound:           "CommandNotFound",
+	codeInvalidNamespace:          "InvalidNamespace",
+	codeInvalidOptions:            "InvalidOptions",
+	codeCommandNotSupportedOnView: "CommandNotSupportedOnView",
+	codeProtocolError:             "ProtocolError",
+	codeNoSuchTransaction:         "NoSuchTransaction",
+	codeInvalidResumeToken:        "InvalidResumeToken",
+	codeChangeStreamHistoryLost:   "ChangeStreamHistoryLost",
+	codeUserWritesBlocked:         "UserWritesBlocked",
 }
 
 // shimErr builds a command error.

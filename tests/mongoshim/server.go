@@ -5,7 +5,8 @@
 // an in-memory oplog of change events in the documented format served by
 // cluster-, database- and collection-wide $changeStream cursors,
 // setUserWriteBlockMode, and find's min/max. It is test infrastructure — a
-// fake replica set — and never part of the product. docs/testing.md lists
+// fake replica set — and never part of the product. With Config.Mongos it
+// presents itself as the mongos of a one-shard cluster instead. docs/testing.md lists
 // how faithful it is and its gaps.
 package mongoshim
 
@@ -36,8 +37,17 @@ type Config struct {
 	Listen string
 	// Backend is the mongo-java-server URI (one host; options are ignored).
 	Backend string
-	// SetName is the replica set name hello reports (default "rs0").
+	// SetName is the replica set name hello reports (default "rs0";
+	// unused with Mongos).
 	SetName string
+	// Mongos makes the shim present itself as the mongos of a sharded
+	// cluster with one shard instead of a replica set primary: hello says
+	// msg "isdbgrid" without the replica-set fields, enableSharding and
+	// shardCollection are served, find on config.collections lists the
+	// sharded collections, and change events of a sharded collection carry
+	// the shard key fields in their documentKey (sharding.go). The default
+	// (false) is the replica set.
+	Mongos bool
 	// OplogMaxEvents caps the in-memory oplog (0 = unlimited; it trims back to
 	// the cap once it holds a quarter more); older events
 	// are dropped and resuming before them fails with ChangeStreamHistoryLost.
@@ -144,7 +154,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.oplog = newOplog(start, s.cfg.OplogMaxEvents)
-	s.log.Info("mongoshim listening", "addr", s.addr, "backend", s.be.addr, "setName", s.cfg.SetName, "oplogStart", start.String())
+	if s.cfg.Mongos {
+		s.log.Info("mongoshim listening as a mongos", "addr", s.addr, "backend", s.be.addr, "oplogStart", start.String())
+	} else {
+		s.log.Info("mongoshim listening", "addr", s.addr, "backend", s.be.addr, "setName", s.cfg.SetName, "oplogStart", start.String())
+	}
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.reapLoop()

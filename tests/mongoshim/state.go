@@ -32,6 +32,16 @@ type stateColl struct {
 	Images bool        `bson:"images,omitempty"`
 	View   bool        `bson:"view,omitempty"`
 	Opts   bson.Raw    `bson:"opts,omitempty"`
+	Shard  *stateShard `bson:"shard,omitempty"`
+}
+
+// stateShard is a sharded collection's config.collections entry (mongos mode).
+type stateShard struct {
+	Key     bson.Raw       `bson:"key"`
+	Unique  bool           `bson:"unique,omitempty"`
+	Epoch   bson.ObjectID  `bson:"epoch"`
+	TS      bson.Timestamp `bson:"ts"`
+	Lastmod time.Time      `bson:"lastmod"`
 }
 
 // loadState restores the state file, if any, before the first tick.
@@ -59,7 +69,11 @@ func (s *Server) loadState() error {
 	s.blocked.Store(st.WriteBlocked)
 	s.cat.mu.Lock()
 	for _, c := range st.Collections {
-		s.cat.colls[c.NS] = &collInfo{uuid: c.UUID, images: c.Images, view: c.View, opts: c.Opts}
+		ci := &collInfo{uuid: c.UUID, images: c.Images, view: c.View, opts: c.Opts}
+		if sh := c.Shard; sh != nil {
+			ci.shard = &shardInfo{key: sh.Key, unique: sh.Unique, epoch: sh.Epoch, ts: sh.TS, lastmod: sh.Lastmod}
+		}
+		s.cat.colls[c.NS] = ci
 		s.cat.restored[c.NS] = true
 	}
 	s.cat.mu.Unlock()
@@ -96,7 +110,11 @@ func (s *Server) writeState(lease uint32, force bool) error {
 	st := shimState{ClusterTimeLease: lease, WriteBlocked: s.blocked.Load()}
 	s.cat.mu.Lock()
 	for ns, ci := range s.cat.colls {
-		st.Collections = append(st.Collections, stateColl{NS: ns, UUID: ci.uuid, Images: ci.images, View: ci.view, Opts: ci.opts})
+		sc := stateColl{NS: ns, UUID: ci.uuid, Images: ci.images, View: ci.view, Opts: ci.opts}
+		if sh := ci.shard; sh != nil {
+			sc.Shard = &stateShard{Key: sh.key, Unique: sh.unique, Epoch: sh.epoch, TS: sh.ts, Lastmod: sh.lastmod}
+		}
+		st.Collections = append(st.Collections, sc)
 	}
 	s.cat.mu.Unlock()
 	sort.Slice(st.Collections, func(i, j int) bool { return st.Collections[i].NS < st.Collections[j].NS })

@@ -39,6 +39,7 @@ var ddlCommands = map[string]bool{"create": true, "drop": true, "renamecollectio
 // publish gives events their oplog times and appends them: one time per
 // event, or for a transaction (lsid != nil) one shared time with indexes.
 func (s *Server) publish(evs []*event, lsid bson.Raw, txnNum int64) ts {
+	s.shardDocumentKeys(evs)
 	now := time.Now()
 	var last ts
 	if lsid != nil {

@@ -18,4 +18,5 @@
 //	src := env.Source(t)          // *mongo.Client, disconnected at cleanup
 //	db := testenv.DBName(t)       // unique per test
 //	topic := testenv.TopicPrefix(t)
+//	be := env.SourceBackend(t)    // the mongo-java-server behind the local source shim
 package testenv

@@ -3,6 +3,9 @@
 //
 //	mongoshim --listen 127.0.0.1:27018 --backend mongodb://127.0.0.1:37018/?directConnection=true --set-name rs0
 //
+// With --mongos it presents a mongos of a one-shard sharded cluster instead
+// (clients connect without replicaSet=).
+//
 // It stops cleanly on SIGTERM / SIGINT. See docs/testing.md.
 package main
 
@@ -29,6 +32,7 @@ func main() {
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	backendWait := flag.Duration("backend-wait", 60*time.Second, "how long to wait for the backend to answer at start")
 	renameByCopy := flag.Bool("rename-by-copy", false, "rename collections within a database by copying them (for mongo-java-server's h2 back end; renames across databases always copy)")
+	mongos := flag.Bool("mongos", false, "present a mongos of a one-shard sharded cluster instead of a replica set primary (hello msg isdbgrid, shardCollection, config.collections, shard keys in documentKey)")
 	stateFile := flag.String("state-file", "", "keep the cluster-time lease, collection UUIDs and options, write-block mode in this file across restarts (for a persistent backend)")
 	flag.Parse()
 
@@ -39,7 +43,7 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	srv, err := mongoshim.New(mongoshim.Config{Listen: *listen, Backend: *backend, SetName: *setName, OplogMaxEvents: *oplogMax, NoopInterval: noopFlag(*noop),
-		RenameByCopy: *renameByCopy, StateFile: *stateFile, Logger: log})
+		RenameByCopy: *renameByCopy, StateFile: *stateFile, Mongos: *mongos, Logger: log})
 	if err != nil {
 		log.Error("mongoshim: bad configuration", "err", err)
 		os.Exit(2)
