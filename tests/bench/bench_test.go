@@ -40,11 +40,15 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		// mongo-java-server's), and its rate can be half the second's.
 		raw1 := rawRead(b, cl, db, sz, false, nil)
 		prefix := testenv.TopicPrefix(b)
+		var cpu time.Duration // the connector process's CPU time, the lower of two runs
 		snapshot := func() (phase, wall time.Duration) {
 			p := startSnapshotSource(b, env, prefix, db, sz)
 			line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
 			traceLog(p)
 			p.stop()
+			if c := p.cpu(); cpu == 0 || c < cpu {
+				cpu = c
+			}
 			deleteTopics(env, prefix)
 			if phase = logDuration(line); phase <= 0 {
 				b.Fatalf("no elapsed= in %q", line)
@@ -54,6 +58,7 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		phase1, wall1 := snapshot()
 		raw2 := rawRead(b, cl, db, sz, false, nil)
 		phase2, wall2 := snapshot()
+		cpuPerDoc := float64(cpu.Microseconds()) / float64(sz.colls*sz.docs)
 		phase, wallD := min(phase1, phase2), min(wall1, wall2)
 		raw := faster(raw1, raw2)
 		ordered := rawRead(b, cl, db, sz, true, nil)
@@ -69,9 +74,10 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		b.ReportMetric(100*snap.docsPerSec()/pipe.docsPerSec(), "snapshot/raw_read_produce_%")
 		b.ReportMetric(ordered.docsPerSec(), "raw_ordered_docs/s")
 		b.ReportMetric(100*snap.docsPerSec()/ordered.docsPerSec(), "snapshot/raw_ordered_%")
-		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it\n",
+		b.ReportMetric(cpuPerDoc, "source_cpu_µs/doc")
+		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it | source connector CPU %.2f µs/doc (process total, start to stop)\n",
 			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond), wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec(),
-			pipe, 100*snap.docsPerSec()/pipe.docsPerSec(), ordered, 100*snap.docsPerSec()/ordered.docsPerSec())
+			pipe, 100*snap.docsPerSec()/pipe.docsPerSec(), ordered, 100*snap.docsPerSec()/ordered.docsPerSec(), cpuPerDoc)
 	}
 }
 

@@ -218,6 +218,14 @@ func (p *proc) stop() {
 	}
 }
 
+// cpu is the CPU time (user + system) the stopped process used.
+func (p *proc) cpu() time.Duration {
+	if st := p.cmd.ProcessState; st != nil {
+		return st.UserTime() + st.SystemTime()
+	}
+	return 0
+}
+
 // waitLog waits until the output has a line containing s and returns the
 // time it was first seen (polled every 10 ms).
 func (p *proc) waitLog(b *testing.B, s string, d time.Duration) (string, time.Time) {

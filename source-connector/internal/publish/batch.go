@@ -158,7 +158,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 		return fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
 	}
 	key := p.cfg.Serde.Key(ev)
-	hdrs := []kgo.RecordHeader{p.cfg.Serde.Header()}
+	hdrs := p.hdrs
 	for _, ns := range nss {
 		topic, parts, err := p.Topic(ctx, ns)
 		if err != nil {
@@ -169,7 +169,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 			if typ == "" || ns != ev.NS {
 				typ = TypeCollection
 			}
-			if n := (&NamespaceState{DB: ns.DB, Coll: ns.Coll, Topic: topic, Type: typ}); p.learn(n) {
+			if n := p.learn(ns, topic, typ); n != nil {
 				b.SetState(StateUpdate{Key: NSKey(ns.String()), Value: n})
 			}
 		}

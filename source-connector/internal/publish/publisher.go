@@ -70,7 +70,10 @@ type Publisher struct {
 	mu      sync.Mutex
 	parts   map[string]int32           // topic → partitions
 	catalog map[string]*NamespaceState // "db.coll" → state, committed or pending
+	known   map[schema.Namespace]bool  // the catalog's namespaces (a lookup per record without building "db.coll")
 	seq     int64
+
+	hdrs []kgo.RecordHeader // every record's headers (shared: read only)
 }
 
 // Open connects, makes sure the state topic exists, fences any previous
@@ -99,7 +102,8 @@ func Open(ctx context.Context, cfg Config) (*Publisher, *State, error) {
 	if cfg.ReplicationFactor == 0 {
 		cfg.ReplicationFactor = -1
 	}
-	p := &Publisher{cfg: cfg, log: cfg.Logger, parts: map[string]int32{}, catalog: map[string]*NamespaceState{}}
+	p := &Publisher{cfg: cfg, log: cfg.Logger, parts: map[string]int32{}, catalog: map[string]*NamespaceState{},
+		known: map[schema.Namespace]bool{}, hdrs: []kgo.RecordHeader{cfg.Serde.Header()}}
 	var err error
 	// A short metadata age: topics this client creates show up quickly.
 	if p.admCl, err = kgo.NewClient(append(append([]kgo.Opt{}, cfg.KafkaOpts...), kgo.MetadataMinAge(100*time.Millisecond))...); err != nil {
@@ -138,6 +142,7 @@ func Open(ctx context.Context, cfg Config) (*Publisher, *State, error) {
 	p.seq = state.Producer.Seq
 	for k, ns := range state.Namespaces {
 		p.catalog[k] = ns
+		p.known[ns.NS()] = true
 	}
 	return p, state, nil
 }
@@ -350,17 +355,19 @@ func (p *Publisher) Known(ns string) (*NamespaceState, bool) {
 	return n, ok
 }
 
-// learn adds ns to the catalog; it reports whether ns was new (its state
-// record must then go into the current transaction).
-func (p *Publisher) learn(n *NamespaceState) bool {
+// learn adds ns to the catalog; it returns the new entry, or nil when ns
+// was known (a new entry's state record must go into the current
+// transaction).
+func (p *Publisher) learn(ns schema.Namespace, topic, typ string) *NamespaceState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := n.NS().String()
-	if _, ok := p.catalog[k]; ok {
-		return false
+	if p.known[ns] {
+		return nil
 	}
-	p.catalog[k] = n
-	return true
+	n := &NamespaceState{DB: ns.DB, Coll: ns.Coll, Topic: topic, Type: typ}
+	p.catalog[ns.String()] = n
+	p.known[ns] = true
+	return n
 }
 
 // Catalog returns the known namespaces of db (all when db is ""), sorted.

@@ -158,6 +158,7 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 	ns := schema.Namespace{DB: cur.DB, Coll: cur.Coll}
 	shardKey := r.ShardKeys[cur.NS]
 	t0 := schema.ClusterTime{T: r.T0.T, I: r.T0.I}
+	stateKey := cur.Key()
 	first := true
 	for c.Next(ctx) {
 		doc := bson.Raw(append([]byte(nil), c.Current...))
@@ -184,7 +185,7 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 		it := publish.Item{
 			Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: key, FullDocument: doc,
 				ClusterTime: t0, Epoch: r.Epoch, Source: r.Source},
-			State:       []publish.StateUpdate{{Key: ck.Key(), Value: &ck}},
+			State:       []publish.StateUpdate{{Key: stateKey, Value: &ck}},
 			SourceBytes: len(doc),
 		}
 		select {
