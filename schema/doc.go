@@ -8,7 +8,8 @@
 // # Record key
 //
 // The key is NOT Avro: it is the raw BSON bytes of the document key
-// ({_id[, shard key fields]}, Event.DocumentKey), identical in every value
+// ({_id}, or {shard key fields..., _id} in a sharded collection:
+// Event.DocumentKey), identical in every value
 // encoding, so the partitioner's hash, and with it per-document order, never
 // depends on the encoding. DDL, marker and heartbeat records are written into
 // every partition explicitly and carry a control key, a BSON document whose

@@ -122,7 +122,7 @@ type Marker struct {
 type Event struct {
 	Op                 Op
 	NS                 Namespace
-	DocumentKey        bson.Raw // {_id: ...[, shard key fields]}; nil for DDL/markers/heartbeats
+	DocumentKey        bson.Raw // {_id} or, in a sharded collection, {shard key fields..., _id}; nil for DDL/markers/heartbeats
 	FullDocument       bson.Raw
 	FullDocumentBefore bson.Raw // pre-image
 	Update             *UpdateDescription
