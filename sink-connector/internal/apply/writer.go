@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/retry"
@@ -165,6 +167,15 @@ func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res
 			again = append(again, wr)
 		case isDupCode(we.Code) && wr.kind == wReplace && depth < 3:
 			// Concurrent upserts of one key race on the unique index; retry.
+			// A key with shard key fields whose _id belongs to a document
+			// with other shard key values: the document's shard key changed
+			// at the source, which the log holds as a delete and an insert
+			// under two keys, in two partitions, applied in either order.
+			// The newer state replaces the document by _id; the delete,
+			// filtered by the old key, then matches nothing.
+			if id, ok := idOnly(wr.key); ok {
+				wr.key = id
+			}
 			again = append(again, wr)
 		default:
 			res.Failures = append(res.Failures, Failure{Ref: wr.ref,
@@ -200,6 +211,21 @@ func (w *Writer) count(ws []write, failed map[int]bool, br *mongo.BulkWriteResul
 			w.metrics.MissingUpdates.Add(float64(missing))
 		}
 	}
+}
+
+// idOnly returns {_id} of a document key that has more fields (a sharded
+// collection's key).
+func idOnly(key bson.Raw) (bson.Raw, bool) {
+	elems, err := key.Elements()
+	if err != nil || len(elems) < 2 {
+		return nil, false
+	}
+	for _, e := range elems {
+		if e.Key() == "_id" {
+			return bson.Raw(bsoncore.BuildDocument(nil, e)), true
+		}
+	}
+	return nil, false
 }
 
 func isDupCode(c int) bool { return c == 11000 || c == 11001 || c == 12582 }

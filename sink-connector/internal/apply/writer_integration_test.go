@@ -91,3 +91,56 @@ func TestWriterSnapshotInserts(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterShardKeyChange: a sharded source's document whose shard key
+// changed is in the log as a delete under its old key and an insert under
+// its new key, in two partitions, so the two may be applied in either
+// order. Insert first: the upsert by the new key meets the document's _id
+// with the old shard key value and must replace it by _id; the late delete,
+// filtered by the old key, then matches nothing. Both orders end with the
+// new document.
+func TestWriterShardKeyChange(t *testing.T) {
+	env := testenv.New(t)
+	ctx := testenv.Context(t, time.Minute)
+	dest := env.Dest(t)
+	ns := schema.Namespace{DB: testenv.DBName(t), Coll: "moved"}
+	coll := dest.Database(ns.DB).Collection(ns.Coll)
+	_ = dest.Database(ns.DB).Drop(ctx)
+	t.Cleanup(func() { _ = dest.Database(ns.DB).Drop(context.Background()) })
+	w := NewWriter(dest, writeconcern.Majority(), metrics.New(nil), slog.New(slog.DiscardHandler))
+	key := func(region string, id int32) bson.Raw {
+		return raw(t, bson.D{{Key: "region", Value: region}, {Key: "_id", Value: id}})
+	}
+	apply := func(evs ...*schema.Event) {
+		t.Helper()
+		for i, ev := range evs {
+			b := NewBatch(NSMap{})
+			if err := b.Add(ev, Ref{Topic: "t", Offset: int64(i), Op: ev.Op}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := w.Flush(ctx, b)
+			if err != nil || len(res.Failures) > 0 {
+				t.Fatalf("applying %s of %s: %v %+v", ev.Op, ev.DocumentKey, err, res.Failures)
+			}
+		}
+	}
+	for id, insertFirst := range map[int32]bool{1: true, 2: false} {
+		old := raw(t, bson.D{{Key: "_id", Value: id}, {Key: "region", Value: "eu"}, {Key: "v", Value: 1}})
+		moved := raw(t, bson.D{{Key: "_id", Value: id}, {Key: "region", Value: "us"}, {Key: "v", Value: 2}})
+		apply(&schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: key("eu", id), FullDocument: old})
+		del := &schema.Event{Op: schema.OpDelete, NS: ns, DocumentKey: key("eu", id)}
+		ins := &schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: key("us", id), FullDocument: moved}
+		if insertFirst {
+			apply(ins, del)
+		} else {
+			apply(del, ins)
+		}
+		got, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+		if err != nil {
+			t.Fatalf("document %d (insert first: %v): %v", id, insertFirst, err)
+		}
+		if !bytes.Equal(got, moved) {
+			t.Fatalf("document %d (insert first: %v): got %s, want %s", id, insertFirst, got, moved)
+		}
+	}
+}
