@@ -232,18 +232,28 @@ func (s *Server) hello(ctx context.Context, c *conn, cmd bson.Raw, lower string)
 			{Key: "majorityOpTime", Value: bson.D{{Key: "ts", Value: last.bson()}, {Key: "t", Value: int64(1)}}},
 			{Key: "majorityWriteDate", Value: bson.NewDateTimeFromTime(lastDate)},
 		}},
-		bson.E{Key: "maxBsonObjectSize", Value: int32(16777216)},
-		bson.E{Key: "maxMessageSizeBytes", Value: int32(maxMessageSize)},
-		bson.E{Key: "maxWriteBatchSize", Value: int32(100000)},
-		bson.E{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
-		bson.E{Key: "logicalSessionTimeoutMinutes", Value: int32(30)},
-		bson.E{Key: "connectionId", Value: c.id},
+	)
+	d = append(d, helloLimits(c)...)
+	d = append(d,
 		bson.E{Key: "minWireVersion", Value: int32(0)},
 		bson.E{Key: "maxWireVersion", Value: int32(21)},
 		bson.E{Key: "readOnly", Value: false},
 		bson.E{Key: "ok", Value: 1.0},
 	)
 	return mustRaw(d), nil
+}
+
+// helloLimits are the hello fields a mongod and a mongos both send, in
+// their order.
+func helloLimits(c *conn) []bson.E {
+	return []bson.E{
+		{Key: "maxBsonObjectSize", Value: int32(16777216)},
+		{Key: "maxMessageSizeBytes", Value: int32(maxMessageSize)},
+		{Key: "maxWriteBatchSize", Value: int32(100000)},
+		{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
+		{Key: "logicalSessionTimeoutMinutes", Value: int32(30)},
+		{Key: "connectionId", Value: c.id},
+	}
 }
 
 // mongosHello is a mongos's hello / isMaster reply (fields as a genuine
@@ -261,13 +271,8 @@ func (s *Server) mongosHello(c *conn, cmd bson.Raw, lower string) bson.Raw {
 	if lookupBool(cmd, "helloOk") {
 		d = append(d, bson.E{Key: "helloOk", Value: true})
 	}
+	d = append(d, helloLimits(c)...)
 	d = append(d,
-		bson.E{Key: "maxBsonObjectSize", Value: int32(16777216)},
-		bson.E{Key: "maxMessageSizeBytes", Value: int32(maxMessageSize)},
-		bson.E{Key: "maxWriteBatchSize", Value: int32(100000)},
-		bson.E{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
-		bson.E{Key: "logicalSessionTimeoutMinutes", Value: int32(30)},
-		bson.E{Key: "connectionId", Value: c.id},
 		bson.E{Key: "maxWireVersion", Value: int32(21)},
 		bson.E{Key: "minWireVersion", Value: int32(0)},
 		bson.E{Key: "topologyVersion", Value: bson.D{{Key: "processId", Value: s.processID}, {Key: "counter", Value: int64(0)}}},

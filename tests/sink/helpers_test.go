@@ -319,6 +319,22 @@ func dropDB(t testing.TB, cl *mongo.Client, db string) {
 	t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
 }
 
+// sourceAndDest is the setup of a test that runs the real source: the
+// stack, both clients, a context of d and the test's database, dropped on
+// both sides before and after the test.
+func sourceAndDest(t *testing.T, d time.Duration) (testenv.Env, *mongo.Client, *mongo.Client, context.Context, string) {
+	t.Helper()
+	env := testenv.New(t)
+	src, dest := env.Source(t), env.Dest(t)
+	ctx := testenv.Context(t, d)
+	db := testenv.DBName(t)
+	dropDB(t, dest, db)
+	t.Cleanup(func() { _ = src.Database(db).Drop(context.Background()) })
+	_ = src.Database(db).Drop(ctx)
+	_ = dest.Database(db).Drop(ctx)
+	return env, src, dest, ctx, db
+}
+
 // startSourceProc runs the source-connector binary on the namespaces of db
 // into topics under prefix (its log tail is shown when the test fails) and
 // waits until its log shows until (e.g. "snapshot done").

@@ -1,7 +1,6 @@
 package sink_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -22,13 +21,7 @@ import (
 // the destination document equals the source's byte for byte, and the
 // stream goes on after it.
 func TestSinkAppliesSplitEvent(t *testing.T) {
-	env := testenv.New(t)
-	src, dest := env.Source(t), env.Dest(t)
-	ctx := testenv.Context(t, 4*time.Minute)
-	db := testenv.DBName(t)
-	dropDB(t, dest, db)
-	t.Cleanup(func() { _ = src.Database(db).Drop(context.Background()) })
-	_ = src.Database(db).Drop(ctx)
+	env, src, dest, ctx, db := sourceAndDest(t, 4*time.Minute)
 	ns := schema.Namespace{DB: db, Coll: "big"}
 	if err := src.Database(db).CreateCollection(ctx, ns.Coll); err != nil {
 		t.Fatal(err)

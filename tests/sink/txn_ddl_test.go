@@ -23,13 +23,7 @@ import (
 // for a DDL that does, unit-tested in sink-connector/internal/consume, is
 // not needed). Collections, the index and every document must arrive.
 func TestSinkTransactionsWithDDL(t *testing.T) {
-	env := testenv.New(t)
-	src, dest := env.Source(t), env.Dest(t)
-	ctx := testenv.Context(t, 3*time.Minute)
-	db := testenv.DBName(t)
-	dropDB(t, dest, db)
-	t.Cleanup(func() { _ = src.Database(db).Drop(context.Background()) })
-	_ = src.Database(db).Drop(ctx)
+	env, src, dest, ctx, db := sourceAndDest(t, 3*time.Minute)
 	nsA := schema.Namespace{DB: db, Coll: "a"}
 	if _, err := src.Database(db).Collection(nsA.Coll).InsertOne(ctx, bson.D{{Key: "_id", Value: int32(0)}}); err != nil {
 		t.Fatal(err)

@@ -84,14 +84,7 @@ func watchDest(t *testing.T, ctx context.Context, dest *mongo.Client, db string)
 // source's marks, and both collections must converge byte for byte,
 // including after the sink is killed (kill -9) and restarted mid-stream.
 func TestSinkTransactionsAtomic(t *testing.T) {
-	env := testenv.New(t)
-	src, dest := env.Source(t), env.Dest(t)
-	ctx := testenv.Context(t, 5*time.Minute)
-	db := testenv.DBName(t)
-	dropDB(t, dest, db)
-	t.Cleanup(func() { _ = src.Database(db).Drop(context.Background()) })
-	_ = src.Database(db).Drop(ctx)
-	_ = dest.Database(db).Drop(ctx)
+	env, src, dest, ctx, db := sourceAndDest(t, 5*time.Minute)
 	nsA, nsB := schema.Namespace{DB: db, Coll: "acct_a"}, schema.Namespace{DB: db, Coll: "acct_b"}
 	const accounts, start = 12, 1000
 	for _, ns := range []schema.Namespace{nsA, nsB} {

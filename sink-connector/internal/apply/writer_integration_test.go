@@ -19,19 +19,26 @@ import (
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
+// destColl returns collection name in the test's own database on the real
+// destination, dropped before and after the test.
+func destColl(t *testing.T, name string) (context.Context, *mongo.Client, schema.Namespace, *mongo.Collection) {
+	t.Helper()
+	env := testenv.New(t)
+	ctx := testenv.Context(t, time.Minute)
+	dest := env.Dest(t)
+	ns := schema.Namespace{DB: testenv.DBName(t), Coll: name}
+	_ = dest.Database(ns.DB).Drop(ctx)
+	t.Cleanup(func() { _ = dest.Database(ns.DB).Drop(context.Background()) })
+	return ctx, dest, ns, dest.Database(ns.DB).Collection(name)
+}
+
 // TestWriterSnapshotInserts runs a snapshot batch through the raw insert
 // path on the real destination: documents already there are replaced
 // (duplicate key fallback), a document that breaks a unique index comes back
 // as a Failure with its own record's Ref (the write error's index maps to the
 // right document), and every other document is inserted byte-equal.
 func TestWriterSnapshotInserts(t *testing.T) {
-	env := testenv.New(t)
-	ctx := testenv.Context(t, time.Minute)
-	dest := env.Dest(t)
-	ns := schema.Namespace{DB: testenv.DBName(t), Coll: "snap"}
-	coll := dest.Database(ns.DB).Collection(ns.Coll)
-	_ = dest.Database(ns.DB).Drop(ctx)
-	t.Cleanup(func() { _ = dest.Database(ns.DB).Drop(context.Background()) })
+	ctx, dest, ns, coll := destColl(t, "snap")
 	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,13 +107,7 @@ func TestWriterSnapshotInserts(t *testing.T) {
 // filtered by the old key, then matches nothing. Both orders end with the
 // new document.
 func TestWriterShardKeyChange(t *testing.T) {
-	env := testenv.New(t)
-	ctx := testenv.Context(t, time.Minute)
-	dest := env.Dest(t)
-	ns := schema.Namespace{DB: testenv.DBName(t), Coll: "moved"}
-	coll := dest.Database(ns.DB).Collection(ns.Coll)
-	_ = dest.Database(ns.DB).Drop(ctx)
-	t.Cleanup(func() { _ = dest.Database(ns.DB).Drop(context.Background()) })
+	ctx, dest, ns, coll := destColl(t, "moved")
 	w := NewWriter(dest, writeconcern.Majority(), metrics.New(nil), slog.New(slog.DiscardHandler))
 	key := func(region string, id int32) bson.Raw {
 		return raw(t, bson.D{{Key: "region", Value: region}, {Key: "_id", Value: id}})
