@@ -82,8 +82,8 @@ func DefaultConfig() Config {
 		HTTPAddr:                 ":27182",
 		Encoding:                 string(schema.EncodingSingleObject),
 		SyncEpoch:                1,
-		BatchMaxRecords:          2000,
-		BatchMaxBytes:            4 << 20,
+		BatchMaxRecords:          publish.DefaultMaxRecords,
+		BatchMaxBytes:            publish.DefaultMaxBytes,
 		ProgressInterval:         10 * time.Second,
 	}
 }

@@ -8,16 +8,30 @@ import (
 
 // Limits bound one transaction.
 type Limits struct {
-	MaxRecords int // records per transaction (default 2000)
-	MaxBytes   int // encoded bytes per transaction (default 4 MiB)
+	MaxRecords int // records per transaction (default DefaultMaxRecords)
+	MaxBytes   int // encoded bytes per transaction (default DefaultMaxBytes)
 }
+
+// The default transaction limits. Every transaction costs the broker a
+// fixed amount of work (partitions added, the commit, a marker in every
+// partition it wrote), so a snapshot in larger transactions leaves it more
+// CPU: with 10,000 records / 16 MiB instead of 2,000 / 4 MiB the broker
+// used about half the CPU for the same snapshot and the snapshot ran
+// 20-40% faster on the 2-core test machine (tests/bench, two pairs of
+// runs); 20,000 / 32 MiB and 50,000 / 64 MiB gained nothing more. When the
+// stream is quiet, batches stay small: a batch is handed over as soon as the
+// previous commit ends.
+const (
+	DefaultMaxRecords = 10_000
+	DefaultMaxBytes   = 16 << 20
+)
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxRecords <= 0 {
-		l.MaxRecords = 2000
+		l.MaxRecords = DefaultMaxRecords
 	}
 	if l.MaxBytes <= 0 {
-		l.MaxBytes = 4 << 20
+		l.MaxBytes = DefaultMaxBytes
 	}
 	return l
 }
