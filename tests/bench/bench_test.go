@@ -38,14 +38,20 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		// Each side runs twice and the better run counts: the first run of
 		// anything on a fresh stack warms the servers' JITs (Kafka's and
 		// mongo-java-server's), and its rate can be half the second's.
+		docs := int64(sz.colls * sz.docs)
 		raw1 := rawRead(b, cl, db, sz, false, nil)
 		prefix := testenv.TopicPrefix(b)
 		var cpu time.Duration // the connector process's CPU time, the lower of two runs
+		var snapCPU map[string]float64 // µs/doc per process of the second run (start to stop)
 		snapshot := func() (phase, wall time.Duration) {
+			c0 := stackCPU()
 			p := startSnapshotSource(b, env, prefix, db, sz)
 			line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
 			traceLog(p)
 			p.stop()
+			snapCPU = cpuSince(c0, docs)
+			snapCPU["connector"] = float64(p.cpu().Microseconds()) / float64(docs)
+			delete(snapCPU, "bench")
 			if c := p.cpu(); cpu == 0 || c < cpu {
 				cpu = c
 			}
@@ -56,7 +62,9 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 			return phase, doneAt.Sub(p.started)
 		}
 		phase1, wall1 := snapshot()
+		c0 := stackCPU()
 		raw2 := rawRead(b, cl, db, sz, false, nil)
+		rawCPU := cpuSince(c0, docs)
 		phase2, wall2 := snapshot()
 		cpuPerDoc := float64(cpu.Microseconds()) / float64(sz.colls*sz.docs)
 		phase, wallD := min(phase1, phase2), min(wall1, wall2)
@@ -75,6 +83,10 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		b.ReportMetric(ordered.docsPerSec(), "raw_ordered_docs/s")
 		b.ReportMetric(100*snap.docsPerSec()/ordered.docsPerSec(), "snapshot/raw_ordered_%")
 		b.ReportMetric(cpuPerDoc, "source_cpu_µs/doc")
+		b.ReportMetric(total(rawCPU), "raw_stack_cpu_µs/doc")
+		b.ReportMetric(total(snapCPU), "snapshot_stack_cpu_µs/doc")
+		fmt.Printf("CPU µs/doc (second runs, whole processes, start to stop): raw read %.2f (%s) | snapshot %.2f (%s)\n",
+			total(rawCPU), cpuString(rawCPU), total(snapCPU), cpuString(snapCPU))
 		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it | source connector CPU %.2f µs/doc (process total, start to stop)\n",
 			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond), wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec(),
 			pipe, 100*snap.docsPerSec()/pipe.docsPerSec(), ordered, 100*snap.docsPerSec()/ordered.docsPerSec(), cpuPerDoc)
@@ -95,7 +107,7 @@ func rawReadProduce(b *testing.B, env testenv.Env, cl *mongo.Client, db string, 
 	if _, err := adm.CreateTopic(ctx, 4, -1, nil, topic); err != nil {
 		b.Fatalf("creating %s: %v", topic, err)
 	}
-	kc := env.Kafka(b, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(16<<20), kgo.MetadataMinAge(200*time.Millisecond))
+	kc := env.Kafka(b, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(1000000), kgo.MetadataMinAge(200*time.Millisecond))
 	// The topic's metadata first, so the timed run does not wait for it.
 	if err := kc.ProduceSync(ctx, &kgo.Record{Value: []byte("warm-up")}).FirstErr(); err != nil {
 		b.Fatalf("producing to %s: %v", topic, err)

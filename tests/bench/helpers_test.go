@@ -546,3 +546,86 @@ func traceLog(p *proc) {
 		fmt.Printf("trace: source connector log\n%s\n", p.output())
 	}
 }
+
+// stackCPU reads the CPU time (user + system) each local stack process has
+// used so far, by the pid files scripts/stack.sh writes: the difference of
+// two readings shows where a run's CPU went (the test machine has 2 cores,
+// shared by the servers, Kafka and the connector). It returns nil when the
+// stack was not started by scripts/stack.sh (LOGBRIDGE_CACHE or <repo>/.cache).
+func stackCPU() map[string]time.Duration {
+	cache := os.Getenv("LOGBRIDGE_CACHE")
+	if cache == "" {
+		cache = filepath.Join("..", "..", ".cache")
+	}
+	out := map[string]time.Duration{}
+	for name, pidfile := range map[string]string{
+		"kafka":         "kafka/kafka.pid",
+		"source_server": "mongo/source.pid",
+		"source_shim":   "mongo/source-shim.pid",
+	} {
+		pid, err := os.ReadFile(filepath.Join(cache, pidfile))
+		if err != nil {
+			return nil
+		}
+		if d, ok := procCPU(strings.TrimSpace(string(pid))); ok {
+			out[name] = d
+		}
+	}
+	if d, ok := procCPU("self"); ok {
+		out["bench"] = d
+	}
+	return out
+}
+
+// procCPU is utime + stime of /proc/<pid>/stat (in clock ticks of 10 ms,
+// the Linux default).
+func procCPU(pid string) (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command name (which may hold spaces) in ")".
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, true
+}
+
+// cpuSince is the CPU each stack process used since before, in µs per doc.
+func cpuSince(before map[string]time.Duration, docs int64) map[string]float64 {
+	after := stackCPU()
+	out := map[string]float64{}
+	for k, v := range after {
+		if b, ok := before[k]; ok && docs > 0 {
+			out[k] = float64((v - b).Microseconds()) / float64(docs)
+		}
+	}
+	return out
+}
+
+func cpuString(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sb, " %s %.2f", k, m[k])
+	}
+	return strings.TrimSpace(sb.String())
+}
+
+func total(m map[string]float64) float64 {
+	var t float64
+	for _, v := range m {
+		t += v
+	}
+	return t
+}

@@ -257,7 +257,8 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 	items := make(chan publish.Item, 4*s.cfg.SnapshotParallelism*max(1, s.cfg.SnapshotBatchSize/4))
 	rd := &snapshot.Reader{Client: cl, T0: st.Meta.T0, Parallelism: s.cfg.SnapshotParallelism, BatchSize: int32(s.cfg.SnapshotBatchSize),
 		Epoch: epoch, Source: source, ShardKeys: shardKeys, Logger: s.log,
-		OnRetry: func(error) { s.metrics.Retries.WithLabelValues("snapshot_read").Inc() }}
+		OnRetry: func(error) { s.metrics.Retries.WithLabelValues("snapshot_read").Inc() },
+		Encode:  pub.EncodeValue}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(items)

@@ -15,6 +15,10 @@ import (
 type Item struct {
 	// Event is published to the topic of Event.NS; nil for state only.
 	Event *schema.Event
+	// Value, when set, is Event already encoded by Publisher.EncodeValue
+	// (snapshot readers encode in parallel, straight from the driver's
+	// buffer, and leave Event.FullDocument nil); Add encodes Event otherwise.
+	Value []byte
 	// Broadcast: one copy of Event into every partition of each topic
 	// (DDL, markers). Otherwise the key hashes to one partition.
 	Broadcast bool
@@ -111,6 +115,16 @@ func (b *Batch) stateRecords(topic string, seq int64) ([]*kgo.Record, error) {
 	return append(recs, &kgo.Record{Topic: topic, Key: []byte(KeyProducer), Value: v}), nil
 }
 
+// EncodeValue encodes ev as a record value of its namespace's topic. It is
+// safe for concurrent use.
+func (p *Publisher) EncodeValue(ev *schema.Event) ([]byte, error) {
+	v, err := p.cfg.Serde.EncodeValue(p.cfg.Router.Topic(ev.NS), ev)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
+	}
+	return v, nil
+}
+
 // Add encodes it into b. New namespaces get their topic created and their
 // catalog record added to the batch.
 func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
@@ -153,9 +167,12 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 	default:
 		nss = []schema.Namespace{ev.NS}
 	}
-	value, err := p.cfg.Serde.EncodeValue(p.cfg.Router.Topic(ev.NS), ev)
-	if err != nil {
-		return fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
+	value := it.Value
+	if value == nil {
+		var err error
+		if value, err = p.EncodeValue(ev); err != nil {
+			return err
+		}
 	}
 	key := p.cfg.Serde.Key(ev)
 	hdrs := p.hdrs

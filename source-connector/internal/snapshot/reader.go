@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -42,12 +43,19 @@ type Reader struct {
 	Retry retry.Policy
 	// OnRetry is told of each retried error.
 	OnRetry func(err error)
+	// Encode encodes a snapshot event into its record value (required:
+	// Publisher.EncodeValue). The readers encode straight from the
+	// driver's buffer, in parallel, so a document is copied once.
+	Encode func(*schema.Event) ([]byte, error)
 }
 
 // Run reads every range not done and sends its documents to out, each with
 // the range checkpoint that covers it, then a done checkpoint per range. It
 // returns when all ranges are read (nil), or on the first error.
 func (r *Reader) Run(ctx context.Context, ranges []*publish.RangeState, out chan<- publish.Item) error {
+	if r.Encode == nil {
+		return errors.New("snapshot: Reader.Encode is not set")
+	}
 	par := r.Parallelism
 	if par <= 0 {
 		par = 4
@@ -161,7 +169,7 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 	stateKey := cur.Key()
 	first := true
 	for c.Next(ctx) {
-		doc := bson.Raw(append([]byte(nil), c.Current...))
+		doc := c.Current // valid until the next Next: encoded below, not kept
 		id, err := doc.LookupErr("_id")
 		if err != nil {
 			return fmt.Errorf("a document of %s has no _id", cur.NS)
@@ -182,9 +190,16 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 			cur.Last = idDoc
 		}
 		ck := *cur
+		ev := &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: key, FullDocument: doc,
+			ClusterTime: t0, Epoch: r.Epoch, Source: r.Source}
+		value, err := r.Encode(ev)
+		if err != nil {
+			return err
+		}
+		ev.FullDocument = nil
 		it := publish.Item{
-			Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: key, FullDocument: doc,
-				ClusterTime: t0, Epoch: r.Epoch, Source: r.Source},
+			Event:       ev,
+			Value:       value,
 			State:       []publish.StateUpdate{{Key: stateKey, Value: &ck}},
 			SourceBytes: len(doc),
 		}
