@@ -41,7 +41,7 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		docs := int64(sz.colls * sz.docs)
 		raw1 := rawRead(b, cl, db, sz, false, nil)
 		prefix := testenv.TopicPrefix(b)
-		var cpu time.Duration // the connector process's CPU time, the lower of two runs
+		var cpu time.Duration          // the connector process's CPU time, the lower of two runs
 		var snapCPU map[string]float64 // µs/doc per process of the second run (start to stop)
 		snapshot := func() (phase, wall time.Duration) {
 			c0 := stackCPU()
