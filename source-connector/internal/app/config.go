@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/kafkax"
@@ -57,11 +59,23 @@ type Config struct {
 	// SourceName identifies the source in every record (default: the
 	// replica set name, or "mongos").
 	SourceName string
+	// Compression of the record batches the producer writes: none, gzip,
+	// snappy, lz4 or zstd.
+	Compression string
 	// BatchMaxRecords and BatchMaxBytes bound one Kafka transaction.
 	BatchMaxRecords int
 	BatchMaxBytes   int
 	// ProgressInterval is the period of progress log lines.
 	ProgressInterval time.Duration
+}
+
+// compressionCodecs are the values of --kafka-compression.
+var compressionCodecs = map[string]kgo.CompressionCodec{
+	"none":   kgo.NoCompression(),
+	"gzip":   kgo.GzipCompression(),
+	"snappy": kgo.SnappyCompression(),
+	"lz4":    kgo.Lz4Compression(),
+	"zstd":   kgo.ZstdCompression(),
 }
 
 // DefaultConfig returns the defaults.
@@ -82,6 +96,7 @@ func DefaultConfig() Config {
 		HTTPAddr:                 ":27182",
 		Encoding:                 string(schema.EncodingSingleObject),
 		SyncEpoch:                1,
+		Compression:              "snappy",
 		BatchMaxRecords:          publish.DefaultMaxRecords,
 		BatchMaxBytes:            publish.DefaultMaxBytes,
 		ProgressInterval:         10 * time.Second,
@@ -136,6 +151,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.SourceName, "source-name", c.SourceName, "name of the source written into every record (default: the replica set name)")
+	fs.StringVar(&c.Compression, "kafka-compression", c.Compression,
+		"compression of the record batches written to Kafka: none, gzip, snappy, lz4 or zstd (the retained log is stored as written)")
 	fs.IntVar(&c.BatchMaxRecords, "batch-max-records", c.BatchMaxRecords, "most records per Kafka transaction")
 	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", c.BatchMaxBytes, "most encoded bytes per Kafka transaction")
 	fs.DurationVar(&c.ProgressInterval, "progress-interval", c.ProgressInterval, "period of the progress log lines")
@@ -195,6 +212,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SchemaRegistryURL != "" && !strings.HasPrefix(c.SchemaRegistryURL, "http://") && !strings.HasPrefix(c.SchemaRegistryURL, "https://") {
 		errs = append(errs, fmt.Errorf("schema-registry-url %q: use an http:// or https:// URL", c.SchemaRegistryURL))
+	}
+	if _, ok := compressionCodecs[c.Compression]; !ok {
+		errs = append(errs, fmt.Errorf("kafka-compression %q: use none, gzip, snappy, lz4 or zstd", c.Compression))
 	}
 	if c.SyncEpoch < 0 {
 		errs = append(errs, fmt.Errorf("sync-epoch %d is negative", c.SyncEpoch))

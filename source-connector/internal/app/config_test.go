@@ -33,6 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "zero partitions", mutate: func(c *Config) { c.Partitions = 0 }, want: "partitions"},
 		{name: "empty uri", mutate: func(c *Config) { c.SourceURI = "" }, want: "source-uri"},
 		{name: "tiny heartbeat", mutate: func(c *Config) { c.HeartbeatInterval = 1 }, want: "heartbeat"},
+		{name: "unknown compression", mutate: func(c *Config) { c.Compression = "brotli" }, want: "kafka-compression"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

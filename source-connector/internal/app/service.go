@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/sync/errgroup"
@@ -112,6 +113,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	kopts = append(kopts, kgo.ProducerBatchCompression(compressionCodecs[s.cfg.Compression]))
 	pub, st, err := publish.Open(ctx, publish.Config{
 		KafkaOpts:         kopts,
 		TransactionalID:   s.cfg.transactionalID(),
