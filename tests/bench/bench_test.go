@@ -33,6 +33,11 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 	db := seed(b, env, sz)
 	cl := connect(b, env.SourceURI)
 	sourceBinary(b)
+	placement := "every process on every CPU"
+	if pinned {
+		pinStack(b)
+		placement = "pinned: source server + shim on CPU 0, Kafka + reader/connector on the others"
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Each side runs twice and the better run counts: the first run of
@@ -87,8 +92,8 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		b.ReportMetric(total(snapCPU), "snapshot_stack_cpu_µs/doc")
 		fmt.Printf("CPU µs/doc (second runs, whole processes, start to stop): raw read %.2f (%s) | snapshot %.2f (%s)\n",
 			total(rawCPU), cpuString(rawCPU), total(snapCPU), cpuString(snapCPU))
-		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it | source connector CPU %.2f µs/doc (process total, start to stop)\n",
-			sz.colls, sz.docs, sz.par, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond), wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec(),
+		fmt.Printf("SUMMARY snapshot-vs-raw-read: %d colls × %d docs, parallelism %d, %s | raw read %s (runs: %.0f, %.0f docs/s) | snapshot into Kafka %s (runs: %s, %s) | incl. startup+planning %s | ratio %.0f%% (goal ≥ 80%%) | wall ratio %.0f%% | raw read+produce (no encoding, no transactions) %s, snapshot at %.0f%% of it | raw read in _id order (as the snapshot's ranges read) %s, snapshot at %.0f%% of it | source connector CPU %.2f µs/doc (process total, start to stop)\n",
+			sz.colls, sz.docs, sz.par, placement, raw, raw1.docsPerSec(), raw2.docsPerSec(), snap, phase1.Round(time.Millisecond), phase2.Round(time.Millisecond), wall, ratio, 100*wall.docsPerSec()/raw.docsPerSec(),
 			pipe, 100*snap.docsPerSec()/pipe.docsPerSec(), ordered, 100*snap.docsPerSec()/ordered.docsPerSec(), cpuPerDoc)
 	}
 }

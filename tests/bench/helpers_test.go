@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sys/unix"
 
 	"github.com/logbridge/logbridge/sink-connector/sink"
 	"github.com/logbridge/logbridge/tests/testenv"
@@ -553,10 +555,7 @@ func traceLog(p *proc) {
 // shared by the servers, Kafka and the connector). It returns nil when the
 // stack was not started by scripts/stack.sh (LOGBRIDGE_CACHE or <repo>/.cache).
 func stackCPU() map[string]time.Duration {
-	cache := os.Getenv("LOGBRIDGE_CACHE")
-	if cache == "" {
-		cache = filepath.Join("..", "..", ".cache")
-	}
+	cache := stackCache()
 	out := map[string]time.Duration{}
 	for name, pidfile := range map[string]string{
 		"kafka":         "kafka/kafka.pid",
@@ -575,6 +574,14 @@ func stackCPU() map[string]time.Duration {
 		out["bench"] = d
 	}
 	return out
+}
+
+// stackCache is where scripts/stack.sh keeps the stack's state.
+func stackCache() string {
+	if c := os.Getenv("LOGBRIDGE_CACHE"); c != "" {
+		return c
+	}
+	return filepath.Join("..", "..", ".cache")
 }
 
 // procCPU is utime + stime of /proc/<pid>/stat (in clock ticks of 10 ms,
@@ -628,4 +635,70 @@ func total(m map[string]float64) float64 {
 		t += v
 	}
 	return t
+}
+
+// pinned (LOGBRIDGE_BENCH_PIN=1) models the deployment's separate hosts on
+// the test machine: the source server and its shim get CPU 0 to
+// themselves ("the source cluster"); Kafka, the raw reader and the
+// connector (this process and its children) share the other CPUs. Without
+// it every process shares every CPU, and the snapshot's rate is bounded by
+// the sum of their CPU costs (see the CPU line of BenchmarkSnapshotVsRawRead).
+var pinned = os.Getenv("LOGBRIDGE_BENCH_PIN") == "1"
+
+// pinStack applies the LOGBRIDGE_BENCH_PIN placement and undoes it when the
+// benchmark ends. It fails the benchmark when the machine has one CPU or
+// the stack's pid files are missing.
+func pinStack(b *testing.B) {
+	b.Helper()
+	n := runtime.NumCPU()
+	if n < 2 {
+		b.Fatalf("LOGBRIDGE_BENCH_PIN needs at least 2 CPUs; this machine has %d", n)
+	}
+	var all, first, rest unix.CPUSet
+	for i := 0; i < n; i++ {
+		all.Set(i)
+		if i == 0 {
+			first.Set(i)
+		} else {
+			rest.Set(i)
+		}
+	}
+	cache := stackCache()
+	place := map[string]*unix.CPUSet{"mongo/source.pid": &first, "mongo/source-shim.pid": &first, "kafka/kafka.pid": &rest}
+	for pidfile, set := range place {
+		pid, err := os.ReadFile(filepath.Join(cache, pidfile))
+		if err != nil {
+			b.Fatalf("LOGBRIDGE_BENCH_PIN: %v (start the stack with scripts/stack.sh up)", err)
+		}
+		setAffinity(b, strings.TrimSpace(string(pid)), set)
+	}
+	setAffinity(b, "self", &rest)
+	b.Cleanup(func() {
+		for pidfile := range place {
+			if pid, err := os.ReadFile(filepath.Join(cache, pidfile)); err == nil {
+				setAffinity(b, strings.TrimSpace(string(pid)), &all)
+			}
+		}
+		setAffinity(b, "self", &all)
+	})
+}
+
+// setAffinity sets the CPU affinity of every thread of a process (pid or
+// "self"); threads created later inherit it from their creator.
+func setAffinity(b *testing.B, pid string, set *unix.CPUSet) {
+	b.Helper()
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		b.Fatalf("pinning %s: %v", pid, err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		// A thread may end between the listing and the call: ESRCH is fine.
+		if err := unix.SchedSetaffinity(tid, set); err != nil && !errors.Is(err, unix.ESRCH) {
+			b.Fatalf("pinning thread %d of %s: %v", tid, pid, err)
+		}
+	}
 }
