@@ -10,8 +10,12 @@
 //	colls, _ := snapshot.ListCollections(ctx, client, filter)
 //	ranges, _ := snapshot.PlanRanges(ctx, client, coll, 100_000)  // per collection
 //	// ... the plan (T0, namespaces, ranges, DDL) is committed to the log ...
-//	r := &snapshot.Reader{Client: client, T0: t0, ...}
+//	r := &snapshot.Reader{Client: client, T0: t0, Encode: pub.EncodeValue, ...}
 //	err := r.Run(ctx, pendingRanges, out)                // out: chan publish.Item
+//
+// The readers encode each record value themselves (Item.Value), straight
+// from the driver's buffer: the encoding runs in parallel and a document is
+// not copied before it is encoded.
 //
 // Ranges are read with find + hint {_id: 1} + min/max index bounds, so a
 // range covers every BSON type of _id between its bounds (no query type
