@@ -54,10 +54,11 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 			line, doneAt := p.waitLog(b, "snapshot done", 30*time.Minute)
 			traceLog(p)
 			p.stop()
+			c := p.cpu()
 			snapCPU = cpuSince(c0, docs)
-			snapCPU["connector"] = float64(p.cpu().Microseconds()) / float64(docs)
+			snapCPU["connector"] = float64(c.Microseconds()) / float64(docs)
 			delete(snapCPU, "bench")
-			if c := p.cpu(); cpu == 0 || c < cpu {
+			if cpu == 0 || c < cpu {
 				cpu = c
 			}
 			deleteTopics(env, prefix)
@@ -71,7 +72,7 @@ func BenchmarkSnapshotVsRawRead(b *testing.B) {
 		raw2 := rawRead(b, cl, db, sz, false, nil)
 		rawCPU := cpuSince(c0, docs)
 		phase2, wall2 := snapshot()
-		cpuPerDoc := float64(cpu.Microseconds()) / float64(sz.colls*sz.docs)
+		cpuPerDoc := float64(cpu.Microseconds()) / float64(docs)
 		phase, wallD := min(phase1, phase2), min(wall1, wall2)
 		raw := faster(raw1, raw2)
 		ordered := rawRead(b, cl, db, sz, true, nil)

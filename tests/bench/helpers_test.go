@@ -555,18 +555,17 @@ func traceLog(p *proc) {
 // shared by the servers, Kafka and the connector). It returns nil when the
 // stack was not started by scripts/stack.sh (LOGBRIDGE_CACHE or <repo>/.cache).
 func stackCPU() map[string]time.Duration {
-	cache := stackCache()
 	out := map[string]time.Duration{}
 	for name, pidfile := range map[string]string{
 		"kafka":         "kafka/kafka.pid",
 		"source_server": "mongo/source.pid",
 		"source_shim":   "mongo/source-shim.pid",
 	} {
-		pid, err := os.ReadFile(filepath.Join(cache, pidfile))
+		pid, err := stackPID(pidfile)
 		if err != nil {
 			return nil
 		}
-		if d, ok := procCPU(strings.TrimSpace(string(pid))); ok {
+		if d, ok := procCPU(pid); ok {
 			out[name] = d
 		}
 	}
@@ -576,12 +575,10 @@ func stackCPU() map[string]time.Duration {
 	return out
 }
 
-// stackCache is where scripts/stack.sh keeps the stack's state.
-func stackCache() string {
-	if c := os.Getenv("LOGBRIDGE_CACHE"); c != "" {
-		return c
-	}
-	return filepath.Join("..", "..", ".cache")
+// stackPID reads a pid file of scripts/stack.sh (relative to its cache).
+func stackPID(pidfile string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(testenv.StackCache(), pidfile))
+	return strings.TrimSpace(string(b)), err
 }
 
 // procCPU is utime + stime of /proc/<pid>/stat (in clock ticks of 10 ms,
@@ -663,20 +660,19 @@ func pinStack(b *testing.B) {
 			rest.Set(i)
 		}
 	}
-	cache := stackCache()
 	place := map[string]*unix.CPUSet{"mongo/source.pid": &first, "mongo/source-shim.pid": &first, "kafka/kafka.pid": &rest}
 	for pidfile, set := range place {
-		pid, err := os.ReadFile(filepath.Join(cache, pidfile))
+		pid, err := stackPID(pidfile)
 		if err != nil {
 			b.Fatalf("LOGBRIDGE_BENCH_PIN: %v (start the stack with scripts/stack.sh up)", err)
 		}
-		setAffinity(b, strings.TrimSpace(string(pid)), set)
+		setAffinity(b, pid, set)
 	}
 	setAffinity(b, "self", &rest)
 	b.Cleanup(func() {
 		for pidfile := range place {
-			if pid, err := os.ReadFile(filepath.Join(cache, pidfile)); err == nil {
-				setAffinity(b, strings.TrimSpace(string(pid)), &all)
+			if pid, err := stackPID(pidfile); err == nil {
+				setAffinity(b, pid, &all)
 			}
 		}
 		setAffinity(b, "self", &all)

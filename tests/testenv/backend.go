@@ -50,16 +50,21 @@ func (e Env) SourceBackend(t testing.TB) string {
 // line that scripts/stack.d/mongo.sh writes, and returns BACKEND_PORT when the
 // shim it records listens on srcPort; else the default 37018.
 func recordedBackendPort(srcPort string) string {
-	cache := os.Getenv("LOGBRIDGE_CACHE")
-	if cache == "" {
-		_, file, _, _ := runtime.Caller(0)
-		cache = filepath.Join(filepath.Dir(file), "..", "..", ".cache")
-	}
-	b, err := os.ReadFile(filepath.Join(cache, "mongo", "source.server"))
+	b, err := os.ReadFile(filepath.Join(StackCache(), "mongo", "source.server"))
 	if err == nil {
 		if f := strings.Fields(string(b)); len(f) >= 4 && f[1] == srcPort && f[2] == "shim" {
 			return f[3]
 		}
 	}
 	return "37018"
+}
+
+// StackCache is the directory where scripts/stack.sh keeps the local
+// stack's state (pid files, recorded ports): ${LOGBRIDGE_CACHE:-<repo>/.cache}.
+func StackCache() string {
+	if c := os.Getenv("LOGBRIDGE_CACHE"); c != "" {
+		return c
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", ".cache")
 }
