@@ -256,11 +256,13 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 	}
 	s.log.Info("snapshot starting", "pendingRanges", len(pending), "totalRanges", len(st.Ranges), "parallelism", s.cfg.SnapshotParallelism)
 	start := time.Now()
-	items := make(chan publish.Item, 4*s.cfg.SnapshotParallelism*max(1, s.cfg.SnapshotBatchSize/4))
+	// Each item is a reader's chunk (up to a driver batch): two per reader
+	// keep every reader busy while the publisher folds.
+	items := make(chan publish.Item, 2*s.cfg.SnapshotParallelism)
 	rd := &snapshot.Reader{Client: cl, T0: st.Meta.T0, Parallelism: s.cfg.SnapshotParallelism, BatchSize: int32(s.cfg.SnapshotBatchSize),
 		Epoch: epoch, Source: source, ShardKeys: shardKeys, Logger: s.log,
 		OnRetry: func(error) { s.metrics.Retries.WithLabelValues("snapshot_read").Inc() },
-		Encode:  pub.EncodeValue}
+		Encode:  pub.EncodeDoc}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(items)

@@ -15,10 +15,13 @@ import (
 type Item struct {
 	// Event is published to the topic of Event.NS; nil for state only.
 	Event *schema.Event
-	// Value, when set, is Event already encoded by Publisher.EncodeValue
-	// (snapshot readers encode in parallel, straight from the driver's
-	// buffer, and leave Event.FullDocument nil); Add encodes Event otherwise.
-	Value []byte
+	// Docs, when set, are snapshot records of Event.NS that a reader keyed
+	// and encoded itself (Publisher.EncodeDoc): a snapshot reader hands over
+	// a driver batch of documents at a time, encoded in parallel straight
+	// from the driver's buffer, with the one checkpoint in State that covers
+	// them all. Event then only names the op and namespace. Without Docs,
+	// Add encodes Event as one record.
+	Docs []Doc
 	// Broadcast: one copy of Event into every partition of each topic
 	// (DDL, markers). Otherwise the key hashes to one partition.
 	Broadcast bool
@@ -35,8 +38,6 @@ type Item struct {
 	// State is committed with the item; for each key the last value in a
 	// batch wins.
 	State []StateUpdate
-	// SourceBytes is the size of the source document (snapshot statistics).
-	SourceBytes int
 	// Captured is the change stream operationType (statistics), "" for
 	// snapshot records and checkpoints.
 	Captured string
@@ -47,6 +48,13 @@ type Item struct {
 	// same Kafka transaction as this one, so that a consumer never sees
 	// part of a source transaction (Run does not cut a batch inside a unit).
 	More bool
+}
+
+// Doc is one snapshot record, keyed and encoded (Publisher.EncodeDoc).
+type Doc struct {
+	Key, Value []byte
+	// SourceBytes is the size of the source document (statistics).
+	SourceBytes int
 }
 
 // NSStats are a batch's snapshot statistics of one namespace.
@@ -125,6 +133,16 @@ func (p *Publisher) EncodeValue(ev *schema.Event) ([]byte, error) {
 	return v, nil
 }
 
+// EncodeDoc keys and encodes a snapshot event as an Item.Docs entry. It is
+// safe for concurrent use; the Doc's key is ev.DocumentKey.
+func (p *Publisher) EncodeDoc(ev *schema.Event) (Doc, error) {
+	v, err := p.EncodeValue(ev)
+	if err != nil {
+		return Doc{}, err
+	}
+	return Doc{Key: p.cfg.Serde.Key(ev), Value: v, SourceBytes: len(ev.FullDocument)}, nil
+}
+
 // Add encodes it into b. New namespaces get their topic created and their
 // catalog record added to the batch.
 func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
@@ -167,15 +185,16 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 	default:
 		nss = []schema.Namespace{ev.NS}
 	}
-	value := it.Value
-	if value == nil {
-		var err error
-		if value, err = p.EncodeValue(ev); err != nil {
+	recs := it.Docs
+	if recs == nil {
+		value, err := p.EncodeValue(ev)
+		if err != nil {
 			return err
 		}
+		recs = []Doc{{Key: p.cfg.Serde.Key(ev), Value: value, SourceBytes: len(ev.FullDocument)}}
 	}
-	key := p.cfg.Serde.Key(ev)
 	hdrs := p.hdrs
+	before := len(b.Records)
 	for _, ns := range nss {
 		topic, parts, err := p.Topic(ctx, ns)
 		if err != nil {
@@ -191,18 +210,23 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 			}
 		}
 		if !it.Broadcast {
-			b.Records = append(b.Records, &kgo.Record{Topic: topic, Key: key, Value: value, Headers: hdrs})
-			b.Bytes += len(key) + len(value)
-			b.Ops[ev.Op]++
+			slab := make([]kgo.Record, len(recs)) // one allocation for a reader's whole batch
+			for i, r := range recs {
+				slab[i] = kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: hdrs}
+				b.Records = append(b.Records, &slab[i])
+				b.Bytes += len(r.Key) + len(r.Value)
+			}
 			continue
 		}
-		for i := int32(0); i < parts; i++ {
-			b.Records = append(b.Records, &kgo.Record{Topic: topic, Partition: i, Context: explicitPartition,
-				Key: key, Value: value, Headers: hdrs})
-			b.Bytes += len(key) + len(value)
-			b.Ops[ev.Op]++
+		for _, r := range recs {
+			for i := int32(0); i < parts; i++ {
+				b.Records = append(b.Records, &kgo.Record{Topic: topic, Partition: i, Context: explicitPartition,
+					Key: r.Key, Value: r.Value, Headers: hdrs})
+				b.Bytes += len(r.Key) + len(r.Value)
+			}
 		}
 	}
+	b.Ops[ev.Op] += len(b.Records) - before
 	if ev.Op == schema.OpSnapshot {
 		k := ev.NS.String()
 		s := b.Snapshot[k]
@@ -210,8 +234,10 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 			s = &NSStats{}
 			b.Snapshot[k] = s
 		}
-		s.Docs++
-		s.Bytes += int64(it.SourceBytes)
+		for _, r := range recs {
+			s.Docs++
+			s.Bytes += int64(r.SourceBytes)
+		}
 	}
 	return nil
 }

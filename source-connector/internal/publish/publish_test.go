@@ -77,19 +77,43 @@ func TestCommitAndResumeState(t *testing.T) {
 	in := make(chan Item)
 	go func() {
 		defer close(in)
+		// The first 25 documents one item each (Add encodes them), the
+		// rest in chunks of 5 that a reader keyed and encoded (EncodeDoc),
+		// each chunk with the checkpoint after its last document.
+		var chunk []Doc
 		for i := 0; i < 50; i++ {
 			d := docKey(i)
 			r := &RangeState{NS: ns.String(), DB: ns.DB, Coll: ns.Coll, ID: 0, Last: d, Docs: int64(i + 1), Done: i == 49}
-			in <- Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: d, FullDocument: d, Epoch: 1},
-				State: []StateUpdate{{r.Key(), r}}, SourceBytes: len(d)}
+			ev := &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: d, FullDocument: d, Epoch: 1}
+			if i < 25 {
+				in <- Item{Event: ev, State: []StateUpdate{{r.Key(), r}}}
+				continue
+			}
+			doc, err := p.EncodeDoc(ev)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if chunk = append(chunk, doc); len(chunk) == 5 {
+				in <- Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, Epoch: 1}, Docs: chunk, State: []StateUpdate{{r.Key(), r}}}
+				chunk = nil
+			}
 		}
 	}()
-	var committed int
-	if err := p.Run(ctx, in, Limits{MaxRecords: 7}, func(b *Batch) { committed += len(b.Records) }); err != nil {
+	var committed, statDocs, statBytes int64
+	if err := p.Run(ctx, in, Limits{MaxRecords: 7}, func(b *Batch) {
+		committed += int64(len(b.Records))
+		if s := b.Snapshot[ns.String()]; s != nil {
+			statDocs, statBytes = statDocs+s.Docs, statBytes+s.Bytes
+		}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if committed != 50 {
 		t.Fatalf("committed %d records, want 50", committed)
+	}
+	if wantBytes := int64(50 * len(docKey(0))); statDocs != 50 || statBytes != wantBytes {
+		t.Fatalf("snapshot statistics: %d documents, %d bytes; want 50, %d", statDocs, statBytes, wantBytes)
 	}
 	p.Close()
 
@@ -122,6 +146,13 @@ func TestCommitAndResumeState(t *testing.T) {
 			continue
 		}
 		docs++
+		ev, err := p.cfg.Serde.DecodeValue(enc, r.Value)
+		if err != nil {
+			t.Fatalf("decoding the value of key %v: %v", bson.Raw(r.Key), err)
+		}
+		if ev.Op != schema.OpSnapshot || !bytes.Equal(ev.DocumentKey, r.Key) || !bytes.Equal(ev.FullDocument, r.Key) {
+			t.Fatalf("record of key %v holds %s %v %v; want the snapshot of that document", bson.Raw(r.Key), ev.Op, ev.DocumentKey, ev.FullDocument)
+		}
 		if p, ok := keyPart[string(r.Key)]; ok && p != r.Partition {
 			t.Fatalf("key %x in partitions %d and %d", r.Key, p, r.Partition)
 		}

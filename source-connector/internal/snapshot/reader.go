@@ -43,11 +43,20 @@ type Reader struct {
 	Retry retry.Policy
 	// OnRetry is told of each retried error.
 	OnRetry func(err error)
-	// Encode encodes a snapshot event into its record value (required:
-	// Publisher.EncodeValue). The readers encode straight from the
-	// driver's buffer, in parallel, so a document is copied once.
-	Encode func(*schema.Event) ([]byte, error)
+	// Encode keys and encodes a snapshot event into its record (required:
+	// Publisher.EncodeDoc). The readers encode straight from the driver's
+	// buffer, in parallel, so a document is copied once. Encode must not
+	// keep the event: the readers reuse it.
+	Encode func(*schema.Event) (publish.Doc, error)
 }
+
+// The most documents and encoded bytes a reader hands over at once, with
+// one checkpoint (a driver batch is cut at these limits). A restart re-reads
+// at most this much of a range.
+const (
+	chunkMaxDocs  = 1024
+	chunkMaxBytes = 4 << 20
+)
 
 // Run reads every range not done and sends its documents to out, each with
 // the range checkpoint that covers it, then a done checkpoint per range. It
@@ -167,6 +176,32 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 	shardKey := r.ShardKeys[cur.NS]
 	t0 := schema.ClusterTime{T: r.T0.T, I: r.T0.I}
 	stateKey := cur.Key()
+	// Documents are handed over a chunk at a time (a driver batch, at most
+	// chunkMaxDocs / chunkMaxBytes) with the one checkpoint after its last
+	// document: a handover and a checkpoint per document cost the connector
+	// more than the encoding. cur advances only when a chunk is handed
+	// over, so a retried scan continues after the last document handed over.
+	next := *cur
+	ev := schema.Event{Op: schema.OpSnapshot, NS: ns, ClusterTime: t0, Epoch: r.Epoch, Source: r.Source}
+	var docs []publish.Doc
+	chunkBytes := 0
+	handOver := func() error {
+		if len(docs) == 0 {
+			return nil
+		}
+		ck := next
+		label := ev
+		label.DocumentKey, label.FullDocument = nil, nil
+		it := publish.Item{Event: &label, Docs: docs, State: []publish.StateUpdate{{Key: stateKey, Value: &ck}}}
+		select {
+		case out <- it:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		*cur = next
+		docs, chunkBytes = make([]publish.Doc, 0, len(docs)), 0
+		return nil
+	}
 	first := true
 	for c.Next(ctx) {
 		doc := c.Current // valid until the next Next: encoded below, not kept
@@ -184,32 +219,28 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 		if len(shardKey) > 0 {
 			key = DocumentKey(doc, shardKey, id)
 		}
-		cur.Docs++
-		cur.Bytes += int64(len(doc))
-		if !cur.Natural {
-			cur.Last = idDoc
+		next.Docs++
+		next.Bytes += int64(len(doc))
+		if !next.Natural {
+			next.Last = idDoc
 		}
-		ck := *cur
-		ev := &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: key, FullDocument: doc,
-			ClusterTime: t0, Epoch: r.Epoch, Source: r.Source}
-		value, err := r.Encode(ev)
+		ev.DocumentKey, ev.FullDocument = key, doc
+		d, err := r.Encode(&ev)
 		if err != nil {
 			return err
 		}
-		ev.FullDocument = nil
-		it := publish.Item{
-			Event:       ev,
-			Value:       value,
-			State:       []publish.StateUpdate{{Key: stateKey, Value: &ck}},
-			SourceBytes: len(doc),
-		}
-		select {
-		case out <- it:
-		case <-ctx.Done():
-			return ctx.Err()
+		docs = append(docs, d)
+		chunkBytes += len(d.Value)
+		if c.RemainingBatchLength() == 0 || len(docs) >= chunkMaxDocs || chunkBytes >= chunkMaxBytes {
+			if err := handOver(); err != nil {
+				return err
+			}
 		}
 	}
-	return c.Err()
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return handOver()
 }
 
 // IDDoc returns the document {_id: v}.
