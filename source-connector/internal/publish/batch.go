@@ -22,6 +22,10 @@ type Item struct {
 	// them all. Event then only names the op and namespace. Without Docs,
 	// Add encodes Event as one record.
 	Docs []Doc
+	// Recycle, when set, is called once the transaction holding the item
+	// has committed and nothing refers to its Docs any more: a snapshot
+	// reader then reuses their memory for the next documents.
+	Recycle func()
 	// Broadcast: one copy of Event into every partition of each topic
 	// (DDL, markers). Otherwise the key hashes to one partition.
 	Broadcast bool
@@ -84,6 +88,18 @@ type Batch struct {
 	Heartbeats int
 	// Created is when the batch got its first item.
 	Created time.Time
+	// recycle holds the items' Recycle funcs (see recycleDocs).
+	recycle []func()
+}
+
+// recycleDocs hands the memory of the batch's Docs back to their readers.
+// Only after the batch committed: until then a retried transaction may
+// produce the records again. The batch's records must not be read after it.
+func (b *Batch) recycleDocs() {
+	for _, f := range b.recycle {
+		f()
+	}
+	b.recycle = nil
 }
 
 func newBatch() *Batch {
@@ -133,14 +149,17 @@ func (p *Publisher) EncodeValue(ev *schema.Event) ([]byte, error) {
 	return v, nil
 }
 
-// EncodeDoc keys and encodes a snapshot event as an Item.Docs entry. It is
-// safe for concurrent use; the Doc's key is ev.DocumentKey.
-func (p *Publisher) EncodeDoc(ev *schema.Event) (Doc, error) {
-	v, err := p.EncodeValue(ev)
+// EncodeDoc keys and encodes a snapshot event as an Item.Docs entry whose
+// value is appended to dst (a reader's arena); it returns the Doc and dst
+// extended by the value. It is safe for concurrent use; the Doc's key is
+// ev.DocumentKey.
+func (p *Publisher) EncodeDoc(dst []byte, ev *schema.Event) (Doc, []byte, error) {
+	out, err := p.cfg.Serde.AppendValue(dst, p.cfg.Router.Topic(ev.NS), ev)
 	if err != nil {
-		return Doc{}, err
+		return Doc{}, dst, fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
 	}
-	return Doc{Key: p.cfg.Serde.Key(ev), Value: v, SourceBytes: len(ev.FullDocument)}, nil
+	n := len(dst)
+	return Doc{Key: p.cfg.Serde.Key(ev), Value: out[n:len(out):len(out)], SourceBytes: len(ev.FullDocument)}, out, nil
 }
 
 // Add encodes it into b. New namespaces get their topic created and their
@@ -150,6 +169,9 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 		b.Created = time.Now()
 	}
 	b.Items++
+	if it.Recycle != nil {
+		b.recycle = append(b.recycle, it.Recycle)
+	}
 	if it.Event != nil && it.Event.Op == schema.OpMarker {
 		b.MarkerItems++
 	}

@@ -108,6 +108,7 @@ func (p *Publisher) Run(ctx context.Context, in <-chan Item, lim Limits, onCommi
 			if onCommit != nil {
 				onCommit(b)
 			}
+			b.recycleDocs()
 		}
 		return nil
 	})
@@ -128,6 +129,7 @@ func (p *Publisher) CommitItems(ctx context.Context, items ...Item) error {
 	if err := p.Commit(ctx, b); err != nil {
 		return err
 	}
+	b.recycleDocs()
 	for op, n := range b.Ops {
 		p.cfg.Metrics.EventsPublished.WithLabelValues(string(op)).Add(float64(n))
 	}

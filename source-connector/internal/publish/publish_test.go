@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -74,6 +75,8 @@ func TestCommitAndResumeState(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	var recycled atomic.Int64 // chunks handed back after their commit
+	var committed, statDocs, statBytes int64
 	in := make(chan Item)
 	go func() {
 		defer close(in)
@@ -81,6 +84,7 @@ func TestCommitAndResumeState(t *testing.T) {
 		// rest in chunks of 5 that a reader keyed and encoded (EncodeDoc),
 		// each chunk with the checkpoint after its last document.
 		var chunk []Doc
+		arena := make([]byte, 0, 64)
 		for i := 0; i < 50; i++ {
 			d := docKey(i)
 			r := &RangeState{NS: ns.String(), DB: ns.DB, Coll: ns.Coll, ID: 0, Last: d, Docs: int64(i + 1), Done: i == 49}
@@ -89,18 +93,26 @@ func TestCommitAndResumeState(t *testing.T) {
 				in <- Item{Event: ev, State: []StateUpdate{{r.Key(), r}}}
 				continue
 			}
-			doc, err := p.EncodeDoc(ev)
+			doc, grown, err := p.EncodeDoc(arena, ev)
 			if err != nil {
 				t.Error(err)
 				return
 			}
+			arena = grown
 			if chunk = append(chunk, doc); len(chunk) == 5 {
-				in <- Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, Epoch: 1}, Docs: chunk, State: []StateUpdate{{r.Key(), r}}}
-				chunk = nil
+				end := i + 1
+				in <- Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, Epoch: 1}, Docs: chunk, State: []StateUpdate{{r.Key(), r}},
+					Recycle: func() {
+						// Called by Run's committer after onCommit: the chunk's records are committed.
+						if committed < int64(end) {
+							t.Errorf("a chunk ending at document %d recycled when %d records were committed", end, committed)
+						}
+						recycled.Add(1)
+					}}
+				chunk, arena = nil, make([]byte, 0, 64) // small: values outgrow it
 			}
 		}
 	}()
-	var committed, statDocs, statBytes int64
 	if err := p.Run(ctx, in, Limits{MaxRecords: 7}, func(b *Batch) {
 		committed += int64(len(b.Records))
 		if s := b.Snapshot[ns.String()]; s != nil {
@@ -111,6 +123,9 @@ func TestCommitAndResumeState(t *testing.T) {
 	}
 	if committed != 50 {
 		t.Fatalf("committed %d records, want 50", committed)
+	}
+	if n := recycled.Load(); n != 5 {
+		t.Fatalf("%d chunks recycled after their commit, want 5", n)
 	}
 	if wantBytes := int64(50 * len(docKey(0))); statDocs != 50 || statBytes != wantBytes {
 		t.Fatalf("snapshot statistics: %d documents, %d bytes; want 50, %d", statDocs, statBytes, wantBytes)
