@@ -220,14 +220,6 @@ func (p *proc) stop() {
 	}
 }
 
-// cpu is the CPU time (user + system) the stopped process used.
-func (p *proc) cpu() time.Duration {
-	if st := p.cmd.ProcessState; st != nil {
-		return st.UserTime() + st.SystemTime()
-	}
-	return 0
-}
-
 // waitLog waits until the output has a line containing s and returns the
 // time it was first seen (polled every 10 ms).
 func (p *proc) waitLog(b *testing.B, s string, d time.Duration) (string, time.Time) {
@@ -554,8 +546,13 @@ func traceLog(p *proc) {
 // two readings shows where a run's CPU went (the test machine has 2 cores,
 // shared by the servers, Kafka and the connector). It returns nil when the
 // stack was not started by scripts/stack.sh (LOGBRIDGE_CACHE or <repo>/.cache).
-func stackCPU() map[string]time.Duration {
+func stackCPU(connector *proc) map[string]time.Duration {
 	out := map[string]time.Duration{}
+	if connector != nil {
+		if d, ok := procCPU(strconv.Itoa(connector.cmd.Process.Pid)); ok {
+			out["connector"] = d
+		}
+	}
 	for name, pidfile := range map[string]string{
 		"kafka":         "kafka/kafka.pid",
 		"source_server": "mongo/source.pid",
@@ -601,9 +598,10 @@ func procCPU(pid string) (time.Duration, bool) {
 	return time.Duration(ut+st) * 10 * time.Millisecond, true
 }
 
-// cpuSince is the CPU each stack process used since before, in µs per doc.
-func cpuSince(before map[string]time.Duration, docs int64) map[string]float64 {
-	after := stackCPU()
+// cpuSince is the CPU each stack process (and the connector, when not
+// nil) used since before, in µs per doc.
+func cpuSince(before map[string]time.Duration, docs int64, connector *proc) map[string]float64 {
+	after := stackCPU(connector)
 	out := map[string]float64{}
 	for k, v := range after {
 		if b, ok := before[k]; ok && docs > 0 {
