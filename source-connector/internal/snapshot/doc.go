@@ -1,8 +1,9 @@
 // Package snapshot copies the included namespaces of the source: it takes
 // T0, lists the namespaces with their options and indexes, splits each
 // collection into _id ranges and reads the ranges with a bounded number of
-// parallel readers, handing each document to the publisher as a snapshot
-// record together with the range checkpoint that covers it.
+// parallel readers, handing the documents to the publisher as snapshot
+// records a chunk at a time, each chunk with the range checkpoint that
+// covers it.
 //
 // Lifecycle (driven by internal/app):
 //
@@ -10,12 +11,15 @@
 //	colls, _ := snapshot.ListCollections(ctx, client, filter)
 //	ranges, _ := snapshot.PlanRanges(ctx, client, coll, 100_000)  // per collection
 //	// ... the plan (T0, namespaces, ranges, DDL) is committed to the log ...
-//	r := &snapshot.Reader{Client: client, T0: t0, Encode: pub.EncodeValue, ...}
+//	r := &snapshot.Reader{Client: client, T0: t0, Encode: pub.EncodeDoc, ...}
 //	err := r.Run(ctx, pendingRanges, out)                // out: chan publish.Item
 //
-// The readers encode each record value themselves (Item.Value), straight
+// The readers key and encode each record themselves (Item.Docs), straight
 // from the driver's buffer: the encoding runs in parallel and a document is
-// not copied before it is encoded.
+// not copied before it is encoded. A chunk is a driver batch (at most 1024
+// documents); its values share one arena that the reader reuses once the
+// chunk's transaction has committed (Item.Recycle). A restart re-reads at
+// most one chunk per range: the checkpoint is per chunk, not per document.
 //
 // Ranges are read with find + hint {_id: 1} + min/max index bounds, so a
 // range covers every BSON type of _id between its bounds (no query type
