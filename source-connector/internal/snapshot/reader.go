@@ -204,7 +204,7 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 	t0 := schema.ClusterTime{T: r.T0.T, I: r.T0.I}
 	stateKey := cur.Key()
 	// Documents are handed over a chunk at a time (a driver batch, at most
-	// chunkMaxDocs / chunkMaxBytes) with the one checkpoint after its last
+	// chunkMaxDocs or what fits its arena) with the one checkpoint after its last
 	// document: a handover and a checkpoint per document cost the connector
 	// more than the encoding. cur advances only when a chunk is handed
 	// over, so a retried scan continues after the last document handed over.
