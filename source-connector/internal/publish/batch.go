@@ -159,7 +159,12 @@ func (p *Publisher) EncodeDoc(dst []byte, ev *schema.Event) (Doc, []byte, error)
 		return Doc{}, dst, fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
 	}
 	n := len(dst)
-	return Doc{Key: p.cfg.Serde.Key(ev), Value: out[n:len(out):len(out)], SourceBytes: len(ev.FullDocument)}, out, nil
+	return p.doc(ev, out[n:len(out):len(out)]), out, nil
+}
+
+// doc is the record of event ev whose encoded value is value.
+func (p *Publisher) doc(ev *schema.Event, value []byte) Doc {
+	return Doc{Key: p.cfg.Serde.Key(ev), Value: value, SourceBytes: len(ev.FullDocument)}
 }
 
 // Add encodes it into b. New namespaces get their topic created and their
@@ -213,7 +218,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 		if err != nil {
 			return err
 		}
-		recs = []Doc{{Key: p.cfg.Serde.Key(ev), Value: value, SourceBytes: len(ev.FullDocument)}}
+		recs = []Doc{p.doc(ev, value)}
 	}
 	hdrs := p.hdrs
 	before := len(b.Records)
@@ -256,8 +261,8 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 			s = &NSStats{}
 			b.Snapshot[k] = s
 		}
+		s.Docs += int64(len(recs))
 		for _, r := range recs {
-			s.Docs++
 			s.Bytes += int64(r.SourceBytes)
 		}
 	}
