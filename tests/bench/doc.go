@@ -27,13 +27,20 @@
 // The throughput benchmarks run each side twice, alternately, and count the
 // better run of each: on a fresh stack the first run warms the JITs of Kafka
 // and mongo-java-server and can be half as fast as the second.
+// BenchmarkSnapshotVsRawRead also runs a raw read and two snapshots
+// unmeasured first (its raw reads never touch Kafka, so only its snapshots
+// warm the broker), and by default pins the source server and its shim to
+// the first half of the CPUs and Kafka, the reader and the connector to the
+// other half: a model of separate hosts.
 //
 // Settings (environment): LOGBRIDGE_BENCH_COLLS (collections, default 4),
 // LOGBRIDGE_BENCH_DOCS (documents per collection, default 50000, ~1 KiB
 // each), LOGBRIDGE_BENCH_PARALLELISM (readers/writers, default 4),
 // LOGBRIDGE_LAG_DURATION (default 60s; the drift check is 5m),
 // LOGBRIDGE_BENCH_TRACE=1 (print timelines: the connector's log, the
-// destination's count as it grows).
+// destination's count as it grows), LOGBRIDGE_BENCH_PIN (unset: pin where
+// possible; 1: pin or fail; 0: every process on every CPU),
+// LOGBRIDGE_BENCH_SOURCE_ARGS (extra source-connector flags, for tuning).
 // At smaller sizes fixed costs (process start, planning, topic creation)
 // dominate the rates.
 package bench
