@@ -2,6 +2,7 @@ package mongoshim
 
 import (
 	"context"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"sync"
 	"time"
 
@@ -62,12 +63,28 @@ func (r *cursorRegistry) reap(d time.Duration) {
 
 // cursorReply builds {cursor: {<batchKey>, [postBatchResumeToken], id, ns}, ok: 1}.
 func cursorReply(batchKey string, batch []bson.Raw, pbrt bson.Raw, id int64, ns string) bson.Raw {
-	cur := bson.D{{Key: batchKey, Value: arrayOf(batch)}}
-	if pbrt != nil {
-		cur = append(cur, bson.E{Key: "postBatchResumeToken", Value: pbrt})
+	// Built in one presized buffer: a snapshot reads every document through
+	// here, and marshalling a bson.D copied each one twice more.
+	size := 96 + len(batchKey) + len(pbrt) + len(ns)
+	for i, d := range batch {
+		size += len(d) + len(itoa(i)) + 2
 	}
-	cur = append(cur, bson.E{Key: "id", Value: id}, bson.E{Key: "ns", Value: ns})
-	return mustRaw(bson.D{{Key: "cursor", Value: cur}, {Key: "ok", Value: 1.0}})
+	idx, b := bsoncore.AppendDocumentStart(make([]byte, 0, size))
+	cidx, b := bsoncore.AppendDocumentElementStart(b, "cursor")
+	aidx, b := bsoncore.AppendArrayElementStart(b, batchKey)
+	for i, d := range batch {
+		b = bsoncore.AppendDocumentElement(b, itoa(i), d)
+	}
+	b, _ = bsoncore.AppendArrayEnd(b, aidx)
+	if pbrt != nil {
+		b = bsoncore.AppendDocumentElement(b, "postBatchResumeToken", pbrt)
+	}
+	b = bsoncore.AppendInt64Element(b, "id", id)
+	b = bsoncore.AppendStringElement(b, "ns", ns)
+	b, _ = bsoncore.AppendDocumentEnd(b, cidx)
+	b = bsoncore.AppendDoubleElement(b, "ok", 1.0)
+	b, _ = bsoncore.AppendDocumentEnd(b, idx)
+	return bson.Raw(b)
 }
 
 func (s *Server) killCursors(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, error) {

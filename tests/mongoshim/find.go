@@ -159,11 +159,13 @@ func mustElems(d bson.Raw) []bson.RawElement {
 	return e
 }
 
+// rawDocs lists the documents of an array value. They share the reply's
+// buffer, which readMessage allocates afresh for every message: no copy.
 func rawDocs(vals []bson.RawValue) []bson.Raw {
 	out := make([]bson.Raw, 0, len(vals))
 	for _, v := range vals {
 		if d, ok := v.DocumentOK(); ok {
-			out = append(out, copyRaw(d))
+			out = append(out, d)
 		}
 	}
 	return out
