@@ -27,9 +27,10 @@
 // The throughput benchmarks run each side twice, alternately, and count the
 // better run of each: on a fresh stack the first run warms the JITs of Kafka
 // and mongo-java-server and can be half as fast as the second.
-// BenchmarkSnapshotVsRawRead also runs a raw read and two snapshots
-// unmeasured first (its raw reads never touch Kafka, so only its snapshots
-// warm the broker), and by default pins the source server and its shim to
+// BenchmarkSnapshotVsRawRead also runs a raw read and 2–8 snapshots
+// unmeasured first, until the broker's JIT compilers use under 10% of its
+// CPU in a snapshot phase (its raw reads never touch Kafka, so only its
+// snapshots warm the broker), and by default pins the source server and its shim to
 // the first half of the CPUs and Kafka, the reader and the connector to the
 // other half: a model of separate hosts.
 //

@@ -572,6 +572,31 @@ func stackCPU(connector *proc) map[string]time.Duration {
 	return out
 }
 
+// kafkaJIT is the CPU time of the broker's JIT compiler threads (HotSpot
+// names them "C1 CompilerThre…" and "C2 CompilerThre…"); 0 when the
+// broker is not the local stack's.
+func kafkaJIT() time.Duration {
+	pid, err := stackPID("kafka/kafka.pid")
+	if err != nil {
+		return 0
+	}
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		comm, err := os.ReadFile("/proc/" + pid + "/task/" + t.Name() + "/comm")
+		if err != nil || !bytes.Contains(comm, []byte("CompilerThre")) {
+			continue
+		}
+		if d, ok := procCPU(pid + "/task/" + t.Name()); ok {
+			sum += d
+		}
+	}
+	return sum
+}
+
 // stackPID reads a pid file of scripts/stack.sh (relative to its cache).
 func stackPID(pidfile string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(testenv.StackCache(), pidfile))
