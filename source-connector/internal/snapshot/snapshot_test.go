@@ -90,3 +90,30 @@ func TestResponseTime(t *testing.T) {
 		}
 	}
 }
+
+// Committed arenas are reused (no 2 MiB allocation and zeroing per chunk),
+// the free list keeps at most arenasKept, and an arena that grew for a
+// large document is not kept.
+func TestArenaReuse(t *testing.T) {
+	r := &Reader{arenas: make(chan []byte, arenasKept)}
+	a := r.arena()
+	a = append(a, "value"...)
+	r.recycler(a)()
+	b := r.arena()
+	if len(b) != 0 || cap(b) != arenaBytes || &b[:1][0] != &a[0] {
+		t.Fatalf("a recycled arena was not reused: len %d cap %d", len(b), cap(b))
+	}
+	for i := 0; i < arenasKept+5; i++ {
+		r.recycler(make([]byte, 0, arenaBytes))()
+	}
+	if n := len(r.arenas); n != arenasKept {
+		t.Fatalf("the free list holds %d arenas, want %d", n, arenasKept)
+	}
+	for len(r.arenas) > 0 {
+		<-r.arenas
+	}
+	r.recycler(make([]byte, 0, 2*arenaBytes))()
+	if n := len(r.arenas); n != 0 {
+		t.Fatalf("a grown arena was kept (%d in the list)", n)
+	}
+}
