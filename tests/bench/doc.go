@@ -38,6 +38,7 @@
 // LOGBRIDGE_BENCH_DOCS (documents per collection, default 50000, ~1 KiB
 // each), LOGBRIDGE_BENCH_PARALLELISM (readers/writers, default 4),
 // LOGBRIDGE_LAG_DURATION (default 60s; the drift check is 5m),
+// LOGBRIDGE_LAG_WARMUP (default 15s at the same rate, unmeasured),
 // LOGBRIDGE_BENCH_TRACE=1 (print timelines: the connector's log, the
 // destination's count as it grows), LOGBRIDGE_BENCH_PIN (unset: pin where
 // possible; 1: pin or fail; 0: every process on every CPU),
