@@ -31,8 +31,8 @@ import (
 // once the JIT's share of the broker's CPU in a snapshot phase is under
 // warmJITShare; the summary reports the share in the measured runs.
 // Then the raw reader runs before and after the connector; the better of
-// the two is the baseline. The snapshot rate uses the connector's own snapshot phase
-// ("snapshot done … elapsed=": from the first range read to the
+// the two is the baseline. The snapshot rate uses the connector's own
+// snapshot phase ("snapshot done … elapsed=": from the first range read to the
 // snapshotDone markers committed in Kafka, every record committed in Kafka
 // transactions); the wall rate also counts process start, T0, listing,
 // $sample range planning and topic creation.

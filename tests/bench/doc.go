@@ -30,9 +30,9 @@
 // BenchmarkSnapshotVsRawRead also runs a raw read and 2–8 snapshots
 // unmeasured first, until the broker's JIT compilers use under 10% of its
 // CPU in a snapshot phase (its raw reads never touch Kafka, so only its
-// snapshots warm the broker), and by default pins the source server and its shim to
-// the first half of the CPUs and Kafka, the reader and the connector to the
-// other half: a model of separate hosts.
+// snapshots warm the broker), and by default pins the source server and
+// its shim to the first half of the CPUs and Kafka, the reader and the
+// connector to the other half: a model of separate hosts.
 //
 // Settings (environment): LOGBRIDGE_BENCH_COLLS (collections, default 4),
 // LOGBRIDGE_BENCH_DOCS (documents per collection, default 50000, ~1 KiB

@@ -663,12 +663,12 @@ func total(m map[string]float64) float64 {
 // of the CPUs to themselves ("the source cluster"); Kafka, the raw reader
 // and the connector (this process and its children) share the other half.
 // Halves, so that on a bigger machine the source is not starved next to a
-// pipeline that has every other core. The
-// goal compares the pipeline with what the source can deliver, and in a
-// deployment the source cluster does not run on the broker's or the
-// connector's cores. LOGBRIDGE_BENCH_PIN=0 lets every process share every
-// CPU: the snapshot's rate is then bounded by the sum of their CPU costs,
-// Kafka's included (see the CPU line of BenchmarkSnapshotVsRawRead).
+// pipeline that has every other core. The goal compares the pipeline with
+// what the source can deliver, and in a deployment the source cluster does
+// not run on the broker's or the connector's cores. LOGBRIDGE_BENCH_PIN=0
+// lets every process share every CPU: the snapshot's rate is then bounded
+// by the sum of their CPU costs, Kafka's included (see the CPU line of
+// BenchmarkSnapshotVsRawRead).
 var pinning = os.Getenv("LOGBRIDGE_BENCH_PIN")
 
 // pinStack applies the pinned placement and undoes it when the benchmark

@@ -2,11 +2,11 @@ package mongoshim
 
 import (
 	"context"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // shimCursor is a cursor the shim serves itself (change streams, min/max
@@ -65,17 +65,10 @@ func (r *cursorRegistry) reap(d time.Duration) {
 func cursorReply(batchKey string, batch []bson.Raw, pbrt bson.Raw, id int64, ns string) bson.Raw {
 	// Built in one presized buffer: a snapshot reads every document through
 	// here, and marshalling a bson.D copied each one twice more.
-	size := 96 + len(batchKey) + len(pbrt) + len(ns)
-	for i, d := range batch {
-		size += len(d) + len(itoa(i)) + 2
-	}
+	size := 96 + len(batchKey) + len(pbrt) + len(ns) + docArraySize(batch)
 	idx, b := bsoncore.AppendDocumentStart(make([]byte, 0, size))
 	cidx, b := bsoncore.AppendDocumentElementStart(b, "cursor")
-	aidx, b := bsoncore.AppendArrayElementStart(b, batchKey)
-	for i, d := range batch {
-		b = bsoncore.AppendDocumentElement(b, itoa(i), d)
-	}
-	b, _ = bsoncore.AppendArrayEnd(b, aidx)
+	b = appendDocArray(bsoncore.AppendHeader(b, bsoncore.TypeArray, batchKey), batch)
 	if pbrt != nil {
 		b = bsoncore.AppendDocumentElement(b, "postBatchResumeToken", pbrt)
 	}

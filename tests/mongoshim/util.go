@@ -196,12 +196,27 @@ func toRawValue(v any) bson.RawValue {
 
 // arrayOf builds an array value from documents.
 func arrayOf(docs []bson.Raw) bson.RawValue {
-	idx, b := bsoncore.AppendArrayStart(nil)
+	return bson.RawValue{Type: bson.TypeArray, Value: appendDocArray(make([]byte, 0, docArraySize(docs)), docs)}
+}
+
+// appendDocArray appends the array of docs (its value, without a key) to b.
+func appendDocArray(b []byte, docs []bson.Raw) []byte {
+	idx, b := bsoncore.AppendArrayStart(b)
 	for i, d := range docs {
 		b = bsoncore.AppendDocumentElement(b, itoa(i), d)
 	}
 	b, _ = bsoncore.AppendArrayEnd(b, idx)
-	return bson.RawValue{Type: bson.TypeArray, Value: b}
+	return b
+}
+
+// docArraySize is about the encoded size of the array of docs (a capacity
+// hint: each element adds a type byte, an index key and its terminator).
+func docArraySize(docs []bson.Raw) int {
+	n := 5
+	for _, d := range docs {
+		n += len(d) + 9
+	}
+	return n
 }
 
 // arrayOfValues builds an array value.
