@@ -366,6 +366,7 @@ _mongo_up_server() {
   case "$kind" in
     mongo-java-server)
       _mongo_mjs_installed || stack_die "mongo: mongo-java-server not installed; run: scripts/stack.sh install mongo"
+      _mongo_build_launcher   # again when the launcher's source changed since the install
       local java dir args=()
       java="$(stack_java 17 MONGO_JAVA_HOME)"
       dir="$(_mongo_mjs_dir)"

@@ -40,15 +40,20 @@ import org.h2.mvstore.MVStore;
 import org.h2.mvstore.WriteBuffer;
 import org.h2.mvstore.type.BasicDataType;
 import org.h2.mvstore.type.ObjectDataType;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.backend.memory.MemoryCollection;
+import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
 
 import java.nio.ByteBuffer;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.stream.Stream;
 
 public final class LogbridgeMongoJavaServer {
     private static final class Version implements MongoVersion {
@@ -98,9 +103,58 @@ public final class LogbridgeMongoJavaServer {
 
     static final class ShimMemoryBackend extends MemoryBackend {
         @Override
+        public MemoryDatabase openOrCreateDatabase(String databaseName) {
+            return new ShimMemoryDatabase(databaseName, getCursorRegistry());
+        }
+
+        @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
             return shim(command, super.handleCommand(channel, database, commandFor(command), query));
         }
+    }
+
+    static final class ShimMemoryDatabase extends MemoryDatabase {
+        ShimMemoryDatabase(String name, CursorRegistry cursors) {
+            super(name, cursors);
+        }
+
+        @Override
+        protected MemoryCollection openOrCreateCollection(String collectionName, CollectionOptions options) {
+            return new ShimMemoryCollection(this, collectionName, options, cursorRegistry);
+        }
+    }
+
+    static final class ShimMemoryCollection extends MemoryCollection {
+        ShimMemoryCollection(MongoDatabase database, String name, CollectionOptions options, CursorRegistry cursors) {
+            super(database, name, options, cursors);
+        }
+
+        @Override
+        protected QueryResult matchDocumentsFromStream(Stream<Document> documents, Document query, Document orderBy,
+                                                       int skip, int limit, int batchSize, Document projection) {
+            Comparator<Document> byId = idOrder(orderBy);
+            if (byId == null) {
+                return super.matchDocumentsFromStream(documents, query, orderBy, skip, limit, batchSize, projection);
+            }
+            return matchDocumentsFromStream(query, documents, skip, limit, batchSize, byId, projection);
+        }
+    }
+
+    /*
+     * A find sorted by {_id: 1} -- what mongoshim asks for when it serves a snapshot
+     * range read (find with min/max and hint {_id: 1}, which genuine MongoDB answers by
+     * walking the _id index) -- is sorted by mongo-java-server's DocumentComparator,
+     * which splits the sort path with a regex on every comparison: 18% of the server's
+     * CPU in a 200,000-document sorted read (JFR samples). idOrder compares the _id
+     * values with the same ValueComparator, without the path splitting, so the order is
+     * the same. null: orderBy is not {_id: 1} or {_id: -1}. Test environment only.
+     */
+    static Comparator<Document> idOrder(Document orderBy) {
+        if (orderBy == null || orderBy.size() != 1 || !(orderBy.get("_id") instanceof Number direction)) {
+            return null;
+        }
+        ValueComparator values = direction.intValue() == 1 ? ValueComparator.asc() : ValueComparator.desc();
+        return (a, b) -> values.compare(a.getOrMissing("_id"), b.getOrMissing("_id"));
     }
 
     /*
