@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/logbridge/logbridge/pkg/verify"
 	"github.com/logbridge/logbridge/tests/mongoshim"
 )
 
@@ -681,6 +682,29 @@ func TestFindMinMax(t *testing.T) {
 	if _, err := c.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
+	find := func(o *options.FindOptionsBuilder) []bson.Raw {
+		t.Helper()
+		cur, err := c.Find(ctx, bson.D{}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []bson.Raw
+		if err := cur.All(ctx, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// inOrder reports the first pair of documents out of _id order (dir 1:
+	// ascending, -1: descending) in MongoDB's BSON order.
+	inOrder := func(docs []bson.Raw, dir int) error {
+		for i := 1; i < len(docs); i++ {
+			a, b := docs[i-1].Lookup("_id"), docs[i].Lookup("_id")
+			if dir*verify.Compare(a, b) >= 0 {
+				return fmt.Errorf("document %d (_id %v) before document %d (_id %v)", i-1, a, i, b)
+			}
+		}
+		return nil
+	}
 	count := func(min, max bson.D) int {
 		t.Helper()
 		o := options.Find().SetHint(bson.D{{Key: "_id", Value: 1}}).SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(7)
@@ -690,13 +714,9 @@ func TestFindMinMax(t *testing.T) {
 		if max != nil {
 			o.SetMax(max)
 		}
-		cur, err := c.Find(ctx, bson.D{}, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []bson.Raw
-		if err := cur.All(ctx, &out); err != nil {
-			t.Fatal(err)
+		out := find(o)
+		if err := inOrder(out, 1); err != nil {
+			t.Errorf("[%v, %v) out of _id order: %v", min, max, err)
 		}
 		return len(out)
 	}
@@ -715,6 +735,11 @@ func TestFindMinMax(t *testing.T) {
 	}
 	if n := count(id(bson.MinKey{}), id(bson.MaxKey{})); n != 254 {
 		t.Errorf("[MinKey,MaxKey): %d", n)
+	}
+	// A plain find sorted by _id descending (the backend's own sort).
+	desc := find(options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}))
+	if err := inOrder(desc, -1); err != nil || len(desc) != 254 {
+		t.Errorf("sorted by _id descending: %d documents, %v", len(desc), err)
 	}
 	_ = c.Database().Drop(ctx)
 }

@@ -153,7 +153,7 @@ public final class LogbridgeMongoJavaServer {
         if (orderBy == null || orderBy.size() != 1 || !(orderBy.get("_id") instanceof Number direction)) {
             return null;
         }
-        ValueComparator values = direction.intValue() == 1 ? ValueComparator.asc() : ValueComparator.desc();
+        ValueComparator values = direction.intValue() > 0 ? ValueComparator.asc() : ValueComparator.desc();
         return (a, b) -> values.compare(a.getOrMissing("_id"), b.getOrMissing("_id"));
     }
 
