@@ -3,14 +3,20 @@ package publish
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
@@ -27,6 +33,16 @@ func fakeKafka(t *testing.T) []string {
 
 func openPub(t *testing.T, brokers []string) (*Publisher, *State) {
 	t.Helper()
+	p, st, err := tryOpenPub(t, brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p, st
+}
+
+func tryOpenPub(t *testing.T, brokers []string) (*Publisher, *State, error) {
+	t.Helper()
 	serde, err := schema.NewSerde(context.Background(), schema.SerdeConfig{Encoding: schema.EncodingSingleObject})
 	if err != nil {
 		t.Fatal(err)
@@ -35,18 +51,13 @@ func openPub(t *testing.T, brokers []string) (*Publisher, *State) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, st, err := Open(context.Background(), Config{
+	return Open(context.Background(), Config{
 		KafkaOpts:       []kgo.Opt{kgo.SeedBrokers(brokers...)},
 		TransactionalID: "lb-source",
 		Router:          r,
 		Partitions:      3,
 		Serde:           serde,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p, st
 }
 
 func docKey(i int) bson.Raw {
@@ -188,6 +199,62 @@ func TestCommitAndResumeState(t *testing.T) {
 
 // TestCrashBetweenTransactions: an open (never committed) transaction of a
 // crashed producer is invisible, and the next producer fences it.
+// TestStatePartitionNotHostedYet: while the broker answers ListOffsets for the
+// state topic with UNKNOWN_TOPIC_OR_PARTITION (as a real broker did for 17 s
+// after the topic was deleted and created again under the same name), Open
+// retries; when the partition stays unknown, the error says what to do.
+func TestStatePartitionNotHostedYet(t *testing.T) {
+	saved := stateOffsetsRetry
+	stateOffsetsRetry = retry.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxAttempts: 5}
+	t.Cleanup(func() { stateOffsetsRetry = saved })
+	// unknownFor answers the first n ListOffsets requests with the error.
+	unknownFor := func(n int32) ([]string, *atomic.Int32) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		var calls atomic.Int32
+		c.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			if calls.Add(1) > n {
+				return nil, nil, false
+			}
+			r := req.(*kmsg.ListOffsetsRequest)
+			resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+			for _, rt := range r.Topics {
+				st := kmsg.NewListOffsetsResponseTopic()
+				st.Topic = rt.Topic
+				for _, rp := range rt.Partitions {
+					sp := kmsg.NewListOffsetsResponseTopicPartition()
+					sp.Partition = rp.Partition
+					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				resp.Topics = append(resp.Topics, st)
+			}
+			return resp, nil, true
+		})
+		return c.ListenAddrs(), &calls
+	}
+
+	brokers, calls := unknownFor(3)
+	p, _, err := tryOpenPub(t, brokers)
+	if err != nil {
+		t.Fatalf("a partition unknown for 3 requests: %v", err)
+	}
+	p.Close()
+	if calls.Load() <= 3 {
+		t.Errorf("ListOffsets was called %d times, want more than the 3 that failed", calls.Load())
+	}
+
+	brokers, _ = unknownFor(1 << 30)
+	_, _, err = tryOpenPub(t, brokers)
+	if !errors.Is(err, kerr.UnknownTopicOrPartition) || !strings.Contains(err.Error(), "start the connector again in a minute") {
+		t.Fatalf("a partition that stays unknown: got %v", err)
+	}
+}
+
 func TestCrashBetweenTransactions(t *testing.T) {
 	brokers := fakeKafka(t)
 	p, _ := openPub(t, brokers)

@@ -218,11 +218,17 @@ func (p *Publisher) ReadState(ctx context.Context) (*State, error) {
 	}
 }
 
+// stateOffsetsRetry retries listing the state topic's offsets, also while
+// the broker does not host its partition yet (UNKNOWN_TOPIC_OR_PARTITION is
+// retriable): a topic created a moment ago takes a moment to show up. About
+// 17 s in all.
+var stateOffsetsRetry = retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, MaxAttempts: 20}
+
 func (p *Publisher) readStateOnce(ctx context.Context) (*State, error) {
 	topic := p.cfg.Router.StateTopic()
 	st := NewState()
 	var start, end int64
-	err := retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, MaxAttempts: 20}, isTransientOrMissing,
+	err := retry.Do(ctx, stateOffsetsRetry, isTransient,
 		func(ctx context.Context) error {
 			ends, err := p.adm.ListCommittedOffsets(ctx, topic)
 			if err != nil {
@@ -249,6 +255,9 @@ func (p *Publisher) readStateOnce(ctx context.Context) (*State, error) {
 			start, end = s.Offset, e.Offset
 			return nil
 		})
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, fmt.Errorf("listing offsets of %s: the broker does not host the topic's partition; a topic deleted and at once created again under the same name can stay unknown for a while (17 s seen on a busy broker): start the connector again in a minute, and if this persists, check the topic (kafka-topics --describe --topic %s): %w", topic, topic, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing offsets of %s: %w", topic, classify(err))
 	}
@@ -501,8 +510,4 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, spec kafkax.TopicSpec) (
 		return 0, classify(err)
 	}
 	return n, nil
-}
-
-func isTransientOrMissing(err error) bool {
-	return errors.Is(err, kerr.UnknownTopicOrPartition) || isTransient(err)
 }
