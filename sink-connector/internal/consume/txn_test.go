@@ -21,9 +21,10 @@ import (
 	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
 )
 
-// Unit tests of the transaction gathering (txn.go): real workers, queues,
-// offsets and codec; the destination is a fake writer that records what it
-// was asked to apply and which offsets were acknowledged at that moment.
+// Unit tests of the transaction gathering (txn.go) and of the plain flush
+// path's rejected writes: real workers, queues, offsets and codec; the
+// destination is a fake writer that records what it was asked to apply and
+// which offsets were acknowledged at that moment.
 
 type flushCall struct {
 	txn   bool
@@ -36,6 +37,7 @@ type fakeDest struct {
 	c      *Consumer
 	calls  []flushCall
 	txnErr error
+	reject map[int64]bool // offsets whose writes the destination rejects (set before pushing)
 }
 
 func (f *fakeDest) record(txn bool, b *apply.Batch) {
@@ -55,7 +57,32 @@ func (f *fakeDest) record(txn bool, b *apply.Batch) {
 
 func (f *fakeDest) Flush(_ context.Context, b *apply.Batch) (apply.Result, error) {
 	f.record(false, b)
-	return apply.Result{}, nil
+	var res apply.Result
+	for _, r := range b.Refs() {
+		if f.reject[r.Offset] {
+			res.Failures = append(res.Failures, apply.Failure{Ref: r, Err: fmt.Errorf("%w: document fails validation", apply.ErrRejected)})
+		}
+	}
+	return res, nil
+}
+
+// fakeDLQ records what was sent to the dead-letter topic.
+type fakeDLQ struct {
+	mu   sync.Mutex
+	sent []string // "topic/partition@offset: reason"
+}
+
+func (d *fakeDLQ) Send(_ context.Context, r *kgo.Record, reason error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sent = append(d.sent, fmt.Sprintf("%s/%d@%d: %v", r.Topic, r.Partition, r.Offset, reason))
+	return nil
+}
+
+func (d *fakeDLQ) list() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.sent...)
 }
 
 func (f *fakeDest) FlushTxn(_ context.Context, b *apply.Batch) (apply.Result, error) {
@@ -105,6 +132,13 @@ type txnHarness struct {
 
 func newTxnHarness(t *testing.T, wait time.Duration, maxEvents int, parts ...tp) *txnHarness {
 	t.Helper()
+	return newHarness(t, func(c *Config) { c.Transactions, c.TxnWait, c.TxnMaxEvents = true, wait, maxEvents }, nil, parts...)
+}
+
+// newHarness runs workers for parts with the defaults below changed by tune;
+// dlq (nil: none) receives dead letters.
+func newHarness(t *testing.T, tune func(*Config), dlq DeadLetters, parts ...tp) *txnHarness {
+	t.Helper()
 	serde, err := schema.NewSerde(context.Background(), schema.SerdeConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,15 +147,20 @@ func newTxnHarness(t *testing.T, wait time.Duration, maxEvents int, parts ...tp)
 	m := metrics.New(nil)
 	dest := &fakeDest{}
 	cfg := Config{Group: "g", TopicRegex: ".*", StartFrom: "earliest", BatchSize: 100, FlushInterval: 5 * time.Millisecond,
-		Parallelism: 4, QueueLimit: 1 << 20, Tolerance: ToleranceNone, Transactions: true, TxnWait: wait, TxnMaxEvents: maxEvents}
-	c, err := New(cfg, Deps{Decoder: serde, Writer: dest, TxnWriter: dest, Barriers: dest, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Parallelism: 4, QueueLimit: 1 << 20, Tolerance: ToleranceNone}
+	tune(&cfg)
+	deps := Deps{Decoder: serde, Writer: dest, TxnWriter: dest, Barriers: dest, Metrics: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if dlq != nil {
+		deps.DeadLetters = dlq
+	}
+	c, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dest.c = c
 	c.runCtx = ctx
 	c.offs = newOffsets(func(context.Context, map[string]map[int32]kgo.EpochOffset) error { return nil })
-	c.txns = newTxnCoord(wait, maxEvents, c.txnResolved)
+	c.txns = newTxnCoord(cfg.TxnWait, cfg.TxnMaxEvents, c.txnResolved)
 	h := &txnHarness{t: t, c: c, dest: dest, serde: serde, workers: map[tp]*worker{}, next: map[tp]int64{}, errs: make(chan error, len(parts)), cancel: cancel}
 	c.barriers = map[string]*barrier{}
 	for _, p := range parts {
@@ -391,4 +430,62 @@ func TestTxnDDLBeforeItsEventsKeepsTheTransaction(t *testing.T) {
 		t.Fatalf("applied %s, want the DDL, then both writes in one destination transaction", got)
 	}
 	h.waitFor("offsets", func() bool { return h.acked(pA) == 3 })
+}
+
+// TestRejectedWriteGoesToDeadLetters: on the plain (non-transactional) path a
+// write the destination rejects goes to the dead-letter topic with its reason
+// and is counted; the batch's other writes are acknowledged, and no offset is
+// acknowledged before the destination acknowledged the writes it covers.
+func TestRejectedWriteGoesToDeadLetters(t *testing.T) {
+	dlq := &fakeDLQ{}
+	h := newHarness(t, func(c *Config) { c.Tolerance, c.DLQTopic = ToleranceAll, "lb._dlq" }, dlq, pA)
+	h.dest.reject = map[int64]bool{1: true}
+	h.push(pA, h.ev(pA, 1), h.ev(pA, 2), h.ev(pA, 3))
+	h.waitFor("the batch acknowledged", func() bool { return h.acked(pA) == 3 })
+	sent := dlq.list()
+	if len(sent) != 1 || !strings.HasPrefix(sent[0], "lb.d.a/0@1: ") || !strings.Contains(sent[0], "document fails validation") {
+		t.Fatalf("dead letters: %q, want offset 1 with the destination's reason", sent)
+	}
+	if v := counterValue(h.c.m.DeadLetters.WithLabelValues("rejected")); v != 1 {
+		t.Fatalf("dead_letters_total{rejected} = %v, want 1", v)
+	}
+	checkAckAfterWrite(t, h.dest.snapshot(), pA)
+}
+
+// TestRejectedWriteStopsWithToleranceNone: with --error-tolerance=none a
+// rejected write stops the sink, and nothing from the rejected record on is
+// acknowledged.
+func TestRejectedWriteStopsWithToleranceNone(t *testing.T) {
+	h := newHarness(t, func(*Config) {}, nil, pA)
+	h.dest.reject = map[int64]bool{1: true}
+	h.push(pA, h.ev(pA, 1), h.ev(pA, 2), h.ev(pA, 3))
+	select {
+	case err := <-h.errs:
+		if !errors.Is(err, ErrPoison) || !strings.Contains(err.Error(), "offset 1") {
+			t.Fatalf("error: %v, want ErrPoison at offset 1", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	if a := h.acked(pA); a > 1 {
+		t.Fatalf("acknowledged up to offset %d, past the rejected record 1", a)
+	}
+}
+
+// checkAckAfterWrite fails when a flush saw an offset of p acknowledged that
+// covers a record the flush was still writing.
+func checkAckAfterWrite(t *testing.T, calls []flushCall, p tp) {
+	t.Helper()
+	prefix := fmt.Sprintf("%s/%d@", p.topic, p.partition)
+	for _, c := range calls {
+		for _, ref := range c.refs {
+			var off int64
+			if _, err := fmt.Sscanf(strings.TrimPrefix(ref, prefix), "%d", &off); err != nil || !strings.HasPrefix(ref, prefix) {
+				continue
+			}
+			if a, ok := c.acked[p]; ok && a > off {
+				t.Fatalf("offset %d was acknowledged (next %d) while its write was still being flushed: %+v", off, a, calls)
+			}
+		}
+	}
 }
