@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -487,5 +489,80 @@ func checkAckAfterWrite(t *testing.T, calls []flushCall, p tp) {
 				t.Fatalf("offset %d was acknowledged (next %d) while its write was still being flushed: %+v", off, a, calls)
 			}
 		}
+	}
+}
+
+// TestAbortedSourceTransactionNotApplied: the consumer reads the log
+// read_committed, so records of a Kafka transaction the source aborted are
+// never applied (kfake broker, real consumer group, fake destination).
+func TestAbortedSourceTransactionNotApplied(t *testing.T) {
+	const topic = "lb.d.a"
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	brokers := kgo.SeedBrokers(cluster.ListenAddrs()...)
+	serde, err := schema.NewSerde(context.Background(), schema.SerdeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(id int) *kgo.Record {
+		key, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}})
+		doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}})
+		v, err := serde.EncodeValue(topic, &schema.Event{Op: schema.OpReplace, NS: schema.Namespace{DB: "d", Coll: "a"},
+			DocumentKey: key, FullDocument: doc, ClusterTime: schema.ClusterTime{T: 1, I: uint32(id)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &kgo.Record{Topic: topic, Key: key, Value: v, Headers: []kgo.RecordHeader{serde.Header()}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	prod, err := kgo.NewClient(brokers, kgo.TransactionalID("lb-source"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	transact := func(commit kgo.TransactionEndTry, ids ...int) {
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if err := prod.ProduceSync(ctx, record(id)).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := prod.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	transact(kgo.TryAbort, 1, 2) // offsets 0, 1; the abort marker at 2
+	transact(kgo.TryCommit, 3)   // offset 3; the commit marker at 4
+
+	dest := &fakeDest{}
+	cfg := Config{Group: "g", TopicRegex: `lb\.d\..*`, StartFrom: "earliest", BatchSize: 100, FlushInterval: 5 * time.Millisecond,
+		Parallelism: 1, Tolerance: ToleranceNone}
+	c, err := New(cfg, Deps{KafkaOpts: []kgo.Opt{brokers}, Decoder: serde, Writer: dest, Barriers: dest,
+		Metrics: metrics.New(nil), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest.c = c
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !slices.Contains(dest.applied(), topic+"/0@3") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the committed record was not applied; applied: %v", dest.applied())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := dest.applied(); !slices.Equal(got, []string{topic + "/0@3"}) {
+		t.Fatalf("applied %v, want only the committed record at offset 3", got)
 	}
 }
