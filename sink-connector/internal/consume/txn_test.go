@@ -43,18 +43,24 @@ type fakeDest struct {
 }
 
 func (f *fakeDest) record(txn bool, b *apply.Batch) {
-	call := flushCall{txn: txn, acked: map[tp]int64{}}
+	call := flushCall{txn: txn, acked: f.ackedNow()}
 	for _, r := range b.Refs() {
 		call.refs = append(call.refs, fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
 	}
-	f.c.offs.mu.Lock()
-	for k, eo := range f.c.offs.acked {
-		call.acked[k] = eo.Offset
-	}
-	f.c.offs.mu.Unlock()
 	f.mu.Lock()
 	f.calls = append(f.calls, call)
 	f.mu.Unlock()
+}
+
+// ackedNow copies the consumer's acknowledged offsets.
+func (f *fakeDest) ackedNow() map[tp]int64 {
+	acked := map[tp]int64{}
+	f.c.offs.mu.Lock()
+	defer f.c.offs.mu.Unlock()
+	for k, eo := range f.c.offs.acked {
+		acked[k] = eo.Offset
+	}
+	return acked
 }
 
 func (f *fakeDest) Flush(_ context.Context, b *apply.Batch) (apply.Result, error) {
@@ -94,8 +100,9 @@ func (f *fakeDest) FlushTxn(_ context.Context, b *apply.Batch) (apply.Result, er
 
 // Apply records a DDL barrier as a call of its own ("DDL:<id>").
 func (f *fakeDest) Apply(_ context.Context, _ string, ev *schema.Event) error {
+	call := flushCall{refs: []string{"DDL:" + apply.BarrierID(ev)}, acked: f.ackedNow()}
 	f.mu.Lock()
-	f.calls = append(f.calls, flushCall{refs: []string{"DDL:" + apply.BarrierID(ev)}})
+	f.calls = append(f.calls, call)
 	f.mu.Unlock()
 	return nil
 }
@@ -165,8 +172,12 @@ func newHarness(t *testing.T, tune func(*Config), dlq DeadLetters, parts ...tp) 
 	c.txns = newTxnCoord(cfg.TxnWait, cfg.TxnMaxEvents, c.txnResolved)
 	h := &txnHarness{t: t, c: c, dest: dest, serde: serde, workers: map[tp]*worker{}, next: map[tp]int64{}, errs: make(chan error, len(parts)), cancel: cancel}
 	c.barriers = map[string]*barrier{}
+	perTopic := map[string]int{}
 	for _, p := range parts {
-		c.barriers[p.topic] = newBarrier(p.topic, 1)
+		perTopic[p.topic]++
+	}
+	for topic, n := range perTopic {
+		c.barriers[topic] = newBarrier(topic, n)
 	}
 	var wg sync.WaitGroup
 	for _, p := range parts {
@@ -564,5 +575,32 @@ func TestAbortedSourceTransactionNotApplied(t *testing.T) {
 	}
 	if got := dest.applied(); !slices.Equal(got, []string{topic + "/0@3"}) {
 		t.Fatalf("applied %v, want only the committed record at offset 3", got)
+	}
+}
+
+// TestBarrierAcrossPartitions: a DDL is applied once, when both partitions of
+// its namespace reached it, after every write before it and before every
+// write after it; at that moment each partition is acknowledged exactly up to
+// the DDL record, also partition 1, whose first record is the DDL.
+func TestBarrierAcrossPartitions(t *testing.T) {
+	p0, p1 := tp{"lb.d.a", 0}, tp{"lb.d.a", 1}
+	h := newHarness(t, func(*Config) {}, nil, p0, p1)
+	h.push(p0, h.ev(p0, 1), h.ddl(p0, "d1"), h.ev(p0, 3))
+	time.Sleep(50 * time.Millisecond) // p0 waits at the barrier for p1
+	if got := h.dest.applied(); slices.Contains(got, "DDL:d1") || slices.Contains(got, "lb.d.a/0@2") {
+		t.Fatalf("applied %v before partition 1 reached the barrier", got)
+	}
+	h.push(p1, h.ddl(p1, "d1"))
+	h.waitFor("the write after the DDL", func() bool { return slices.Contains(h.dest.applied(), "lb.d.a/0@2") })
+	got := h.dest.applied()
+	if want := []string{"lb.d.a/0@0", "DDL:d1", "lb.d.a/0@2"}; !slices.Equal(got, want) {
+		t.Fatalf("applied %v, want %v: the DDL once, between the writes before and after it", got, want)
+	}
+	for _, c := range h.dest.snapshot() {
+		a0, ok0 := c.acked[p0]
+		a1, ok1 := c.acked[p1]
+		if c.refs[0] == "DDL:d1" && (!ok0 || !ok1 || a0 != 1 || a1 != 0) {
+			t.Fatalf("acknowledged at the DDL: %v, want each partition at its DDL record (partition 0 offset 1, partition 1 offset 0)", c.acked)
+		}
 	}
 }
