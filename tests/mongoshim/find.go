@@ -271,11 +271,37 @@ func (s *Server) listCollections(ctx context.Context, db string, cmd bson.Raw) (
 		// answer with their (empty) list of user-visible collections
 		return cursorReply("firstBatch", nil, nil, 0, db+".$cmd.listCollections"), nil
 	}
-	if err != nil || !replyOK(reply) || lookupBool(cmd, "nameOnly") {
+	if err != nil || !replyOK(reply) {
 		return reply, err
 	}
-	_ = s.catalogLoad(ctx, db)
 	batch := rawDocs(lookupArray(reply, "cursor", "firstBatch"))
+	if !lookupBool(cmd, "nameOnly") {
+		s.listedOptions(ctx, db, batch)
+	}
+	// mongo-java-server ignores the filter: apply it here, to the entries
+	// as listed (name, type, options, info).
+	if f := lookupDoc(cmd, "filter"); len(f) > len(emptyDoc) {
+		m, err := newMatcher(f)
+		if err != nil {
+			return nil, shimErr(codeBadValue, "listCollections filter: "+err.Error())
+		}
+		kept := batch[:0]
+		for _, d := range batch {
+			if m.match(d) {
+				kept = append(kept, d)
+			}
+		}
+		batch = kept
+	}
+	cur := lookupDoc(reply, "cursor")
+	return withFields(reply, "cursor", withFields(cur, "firstBatch", arrayOf(batch))), nil
+}
+
+// listedOptions completes the collections' entries of a listCollections
+// batch in place: the shim's collection UUIDs, the options the backend drops
+// and changeStreamPreAndPostImages, in MongoDB's order.
+func (s *Server) listedOptions(ctx context.Context, db string, batch []bson.Raw) {
+	_ = s.catalogLoad(ctx, db)
 	for i, d := range batch {
 		name := lookupString(d, "name")
 		s.cat.mu.Lock()
@@ -307,11 +333,35 @@ func (s *Server) listCollections(ctx context.Context, db string, cmd bson.Raw) (
 		if images {
 			opts = withFields(opts, "changeStreamPreAndPostImages", bson.D{{Key: "enabled", Value: true}})
 		}
-		d = withFields(d, "options", opts)
+		d = withFields(d, "options", inOptionsOrder(opts))
 		batch[i] = d
 	}
-	cur := lookupDoc(reply, "cursor")
-	return withFields(reply, "cursor", withFields(cur, "firstBatch", arrayOf(batch))), nil
+}
+
+// optionsOrder is the order in which MongoDB lists a collection's options
+// (CollectionOptions::appendBSON), whatever order they were given in: a
+// verifier comparing two clusters' options byte for byte relies on it.
+var optionsOrder = []string{"capped", "size", "max", "autoIndexId", "temp", "recordPreImages",
+	"changeStreamPreAndPostImages", "storageEngine", "indexOptionDefaults", "validator", "validationLevel",
+	"validationAction", "collation", "clusteredIndex", "expireAfterSeconds", "viewOn", "pipeline", "idIndex", "timeseries"}
+
+// inOptionsOrder returns opts with the options MongoDB orders in
+// optionsOrder, then any others in their given order.
+func inOptionsOrder(opts bson.Raw) bson.Raw {
+	known := map[string]bool{}
+	out := bson.D{}
+	for _, k := range optionsOrder {
+		known[k] = true
+		if v, err := opts.LookupErr(k); err == nil {
+			out = append(out, bson.E{Key: k, Value: v})
+		}
+	}
+	for _, e := range mustElems(opts) {
+		if !known[e.Key()] {
+			out = append(out, bson.E{Key: e.Key(), Value: e.Value()})
+		}
+	}
+	return mustRaw(out)
 }
 
 // collStatsStage serves a lone $collStats stage (the backend has only the

@@ -816,3 +816,45 @@ func TestReplaceStoresReplacementOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestListCollectionsFilterAndOptionsOrder: listCollections honours its
+// filter (the backend ignores it) and lists options in MongoDB's order
+// (CollectionOptions::appendBSON), whatever order create was given them in.
+func TestListCollectionsFilterAndOptionsOrder(t *testing.T) {
+	cl := connect(t)
+	ctx := ctxT(t)
+	db := cl.Database(dbName(t))
+	defer func() { _ = db.Drop(ctx) }()
+	for _, name := range []string{"a", "b"} {
+		cmd := bson.D{{Key: "create", Value: name},
+			{Key: "collation", Value: bson.D{{Key: "locale", Value: "fr"}}},
+			{Key: "changeStreamPreAndPostImages", Value: bson.D{{Key: "enabled", Value: true}}},
+			{Key: "validationAction", Value: "warn"},
+			{Key: "validator", Value: bson.D{{Key: "x", Value: bson.D{{Key: "$exists", Value: true}}}}}}
+		if err := db.RunCommand(ctx, cmd).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	specs, err := db.ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 1 || specs[0].Name != "b" {
+		t.Fatalf("listCollections {name: \"b\"}: %+v, want only b", specs)
+	}
+	var keys []string
+	elems, _ := specs[0].Options.Elements()
+	for _, e := range elems {
+		keys = append(keys, e.Key())
+	}
+	want := "changeStreamPreAndPostImages validator validationLevel validationAction collation"
+	if got := strings.Join(keys, " "); got != want {
+		t.Errorf("options of b in the order %q, want %q", got, want)
+	}
+	for action, n := range map[string]int{"warn": 2, "error": 0} {
+		specs, err := db.ListCollectionSpecifications(ctx, bson.D{{Key: "options.validationAction", Value: action}})
+		if err != nil || len(specs) != n {
+			t.Errorf("listCollections {options.validationAction: %q}: %d collections (%v), want %d", action, len(specs), err, n)
+		}
+	}
+}
