@@ -1,0 +1,40 @@
+package layout
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/logbridge/logbridge/"
+
+// TestDependencyRules lists the (non-test) dependencies of each product
+// tree with `go list -deps` and fails on a forbidden one.
+func TestDependencyRules(t *testing.T) {
+	rules := []struct {
+		tree      string
+		forbidden []string
+	}{
+		{"source-connector", []string{"sink-connector", "tests"}},
+		{"sink-connector", []string{"source-connector", "tests"}},
+		{"schema", []string{"source-connector", "sink-connector", "tests"}},
+		{"pkg", []string{"source-connector", "sink-connector", "tests"}},
+	}
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+r.tree+"/...").Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s/...: %v", r.tree, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) == 0 {
+			t.Fatalf("go list -deps %s/... listed nothing", r.tree)
+		}
+		for _, dep := range deps {
+			for _, f := range r.forbidden {
+				if dep == module+f || strings.HasPrefix(dep, module+f+"/") {
+					t.Errorf("%s depends on %s: %s must not import %s", r.tree, dep, r.tree, f)
+				}
+			}
+		}
+	}
+}
