@@ -46,6 +46,15 @@ func count(t testing.TB, cl *mongo.Client, ns schema.Namespace) int64 {
 	return n
 }
 
+// updated counts the documents of ns that the second pass (v: 1) reached.
+func updated(t testing.TB, cl *mongo.Client, ns schema.Namespace) int64 {
+	n, err := cl.Database(ns.DB).Collection(ns.Coll).CountDocuments(testenv.Context(t, 30*time.Second), bson.D{{Key: "v", Value: int32(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestSinkKill9Restart(t *testing.T) {
 	env := testenv.New(t)
 	dest := env.Dest(t)
@@ -81,11 +90,18 @@ func TestSinkKill9Restart(t *testing.T) {
 		if round == 3 {
 			break
 		}
-		// Kill it mid-stream: wait until some but not all work is visible.
+		// Kill it mid-stream: twice while the snapshot records are being
+		// inserted, once while the updates after the marker are being
+		// applied; wait until some but not all of that work is visible.
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			c := count(t, dest, ns)
-			if c > int64(round+1)*n/5 || time.Now().After(deadline) {
+			var done bool
+			if round < 2 {
+				done = count(t, dest, ns) > int64(round+1)*n/5
+			} else {
+				done = updated(t, dest, ns) > n/3
+			}
+			if done || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -94,7 +110,7 @@ func TestSinkKill9Restart(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
-		t.Logf("round %d: killed with %d documents in the destination", round, count(t, dest, ns))
+		t.Logf("round %d: killed with %d documents in the destination, %d of them updated", round, count(t, dest, ns), updated(t, dest, ns))
 	}
 	waitEqual(t, dest, ns, want, 120*time.Second)
 	if c := count(t, dest, ns); c != n {
