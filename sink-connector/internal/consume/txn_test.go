@@ -204,20 +204,38 @@ var lsidA = func() bson.Raw {
 // not nil) is (index, count) of transaction 7 of lsidA.
 func (h *txnHarness) ev(p tp, id int, txn ...int32) *kgo.Record {
 	h.t.Helper()
-	ns := schema.Namespace{DB: "d", Coll: strings.TrimPrefix(p.topic, "lb.d.")}
-	key, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}})
-	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}, {Key: "v", Value: 1}})
-	e := &schema.Event{Op: schema.OpReplace, NS: ns, DocumentKey: key, FullDocument: doc, ClusterTime: schema.ClusterTime{T: 1, I: 1}}
+	e := replaceEvent(p.topic, id)
 	if len(txn) > 0 {
 		e.Txn = &schema.TxnID{LSID: lsidA, TxnNumber: 7, Index: txn[0], Counted: true, Count: txn[1]}
 	}
-	v, err := h.serde.EncodeValue(p.topic, e)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	off := h.next[p]
+	return h.record(p, e)
+}
+
+// record encodes e as the next record of p.
+func (h *txnHarness) record(p tp, e *schema.Event) *kgo.Record {
+	h.t.Helper()
+	r := encodeRecord(h.t, h.serde, p.topic, e)
+	r.Partition, r.Offset = p.partition, h.next[p]
 	h.next[p]++
-	return &kgo.Record{Topic: p.topic, Partition: p.partition, Offset: off, Key: key, Value: v, Headers: []kgo.RecordHeader{h.serde.Header()}}
+	return r
+}
+
+// replaceEvent is a replace of document id in the topic's namespace.
+func replaceEvent(topic string, id int) *schema.Event {
+	ns := schema.Namespace{DB: "d", Coll: strings.TrimPrefix(topic, "lb.d.")}
+	key, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}})
+	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}, {Key: "v", Value: 1}})
+	return &schema.Event{Op: schema.OpReplace, NS: ns, DocumentKey: key, FullDocument: doc, ClusterTime: schema.ClusterTime{T: 1, I: 1}}
+}
+
+// encodeRecord is e as a record of topic, keyed by its document key.
+func encodeRecord(t *testing.T, serde *schema.Serde, topic string, e *schema.Event) *kgo.Record {
+	t.Helper()
+	v, err := serde.EncodeValue(topic, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Key: e.DocumentKey, Value: v, Headers: []kgo.RecordHeader{serde.Header()}}
 }
 
 func (h *txnHarness) push(p tp, rs ...*kgo.Record) { h.workers[p].q.push(rs) }
@@ -407,13 +425,7 @@ func (h *txnHarness) ddl(p tp, id string) *kgo.Record {
 	e := &schema.Event{Op: schema.OpDDL, NS: ns, ClusterTime: schema.ClusterTime{T: 1, I: 1},
 		DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, ID: id, Indexes: idx},
 		Txn: &schema.TxnID{LSID: lsidA, TxnNumber: 7}}
-	v, err := h.serde.EncodeValue(p.topic, e)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	off := h.next[p]
-	h.next[p]++
-	return &kgo.Record{Topic: p.topic, Partition: p.partition, Offset: off, Value: v, Headers: []kgo.RecordHeader{h.serde.Header()}}
+	return h.record(p, e)
 }
 
 // A DDL after some of its transaction's events: the transaction is applied
@@ -518,16 +530,6 @@ func TestAbortedSourceTransactionNotApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	record := func(id int) *kgo.Record {
-		key, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}})
-		doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(id)}})
-		v, err := serde.EncodeValue(topic, &schema.Event{Op: schema.OpReplace, NS: schema.Namespace{DB: "d", Coll: "a"},
-			DocumentKey: key, FullDocument: doc, ClusterTime: schema.ClusterTime{T: 1, I: uint32(id)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &kgo.Record{Topic: topic, Key: key, Value: v, Headers: []kgo.RecordHeader{serde.Header()}}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	prod, err := kgo.NewClient(brokers, kgo.TransactionalID("lb-source"))
@@ -540,7 +542,7 @@ func TestAbortedSourceTransactionNotApplied(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, id := range ids {
-			if err := prod.ProduceSync(ctx, record(id)).FirstErr(); err != nil {
+			if err := prod.ProduceSync(ctx, encodeRecord(t, serde, topic, replaceEvent(topic, id))).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
 		}

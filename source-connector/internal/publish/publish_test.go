@@ -197,8 +197,6 @@ func TestCommitAndResumeState(t *testing.T) {
 	}
 }
 
-// TestCrashBetweenTransactions: an open (never committed) transaction of a
-// crashed producer is invisible, and the next producer fences it.
 // TestStatePartitionNotHostedYet: while the broker answers ListOffsets for the
 // state topic with UNKNOWN_TOPIC_OR_PARTITION (as a real broker did for 17 s
 // after the topic was deleted and created again under the same name), Open
@@ -255,6 +253,8 @@ func TestStatePartitionNotHostedYet(t *testing.T) {
 	}
 }
 
+// TestCrashBetweenTransactions: an open (never committed) transaction of a
+// crashed producer is invisible, and the next producer fences it.
 func TestCrashBetweenTransactions(t *testing.T) {
 	brokers := fakeKafka(t)
 	p, _ := openPub(t, brokers)
