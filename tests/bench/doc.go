@@ -24,15 +24,17 @@
 //     20% of the raw insert rate; p50/p99 and drift (first vs last third).
 //     Goal p99 ≤ 250 ms with no upward drift.
 //
-// The throughput benchmarks run each side twice, alternately, and count the
-// better run of each: on a fresh stack the first run warms the JITs of Kafka
-// and mongo-java-server and can be half as fast as the second.
-// BenchmarkSnapshotVsRawRead also runs a raw read and 2–8 snapshots
-// unmeasured first, until the broker's JIT compilers use under 10% of its
-// CPU in a snapshot phase (its raw reads never touch Kafka, so only its
-// snapshots warm the broker), and by default pins the source server and
-// its shim to the first half of the CPUs and Kafka, the reader and the
-// connector to the other half: a model of separate hosts.
+// The other throughput benchmarks run each side twice, alternately, and
+// count the better run of each: on a fresh stack the first run warms the
+// JITs of Kafka and mongo-java-server and can be half as fast as the second.
+// BenchmarkSnapshotVsRawRead runs a raw read and 2–8 snapshots unmeasured
+// first, until the broker's JIT compilers use under 10% of its CPU in two
+// snapshot phases in a row (its raw reads never touch Kafka, so only its
+// snapshots warm the broker); then it measures five pairs, each a raw read
+// followed by a snapshot, and reports the median of the pairs' ratios. By
+// default it pins the source server and its shim to the first half of the
+// CPUs and Kafka, the reader and the connector to the other half: a model
+// of separate hosts.
 //
 // Settings (environment): LOGBRIDGE_BENCH_COLLS (collections, default 4),
 // LOGBRIDGE_BENCH_DOCS (documents per collection, default 50000, ~1 KiB
@@ -42,7 +44,9 @@
 // LOGBRIDGE_BENCH_TRACE=1 (print timelines: the connector's log, the
 // destination's count as it grows), LOGBRIDGE_BENCH_PIN (unset: pin where
 // possible; 1: pin or fail; 0: every process on every CPU),
-// LOGBRIDGE_BENCH_SOURCE_ARGS (extra source-connector flags, for tuning).
+// LOGBRIDGE_BENCH_SOURCE_ARGS (extra source-connector flags, for tuning),
+// LOGBRIDGE_BENCH_PAIRS (measured pairs of the snapshot benchmark, default
+// 5), LOGBRIDGE_BENCH_WARMUP_MAX (its most warm-up snapshots, default 8).
 // At smaller sizes fixed costs (process start, planning, topic creation)
 // dominate the rates.
 package bench

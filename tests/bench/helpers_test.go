@@ -265,9 +265,9 @@ func logDuration(line string) time.Duration {
 	return d
 }
 
-// deleteTopics removes the topics of a prefix (the benchmarks' logs are
+// deleteTopics removes the topics of the prefixes (the benchmarks' logs are
 // large and of no use afterwards).
-func deleteTopics(env testenv.Env, prefix string) {
+func deleteTopics(env testenv.Env, prefixes ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl, err := kgoClient(env)
@@ -282,8 +282,11 @@ func deleteTopics(env testenv.Env, prefix string) {
 	}
 	var names []string
 	for _, n := range tl.Names() {
-		if strings.HasPrefix(n, prefix+".") {
-			names = append(names, n)
+		for _, prefix := range prefixes {
+			if strings.HasPrefix(n, prefix+".") {
+				names = append(names, n)
+				break
+			}
 		}
 	}
 	if len(names) > 0 {
@@ -449,6 +452,28 @@ func rawRead(b *testing.B, cl *mongo.Client, db string, sz sizes, ordered bool, 
 		b.Fatalf("raw read: %v", err)
 	}
 	return r
+}
+
+// median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// join formats each of xs with format, comma-separated.
+func join(xs []float64, format string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
