@@ -99,9 +99,9 @@ kafka_up() {
   local java; java="$(stack_java 17 KAFKA_JAVA_HOME)"
   local t0=$SECONDS
   stack_log "kafka: starting on $KAFKA_HOST:$KAFKA_PORT (log $(_kafka_logfile))"
-  # shellcheck disable=SC2086  # heap options are a word list
+  # shellcheck disable=SC2086  # heap and JIT options are word lists
   stack_spawn "$(_kafka_pidfile)" "$(_kafka_logfile)" \
-    "$java" $KAFKA_HEAP_OPTS "$KAFKA_MARKER" \
+    "$java" $KAFKA_HEAP_OPTS $KAFKA_JIT_OPTS "$KAFKA_MARKER" \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvokesConcurrent \
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_DEPLOY/log4j2.properties" \
