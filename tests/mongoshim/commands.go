@@ -138,6 +138,8 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 		return s.forward(ctx, db, cmd)
 	case "listcollections":
 		return s.listCollections(ctx, db, cmd)
+	case "configurefailpoint":
+		return s.failCommand.configure(db, cmd)
 	case "shutdown", "replsetinitiate", "replsetreconfig", "replsetstepdown", "fsync":
 		return nil, shimErr(codeIllegalOperation, name+" is not supported by mongoshim")
 	}

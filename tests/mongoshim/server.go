@@ -4,10 +4,11 @@
 // (operationTime / $clusterTime), sessions, transactions (applied at commit),
 // an in-memory oplog of change events in the documented format served by
 // cluster-, database- and collection-wide $changeStream cursors,
-// setUserWriteBlockMode, and find's min/max. It is test infrastructure — a
-// fake replica set — and never part of the product. With Config.Mongos it
-// presents itself as the mongos of a one-shard cluster instead. docs/testing.md lists
-// how faithful it is and its gaps.
+// setUserWriteBlockMode, find's min/max, and mongod's failCommand fail point
+// (to stand in for a user without a privilege). It is test infrastructure —
+// a fake replica set — and never part of the product. With Config.Mongos it
+// presents itself as the mongos of a one-shard cluster instead.
+// docs/testing.md lists how faithful it is and its gaps.
 package mongoshim
 
 import (
@@ -91,6 +92,7 @@ type Server struct {
 	cursors      *cursorRegistry
 	txns         *txnTable
 	blocked      atomic.Bool
+	failCommand  failCommand // the failCommand fail point (configureFailPoint)
 	bypassPrefix string
 	processID    bson.ObjectID
 	connIDs      atomic.Int32
@@ -240,6 +242,9 @@ type conn struct {
 	id   int32
 	net  net.Conn
 	peer string
+	// app: the application name of the client's handshake (read and
+	// written only by the connection's goroutine).
+	app string
 	// bypass: the client's handshake named an application with the
 	// bypass prefix, standing in for a user that holds the
 	// bypassWriteBlockingMode privilege (the shim has no auth).
@@ -319,8 +324,16 @@ func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.
 	}()
 	switch strings.ToLower(name) {
 	case "hello", "ismaster":
-		if app, ok := req.cmd.Lookup("client", "application", "name").StringValueOK(); ok && s.bypassPrefix != "" && strings.HasPrefix(app, s.bypassPrefix) {
-			c.bypass.Store(true)
+		if app, ok := req.cmd.Lookup("client", "application", "name").StringValueOK(); ok {
+			c.app = app
+			if s.bypassPrefix != "" && strings.HasPrefix(app, s.bypassPrefix) {
+				c.bypass.Store(true)
+			}
+		}
+	}
+	if !strings.EqualFold(name, "configureFailPoint") {
+		if fail := s.failCommand.fire(name, c.app); fail != nil {
+			return s.decorate(fail, 0)
 		}
 	}
 	ctx = context.WithValue(ctx, bypassKey{}, c.bypass.Load())

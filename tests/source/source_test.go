@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -141,4 +142,60 @@ func genuine(t *testing.T, env testenv.Env) bool {
 		return false
 	}
 	return true
+}
+
+// TestSourceLacksPrivileges (issue 4, missing privileges): the source
+// refuses a command the connector needs with Unauthorized (13), as a
+// server does for a user without the privilege → exit status 1 and a
+// message that names what the user needs. The local servers have no
+// authentication, so mongod's failCommand fail point stands in for the
+// missing role, limited to the connector's application name so that tests
+// running beside it are untouched. Two places: listing the namespaces, and
+// opening the change stream (an include filter that matches no collection
+// leaves nothing to sample, so the stream is the first aggregate).
+func TestSourceLacksPrivileges(t *testing.T) {
+	env := testenv.New(t)
+	admin := env.Source(t).Database("admin")
+	for _, tc := range []struct {
+		name, command string
+		args          []string
+		want          []string
+	}{
+		{"listing", "listDatabases", nil,
+			[]string{"listing namespaces", "the source user lacks privileges", "readAnyDatabase"}},
+		{"change stream", "aggregate", []string{"--include", "logbridge_no_such_db.*"},
+			[]string{"opening the change stream", "lacks privileges", "changeStream and find actions"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testenv.Context(t, time.Minute)
+			app := "lbpriv-" + strings.ReplaceAll(testenv.TopicPrefix(t), ".", "-")
+			err := admin.RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "alwaysOn"},
+				{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{tc.command}}, {Key: "errorCode", Value: 13}, {Key: "appName", Value: app}}}}).Err()
+			if err != nil {
+				t.Skipf("the source has no failCommand fail point (mongod needs enableTestCommands): %v", err)
+			}
+			t.Cleanup(func() {
+				_ = admin.RunCommand(context.Background(), bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}).Err()
+			})
+			uri, err := url.Parse(env.SourceURI)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := uri.Query()
+			q.Set("appName", app)
+			uri.RawQuery = q.Encode()
+			args := append([]string{"--source-uri", uri.String(), "--kafka-brokers", strings.Join(env.KafkaBrokers, ","), "--topic-prefix", testenv.TopicPrefix(t)}, tc.args...)
+			p := start(t, args...)
+			if code := p.wait(t, time.Minute); code != 1 {
+				t.Fatalf("exit status %d, want 1; output:\n%s", code, p.output())
+			}
+			out := p.output()
+			t.Log(lastLine(out, "lacks privileges"))
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the output does not say %q:\n%s", w, out)
+				}
+			}
+		})
+	}
 }
