@@ -115,9 +115,9 @@ func (f *failCommand) fire(name, app string) bson.Raw {
 			f.on.Store(false)
 		}
 	}
-	name, ok := codeNames[f.code]
+	codeName, ok := codeNames[f.code]
 	if !ok {
-		name = "Location" + itoa(int(f.code))
+		codeName = "Location" + itoa(int(f.code))
 	}
-	return errReplyNamed(f.code, name, "Failing command via 'failCommand' failpoint", f.labels...)
+	return errReplyNamed(f.code, codeName, "Failing command via 'failCommand' failpoint", f.labels...)
 }

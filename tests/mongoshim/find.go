@@ -3,6 +3,7 @@ package mongoshim
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -348,16 +349,14 @@ var optionsOrder = []string{"capped", "size", "max", "autoIndexId", "temp", "rec
 // inOptionsOrder returns opts with the options MongoDB orders in
 // optionsOrder, then any others in their given order.
 func inOptionsOrder(opts bson.Raw) bson.Raw {
-	known := map[string]bool{}
 	out := bson.D{}
 	for _, k := range optionsOrder {
-		known[k] = true
 		if v, err := opts.LookupErr(k); err == nil {
 			out = append(out, bson.E{Key: k, Value: v})
 		}
 	}
 	for _, e := range mustElems(opts) {
-		if !known[e.Key()] {
+		if !slices.Contains(optionsOrder, e.Key()) {
 			out = append(out, bson.E{Key: e.Key(), Value: e.Value()})
 		}
 	}

@@ -322,7 +322,8 @@ func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.
 			s.log.Info("slow command", "cmd", name, "db", req.db, "took", d)
 		}
 	}()
-	switch strings.ToLower(name) {
+	lower := strings.ToLower(name)
+	switch lower {
 	case "hello", "ismaster":
 		if app, ok := req.cmd.Lookup("client", "application", "name").StringValueOK(); ok {
 			c.app = app
@@ -331,7 +332,7 @@ func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.
 			}
 		}
 	}
-	if !strings.EqualFold(name, "configureFailPoint") {
+	if lower != "configurefailpoint" {
 		if fail := s.failCommand.fire(name, c.app); fail != nil {
 			return s.decorate(fail, 0)
 		}
