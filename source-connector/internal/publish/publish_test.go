@@ -253,6 +253,43 @@ func TestStatePartitionNotHostedYet(t *testing.T) {
 	}
 }
 
+// TestTopicCreatedOnceBrokerIsBack: a new collection's topic is created
+// with retries while the broker cannot be reached (a restart), as
+// transactions are, instead of stopping the connector.
+func TestTopicCreatedOnceBrokerIsBack(t *testing.T) {
+	down, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := down.ListenAddrs()[0]
+	p, _ := openPub(t, []string{addr})
+	_, portText, _ := strings.Cut(addr, ":")
+	var port int
+	if _, err := fmt.Sscan(portText, &port); err != nil {
+		t.Fatal(err)
+	}
+	down.Close()
+	up := make(chan error, 1)
+	go func() {
+		time.Sleep(3 * time.Second) // longer than the client's own retries of a refused dial
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
+		if err == nil {
+			t.Cleanup(c.Close)
+		}
+		up <- err
+	}()
+	topic, n, err := p.Topic(context.Background(), schema.Namespace{DB: "shop", Coll: "orders"})
+	if uerr := <-up; uerr != nil {
+		t.Fatalf("restarting the fake broker on port %d: %v", port, uerr)
+	}
+	if err != nil {
+		t.Fatalf("creating the topic while the broker was down for 3 s: %v", err)
+	}
+	if n != 3 {
+		t.Errorf("topic %s has %d partitions, want 3", topic, n)
+	}
+}
+
 // TestCrashBetweenTransactions: an open (never committed) transaction of a
 // crashed producer is invisible, and the next producer fences it.
 func TestCrashBetweenTransactions(t *testing.T) {

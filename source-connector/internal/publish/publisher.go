@@ -343,7 +343,7 @@ func (p *Publisher) ensure(ctx context.Context, topic string) (int32, error) {
 		cfgs[k] = v
 	}
 	var err error
-	err = retry.Do(ctx, p.cfg.Retry, kafkax.IsTransient, func(ctx context.Context) error {
+	err = retry.Do(ctx, p.cfg.Retry, isTransient, func(ctx context.Context) error {
 		n, err = ensureTopic(ctx, p.adm, kafkax.TopicSpec{Name: topic, Partitions: p.cfg.Partitions, Configs: cfgs})
 		return err
 	})
