@@ -1,0 +1,96 @@
+package kafkasec
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// acl is one least-privilege grant: operations on a resource (prefixed or literal).
+type acl struct {
+	name     string // how the README names it
+	resource string // topic, group, transactional-id
+	pattern  kadm.ACLPattern
+	value    string
+	ops      []kadm.ACLOperation
+}
+
+// sourceACLs are the grants of the source-connector's principal in direct mode: its
+// topics (data, <prefix>._source_state) under the prefix, created by the connector, and
+// its transactional id. README, "Running against a secured Kafka".
+func sourceACLs(prefix, txnID string) []acl {
+	return []acl{
+		{"topics", "topic", kadm.ACLPatternPrefixed, prefix, []kadm.ACLOperation{kadm.OpCreate, kadm.OpDescribe, kadm.OpDescribeConfigs, kadm.OpWrite, kadm.OpRead}},
+		{"transactional id", "transactional-id", kadm.ACLPatternLiteral, txnID, []kadm.ACLOperation{kadm.OpWrite, kadm.OpDescribe}},
+	}
+}
+
+// sinkACLs are the grants of the sink-connector's principal in direct mode: read the
+// data topics, write the dead-letter topic (created by the sink), its consumer group.
+func sinkACLs(prefix, group string) []acl {
+	return []acl{
+		{"topics", "topic", kadm.ACLPatternPrefixed, prefix, []kadm.ACLOperation{kadm.OpDescribe, kadm.OpRead}},
+		{"dead-letter topic", "topic", kadm.ACLPatternLiteral, prefix + "._dlq", []kadm.ACLOperation{kadm.OpCreate, kadm.OpWrite}},
+		{"group", "group", kadm.ACLPatternPrefixed, group, []kadm.ACLOperation{kadm.OpRead, kadm.OpDescribe}},
+	}
+}
+
+func (a acl) builder(principal string) *kadm.ACLBuilder {
+	b := kadm.NewACLs().Allow("User:" + principal).AllowHosts().ResourcePatternType(a.pattern).Operations(a.ops...)
+	switch a.resource {
+	case "topic":
+		b = b.Topics(a.value)
+	case "group":
+		b = b.Groups(a.value)
+	case "transactional-id":
+		b = b.TransactionalIDs(a.value)
+	}
+	return b
+}
+
+// grant creates the ACLs for principal through the super-user admin client and deletes
+// them when the test ends.
+func grant(t *testing.T, adm *kadm.Client, principal string, acls []acl) {
+	t.Helper()
+	ctx := context.Background()
+	for _, a := range acls {
+		b := a.builder(principal)
+		res, err := adm.CreateACLs(ctx, b)
+		if err != nil {
+			t.Fatalf("creating ACL %s for %s: %v", a.name, principal, err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatalf("creating ACL %s for %s: %v", a.name, principal, r.Err)
+			}
+		}
+		t.Cleanup(func() {
+			// DeleteACLs takes filters; the builder of a grant is a filter matching exactly it.
+			_, _ = adm.DeleteACLs(context.Background(), a.builder(principal))
+		})
+	}
+	// CreateACLs returns once the controller committed them; the broker's authorizer
+	// applies them when it replays the metadata. DescribeACLs is answered from the
+	// authorizer, so wait until it shows every grant.
+	deadline := time.Now().Add(15 * time.Second)
+	for _, a := range acls {
+		for {
+			res, err := adm.DescribeACLs(ctx, a.builder(principal))
+			n := 0
+			if err == nil {
+				for _, r := range res {
+					n += len(r.Described)
+				}
+			}
+			if n >= len(a.ops) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ACL %s for %s not visible on the broker after 15 s (%d of %d operations; %v)", a.name, principal, n, len(a.ops), err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
