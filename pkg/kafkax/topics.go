@@ -57,8 +57,9 @@ func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, 
 				return err
 			})
 		return n, err
-	case errors.Is(resp.Err, kerr.TopicAuthorizationFailed), errors.Is(resp.Err, kerr.ClusterAuthorizationFailed):
-		return 0, fmt.Errorf("creating topic %s: not authorized (grant CREATE on the topic or create it beforehand): %w", spec.Name, resp.Err)
+	case IsAuthorizationFailure(resp.Err):
+		return 0, fmt.Errorf("creating topic %s: %w", spec.Name,
+			Denied(resp.Err, "CREATE", Topic(spec.Name)+" (or create the topic beforehand)"))
 	default:
 		return 0, fmt.Errorf("creating topic %s: %w", spec.Name, resp.Err)
 	}
@@ -66,6 +67,12 @@ func EnsureTopic(ctx context.Context, adm *kadm.Client, spec TopicSpec) (int32, 
 
 func partitions(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
 	md, err := adm.Metadata(ctx, topic)
+	if IsAuthorizationFailure(err) {
+		// For a topic that does not exist yet the broker answers so when the principal
+		// may not create it either.
+		return 0, fmt.Errorf("reading metadata of topic %s: %w", topic,
+			Denied(err, "DESCRIBE (and CREATE, if the connector is to create it)", Topic(topic)))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("reading metadata of topic %s (is Kafka reachable at the configured brokers?): %w", topic, err)
 	}
@@ -74,8 +81,9 @@ func partitions(ctx context.Context, adm *kadm.Client, topic string) (int32, err
 		return 0, kerr.UnknownTopicOrPartition
 	}
 	if td.Err != nil {
-		if errors.Is(td.Err, kerr.TopicAuthorizationFailed) {
-			return 0, fmt.Errorf("topic %s: not authorized (grant DESCRIBE/READ/WRITE on it): %w", topic, td.Err)
+		if IsAuthorizationFailure(td.Err) {
+			return 0, fmt.Errorf("topic %s: %w", topic,
+				Denied(td.Err, "DESCRIBE (and CREATE, if the connector is to create it)", Topic(topic)))
 		}
 		return 0, td.Err
 	}
@@ -93,4 +101,25 @@ func IsTransient(err error) bool {
 		return ke.Retriable
 	}
 	return false
+}
+
+// CheckTopicAccess asks the broker for topic's metadata and returns a DeniedError naming
+// ops on resource when the principal may not see it. The topic need not exist: Kafka
+// answers "unknown topic" to a principal allowed to describe it and "not authorized" to
+// any other, so a consumer can find a missing ACL at start-up instead of waiting, blind,
+// for topics it will never be shown.
+func CheckTopicAccess(ctx context.Context, adm *kadm.Client, topic, ops, resource string) error {
+	md, err := adm.Metadata(ctx, topic)
+	if err == nil {
+		if td, ok := md.Topics[topic]; ok {
+			err = td.Err
+		}
+	}
+	if IsAuthorizationFailure(err) {
+		return Denied(err, ops, resource)
+	}
+	if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("reading metadata of topic %s (is Kafka reachable at the configured brokers?): %w", topic, ExplainConnect(err))
+	}
+	return nil
 }

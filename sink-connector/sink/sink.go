@@ -284,6 +284,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			return nil, err
 		}
 	}
+	if cfg.TopicRegex == "" {
+		// A principal without READ on the prefix would be shown no topic and wait forever.
+		if err := checkTopicAccess(ctx, kopts, cfg); err != nil {
+			return nil, err
+		}
+	}
 	var dlq consume.DeadLetters
 	if cfg.ErrorTolerance == "all" {
 		if s.dlq, err = kgo.NewClient(append(append([]kgo.Opt{}, kopts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...); err != nil {
@@ -390,4 +396,20 @@ func (s *Service) close() {
 	if s.dest != nil {
 		_ = s.dest.Disconnect(context.Background())
 	}
+}
+
+// checkTopicAccess fails fast when Kafka would hide the log's topics from the sink's
+// principal (no READ ACL on the prefix).
+func checkTopicAccess(ctx context.Context, kopts []kgo.Opt, cfg Config) error {
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("creating a Kafka client: %w", err)
+	}
+	defer cl.Close()
+	probe := cfg.prefix() + "._source_state"
+	if err := kafkax.CheckTopicAccess(ctx, kadm.NewClient(cl), probe, "READ",
+		fmt.Sprintf("the topics of prefix %q (a PREFIXED topic ACL)", cfg.prefix())); err != nil {
+		return fmt.Errorf("checking access to the log: %w", err)
+	}
+	return nil
 }

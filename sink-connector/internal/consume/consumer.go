@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
@@ -260,6 +261,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		fs.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			if kafkax.IsAuthorizationFailure(err) || errors.Is(err, kerr.SaslAuthenticationFailed) {
+				// A missing ACL or wrong credentials never heal by retrying: stop
+				// with the permission to grant (nothing was applied from there,
+				// so nothing is lost; the committed offsets stay where they were).
+				res := kafkax.Topic(t)
+				if t == "" {
+					res = kafkax.Group(c.cfg.Group)
+				}
+				c.fail(fmt.Errorf("consuming: %w", kafkax.Denied(err, "READ", res)))
 				return
 			}
 			c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logbridge/logbridge/pkg/kafkax"
 )
 
 // Dead-letter record headers, added to the original record's headers.
@@ -45,7 +47,7 @@ func (d *KafkaDLQ) Send(ctx context.Context, r *kgo.Record, reason error) error 
 	)
 	out := &kgo.Record{Topic: d.topic, Key: r.Key, Value: r.Value, Headers: hs}
 	if err := d.cl.ProduceSync(ctx, out).FirstErr(); err != nil {
-		return fmt.Errorf("producing to dead-letter topic %s: %w", d.topic, err)
+		return fmt.Errorf("producing to dead-letter topic %s: %w", d.topic, kafkax.Denied(err, "WRITE", kafkax.Topic(d.topic)))
 	}
 	return nil
 }

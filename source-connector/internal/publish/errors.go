@@ -16,8 +16,9 @@ var (
 	// ErrKafkaUnreachable: no broker answered within the startup timeout.
 	ErrKafkaUnreachable = errors.New("cannot reach Kafka: check --kafka-brokers, the network and the TLS/SASL settings")
 	// ErrNotAuthorized: the broker refused an operation (topic create,
-	// describe, write, or the transactional id).
-	ErrNotAuthorized = errors.New("not authorized by Kafka: grant the connector's principal CREATE/DESCRIBE/WRITE on the topics with the prefix, READ on the state topic and WRITE/DESCRIBE on its transactional id")
+	// describe, write, or the transactional id); the error names the permission
+	// and the resource (kafkax.DeniedError) where the action is known.
+	ErrNotAuthorized = kafkax.ErrNotAuthorized
 	// ErrFenced: another producer with the same transactional id started:
 	// two source connectors run with the same prefix / transactional id.
 	ErrFenced = errors.New("fenced by another source connector using the same transactional id: run one connector per prefix (or give each a distinct --transactional-id)")
@@ -30,10 +31,10 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.TransactionalIDAuthorizationFailed),
-		errors.Is(err, kerr.ClusterAuthorizationFailed), errors.Is(err, kerr.GroupAuthorizationFailed),
-		errors.Is(err, kerr.SaslAuthenticationFailed):
-		return errors.Join(ErrNotAuthorized, err)
+	case errors.Is(err, ErrNotAuthorized):
+		return err // already says which permission
+	case kafkax.IsAuthorizationFailure(err), errors.Is(err, kerr.SaslAuthenticationFailed):
+		return kafkax.Denied(err, "CREATE, WRITE and READ", "the topics of the prefix and WRITE on the transactional id")
 	case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.TransactionalIDNotFound):
 		return errors.Join(ErrFenced, err)
 	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):

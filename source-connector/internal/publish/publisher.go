@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,6 +122,9 @@ func Open(ctx context.Context, cfg Config) (*Publisher, *State, error) {
 		if ctx.Err() != nil {
 			return fail(ctx.Err())
 		}
+		if x := kafkax.ExplainConnect(err); x != err {
+			return fail(fmt.Errorf("connecting to Kafka: %w", x))
+		}
 		return fail(fmt.Errorf("%w (%v)", ErrKafkaUnreachable, err))
 	}
 	st := cfg.Router.StateTopic()
@@ -177,7 +181,8 @@ func (p *Publisher) newProducer(ctx context.Context) error {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return fmt.Errorf("initializing the transactional producer %q: %w (%v)", p.cfg.TransactionalID, ErrKafkaUnreachable, err)
 		}
-		return fmt.Errorf("initializing the transactional producer %q (the broker must support transactions): %w", p.cfg.TransactionalID, classify(err))
+		return fmt.Errorf("initializing the transactional producer %q (the broker must support transactions): %w", p.cfg.TransactionalID,
+			classify(kafkax.Denied(err, "WRITE", kafkax.TransactionalID(p.cfg.TransactionalID))))
 	}
 	p.cl = cl
 	return nil
@@ -259,7 +264,7 @@ func (p *Publisher) readStateOnce(ctx context.Context) (*State, error) {
 		return nil, fmt.Errorf("listing offsets of %s: the broker does not host the topic's partition; a topic deleted and at once created again under the same name can stay unknown for a while (17 s seen on a busy broker): start the connector again in a minute, and if this persists, check the topic (kafka-topics --describe --topic %s): %w", topic, topic, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing offsets of %s: %w", topic, classify(err))
+		return nil, fmt.Errorf("listing offsets of %s: %w", topic, classify(kafkax.Denied(err, "DESCRIBE", kafkax.Topic(topic))))
 	}
 	if end <= start {
 		return st, nil
@@ -291,7 +296,7 @@ func (p *Publisher) readStateOnce(ctx context.Context) (*State, error) {
 			}
 		})
 		if ferr != nil {
-			return nil, fmt.Errorf("reading %s: %w", topic, classify(ferr))
+			return nil, fmt.Errorf("reading %s: %w", topic, classify(kafkax.Denied(ferr, "READ", kafkax.Topic(topic))))
 		}
 		last := int64(-1)
 		var aerr error
@@ -434,7 +439,8 @@ func (p *Publisher) Commit(ctx context.Context, b *Batch) error {
 		return p.transact(ctx, b.Records, state, retrying)
 	})
 	if err != nil {
-		return fmt.Errorf("committing a Kafka transaction of %d records: %w", len(b.Records), classify(err))
+		return fmt.Errorf("committing a Kafka transaction of %d records: %w", len(b.Records),
+			classify(kafkax.Denied(err, "WRITE", topicsOf(b.Records, p.cfg.Router.StateTopic()))))
 	}
 	return nil
 }
@@ -510,4 +516,20 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, spec kafkax.TopicSpec) (
 		return 0, classify(err)
 	}
 	return n, nil
+}
+
+// topicsOf names the topics a transaction writes, for an error message.
+func topicsOf(rs []*kgo.Record, state string) string {
+	seen := map[string]bool{state: true}
+	names := []string{state}
+	for _, r := range rs {
+		if !seen[r.Topic] {
+			seen[r.Topic] = true
+			names = append(names, r.Topic)
+		}
+	}
+	if len(names) > 4 {
+		names = append(names[:4], fmt.Sprintf("and %d more", len(names)-4))
+	}
+	return "topic " + strings.Join(names, ", ")
 }

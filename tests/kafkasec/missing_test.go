@@ -1,0 +1,163 @@
+package kafkasec
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/tests/procs"
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+// TestMissingACL removes one permission at a time from a connector's least-privilege set:
+// the connector must stop within a minute with a message naming the permission and the
+// resource, and once the permission is granted and the connector restarted, the
+// destination converges: nothing was lost.
+func TestMissingACL(t *testing.T) {
+	env := testenv.New(t)
+	sec := env.Secured(t)
+	cases := []struct {
+		who      string // "source" or "sink"
+		acl      string // acl.name in sourceACLs / sinkACLs
+		op       kadm.ACLOperation
+		resource string // what the message must name, after the prefix: "" (the prefix), "._source_state", "-sink" ...
+		poison   bool   // write an undecodable record, so that the sink needs its dead-letter topic
+	}{
+		{"source", "topics", kadm.OpCreate, "._source_state", false},
+		{"source", "topics", kadm.OpWrite, "._source_state", false},
+		{"source", "topics", kadm.OpRead, "._source_state", false},
+		{"source", "transactional id", kadm.OpWrite, "logbridge-source-", false},
+		{"sink", "topics", kadm.OpRead, "", false},
+		{"sink", "group", kadm.OpRead, "-sink", false},
+		{"sink", "dead-letter topic", kadm.OpCreate, "._dlq", false},
+		{"sink", "dead-letter topic", kadm.OpWrite, "._dlq", true},
+	}
+	for _, c := range cases {
+		t.Run(c.who+"_"+strings.ReplaceAll(c.acl, " ", "_")+"_"+c.op.String(), func(t *testing.T) {
+			db, prefix := testenv.DBName(t), testenv.TopicPrefix(t)
+			group := prefix + "-sink"
+			txnID := "logbridge-source-" + prefix
+			src, snk := sourceACLs(prefix, txnID), sinkACLs(prefix, group)
+			var principal string
+			var full, reduced []acl
+			if c.who == "source" {
+				principal, full, reduced = sec.Source, src, without(src, c.acl, c.op)
+				grant(t, env.Admin(t), sec.Sink, snk)
+			} else {
+				principal, full, reduced = sec.Sink, snk, without(snk, c.acl, c.op)
+				grant(t, env.Admin(t), sec.Source, src)
+			}
+			revoke := grant(t, env.Admin(t), principal, reduced)
+
+			ctx := testenv.Context(t, 3*time.Minute)
+			srcCl, dst := env.Source(t), env.Dest(t)
+			t.Cleanup(func() {
+				_ = srcCl.Database(db).Drop(context.Background())
+				_ = dst.Database(db).Drop(context.Background())
+			})
+			coll := srcCl.Database(db).Collection("c")
+			var docs []any
+			for i := range 200 {
+				docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}})
+			}
+			if _, err := coll.InsertMany(ctx, docs); err != nil {
+				t.Fatal(err)
+			}
+			if c.poison {
+				// An undecodable record in a data topic, before the connectors start.
+				topic := prefix + "." + db + ".c"
+				if _, err := kafkaEnsure(t, ctx, env, topic); err != nil {
+					t.Fatal(err)
+				}
+				if err := env.Kafka(t).ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("not an envelope")}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			l := sasl(sec)
+			srcBin, sinkBin := procs.Binaries(t)
+			source := startWithEnv(t, "source", srcBin, l.env("SOURCE", sec.Source), append([]string{
+				"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(l.brokers, ","),
+				"--topic-prefix", prefix, "--include", db + ".*", "--http-addr", "127.0.0.1:0",
+				"--heartbeat-interval", "1s"}, l.flags(sec.Source)...)...)
+			sink := startWithEnv(t, "sink", sinkBin, l.env("SINK", sec.Sink), append([]string{
+				"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(l.brokers, ","),
+				"--topic-prefix", prefix, "--group", group, "--http-addr", "127.0.0.1:0",
+				"--error-tolerance", "all"}, l.flags(sec.Sink)...)...)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("source log:\n%s\nsink log:\n%s", source.Tail(4000), sink.Tail(4000))
+				}
+			})
+			denied := map[string]*procs.Proc{"source": source, "sink": sink}[c.who]
+			exit := waitExit(t, denied, time.Minute)
+			want := []string{"Kafka denied", c.op.String(), prefix + c.resource}
+			if c.resource == "logbridge-source-" {
+				want[2] = txnID
+			}
+			for _, w := range want {
+				if !strings.Contains(exit, w) {
+					t.Errorf("the %s's error does not name %q:\n%s", c.who, w, exit)
+				}
+			}
+
+			// Grant the missing permission: a restart converges, nothing lost.
+			revoke()
+			grant(t, env.Admin(t), principal, full)
+			denied.Start()
+			waitConverged(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
+			if c.poison {
+				if n := len(testenv.ReadTopic(t, env.KafkaBrokers, prefix+"._dlq")); n != 1 {
+					t.Errorf("dead-letter topic holds %d records, want the 1 poison record", n)
+				}
+			}
+		})
+	}
+}
+
+// without is acls less op on the grant named name.
+func without(acls []acl, name string, op kadm.ACLOperation) []acl {
+	var out []acl
+	for _, a := range acls {
+		if a.name == name {
+			var ops []kadm.ACLOperation
+			for _, o := range a.ops {
+				if o != op {
+					ops = append(ops, o)
+				}
+			}
+			if len(ops) == 0 {
+				continue
+			}
+			a.ops = ops
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// waitExit waits for p to exit on its own and returns its log.
+func waitExit(t *testing.T, p *procs.Proc, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := p.Exited(); err != nil {
+			if !strings.Contains(err.Error(), "exit status 1") {
+				t.Errorf("%s: %v, want exit status 1", p.Name, err)
+			}
+			return p.Tail(20000)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not stop within %s without its permission:\n%s", p.Name, d, p.Tail(4000))
+	return ""
+}
+
+func kafkaEnsure(t *testing.T, ctx context.Context, env testenv.Env, topic string) (kadm.CreateTopicResponse, error) {
+	return env.Admin(t).CreateTopic(ctx, 4, -1, nil, topic)
+}
