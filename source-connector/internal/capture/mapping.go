@@ -9,7 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
 // Change event operation types (MongoDB documentation, "Change Events").
@@ -41,7 +41,7 @@ type Mapped struct {
 	ClusterTime bson.Timestamp
 	// Item to publish; Item.Event is nil for events that produce no record
 	// (invalidate, unknown operation types).
-	Item publish.Item
+	Item checkpoint.Item
 	// Namespaces the event touches (for the filter): ns, and the rename target.
 	NS, To schema.Namespace
 }
@@ -282,9 +282,9 @@ func nsType(t string, desc bson.Raw) string {
 	case t != "":
 		return t
 	case len(desc) > 0 && desc.Lookup("viewOn").Type != 0:
-		return publish.TypeView
+		return checkpoint.TypeView
 	case len(desc) > 0 && desc.Lookup("timeseries").Type != 0:
-		return publish.TypeTimeseries
+		return checkpoint.TypeTimeseries
 	}
 	return ""
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/source-connector/internal/metrics"
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 
 // ErrHistoryLost: the resume point is no longer in the source's oplog.
@@ -62,7 +62,7 @@ type Config struct {
 // Start is where the stream begins.
 type Start struct {
 	// After is the resume token to continue after (from the state), or nil.
-	After *publish.StreamState
+	After *checkpoint.StreamState
 	// T0 is the start when After is nil: startAtOperationTime.
 	T0 bson.Timestamp
 }
@@ -151,7 +151,7 @@ func (s *Stream) options(tok bson.Raw, startAfter bool, t0 bson.Timestamp) *opti
 // Run streams change events into out until ctx ends or an error that
 // retries cannot fix. Each item carries the stream checkpoint that covers
 // it.
-func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) error {
+func (s *Stream) Run(ctx context.Context, start Start, out chan<- checkpoint.Item) error {
 	m := &Mapper{Epoch: s.cfg.Epoch, Source: s.cfg.Source}
 	var (
 		tok        bson.Raw // resume point: last event handed over or checkpointed
@@ -163,10 +163,10 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 		tok, ckptTok, lastTime = a.Token, a.Token, a.ClusterTime
 		m.Txn.Restore(a.TxnLSID, a.TxnNumber, a.TxnIndex, a.TxnPublished)
 	}
-	var pending *publish.StreamState // checkpoint of events that produced no record
+	var pending *checkpoint.StreamState // checkpoint of events that produced no record
 	lastEmit := time.Now()
 
-	send := func(it publish.Item) error {
+	send := func(it checkpoint.Item) error {
 		select {
 		case out <- it:
 			lastEmit = time.Now()
@@ -175,8 +175,8 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 			return ctx.Err()
 		}
 	}
-	state := func(token bson.Raw, ct bson.Timestamp) *publish.StreamState {
-		st := &publish.StreamState{Token: token, ClusterTime: ct}
+	state := func(token bson.Raw, ct bson.Timestamp) *checkpoint.StreamState {
+		st := &checkpoint.StreamState{Token: token, ClusterTime: ct}
 		if m.Txn.active {
 			st.TxnLSID, st.TxnNumber, st.TxnIndex, st.TxnPublished = m.Txn.LSID, m.Txn.TxnNumber, m.Txn.Index, m.Txn.Published
 		}
@@ -191,9 +191,9 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 	// all into one Kafka transaction, and the last one carries the count: a
 	// sink gathering the transaction knows when it has all of it.
 	var (
-		held   *publish.Item
-		heldSt *publish.StreamState // newest checkpoint while held (a DDL of the transaction may pass it)
-		heldN  int32                // events of held's transaction published, held included
+		held   *checkpoint.Item
+		heldSt *checkpoint.StreamState // newest checkpoint while held (a DDL of the transaction may pass it)
+		heldN  int32                   // events of held's transaction published, held included
 	)
 	release := func(last bool) error {
 		if held == nil {
@@ -201,7 +201,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 		}
 		it := *held
 		held = nil
-		it.State = []publish.StateUpdate{{Key: publish.KeyStream, Value: heldSt}}
+		it.State = []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: heldSt}}
 		if last {
 			it.Event.Txn.Count = heldN
 		} else {
@@ -283,7 +283,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 					pending = nil
 				default:
 					it := mp.Item
-					it.State = []publish.StateUpdate{{Key: publish.KeyStream, Value: st}}
+					it.State = []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: st}}
 					if mp.OpType == OpRename {
 						it.Targets = s.renameTargets(mp)
 					}
@@ -358,7 +358,7 @@ func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) 
 			}
 			if pending != nil && held == nil && !reasm.Pending() && time.Since(lastEmit) >= s.cfg.Heartbeat {
 				p := pending
-				if err := send(publish.Item{State: []publish.StateUpdate{{Key: publish.KeyStream, Value: p}}, Heartbeat: true,
+				if err := send(checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: p}}, Heartbeat: true,
 					Event: nil}); err != nil {
 					_ = cs.Close(context.WithoutCancel(ctx))
 					return err

@@ -18,7 +18,6 @@ import (
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
-	"github.com/logbridge/logbridge/source-connector/internal/snapshot"
 )
 
 // Config is how the controller runs syncs.
@@ -356,7 +355,7 @@ func (c *Controller) clusterTime(ctx context.Context, name string) (bson.Timesta
 		return bson.Timestamp{}, err
 	}
 	defer cl.Disconnect(context.WithoutCancel(ctx))
-	return snapshot.ClusterTime(ctx, cl)
+	return mongox.ClusterTime(ctx, cl, "logbridge source connector: commit point")
 }
 
 // writeBlock turns user write blocking on or off on a cluster and returns a
