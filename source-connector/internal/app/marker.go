@@ -18,8 +18,6 @@ type markRequest struct {
 	queued chan struct{} // closed when the marker item entered the pipeline
 }
 
-func after(a, b schema.ClusterTime) bool { return a.T > b.T || a.T == b.T && a.I >= b.I }
-
 // MarkCommit publishes a commit marker into every partition of every topic
 // of the log, after every change event up to the source cluster time upTo,
 // and returns once the marker's Kafka transaction committed. It blocks while
@@ -77,7 +75,7 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 	flush := func() error {
 		keep := pending[:0]
 		for _, r := range pending {
-			if !after(last, r.upTo) {
+			if last.Before(r.upTo) {
 				keep = append(keep, r)
 				continue
 			}
@@ -122,7 +120,7 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 			if !ok {
 				return nil
 			}
-			if ct := itemClusterTime(it); after(ct, last) {
+			if ct := itemClusterTime(it); !ct.Before(last) {
 				last = ct
 			}
 			if err := send(it); err != nil {
@@ -145,7 +143,7 @@ func itemClusterTime(it checkpoint.Item) schema.ClusterTime {
 	}
 	for _, u := range it.State {
 		if st, ok := u.Value.(*checkpoint.StreamState); ok {
-			return schema.ClusterTime{T: st.ClusterTime.T, I: st.ClusterTime.I}
+			return st.ClusterTime
 		}
 	}
 	return schema.ClusterTime{}

@@ -144,7 +144,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	epoch := st.Meta.Epoch
 	t0 := st.Meta.T0
 	s.mu.Lock()
-	s.status.T0 = schema.ClusterTime{T: t0.T, I: t0.I}
+	s.status.T0 = t0
 	s.mu.Unlock()
 	s.initProgress(st)
 
@@ -193,7 +193,6 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 		return nil, s.sourceErr("listing namespaces", err)
 	}
 	meta := &checkpoint.Meta{Version: checkpoint.StateVersion, T0: t0, Epoch: s.cfg.SyncEpoch, Source: source, PlannedAt: time.Now().UTC()}
-	ct := schema.ClusterTime{T: t0.T, I: t0.I}
 	var items []checkpoint.Item
 	var total int64
 	for _, c := range colls {
@@ -215,13 +214,13 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 		}
 		id := fmt.Sprintf("snapshot/%d.%d/%s", t0.T, t0.I, c.NS)
 		items = append(items, checkpoint.Item{
-			Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: ct, Epoch: s.cfg.SyncEpoch, Source: source,
+			Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: s.cfg.SyncEpoch, Source: source,
 				DDL: &schema.DDL{Kind: schema.DDLCreate, Options: c.Options, ID: id + "/create"}},
 			Broadcast: true, NSType: c.Type, State: states,
 		})
 		if c.Type != checkpoint.TypeView && len(c.Indexes) > 0 {
 			items = append(items, checkpoint.Item{
-				Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: ct, Epoch: s.cfg.SyncEpoch, Source: source,
+				Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: s.cfg.SyncEpoch, Source: source,
 					DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, Indexes: c.Indexes, ID: id + "/createIndexes"}},
 				Broadcast: true, NSType: c.Type,
 			})
@@ -288,7 +287,7 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 		docs += n.CopiedDocs
 	}
 	data, _ := bson.Marshal(bson.D{{Key: "t0", Value: st.Meta.T0}, {Key: "documents", Value: docs}})
-	t0 := schema.ClusterTime{T: st.Meta.T0.T, I: st.Meta.T0.I}
+	t0 := st.Meta.T0
 	id := fmt.Sprintf("snapshotDone/%d.%d", t0.T, t0.I)
 	for _, n := range pub.Catalog("") {
 		if !n.InSnapshot {

@@ -144,7 +144,7 @@ func (m *Mapper) Map(raw bson.Raw) (*Mapped, error) {
 	}
 	ev := &schema.Event{
 		NS:          out.NS,
-		ClusterTime: schema.ClusterTime{T: ce.ClusterTime.T, I: ce.ClusterTime.I},
+		ClusterTime: ce.ClusterTime,
 		ResumeToken: ce.ID,
 		Epoch:       m.Epoch,
 		Source:      m.Source,

@@ -216,7 +216,8 @@ func (c *Controller) epochConfig(st control.Status) (app.Config, error) {
 		return cfg, err
 	}
 	if st.EpochStart != nil {
-		cfg.StartAt = &bson.Timestamp{T: st.EpochStart.T, I: st.EpochStart.I}
+		t := st.EpochStart.Timestamp()
+		cfg.StartAt = &t
 	}
 	return cfg, nil
 }
@@ -329,14 +330,14 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 	}
 	id := fmt.Sprintf("commit/e%d/%d.%d", st.Epoch, final.T, final.I)
 	c.log.Info("commit: writing commit markers", "marker", id, "after", fmt.Sprintf("%d.%d", final.T, final.I))
-	if err := r.svc.MarkCommit(ctx, id, schema.ClusterTime{T: final.T, I: final.I}); err != nil {
+	if err := r.svc.MarkCommit(ctx, id, final); err != nil {
 		c.log.Error("commit: writing the markers", "err", err)
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
-		ClusterTime: &control.ClusterTime{T: final.T, I: final.I}, Warnings: warnings}); err != nil {
+		ClusterTime: control.TimeOf(final), Warnings: warnings}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)
 	}
 }

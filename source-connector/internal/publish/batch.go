@@ -137,7 +137,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 		b.Heartbeats++
 		for _, u := range it.State {
 			if ss, ok := u.Value.(*checkpoint.StreamState); ok {
-				b.observe(schema.ClusterTime{T: ss.ClusterTime.T, I: ss.ClusterTime.I}, 0)
+				b.observe(ss.ClusterTime, 0)
 			}
 		}
 	}
@@ -217,7 +217,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 }
 
 func (b *Batch) observe(ct schema.ClusterTime, wall int64) {
-	if ct.T > b.LastClusterTime.T || ct.T == b.LastClusterTime.T && ct.I > b.LastClusterTime.I {
+	if ct.After(b.LastClusterTime) {
 		b.LastClusterTime = ct
 		if wall != 0 {
 			b.LastWallTime = wall

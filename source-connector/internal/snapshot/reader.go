@@ -215,7 +215,6 @@ func (r *Reader) scan(ctx context.Context, cur *checkpoint.RangeState, out chan<
 	defer c.Close(context.WithoutCancel(ctx))
 	ns := schema.Namespace{DB: cur.DB, Coll: cur.Coll}
 	shardKey := r.ShardKeys[cur.NS]
-	t0 := schema.ClusterTime{T: r.T0.T, I: r.T0.I}
 	stateKey := cur.Key()
 	// Documents are handed over a chunk at a time (a driver batch, at most
 	// chunkMaxDocs or what fits its arena) with the one checkpoint after its last
@@ -223,7 +222,7 @@ func (r *Reader) scan(ctx context.Context, cur *checkpoint.RangeState, out chan<
 	// more than the encoding. cur advances only when a chunk is handed
 	// over, so a retried scan continues after the last document handed over.
 	next := *cur
-	ev := schema.Event{Op: schema.OpSnapshot, NS: ns, ClusterTime: t0, Epoch: r.Epoch, Source: r.Source}
+	ev := schema.Event{Op: schema.OpSnapshot, NS: ns, ClusterTime: r.T0, Epoch: r.Epoch, Source: r.Source}
 	var docs []checkpoint.Doc
 	arena := r.arena()
 	handOver := func() error {
