@@ -19,9 +19,9 @@
 //     namespaces and their topics) and the snapshot's end markers are in the
 //     log.
 //
-// Producers of Items (internal/snapshot, internal/capture) depend only on
-// this package, not on the Kafka client: internal/publish consumes Items and
-// keeps the promise.
+// Producers of Items (internal/snapshot, internal/capture) hand them over
+// through this package and do not import internal/publish, which consumes
+// them and keeps the promise (tests/layout checks it).
 //
 //	st := checkpoint.NewState()
 //	for _, rec := range stateTopicRecords { // read_committed, in order
