@@ -38,11 +38,11 @@ func (n Namespace) String() string {
 	return n.DB + "." + n.Coll
 }
 
-// ClusterTime is a BSON timestamp of the source cluster.
-type ClusterTime struct {
-	T uint32 // seconds
-	I uint32 // increment
-}
+// ClusterTime is a BSON timestamp of the source cluster (T seconds, I
+// increment). It is the driver's type, so change events, resume points and
+// log events share one time without conversions; the Avro and JSON codecs
+// write its two parts themselves.
+type ClusterTime = bson.Timestamp
 
 // UpdateDescription is the delta of an update change event.
 type UpdateDescription struct {

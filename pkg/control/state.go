@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // State is the sync's phase, named as mongosync names it.
@@ -77,11 +79,20 @@ type NamespaceRef struct {
 	Collection string `json:"collection,omitempty"`
 }
 
-// ClusterTime is a source cluster time (BSON timestamp parts).
+// ClusterTime is a cluster time in the control log. It is not an alias of
+// bson.Timestamp (as schema.ClusterTime is) because the log is JSON and its
+// records say {"t":…,"i":…}: bson.Timestamp has no JSON tags and would write
+// {"T":…,"I":…}. TimeOf and Timestamp are the one place that converts.
 type ClusterTime struct {
 	T uint32 `json:"t"`
 	I uint32 `json:"i"`
 }
+
+// TimeOf returns ts as a control-log cluster time.
+func TimeOf(ts bson.Timestamp) *ClusterTime { return &ClusterTime{T: ts.T, I: ts.I} }
+
+// Timestamp returns c as a BSON timestamp.
+func (c ClusterTime) Timestamp() bson.Timestamp { return bson.Timestamp{T: c.T, I: c.I} }
 
 // Event is one entry of the control log.
 type Event struct {

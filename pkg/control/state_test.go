@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 )
 
@@ -150,5 +152,28 @@ func TestFirstSinkCommittedCounts(t *testing.T) {
 	})
 	if !s.SinkCommitted || s.ResumeDestTime == nil || s.ResumeDestTime.T != 9 {
 		t.Fatalf("got %+v, want the first sinkCommitted's destination time 9", s.ResumeDestTime)
+	}
+}
+
+// TestClusterTimeEncoding pins the control log's JSON for cluster times
+// ({"t":…,"i":…}, what logs written by earlier builds hold) and the one
+// conversion to and from bson.Timestamp.
+func TestClusterTimeEncoding(t *testing.T) {
+	ts := bson.Timestamp{T: 1700000000, I: 7}
+	ev := Event{Type: EvCommitMarked, Time: time.Unix(0, 0).UTC(), MarkerID: "m", ClusterTime: TimeOf(ts)}
+	b, err := ev.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"type":"commitMarked","time":"1970-01-01T00:00:00Z","markerId":"m","clusterTime":{"t":1700000000,"i":7}}`
+	if string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
+	}
+	back, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.ClusterTime.Timestamp(); got != ts {
+		t.Fatalf("round trip: got %v, want %v", got, ts)
 	}
 }

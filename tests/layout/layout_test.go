@@ -38,3 +38,32 @@ func TestDependencyRules(t *testing.T) {
 		}
 	}
 }
+
+// TestProducersDoNotLinkTheKafkaClient keeps the change-stream reader and
+// the snapshot reader (and the checkpoint model they hand their items over
+// in) apart from the exactly-once publisher: they must not depend on
+// internal/publish, nor import franz-go themselves. (franz-go still reaches
+// them through schema, whose Serde talks to the schema registry.)
+func TestProducersDoNotLinkTheKafkaClient(t *testing.T) {
+	for _, pkg := range []string{"capture", "snapshot", "checkpoint"} {
+		path := module + "source-connector/internal/" + pkg
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", path).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", path, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == module+"source-connector/internal/publish" {
+				t.Errorf("%s depends on %s: hand items over through internal/checkpoint instead", pkg, dep)
+			}
+		}
+		out, err = exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, path).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", path, err)
+		}
+		for _, imp := range strings.Fields(string(out)) {
+			if strings.HasPrefix(imp, "github.com/twmb/franz-go") {
+				t.Errorf("%s imports %s: Kafka belongs to internal/publish", pkg, imp)
+			}
+		}
+	}
+}

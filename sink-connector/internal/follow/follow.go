@@ -416,7 +416,7 @@ func (f *Follower) checkCommit(ctx context.Context, st control.Status) error {
 		return fmt.Errorf("taking the destination cluster time after the commit marker: %w", err)
 	}
 	if err := f.clog.Append(ctx, control.Event{Type: control.EvSinkCommitted, MarkerID: st.MarkerID,
-		DestClusterTime: &control.ClusterTime{T: ts.T, I: ts.I}}); err != nil {
+		DestClusterTime: control.TimeOf(ts)}); err != nil {
 		return err
 	}
 	f.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 
@@ -16,8 +17,6 @@ type markRequest struct {
 	upTo   schema.ClusterTime
 	queued chan struct{} // closed when the marker item entered the pipeline
 }
-
-func after(a, b schema.ClusterTime) bool { return a.T > b.T || a.T == b.T && a.I >= b.I }
 
 // MarkCommit publishes a commit marker into every partition of every topic
 // of the log, after every change event up to the source cluster time upTo,
@@ -60,12 +59,12 @@ func (s *Service) MarkCommit(ctx context.Context, id string, upTo schema.Cluster
 // request's cluster time, one broadcast marker item into every topic of the
 // log. A single item lands in a single transaction, so the marker is in all
 // partitions or in none.
-func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch int64, source string, in <-chan publish.Item, out chan<- publish.Item) error {
+func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch int64, source string, in <-chan checkpoint.Item, out chan<- checkpoint.Item) error {
 	defer close(out)
 	var last schema.ClusterTime
 	var pending []*markRequest
 	inUnit := false // inside a source transaction's items (Item.More): no marker may split it
-	send := func(it publish.Item) error {
+	send := func(it checkpoint.Item) error {
 		select {
 		case out <- it:
 			return nil
@@ -76,7 +75,7 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 	flush := func() error {
 		keep := pending[:0]
 		for _, r := range pending {
-			if !after(last, r.upTo) {
+			if last.Before(r.upTo) {
 				keep = append(keep, r)
 				continue
 			}
@@ -91,7 +90,7 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 				s.mu.Lock()
 				s.pendingMarkers = append(s.pendingMarkers, r.marker.ID)
 				s.mu.Unlock()
-				if err := send(publish.Item{Event: ev, Broadcast: true, Targets: targets}); err != nil {
+				if err := send(checkpoint.Item{Event: ev, Broadcast: true, Targets: targets}); err != nil {
 					return err
 				}
 			} else {
@@ -121,7 +120,7 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 			if !ok {
 				return nil
 			}
-			if ct := itemClusterTime(it); after(ct, last) {
+			if ct := itemClusterTime(it); !ct.Before(last) {
 				last = ct
 			}
 			if err := send(it); err != nil {
@@ -138,13 +137,13 @@ func (s *Service) mergeMarks(ctx context.Context, pub *publish.Publisher, epoch 
 }
 
 // itemClusterTime is the source cluster time an item brings the stream to.
-func itemClusterTime(it publish.Item) schema.ClusterTime {
+func itemClusterTime(it checkpoint.Item) schema.ClusterTime {
 	if it.Event != nil {
 		return it.Event.ClusterTime
 	}
 	for _, u := range it.State {
-		if st, ok := u.Value.(*publish.StreamState); ok {
-			return schema.ClusterTime{T: st.ClusterTime.T, I: st.ClusterTime.I}
+		if st, ok := u.Value.(*checkpoint.StreamState); ok {
+			return st.ClusterTime
 		}
 	}
 	return schema.ClusterTime{}

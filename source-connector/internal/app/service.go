@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/source-connector/internal/metrics"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
 	"github.com/logbridge/logbridge/source-connector/internal/snapshot"
@@ -143,7 +144,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	epoch := st.Meta.Epoch
 	t0 := st.Meta.T0
 	s.mu.Lock()
-	s.status.T0 = schema.ClusterTime{T: t0.T, I: t0.I}
+	s.status.T0 = t0
 	s.mu.Unlock()
 	s.initProgress(st)
 
@@ -178,23 +179,24 @@ func (s *Service) sourceErr(action string, err error) error {
 
 // plan takes T0, lists the namespaces and commits the plan with the
 // collections' DDL records.
-func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, source string) (_ *publish.State, err error) {
+func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, source string) (_ *checkpoint.State, err error) {
+	// T0 is the time of a no-op oplog entry (appendOplogNote), a real oplog
+	// time as with mongomirror and mongosync, unless the user set it.
 	var t0 bson.Timestamp
 	if s.cfg.StartAt != nil {
 		t0 = *s.cfg.StartAt
-	} else if t0, err = snapshot.ClusterTime(ctx, cl); err != nil {
+	} else if t0, err = mongox.ClusterTime(ctx, cl, "logbridge source connector: snapshot T0"); err != nil {
 		return nil, s.sourceErr("taking T0", err)
 	}
 	colls, err := snapshot.ListCollections(ctx, cl, s.filter, topo.IsMongos)
 	if err != nil {
 		return nil, s.sourceErr("listing namespaces", err)
 	}
-	meta := &publish.Meta{Version: publish.StateVersion, T0: t0, Epoch: s.cfg.SyncEpoch, Source: source, PlannedAt: time.Now().UTC()}
-	ct := schema.ClusterTime{T: t0.T, I: t0.I}
-	var items []publish.Item
+	meta := &checkpoint.Meta{Version: checkpoint.StateVersion, T0: t0, Epoch: s.cfg.SyncEpoch, Source: source, PlannedAt: time.Now().UTC()}
+	var items []checkpoint.Item
 	var total int64
 	for _, c := range colls {
-		var ranges []*publish.RangeState
+		var ranges []*checkpoint.RangeState
 		if s.cfg.StartAt == nil {
 			if ranges, err = snapshot.PlanRanges(ctx, cl, c, s.cfg.SnapshotRangeDocs); err != nil {
 				return nil, s.sourceErr("planning snapshot ranges", err)
@@ -204,21 +206,21 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 		if err != nil {
 			return nil, err
 		}
-		nsState := &publish.NamespaceState{DB: c.NS.DB, Coll: c.NS.Coll, Topic: topic, Type: c.Type, InSnapshot: true,
+		nsState := &checkpoint.NamespaceState{DB: c.NS.DB, Coll: c.NS.Coll, Topic: topic, Type: c.Type, InSnapshot: true,
 			EstimatedDocs: c.EstimatedDocs, EstimatedBytes: c.EstimatedBytes, Ranges: len(ranges)}
-		states := []publish.StateUpdate{{Key: publish.NSKey(c.NS.String()), Value: nsState}}
+		states := []checkpoint.StateUpdate{{Key: checkpoint.NSKey(c.NS.String()), Value: nsState}}
 		for _, r := range ranges {
-			states = append(states, publish.StateUpdate{Key: r.Key(), Value: r})
+			states = append(states, checkpoint.StateUpdate{Key: r.Key(), Value: r})
 		}
 		id := fmt.Sprintf("snapshot/%d.%d/%s", t0.T, t0.I, c.NS)
-		items = append(items, publish.Item{
-			Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: ct, Epoch: s.cfg.SyncEpoch, Source: source,
+		items = append(items, checkpoint.Item{
+			Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: s.cfg.SyncEpoch, Source: source,
 				DDL: &schema.DDL{Kind: schema.DDLCreate, Options: c.Options, ID: id + "/create"}},
 			Broadcast: true, NSType: c.Type, State: states,
 		})
-		if c.Type != publish.TypeView && len(c.Indexes) > 0 {
-			items = append(items, publish.Item{
-				Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: ct, Epoch: s.cfg.SyncEpoch, Source: source,
+		if c.Type != checkpoint.TypeView && len(c.Indexes) > 0 {
+			items = append(items, checkpoint.Item{
+				Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: s.cfg.SyncEpoch, Source: source,
 					DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, Indexes: c.Indexes, ID: id + "/createIndexes"}},
 				Broadcast: true, NSType: c.Type,
 			})
@@ -226,7 +228,7 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 		total += c.EstimatedDocs
 		s.log.Info("planned namespace", "ns", c.NS.String(), "type", c.Type, "topic", topic, "estimatedDocs", c.EstimatedDocs, "ranges", len(ranges))
 	}
-	items = append(items, publish.Item{State: []publish.StateUpdate{{Key: publish.KeyMeta, Value: meta}}})
+	items = append(items, checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeyMeta, Value: meta}}})
 	if err := pub.CommitItems(ctx, items...); err != nil {
 		return nil, fmt.Errorf("committing the snapshot plan: %w", err)
 	}
@@ -235,7 +237,7 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 }
 
 // snapshot copies the pending ranges and commits the snapshotDone markers.
-func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, st *publish.State, source string, epoch int64) error {
+func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, st *checkpoint.State, source string, epoch int64) error {
 	shardKeys := map[string]bson.Raw{}
 	if topo.IsMongos {
 		colls, err := snapshot.ListCollections(ctx, cl, s.filter, true)
@@ -248,7 +250,7 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 			}
 		}
 	}
-	var pending []*publish.RangeState
+	var pending []*checkpoint.RangeState
 	for _, r := range st.SortedRanges() {
 		if !r.Done {
 			pending = append(pending, r)
@@ -258,7 +260,7 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 	start := time.Now()
 	// Each item is a reader's chunk (up to a driver batch): two per reader
 	// keep every reader busy while the publisher folds.
-	items := make(chan publish.Item, 2*s.cfg.SnapshotParallelism)
+	items := make(chan checkpoint.Item, 2*s.cfg.SnapshotParallelism)
 	rd := &snapshot.Reader{Client: cl, T0: st.Meta.T0, Parallelism: s.cfg.SnapshotParallelism, BatchSize: int32(s.cfg.SnapshotBatchSize),
 		Epoch: epoch, Source: source, ShardKeys: shardKeys, Logger: s.log,
 		OnRetry: func(error) { s.metrics.Retries.WithLabelValues("snapshot_read").Inc() },
@@ -280,25 +282,25 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 
 	// Every range is committed: the snapshotDone markers.
 	var docs int64
-	var marks []publish.Item
+	var marks []checkpoint.Item
 	for _, n := range s.Status().Namespaces {
 		docs += n.CopiedDocs
 	}
 	data, _ := bson.Marshal(bson.D{{Key: "t0", Value: st.Meta.T0}, {Key: "documents", Value: docs}})
-	t0 := schema.ClusterTime{T: st.Meta.T0.T, I: st.Meta.T0.I}
+	t0 := st.Meta.T0
 	id := fmt.Sprintf("snapshotDone/%d.%d", t0.T, t0.I)
 	for _, n := range pub.Catalog("") {
 		if !n.InSnapshot {
 			continue
 		}
-		marks = append(marks, publish.Item{
+		marks = append(marks, checkpoint.Item{
 			Event: &schema.Event{Op: schema.OpMarker, NS: n.NS(), ClusterTime: t0, Epoch: epoch, Source: source,
 				Marker: &schema.Marker{Kind: schema.MarkerSnapshotDone, ID: id, Data: data}},
 			Broadcast: true,
 		})
 	}
-	marks = append(marks, publish.Item{State: []publish.StateUpdate{{Key: publish.KeySnapshot,
-		Value: &publish.SnapshotState{Done: true, DoneAt: time.Now().UTC(), Docs: docs}}}})
+	marks = append(marks, checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeySnapshot,
+		Value: &checkpoint.SnapshotState{Done: true, DoneAt: time.Now().UTC(), Docs: docs}}}})
 	if err := pub.CommitItems(ctx, marks...); err != nil {
 		return fmt.Errorf("committing the snapshotDone markers: %w", err)
 	}
@@ -315,7 +317,7 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 }
 
 // stream runs the change stream into the publisher.
-func (s *Service) stream(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, st *publish.State, source string, epoch int64) error {
+func (s *Service) stream(ctx context.Context, cl *mongo.Client, topo mongox.Topology, pub *publish.Publisher, st *checkpoint.State, source string, epoch int64) error {
 	start := capture.Start{T0: st.Meta.T0, After: st.Stream}
 	stream := capture.New(capture.Config{
 		Client:                   cl,
@@ -333,8 +335,8 @@ func (s *Service) stream(ctx context.Context, cl *mongo.Client, topo mongox.Topo
 	if topo.MaxWireVersion < wireShowExpandedEvents {
 		s.log.Warn("the source is older than MongoDB 6.0 (no showExpandedEvents): create, createIndexes, dropIndexes and modify events are not streamed; only drop, rename and dropDatabase", "maxWireVersion", topo.MaxWireVersion)
 	}
-	raw := make(chan publish.Item, 1024)
-	items := make(chan publish.Item, 16)
+	raw := make(chan checkpoint.Item, 1024)
+	items := make(chan checkpoint.Item, 16)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(raw)
@@ -389,11 +391,11 @@ func (s *Service) onCommit(b *publish.Batch) {
 	}
 }
 
-func rangeUpdates(b *publish.Batch) []*publish.RangeState {
-	var out []*publish.RangeState
+func rangeUpdates(b *publish.Batch) []*checkpoint.RangeState {
+	var out []*checkpoint.RangeState
 	for _, k := range b.StateKeys() {
 		if v, ok := b.State(k); ok {
-			if r, ok := v.(*publish.RangeState); ok {
+			if r, ok := v.(*checkpoint.RangeState); ok {
 				out = append(out, r)
 			}
 		}
@@ -401,7 +403,7 @@ func rangeUpdates(b *publish.Batch) []*publish.RangeState {
 	return out
 }
 
-func (s *Service) initProgress(st *publish.State) {
+func (s *Service) initProgress(st *checkpoint.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, n := range st.Namespaces {

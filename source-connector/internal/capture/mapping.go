@@ -9,7 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
 // Change event operation types (MongoDB documentation, "Change Events").
@@ -41,7 +41,7 @@ type Mapped struct {
 	ClusterTime bson.Timestamp
 	// Item to publish; Item.Event is nil for events that produce no record
 	// (invalidate, unknown operation types).
-	Item publish.Item
+	Item checkpoint.Item
 	// Namespaces the event touches (for the filter): ns, and the rename target.
 	NS, To schema.Namespace
 }
@@ -92,37 +92,43 @@ type Mapper struct {
 	Txn    TxnTracker
 }
 
+// changeEvent holds the fields of a change event the mapper reads.
+type changeEvent struct {
+	ID            bson.Raw       `bson:"_id"`
+	OperationType string         `bson:"operationType"`
+	ClusterTime   bson.Timestamp `bson:"clusterTime"`
+	WallTime      *bson.DateTime `bson:"wallTime"`
+	NS            *struct {
+		DB   string `bson:"db"`
+		Coll string `bson:"coll"`
+	} `bson:"ns"`
+	To *struct {
+		DB   string `bson:"db"`
+		Coll string `bson:"coll"`
+	} `bson:"to"`
+	DocumentKey              bson.Raw      `bson:"documentKey"`
+	FullDocument             bson.RawValue `bson:"fullDocument"`
+	FullDocumentBeforeChange bson.RawValue `bson:"fullDocumentBeforeChange"`
+	UpdateDescription        *struct {
+		UpdatedFields   bson.Raw `bson:"updatedFields"`
+		RemovedFields   []string `bson:"removedFields"`
+		TruncatedArrays []struct {
+			Field   string `bson:"field"`
+			NewSize int32  `bson:"newSize"`
+		} `bson:"truncatedArrays"`
+	} `bson:"updateDescription"`
+	OperationDescription bson.Raw      `bson:"operationDescription"`
+	NSType               string        `bson:"nsType"`
+	LSID                 bson.Raw      `bson:"lsid"`
+	TxnNumber            bson.RawValue `bson:"txnNumber"`
+}
+
+// emptyDoc is the BSON document {} (read only).
+var emptyDoc = bson.Raw{5, 0, 0, 0, 0}
+
 // Map maps one complete (reassembled) change event.
 func (m *Mapper) Map(raw bson.Raw) (*Mapped, error) {
-	var ce struct {
-		ID            bson.Raw       `bson:"_id"`
-		OperationType string         `bson:"operationType"`
-		ClusterTime   bson.Timestamp `bson:"clusterTime"`
-		WallTime      *bson.DateTime `bson:"wallTime"`
-		NS            *struct {
-			DB   string `bson:"db"`
-			Coll string `bson:"coll"`
-		} `bson:"ns"`
-		To *struct {
-			DB   string `bson:"db"`
-			Coll string `bson:"coll"`
-		} `bson:"to"`
-		DocumentKey              bson.Raw      `bson:"documentKey"`
-		FullDocument             bson.RawValue `bson:"fullDocument"`
-		FullDocumentBeforeChange bson.RawValue `bson:"fullDocumentBeforeChange"`
-		UpdateDescription        *struct {
-			UpdatedFields   bson.Raw `bson:"updatedFields"`
-			RemovedFields   []string `bson:"removedFields"`
-			TruncatedArrays []struct {
-				Field   string `bson:"field"`
-				NewSize int32  `bson:"newSize"`
-			} `bson:"truncatedArrays"`
-		} `bson:"updateDescription"`
-		OperationDescription bson.Raw      `bson:"operationDescription"`
-		NSType               string        `bson:"nsType"`
-		LSID                 bson.Raw      `bson:"lsid"`
-		TxnNumber            bson.RawValue `bson:"txnNumber"`
-	}
+	var ce changeEvent
 	if err := bson.Unmarshal(raw, &ce); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
@@ -138,7 +144,7 @@ func (m *Mapper) Map(raw bson.Raw) (*Mapped, error) {
 	}
 	ev := &schema.Event{
 		NS:          out.NS,
-		ClusterTime: schema.ClusterTime{T: ce.ClusterTime.T, I: ce.ClusterTime.I},
+		ClusterTime: ce.ClusterTime,
 		ResumeToken: ce.ID,
 		Epoch:       m.Epoch,
 		Source:      m.Source,
@@ -146,132 +152,152 @@ func (m *Mapper) Map(raw bson.Raw) (*Mapped, error) {
 	if ce.WallTime != nil {
 		ev.WallTimeMillis = int64(*ce.WallTime)
 	}
-	if len(ce.LSID) > 0 && ce.TxnNumber.Type != 0 {
-		n, ok := ce.TxnNumber.AsInt64OK()
-		if !ok {
-			return nil, fmt.Errorf("%w: txnNumber is %s", ErrMalformedEvent, ce.TxnNumber.Type)
-		}
-		ev.Txn = m.Txn.Next(ce.LSID, n)
-	} else {
-		m.Txn.Reset()
-	}
-	doc := func(v bson.RawValue) bson.Raw {
-		if v.Type == bson.TypeEmbeddedDocument {
-			return bson.Raw(v.Value)
-		}
-		return nil // absent or null (e.g. updateLookup of a deleted document)
-	}
-	ddlID := tokenID(ce.ID)
-	needNS := func() error {
-		if ce.NS == nil || ce.NS.DB == "" {
-			return fmt.Errorf("%w: %s event without ns", ErrMalformedEvent, ce.OperationType)
-		}
-		return nil
-	}
-	needKey := func() error {
-		if err := needNS(); err != nil {
-			return err
-		}
-		if len(ce.DocumentKey) == 0 {
-			return fmt.Errorf("%w: %s event on %s without documentKey", ErrMalformedEvent, ce.OperationType, out.NS)
-		}
-		ev.DocumentKey = ce.DocumentKey
-		ev.FullDocumentBefore = doc(ce.FullDocumentBeforeChange)
-		return nil
+	var err error
+	if ev.Txn, err = m.txn(&ce); err != nil {
+		return nil, err
 	}
 	switch ce.OperationType {
-	case OpInsert, OpReplace:
-		if err := needKey(); err != nil {
-			return nil, err
-		}
-		ev.Op = schema.OpInsert
-		if ce.OperationType == OpReplace {
-			ev.Op = schema.OpReplace
-		}
-		if ev.FullDocument = doc(ce.FullDocument); ev.FullDocument == nil {
-			return nil, fmt.Errorf("%w: %s event on %s without fullDocument", ErrMalformedEvent, ce.OperationType, out.NS)
-		}
-	case OpUpdate:
-		if err := needKey(); err != nil {
-			return nil, err
-		}
-		ev.Op = schema.OpUpdate
-		ev.FullDocument = doc(ce.FullDocument)
-		if ce.UpdateDescription == nil {
-			return nil, fmt.Errorf("%w: update event on %s without updateDescription", ErrMalformedEvent, out.NS)
-		}
-		ud := &schema.UpdateDescription{UpdatedFields: ce.UpdateDescription.UpdatedFields, RemovedFields: ce.UpdateDescription.RemovedFields}
-		if len(ud.UpdatedFields) == 0 {
-			ud.UpdatedFields = bson.Raw{5, 0, 0, 0, 0}
-		}
-		for _, ta := range ce.UpdateDescription.TruncatedArrays {
-			ud.TruncatedArrays = append(ud.TruncatedArrays, schema.TruncatedArray{Field: ta.Field, NewSize: ta.NewSize})
-		}
-		ev.Update = ud
-	case OpDelete:
-		if err := needKey(); err != nil {
-			return nil, err
-		}
-		ev.Op = schema.OpDelete
-	case OpCreate, OpCreateIndexes, OpDropIndexes, OpModify, OpDrop:
-		if err := needNS(); err != nil {
-			return nil, err
-		}
-		ev.Op = schema.OpDDL
-		d := &schema.DDL{ID: ddlID}
-		switch ce.OperationType {
-		case OpCreate:
-			d.Kind = schema.DDLCreate
-			d.Options = ce.OperationDescription
-		case OpCreateIndexes:
-			d.Kind = schema.DDLCreateIndexes
-			d.Indexes = ce.OperationDescription
-		case OpDropIndexes:
-			d.Kind = schema.DDLDropIndexes
-			d.Indexes = ce.OperationDescription
-		case OpModify:
-			d.Kind = schema.DDLModify
-			d.Options = ce.OperationDescription
-		case OpDrop:
-			d.Kind = schema.DDLDrop
-		}
-		if len(d.Options) == 0 && (d.Kind == schema.DDLCreate || d.Kind == schema.DDLModify) {
-			d.Options = bson.Raw{5, 0, 0, 0, 0}
-		}
-		if len(d.Indexes) == 0 && (d.Kind == schema.DDLCreateIndexes || d.Kind == schema.DDLDropIndexes) {
-			return nil, fmt.Errorf("%w: %s event on %s without operationDescription", ErrMalformedEvent, ce.OperationType, out.NS)
-		}
-		ev.DDL = d
-		out.Item.Broadcast = true
-		out.Item.NSType = nsType(ce.NSType, ce.OperationDescription)
-	case OpRename:
-		if err := needNS(); err != nil {
-			return nil, err
-		}
-		if ce.To == nil || ce.To.Coll == "" {
-			return nil, fmt.Errorf("%w: rename event on %s without to", ErrMalformedEvent, out.NS)
-		}
-		ev.Op = schema.OpDDL
-		to := out.To
-		ev.DDL = &schema.DDL{Kind: schema.DDLRename, ID: ddlID, Target: &to, Options: ce.OperationDescription}
-		out.Item.Broadcast = true
-	case OpDropDatabase:
-		if err := needNS(); err != nil {
-			return nil, err
-		}
-		ev.Op = schema.OpDDL
-		ev.NS.Coll = ""
-		ev.DDL = &schema.DDL{Kind: schema.DDLDropDatabase, ID: ddlID}
-		out.Item.Broadcast = true
-		out.Item.AllOfDB = true
+	case OpInsert, OpReplace, OpUpdate, OpDelete:
+		err = ce.mapData(ev, out.NS)
+	case OpCreate, OpCreateIndexes, OpDropIndexes, OpModify, OpDrop, OpRename, OpDropDatabase:
+		err = ce.mapDDL(ev, out)
 	default:
 		// invalidate and operation types this build does not publish
 		// (shardCollection, reshardCollection, refineCollectionShardKey, …).
 		return out, nil
 	}
+	if err != nil {
+		return nil, err
+	}
 	out.Item.Event = ev
 	out.Item.Captured = ce.OperationType
 	return out, nil
+}
+
+// txn numbers an event of a transaction (nil outside any).
+func (m *Mapper) txn(ce *changeEvent) (*schema.TxnID, error) {
+	if len(ce.LSID) == 0 || ce.TxnNumber.Type == 0 {
+		m.Txn.Reset()
+		return nil, nil
+	}
+	n, ok := ce.TxnNumber.AsInt64OK()
+	if !ok {
+		return nil, fmt.Errorf("%w: txnNumber is %s", ErrMalformedEvent, ce.TxnNumber.Type)
+	}
+	return m.Txn.Next(ce.LSID, n), nil
+}
+
+// mapData fills ev from a data event (insert, replace, update, delete) on
+// namespace ns.
+func (ce *changeEvent) mapData(ev *schema.Event, ns schema.Namespace) error {
+	if err := ce.needNS(); err != nil {
+		return err
+	}
+	if len(ce.DocumentKey) == 0 {
+		return fmt.Errorf("%w: %s event on %s without documentKey", ErrMalformedEvent, ce.OperationType, ns)
+	}
+	ev.DocumentKey = ce.DocumentKey
+	ev.FullDocumentBefore = embedded(ce.FullDocumentBeforeChange)
+	switch ce.OperationType {
+	case OpInsert, OpReplace:
+		ev.Op = schema.OpInsert
+		if ce.OperationType == OpReplace {
+			ev.Op = schema.OpReplace
+		}
+		if ev.FullDocument = embedded(ce.FullDocument); ev.FullDocument == nil {
+			return fmt.Errorf("%w: %s event on %s without fullDocument", ErrMalformedEvent, ce.OperationType, ns)
+		}
+	case OpUpdate:
+		ev.Op = schema.OpUpdate
+		ev.FullDocument = embedded(ce.FullDocument)
+		u := ce.UpdateDescription
+		if u == nil {
+			return fmt.Errorf("%w: update event on %s without updateDescription", ErrMalformedEvent, ns)
+		}
+		ud := &schema.UpdateDescription{UpdatedFields: u.UpdatedFields, RemovedFields: u.RemovedFields}
+		if len(ud.UpdatedFields) == 0 {
+			ud.UpdatedFields = emptyDoc
+		}
+		for _, ta := range u.TruncatedArrays {
+			ud.TruncatedArrays = append(ud.TruncatedArrays, schema.TruncatedArray{Field: ta.Field, NewSize: ta.NewSize})
+		}
+		ev.Update = ud
+	case OpDelete:
+		ev.Op = schema.OpDelete
+	}
+	return nil
+}
+
+// mapDDL fills ev from a DDL event and routes out's item as a barrier into
+// every partition of the affected topics.
+func (ce *changeEvent) mapDDL(ev *schema.Event, out *Mapped) error {
+	if err := ce.needNS(); err != nil {
+		return err
+	}
+	ev.Op = schema.OpDDL
+	out.Item.Broadcast = true
+	id := tokenID(ce.ID)
+	switch ce.OperationType {
+	case OpRename:
+		if ce.To == nil || ce.To.Coll == "" {
+			return fmt.Errorf("%w: rename event on %s without to", ErrMalformedEvent, out.NS)
+		}
+		to := out.To
+		ev.DDL = &schema.DDL{Kind: schema.DDLRename, ID: id, Target: &to, Options: ce.OperationDescription}
+	case OpDropDatabase:
+		ev.NS.Coll = ""
+		ev.DDL = &schema.DDL{Kind: schema.DDLDropDatabase, ID: id}
+		out.Item.AllOfDB = true
+	default:
+		d, err := ce.collectionDDL(id, out.NS)
+		if err != nil {
+			return err
+		}
+		ev.DDL = d
+		out.Item.NSType = nsType(ce.NSType, ce.OperationDescription)
+	}
+	return nil
+}
+
+// collectionDDL is the DDL of a create, createIndexes, dropIndexes, modify
+// or drop event on namespace ns.
+func (ce *changeEvent) collectionDDL(id string, ns schema.Namespace) (*schema.DDL, error) {
+	d := &schema.DDL{ID: id}
+	switch ce.OperationType {
+	case OpCreate:
+		d.Kind, d.Options = schema.DDLCreate, ce.OperationDescription
+	case OpCreateIndexes:
+		d.Kind, d.Indexes = schema.DDLCreateIndexes, ce.OperationDescription
+	case OpDropIndexes:
+		d.Kind, d.Indexes = schema.DDLDropIndexes, ce.OperationDescription
+	case OpModify:
+		d.Kind, d.Options = schema.DDLModify, ce.OperationDescription
+	case OpDrop:
+		d.Kind = schema.DDLDrop
+	}
+	if len(d.Options) == 0 && (d.Kind == schema.DDLCreate || d.Kind == schema.DDLModify) {
+		d.Options = emptyDoc
+	}
+	if len(d.Indexes) == 0 && (d.Kind == schema.DDLCreateIndexes || d.Kind == schema.DDLDropIndexes) {
+		return nil, fmt.Errorf("%w: %s event on %s without operationDescription", ErrMalformedEvent, ce.OperationType, ns)
+	}
+	return d, nil
+}
+
+func (ce *changeEvent) needNS() error {
+	if ce.NS == nil || ce.NS.DB == "" {
+		return fmt.Errorf("%w: %s event without ns", ErrMalformedEvent, ce.OperationType)
+	}
+	return nil
+}
+
+// embedded returns v as a document, nil when it is absent or null (e.g.
+// updateLookup of a deleted document).
+func embedded(v bson.RawValue) bson.Raw {
+	if v.Type == bson.TypeEmbeddedDocument {
+		return bson.Raw(v.Value)
+	}
+	return nil
 }
 
 // nsType is the namespace type of a create event: nsType (8.1+), else a
@@ -282,9 +308,9 @@ func nsType(t string, desc bson.Raw) string {
 	case t != "":
 		return t
 	case len(desc) > 0 && desc.Lookup("viewOn").Type != 0:
-		return publish.TypeView
+		return checkpoint.TypeView
 	case len(desc) > 0 && desc.Lookup("timeseries").Type != 0:
-		return publish.TypeTimeseries
+		return checkpoint.TypeTimeseries
 	}
 	return ""
 }

@@ -107,7 +107,7 @@ func TestMapDataEvents(t *testing.T) {
 			if ev == nil {
 				t.Fatal("no event")
 			}
-			if ev.NS != (schema.Namespace{DB: "shop", Coll: "orders"}) || ev.ClusterTime != (schema.ClusterTime{T: ct.T, I: ct.I}) ||
+			if ev.NS != (schema.Namespace{DB: "shop", Coll: "orders"}) || ev.ClusterTime != ct ||
 				ev.WallTimeMillis != int64(wall) || ev.Epoch != 3 || ev.Source != "rs0" || !bytes.Equal(ev.ResumeToken, raw(t, token)) ||
 				ev.Txn != nil || mp.Item.Broadcast {
 				t.Errorf("common fields: got %+v", ev)

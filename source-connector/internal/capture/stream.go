@@ -16,8 +16,8 @@ import (
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/source-connector/internal/metrics"
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
 )
 
 // ErrHistoryLost: the resume point is no longer in the source's oplog.
@@ -62,7 +62,7 @@ type Config struct {
 // Start is where the stream begins.
 type Start struct {
 	// After is the resume token to continue after (from the state), or nil.
-	After *publish.StreamState
+	After *checkpoint.StreamState
 	// T0 is the start when After is nil: startAtOperationTime.
 	T0 bson.Timestamp
 }
@@ -151,224 +151,275 @@ func (s *Stream) options(tok bson.Raw, startAfter bool, t0 bson.Timestamp) *opti
 // Run streams change events into out until ctx ends or an error that
 // retries cannot fix. Each item carries the stream checkpoint that covers
 // it.
-func (s *Stream) Run(ctx context.Context, start Start, out chan<- publish.Item) error {
-	m := &Mapper{Epoch: s.cfg.Epoch, Source: s.cfg.Source}
-	var (
-		tok        bson.Raw // resume point: last event handed over or checkpointed
-		ckptTok    bson.Raw // last token handed to out
-		startAfter bool
-		lastTime   = start.T0
-	)
+func (s *Stream) Run(ctx context.Context, start Start, out chan<- checkpoint.Item) error {
+	r := &reader{s: s, out: out, m: &Mapper{Epoch: s.cfg.Epoch, Source: s.cfg.Source},
+		lastTime: start.T0, lastEmit: time.Now()}
 	if a := start.After; a != nil && len(a.Token) > 0 {
-		tok, ckptTok, lastTime = a.Token, a.Token, a.ClusterTime
-		m.Txn.Restore(a.TxnLSID, a.TxnNumber, a.TxnIndex, a.TxnPublished)
+		r.tok, r.ckptTok, r.lastTime = a.Token, a.Token, a.ClusterTime
+		r.m.Txn.Restore(a.TxnLSID, a.TxnNumber, a.TxnIndex, a.TxnPublished)
 	}
-	var pending *publish.StreamState // checkpoint of events that produced no record
-	lastEmit := time.Now()
-
-	send := func(it publish.Item) error {
-		select {
-		case out <- it:
-			lastEmit = time.Now()
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	state := func(token bson.Raw, ct bson.Timestamp) *publish.StreamState {
-		st := &publish.StreamState{Token: token, ClusterTime: ct}
-		if m.Txn.active {
-			st.TxnLSID, st.TxnNumber, st.TxnIndex, st.TxnPublished = m.Txn.LSID, m.Txn.TxnNumber, m.Txn.Index, m.Txn.Published
-		}
-		return st
-	}
-
-	// Transaction marks: the last data event published of a source
-	// transaction is held back until the stream shows whether another one
-	// of the transaction follows (the next event, or an idle stream: MongoDB
-	// returns a committed transaction's events together). Every event of the
-	// transaction but the last is sent with More, so the pipeline puts them
-	// all into one Kafka transaction, and the last one carries the count: a
-	// sink gathering the transaction knows when it has all of it.
-	var (
-		held   *publish.Item
-		heldSt *publish.StreamState // newest checkpoint while held (a DDL of the transaction may pass it)
-		heldN  int32                // events of held's transaction published, held included
-	)
-	release := func(last bool) error {
-		if held == nil {
-			return nil
-		}
-		it := *held
-		held = nil
-		it.State = []publish.StateUpdate{{Key: publish.KeyStream, Value: heldSt}}
-		if last {
-			it.Event.Txn.Count = heldN
-		} else {
-			it.More = true
-		}
-		if err := send(it); err != nil {
-			return err
-		}
-		ckptTok = heldSt.Token
-		return nil
-	}
-
 	for {
-		cs, err := s.open(ctx, tok, startAfter, start.T0)
+		cs, err := s.open(ctx, r.tok, r.startAfter, start.T0)
 		if err != nil {
 			return err
 		}
-		startAfter = false
-		var reasm Reassembler
-		reopen := false
-		for !reopen {
-			if cs.TryNext(ctx) {
-				raw := bson.Raw(append([]byte(nil), cs.Current...))
-				wasSplit := reasm.Pending() || raw.Lookup("splitEvent").Type != 0
-				full, err := reasm.Add(raw)
-				if err != nil {
-					_ = cs.Close(context.WithoutCancel(ctx))
-					return fmt.Errorf("reading the change stream: %w", err)
-				}
-				if full == nil {
-					continue
-				}
-				if wasSplit {
-					s.cfg.Metrics.SplitEvents.Inc()
-				}
-				mp, err := m.Map(full)
-				if err != nil {
-					_ = cs.Close(context.WithoutCancel(ctx))
-					return fmt.Errorf("mapping change event %s: %w", full, err)
-				}
-				s.cfg.Metrics.EventsCaptured.WithLabelValues(mp.OpType).Inc()
-				if held != nil && !m.Txn.In(held.Event.Txn) {
-					// The held event's transaction ended before this event.
-					if err := release(true); err != nil {
-						_ = cs.Close(context.WithoutCancel(ctx))
-						return err
-					}
-				}
-				tok = mp.Token
-				if mp.ClusterTime.T != 0 {
-					lastTime = mp.ClusterTime
-				}
-				st := state(mp.Token, lastTime)
-				switch {
-				case mp.OpType == OpInvalidate:
-					s.log.Error("the cluster-wide change stream was invalidated, which MongoDB documents as impossible for a cluster-wide stream; reopening it with startAfter the invalidate event", "clusterTime", mp.ClusterTime)
-					pending = st
-					startAfter = true
-					reopen = true
-					continue
-				case mp.Item.Event == nil:
-					s.log.Debug("skipping a change event this connector does not publish", "operationType", mp.OpType, "ns", mp.NS)
-					pending = st
-				case !s.selected(mp):
-					s.cfg.Metrics.EventsFiltered.Inc()
-					pending = st
-				case mp.Item.Event.Txn != nil && !mp.Item.Broadcast:
-					// A data event of a transaction: the previous one (if
-					// any) is not the last; this one is held.
-					m.Txn.Published++
-					st = state(mp.Token, lastTime)
-					if err := release(false); err != nil {
-						_ = cs.Close(context.WithoutCancel(ctx))
-						return err
-					}
-					it := mp.Item
-					it.Event.Txn.Counted = true
-					held, heldSt, heldN = &it, st, m.Txn.Published
-					pending = nil
-				default:
-					it := mp.Item
-					it.State = []publish.StateUpdate{{Key: publish.KeyStream, Value: st}}
-					if mp.OpType == OpRename {
-						it.Targets = s.renameTargets(mp)
-					}
-					if held != nil {
-						// DDL inside a transaction (create, createIndexes):
-						// published in place, not counted, in the same Kafka
-						// transaction; the held event keeps waiting and will
-						// carry this newer checkpoint.
-						it.More = true
-						heldSt = st
-					}
-					if err := send(it); err != nil {
-						_ = cs.Close(context.WithoutCancel(ctx))
-						return err
-					}
-					ckptTok, pending = mp.Token, nil
-				}
-				if held != nil && !reasm.Pending() && cs.RemainingBatchLength() == 0 {
-					// The batch is done and its postBatchResumeToken moved
-					// past the held event: the server scanned to the end of
-					// its oplog, and a transaction's events all come from
-					// its commit entry, so the held event was the last.
-					// (A batch cut by size ends at the last event's token.)
-					if pbrt := cs.ResumeToken(); len(pbrt) > 0 && !bytes.Equal(pbrt, heldSt.Token) {
-						if err := release(true); err != nil {
-							_ = cs.Close(context.WithoutCancel(ctx))
-							return err
-						}
-					}
-				}
-			} else if err := cs.Err(); err != nil {
-				_ = cs.Close(context.WithoutCancel(ctx))
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if mongox.IsHistoryLost(err) {
-					// (a held event is not published: its checkpoint is not
-					// committed either, so a restart reads it again)
-					return fmt.Errorf("%w (%v)", ErrHistoryLost, err)
-				}
-				if !mongox.IsTransient(err) {
-					return fmt.Errorf("reading the change stream: %w", err)
-				}
-				s.cfg.Metrics.Retries.WithLabelValues("change_stream").Inc()
-				s.log.Warn("change stream error; reopening after the last event read", "err", err)
-				if reasm.Pending() {
-					// Resume before the split event: its fragments come again.
-					reasm = Reassembler{}
-				}
-				reopen = true
-				continue
-			} else if held != nil && !reasm.Pending() {
-				// Idle stream: the held event was its transaction's last.
-				if err := release(true); err != nil {
-					_ = cs.Close(context.WithoutCancel(ctx))
-					return err
-				}
-			} else if cs.ID() == 0 {
-				s.log.Warn("the server closed the change stream; reopening it")
-				reopen = true
-				continue
-			} else if !reasm.Pending() && time.Since(lastEmit) >= s.cfg.Heartbeat {
-				// Quiet: checkpoint the postBatchResumeToken.
-				if pbrt := cs.ResumeToken(); len(pbrt) > 0 && !bytes.Equal(pbrt, ckptTok) {
-					ct := lastTime
-					if t, ok := TokenTime(pbrt); ok {
-						ct = t
-					}
-					pending = state(bson.Raw(append([]byte(nil), pbrt...)), ct)
-					tok = pending.Token
-				}
-			}
-			if pending != nil && held == nil && !reasm.Pending() && time.Since(lastEmit) >= s.cfg.Heartbeat {
-				p := pending
-				if err := send(publish.Item{State: []publish.StateUpdate{{Key: publish.KeyStream, Value: p}}, Heartbeat: true,
-					Event: nil}); err != nil {
-					_ = cs.Close(context.WithoutCancel(ctx))
-					return err
-				}
-				ckptTok, pending = p.Token, nil
-				lastTime = p.ClusterTime
-			}
+		r.startAfter = false
+		if err := r.follow(ctx, cs); err != nil {
+			return err
 		}
-		_ = cs.Close(context.WithoutCancel(ctx))
 	}
+}
+
+// reader is the state of one Run that outlives a cursor: the resume point,
+// what was handed over, and the held transaction event.
+type reader struct {
+	s   *Stream
+	out chan<- checkpoint.Item
+	m   *Mapper
+
+	tok        bson.Raw // resume point: last event handed over or checkpointed
+	ckptTok    bson.Raw // last token handed to out
+	startAfter bool     // reopen with startAfter tok (after an invalidate)
+	lastTime   bson.Timestamp
+	pending    *checkpoint.StreamState // checkpoint of events that produced no record
+	lastEmit   time.Time
+	txn        txnHold
+}
+
+// txnHold holds back the last data event published of a source
+// transaction until the stream shows whether another one of the
+// transaction follows (the next event, or an idle stream: MongoDB returns a
+// committed transaction's events together). Every event of the transaction
+// but the last is sent with More, so the pipeline puts them all into one
+// Kafka transaction, and the last one carries the count: a sink gathering
+// the transaction knows when it has all of it.
+type txnHold struct {
+	item *checkpoint.Item
+	st   *checkpoint.StreamState // newest checkpoint while held (a DDL of the transaction may pass it)
+	n    int32                   // events of the transaction published, the held one included
+}
+
+func (h *txnHold) held() bool { return h.item != nil }
+
+// take ends the hold and returns the held item with the newest checkpoint:
+// as its transaction's last event (with the count) or followed by more.
+func (h *txnHold) take(last bool) checkpoint.Item {
+	it := *h.item
+	h.item = nil
+	it.State = []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: h.st}}
+	if last {
+		it.Event.Txn.Count = h.n
+	} else {
+		it.More = true
+	}
+	return it
+}
+
+// follow reads cs until it has to be reopened (nil) or fails. It owns cs.
+func (r *reader) follow(ctx context.Context, cs *mongo.ChangeStream) error {
+	defer func() { _ = cs.Close(context.WithoutCancel(ctx)) }()
+	var reasm Reassembler // per cursor: a reopened stream resumes before a split event
+	for {
+		var reopen bool
+		var err error
+		if cs.TryNext(ctx) {
+			reopen, err = r.event(ctx, cs, &reasm)
+		} else {
+			reopen, err = r.noEvent(ctx, cs, &reasm)
+		}
+		if err != nil || reopen {
+			return err
+		}
+		if err := r.heartbeat(ctx, &reasm); err != nil {
+			return err
+		}
+	}
+}
+
+// event takes the cursor's current event (or fragment of a split event).
+func (r *reader) event(ctx context.Context, cs *mongo.ChangeStream, reasm *Reassembler) (reopen bool, err error) {
+	raw := bson.Raw(append([]byte(nil), cs.Current...))
+	wasSplit := reasm.Pending() || raw.Lookup("splitEvent").Type != 0
+	full, err := reasm.Add(raw)
+	if err != nil {
+		return false, fmt.Errorf("reading the change stream: %w", err)
+	}
+	if full == nil {
+		return false, nil
+	}
+	if wasSplit {
+		r.s.cfg.Metrics.SplitEvents.Inc()
+	}
+	mp, err := r.m.Map(full)
+	if err != nil {
+		return false, fmt.Errorf("mapping change event %s: %w", full, err)
+	}
+	r.s.cfg.Metrics.EventsCaptured.WithLabelValues(mp.OpType).Inc()
+	if r.txn.held() && !r.m.Txn.In(r.txn.item.Event.Txn) {
+		// The held event's transaction ended before this event.
+		if err := r.release(ctx, true); err != nil {
+			return false, err
+		}
+	}
+	r.tok = mp.Token
+	if mp.ClusterTime.T != 0 {
+		r.lastTime = mp.ClusterTime
+	}
+	if mp.OpType == OpInvalidate {
+		r.s.log.Error("the cluster-wide change stream was invalidated, which MongoDB documents as impossible for a cluster-wide stream; reopening it with startAfter the invalidate event", "clusterTime", mp.ClusterTime)
+		r.pending = r.state(mp.Token, r.lastTime)
+		r.startAfter = true
+		return true, nil
+	}
+	if err := r.handOver(ctx, mp); err != nil {
+		return false, err
+	}
+	if r.txn.held() && !reasm.Pending() && cs.RemainingBatchLength() == 0 {
+		// The batch is done and its postBatchResumeToken moved past the
+		// held event: the server scanned to the end of its oplog, and a
+		// transaction's events all come from its commit entry, so the held
+		// event was the last. (A batch cut by size ends at the last
+		// event's token.)
+		if pbrt := cs.ResumeToken(); len(pbrt) > 0 && !bytes.Equal(pbrt, r.txn.st.Token) {
+			return false, r.release(ctx, true)
+		}
+	}
+	return false, nil
+}
+
+// handOver sends a mapped event with its checkpoint, holds it (a data event
+// of a transaction), or only notes its checkpoint (no record).
+func (r *reader) handOver(ctx context.Context, mp *Mapped) error {
+	switch {
+	case mp.Item.Event == nil:
+		r.s.log.Debug("skipping a change event this connector does not publish", "operationType", mp.OpType, "ns", mp.NS)
+		r.pending = r.state(mp.Token, r.lastTime)
+	case !r.s.selected(mp):
+		r.s.cfg.Metrics.EventsFiltered.Inc()
+		r.pending = r.state(mp.Token, r.lastTime)
+	case mp.Item.Event.Txn != nil && !mp.Item.Broadcast:
+		// A data event of a transaction: the held one (if any) is not the
+		// last; this one is held.
+		r.m.Txn.Published++
+		st := r.state(mp.Token, r.lastTime)
+		if err := r.release(ctx, false); err != nil {
+			return err
+		}
+		it := mp.Item
+		it.Event.Txn.Counted = true
+		r.txn = txnHold{item: &it, st: st, n: r.m.Txn.Published}
+		r.pending = nil
+	default:
+		it := mp.Item
+		st := r.state(mp.Token, r.lastTime)
+		it.State = []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: st}}
+		if mp.OpType == OpRename {
+			it.Targets = r.s.renameTargets(mp)
+		}
+		if r.txn.held() {
+			// DDL inside a transaction (create, createIndexes): published
+			// in place, not counted, in the same Kafka transaction; the
+			// held event keeps waiting and will carry this newer
+			// checkpoint.
+			it.More = true
+			r.txn.st = st
+		}
+		if err := r.send(ctx, it); err != nil {
+			return err
+		}
+		r.ckptTok, r.pending = mp.Token, nil
+	}
+	return nil
+}
+
+// noEvent handles a TryNext without an event: a cursor error, the end of a
+// held transaction, a closed cursor, or a quiet stream whose
+// postBatchResumeToken becomes the pending checkpoint.
+func (r *reader) noEvent(ctx context.Context, cs *mongo.ChangeStream, reasm *Reassembler) (reopen bool, err error) {
+	if err := cs.Err(); err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if mongox.IsHistoryLost(err) {
+			// (a held event is not published: its checkpoint is not
+			// committed either, so a restart reads it again)
+			return false, fmt.Errorf("%w (%v)", ErrHistoryLost, err)
+		}
+		if !mongox.IsTransient(err) {
+			return false, fmt.Errorf("reading the change stream: %w", err)
+		}
+		r.s.cfg.Metrics.Retries.WithLabelValues("change_stream").Inc()
+		r.s.log.Warn("change stream error; reopening after the last event read", "err", err)
+		return true, nil
+	}
+	switch {
+	case r.txn.held() && !reasm.Pending():
+		// Idle stream: the held event was its transaction's last.
+		return false, r.release(ctx, true)
+	case cs.ID() == 0:
+		r.s.log.Warn("the server closed the change stream; reopening it")
+		return true, nil
+	case !reasm.Pending() && time.Since(r.lastEmit) >= r.s.cfg.Heartbeat:
+		// Quiet: checkpoint the postBatchResumeToken.
+		if pbrt := cs.ResumeToken(); len(pbrt) > 0 && !bytes.Equal(pbrt, r.ckptTok) {
+			ct := r.lastTime
+			if t, ok := TokenTime(pbrt); ok {
+				ct = t
+			}
+			r.pending = r.state(bson.Raw(append([]byte(nil), pbrt...)), ct)
+			r.tok = r.pending.Token
+		}
+	}
+	return false, nil
+}
+
+// heartbeat sends the pending checkpoint (state only) once the stream has
+// been quiet for the heartbeat interval, so the resume point keeps moving.
+func (r *reader) heartbeat(ctx context.Context, reasm *Reassembler) error {
+	if r.pending == nil || r.txn.held() || reasm.Pending() || time.Since(r.lastEmit) < r.s.cfg.Heartbeat {
+		return nil
+	}
+	p := r.pending
+	if err := r.send(ctx, checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: p}}, Heartbeat: true}); err != nil {
+		return err
+	}
+	r.ckptTok, r.pending = p.Token, nil
+	r.lastTime = p.ClusterTime
+	return nil
+}
+
+// release sends the held event, if any: as its transaction's last or
+// followed by more.
+func (r *reader) release(ctx context.Context, last bool) error {
+	if !r.txn.held() {
+		return nil
+	}
+	it := r.txn.take(last)
+	if err := r.send(ctx, it); err != nil {
+		return err
+	}
+	r.ckptTok = r.txn.st.Token
+	return nil
+}
+
+func (r *reader) send(ctx context.Context, it checkpoint.Item) error {
+	select {
+	case r.out <- it:
+		r.lastEmit = time.Now()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// state is the stream checkpoint at token and cluster time ct, with the
+// open transaction's numbering.
+func (r *reader) state(token bson.Raw, ct bson.Timestamp) *checkpoint.StreamState {
+	st := &checkpoint.StreamState{Token: token, ClusterTime: ct}
+	if t := &r.m.Txn; t.active {
+		st.TxnLSID, st.TxnNumber, st.TxnIndex, st.TxnPublished = t.LSID, t.TxnNumber, t.Index, t.Published
+	}
+	return st
 }
 
 func (s *Stream) open(ctx context.Context, tok bson.Raw, startAfter bool, t0 bson.Timestamp) (*mongo.ChangeStream, error) {

@@ -18,7 +18,6 @@ import (
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
-	"github.com/logbridge/logbridge/source-connector/internal/snapshot"
 )
 
 // Config is how the controller runs syncs.
@@ -217,7 +216,8 @@ func (c *Controller) epochConfig(st control.Status) (app.Config, error) {
 		return cfg, err
 	}
 	if st.EpochStart != nil {
-		cfg.StartAt = &bson.Timestamp{T: st.EpochStart.T, I: st.EpochStart.I}
+		t := st.EpochStart.Timestamp()
+		cfg.StartAt = &t
 	}
 	return cfg, nil
 }
@@ -330,14 +330,14 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 	}
 	id := fmt.Sprintf("commit/e%d/%d.%d", st.Epoch, final.T, final.I)
 	c.log.Info("commit: writing commit markers", "marker", id, "after", fmt.Sprintf("%d.%d", final.T, final.I))
-	if err := r.svc.MarkCommit(ctx, id, schema.ClusterTime{T: final.T, I: final.I}); err != nil {
+	if err := r.svc.MarkCommit(ctx, id, final); err != nil {
 		c.log.Error("commit: writing the markers", "err", err)
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
-		ClusterTime: &control.ClusterTime{T: final.T, I: final.I}, Warnings: warnings}); err != nil {
+		ClusterTime: control.TimeOf(final), Warnings: warnings}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)
 	}
 }
@@ -356,7 +356,7 @@ func (c *Controller) clusterTime(ctx context.Context, name string) (bson.Timesta
 		return bson.Timestamp{}, err
 	}
 	defer cl.Disconnect(context.WithoutCancel(ctx))
-	return snapshot.ClusterTime(ctx, cl)
+	return mongox.ClusterTime(ctx, cl, "logbridge source connector: commit point")
 }
 
 // writeBlock turns user write blocking on or off on a cluster and returns a

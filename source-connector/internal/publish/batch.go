@@ -8,61 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
-
-// Item is one unit handed to the pipeline: an event to publish (or none, for
-// a state-only checkpoint) and the state that becomes true once it commits.
-type Item struct {
-	// Event is published to the topic of Event.NS; nil for state only.
-	Event *schema.Event
-	// Docs, when set, are snapshot records of Event.NS that a reader keyed
-	// and encoded itself (Publisher.EncodeDoc): a snapshot reader hands over
-	// a driver batch of documents at a time, encoded in parallel straight
-	// from the driver's buffer, with the one checkpoint in State that covers
-	// them all. Event then only names the op and namespace. Without Docs,
-	// Add encodes Event as one record.
-	Docs []Doc
-	// Recycle, when set, is called once the transaction holding the item
-	// has committed and nothing refers to its Docs any more: a snapshot
-	// reader then reuses their memory for the next documents.
-	Recycle func()
-	// Broadcast: one copy of Event into every partition of each topic
-	// (DDL, markers). Otherwise the key hashes to one partition.
-	Broadcast bool
-	// Targets, when set, are the namespaces whose topics get the record
-	// instead of Event.NS's (a rename goes to the source and the target).
-	// Namespaces the log does not know yet get a topic.
-	Targets []schema.Namespace
-	// AllOfDB broadcasts into every known topic of Event.NS.DB
-	// (dropDatabase) instead of the topic of Event.NS.
-	AllOfDB bool
-	// NSType is the namespace type recorded when the item's namespace is
-	// new to the log (TypeCollection when empty).
-	NSType string
-	// State is committed with the item; for each key the last value in a
-	// batch wins.
-	State []StateUpdate
-	// Captured is the change stream operationType (statistics), "" for
-	// snapshot records and checkpoints.
-	Captured string
-	// Heartbeat marks a state-only checkpoint of a quiet stream.
-	Heartbeat bool
-	// More: the items that follow, up to the next item without More, belong
-	// to one unit (the events of one source transaction) and go into the
-	// same Kafka transaction as this one, so that a consumer never sees
-	// part of a source transaction (Run does not cut a batch inside a unit).
-	More bool
-}
-
-// Doc is one snapshot record, keyed and encoded (Publisher.EncodeDoc).
-type Doc struct {
-	Key, Value []byte
-	// SourceBytes is the size of the source document (statistics).
-	SourceBytes int
-}
-
-// NSStats are a batch's snapshot statistics of one namespace.
-type NSStats struct{ Docs, Bytes int64 }
 
 // Batch is one transaction's worth of records and state.
 type Batch struct {
@@ -76,7 +23,7 @@ type Batch struct {
 	// Bytes is the encoded size of the records.
 	Bytes int
 	// Snapshot statistics per "db.coll".
-	Snapshot map[string]*NSStats
+	Snapshot map[string]*checkpoint.NSStats
 	// Ops counts records per envelope op.
 	Ops map[schema.Op]int
 	// LastClusterTime is the highest cluster time of a change event or
@@ -103,14 +50,14 @@ func (b *Batch) recycleDocs() {
 }
 
 func newBatch() *Batch {
-	return &Batch{state: map[string]any{}, Snapshot: map[string]*NSStats{}, Ops: map[schema.Op]int{}}
+	return &Batch{state: map[string]any{}, Snapshot: map[string]*checkpoint.NSStats{}, Ops: map[schema.Op]int{}}
 }
 
 // Empty reports whether the batch holds nothing to commit.
 func (b *Batch) Empty() bool { return len(b.Records) == 0 && len(b.state) == 0 }
 
 // SetState adds a state update to the batch (the last value of a key wins).
-func (b *Batch) SetState(u StateUpdate) {
+func (b *Batch) SetState(u checkpoint.StateUpdate) {
 	if _, ok := b.state[u.Key]; !ok {
 		b.order = append(b.order, u.Key)
 	}
@@ -126,17 +73,17 @@ func (b *Batch) State(key string) (any, bool) {
 func (b *Batch) stateRecords(topic string, seq int64) ([]*kgo.Record, error) {
 	recs := make([]*kgo.Record, 0, len(b.order)+1)
 	for _, k := range b.order {
-		v, err := EncodeState(b.state[k])
+		v, err := checkpoint.EncodeState(b.state[k])
 		if err != nil {
 			return nil, fmt.Errorf("state %q: %w", k, err)
 		}
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(k), Value: v})
 	}
-	v, err := EncodeState(ProducerState{Seq: seq, At: time.Now().UTC()})
+	v, err := checkpoint.EncodeState(checkpoint.ProducerState{Seq: seq, At: time.Now().UTC()})
 	if err != nil {
 		return nil, err
 	}
-	return append(recs, &kgo.Record{Topic: topic, Key: []byte(KeyProducer), Value: v}), nil
+	return append(recs, &kgo.Record{Topic: topic, Key: []byte(checkpoint.KeyProducer), Value: v}), nil
 }
 
 // EncodeValue encodes ev as a record value of its namespace's topic. It is
@@ -153,23 +100,23 @@ func (p *Publisher) EncodeValue(ev *schema.Event) ([]byte, error) {
 // value is appended to dst (a reader's arena); it returns the Doc and dst
 // extended by the value. It is safe for concurrent use; the Doc's key is
 // ev.DocumentKey.
-func (p *Publisher) EncodeDoc(dst []byte, ev *schema.Event) (Doc, []byte, error) {
+func (p *Publisher) EncodeDoc(dst []byte, ev *schema.Event) (checkpoint.Doc, []byte, error) {
 	out, err := p.cfg.Serde.AppendValue(dst, p.cfg.Router.Topic(ev.NS), ev)
 	if err != nil {
-		return Doc{}, dst, fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
+		return checkpoint.Doc{}, dst, fmt.Errorf("encoding %s event of %s: %w", ev.Op, ev.NS, err)
 	}
 	n := len(dst)
 	return p.doc(ev, out[n:len(out):len(out)]), out, nil
 }
 
 // doc is the record of event ev whose encoded value is value.
-func (p *Publisher) doc(ev *schema.Event, value []byte) Doc {
-	return Doc{Key: p.cfg.Serde.Key(ev), Value: value, SourceBytes: len(ev.FullDocument)}
+func (p *Publisher) doc(ev *schema.Event, value []byte) checkpoint.Doc {
+	return checkpoint.Doc{Key: p.cfg.Serde.Key(ev), Value: value, SourceBytes: len(ev.FullDocument)}
 }
 
 // Add encodes it into b. New namespaces get their topic created and their
 // catalog record added to the batch.
-func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
+func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error {
 	if b.Items == 0 {
 		b.Created = time.Now()
 	}
@@ -189,8 +136,8 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 	if it.Heartbeat {
 		b.Heartbeats++
 		for _, u := range it.State {
-			if ss, ok := u.Value.(*StreamState); ok {
-				b.observe(schema.ClusterTime{T: ss.ClusterTime.T, I: ss.ClusterTime.I}, 0)
+			if ss, ok := u.Value.(*checkpoint.StreamState); ok {
+				b.observe(ss.ClusterTime, 0)
 			}
 		}
 	}
@@ -218,7 +165,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 		if err != nil {
 			return err
 		}
-		recs = []Doc{p.doc(ev, value)}
+		recs = []checkpoint.Doc{p.doc(ev, value)}
 	}
 	hdrs := p.hdrs
 	before := len(b.Records)
@@ -230,10 +177,10 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 		if ns.Coll != "" {
 			typ := it.NSType
 			if typ == "" || ns != ev.NS {
-				typ = TypeCollection
+				typ = checkpoint.TypeCollection
 			}
 			if n := p.learn(ns, topic, typ); n != nil {
-				b.SetState(StateUpdate{Key: NSKey(ns.String()), Value: n})
+				b.SetState(checkpoint.StateUpdate{Key: checkpoint.NSKey(ns.String()), Value: n})
 			}
 		}
 		if !it.Broadcast {
@@ -258,7 +205,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 		k := ev.NS.String()
 		s := b.Snapshot[k]
 		if s == nil {
-			s = &NSStats{}
+			s = &checkpoint.NSStats{}
 			b.Snapshot[k] = s
 		}
 		s.Docs += int64(len(recs))
@@ -270,7 +217,7 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it Item) error {
 }
 
 func (b *Batch) observe(ct schema.ClusterTime, wall int64) {
-	if ct.T > b.LastClusterTime.T || ct.T == b.LastClusterTime.T && ct.I > b.LastClusterTime.I {
+	if ct.After(b.LastClusterTime) {
 		b.LastClusterTime = ct
 		if wall != 0 {
 			b.LastWallTime = wall

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -67,19 +68,19 @@ func child() error {
 	}
 	defer p.Close()
 	if !st.Planned() {
-		var items []Item
+		var items []checkpoint.Item
 		for n := 0; n < killNamespaces; n++ {
 			ns := killNS(n)
-			var states []StateUpdate
+			var states []checkpoint.StateUpdate
 			for i := 0; i < killRanges; i++ {
-				rs := &RangeState{NS: ns.String(), DB: ns.DB, Coll: ns.Coll, ID: i}
-				states = append(states, StateUpdate{rs.Key(), rs})
+				rs := &checkpoint.RangeState{NS: ns.String(), DB: ns.DB, Coll: ns.Coll, ID: i}
+				states = append(states, checkpoint.StateUpdate{Key: rs.Key(), Value: rs})
 			}
-			states = append(states, StateUpdate{NSKey(ns.String()), &NamespaceState{DB: ns.DB, Coll: ns.Coll, Topic: r.Topic(ns), InSnapshot: true, Ranges: killRanges}})
-			items = append(items, Item{Event: &schema.Event{Op: schema.OpDDL, NS: ns, DDL: &schema.DDL{Kind: schema.DDLCreate, ID: "create-" + ns.String(), Options: emptyDocForTest}},
+			states = append(states, checkpoint.StateUpdate{Key: checkpoint.NSKey(ns.String()), Value: &checkpoint.NamespaceState{DB: ns.DB, Coll: ns.Coll, Topic: r.Topic(ns), InSnapshot: true, Ranges: killRanges}})
+			items = append(items, checkpoint.Item{Event: &schema.Event{Op: schema.OpDDL, NS: ns, DDL: &schema.DDL{Kind: schema.DDLCreate, ID: "create-" + ns.String(), Options: emptyDocForTest}},
 				Broadcast: true, State: states})
 		}
-		items = append(items, Item{State: []StateUpdate{{KeyMeta, &Meta{Version: StateVersion, T0: bson.Timestamp{T: 1}}}}})
+		items = append(items, checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeyMeta, Value: &checkpoint.Meta{Version: checkpoint.StateVersion, T0: bson.Timestamp{T: 1}}}}})
 		if err := p.CommitItems(ctx, items...); err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ func child() error {
 		done, len(st.Ranges), docs, st.SnapshotDone(), resume)
 	lim := Limits{MaxRecords: 300}
 	if !st.SnapshotDone() {
-		in := make(chan Item, 1000)
+		in := make(chan checkpoint.Item, 1000)
 		errc := make(chan error, 1)
 		go func() { errc <- p.Run(ctx, in, lim, nil) }()
 		for _, rg := range st.SortedRanges() {
@@ -119,20 +120,20 @@ func child() error {
 				key := IDDocForTest(int32(id))
 				cur.Last, cur.Docs = key, cur.Docs+1
 				ck := cur
-				in <- Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: killNS(n), DocumentKey: key, FullDocument: key}, State: []StateUpdate{{ck.Key(), &ck}}}
+				in <- checkpoint.Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: killNS(n), DocumentKey: key, FullDocument: key}, State: []checkpoint.StateUpdate{{Key: ck.Key(), Value: &ck}}}
 			}
 			cur.Done = true
-			in <- Item{State: []StateUpdate{{cur.Key(), &cur}}}
+			in <- checkpoint.Item{State: []checkpoint.StateUpdate{{Key: cur.Key(), Value: &cur}}}
 		}
 		close(in)
 		if err := <-errc; err != nil {
 			return err
 		}
-		var marks []Item
+		var marks []checkpoint.Item
 		for n := 0; n < killNamespaces; n++ {
-			marks = append(marks, Item{Event: &schema.Event{Op: schema.OpMarker, NS: killNS(n), Marker: &schema.Marker{Kind: schema.MarkerSnapshotDone, ID: "done"}}, Broadcast: true})
+			marks = append(marks, checkpoint.Item{Event: &schema.Event{Op: schema.OpMarker, NS: killNS(n), Marker: &schema.Marker{Kind: schema.MarkerSnapshotDone, ID: "done"}}, Broadcast: true})
 		}
-		marks = append(marks, Item{State: []StateUpdate{{KeySnapshot, &SnapshotState{Done: true}}}})
+		marks = append(marks, checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeySnapshot, Value: &checkpoint.SnapshotState{Done: true}}}})
 		if err := p.CommitItems(ctx, marks...); err != nil {
 			return err
 		}
@@ -142,15 +143,15 @@ func child() error {
 	if st.Stream != nil {
 		seq = int(bson.Raw(st.Stream.Token).Lookup("seq").Int32()) + 1
 	}
-	in := make(chan Item, 1000)
+	in := make(chan checkpoint.Item, 1000)
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(ctx, in, lim, nil) }()
 	for ; seq < killStream; seq++ {
 		tok, _ := bson.Marshal(bson.D{{Key: "seq", Value: int32(seq)}})
 		upd, _ := bson.Marshal(bson.D{{Key: "v", Value: int32(seq)}})
-		in <- Item{Event: &schema.Event{Op: schema.OpUpdate, NS: killNS(seq % killNamespaces), DocumentKey: IDDocForTest(int32(seq % killKeys)),
+		in <- checkpoint.Item{Event: &schema.Event{Op: schema.OpUpdate, NS: killNS(seq % killNamespaces), DocumentKey: IDDocForTest(int32(seq % killKeys)),
 			Update: &schema.UpdateDescription{UpdatedFields: upd}, ResumeToken: tok, ClusterTime: schema.ClusterTime{T: 2, I: uint32(seq)}},
-			State: []StateUpdate{{KeyStream, &StreamState{Token: tok}}}}
+			State: []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: &checkpoint.StreamState{Token: tok}}}}
 	}
 	close(in)
 	return <-errc

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
 // Limits bound one transaction.
@@ -44,7 +46,7 @@ func (l Limits) withDefaults() Limits {
 // soon as the committer is free, or blocks when it reaches the limits, so
 // transactions grow under load and stay small (low latency) when quiet.
 // onCommit, when non-nil, is called after each committed batch, in order.
-func (p *Publisher) Run(ctx context.Context, in <-chan Item, lim Limits, onCommit func(*Batch)) error {
+func (p *Publisher) Run(ctx context.Context, in <-chan checkpoint.Item, lim Limits, onCommit func(*Batch)) error {
 	lim = lim.withDefaults()
 	g, ctx := errgroup.WithContext(ctx)
 	batches := make(chan *Batch) // unbuffered: hand over only when the committer is free
@@ -116,7 +118,7 @@ func (p *Publisher) Run(ctx context.Context, in <-chan Item, lim Limits, onCommi
 }
 
 // CommitItems publishes items in one transaction (plans and markers).
-func (p *Publisher) CommitItems(ctx context.Context, items ...Item) error {
+func (p *Publisher) CommitItems(ctx context.Context, items ...checkpoint.Item) error {
 	b := newBatch()
 	for _, it := range items {
 		if err := p.Add(ctx, b, it); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
 // The events of one source transaction (items chained with More) go into one
@@ -17,7 +18,7 @@ func TestRunKeepsUnitsInOneTransaction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ns := schema.Namespace{DB: "d", Coll: "u"}
-	in := make(chan Item)
+	in := make(chan checkpoint.Item)
 	var batches [][]int // per committed batch: the unit number of each record
 	unitOf := map[string]int{}
 	done := make(chan error, 1)
@@ -36,7 +37,7 @@ func TestRunKeepsUnitsInOneTransaction(t *testing.T) {
 			k := docKey(n)
 			n++
 			unitOf[string(k)] = unit
-			in <- Item{Event: &schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: k, FullDocument: k}, More: i < size-1}
+			in <- checkpoint.Item{Event: &schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: k, FullDocument: k}, More: i < size-1}
 		}
 	}
 	close(in)

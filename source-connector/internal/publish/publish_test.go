@@ -18,6 +18,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -31,7 +32,7 @@ func fakeKafka(t *testing.T) []string {
 	return c.ListenAddrs()
 }
 
-func openPub(t *testing.T, brokers []string) (*Publisher, *State) {
+func openPub(t *testing.T, brokers []string) (*Publisher, *checkpoint.State) {
 	t.Helper()
 	p, st, err := tryOpenPub(t, brokers)
 	if err != nil {
@@ -41,7 +42,7 @@ func openPub(t *testing.T, brokers []string) (*Publisher, *State) {
 	return p, st
 }
 
-func tryOpenPub(t *testing.T, brokers []string) (*Publisher, *State, error) {
+func tryOpenPub(t *testing.T, brokers []string) (*Publisher, *checkpoint.State, error) {
 	t.Helper()
 	serde, err := schema.NewSerde(context.Background(), schema.SerdeConfig{Encoding: schema.EncodingSingleObject})
 	if err != nil {
@@ -78,30 +79,30 @@ func TestCommitAndResumeState(t *testing.T) {
 	}
 	ns := schema.Namespace{DB: "shop", Coll: "orders"}
 	ctx := context.Background()
-	meta := &Meta{Version: StateVersion, T0: bson.Timestamp{T: 100, I: 2}, Epoch: 1}
-	ddl := Item{Event: &schema.Event{Op: schema.OpDDL, NS: ns, Epoch: 1,
+	meta := &checkpoint.Meta{Version: checkpoint.StateVersion, T0: bson.Timestamp{T: 100, I: 2}, Epoch: 1}
+	ddl := checkpoint.Item{Event: &schema.Event{Op: schema.OpDDL, NS: ns, Epoch: 1,
 		DDL: &schema.DDL{Kind: schema.DDLCreate, ID: "snap-create-shop.orders", Options: docKey(0)}},
-		Broadcast: true, State: []StateUpdate{{KeyMeta, meta}}}
+		Broadcast: true, State: []checkpoint.StateUpdate{{Key: checkpoint.KeyMeta, Value: meta}}}
 	if err := p.CommitItems(ctx, ddl); err != nil {
 		t.Fatal(err)
 	}
 
 	var recycled atomic.Int64 // chunks handed back after their commit
 	var committed, statDocs, statBytes int64
-	in := make(chan Item)
+	in := make(chan checkpoint.Item)
 	go func() {
 		defer close(in)
 		// The first 25 documents one item each (Add encodes them), the
 		// rest in chunks of 5 that a reader keyed and encoded (EncodeDoc),
 		// each chunk with the checkpoint after its last document.
-		var chunk []Doc
+		var chunk []checkpoint.Doc
 		arena := make([]byte, 0, 64)
 		for i := 0; i < 50; i++ {
 			d := docKey(i)
-			r := &RangeState{NS: ns.String(), DB: ns.DB, Coll: ns.Coll, ID: 0, Last: d, Docs: int64(i + 1), Done: i == 49}
+			r := &checkpoint.RangeState{NS: ns.String(), DB: ns.DB, Coll: ns.Coll, ID: 0, Last: d, Docs: int64(i + 1), Done: i == 49}
 			ev := &schema.Event{Op: schema.OpSnapshot, NS: ns, DocumentKey: d, FullDocument: d, Epoch: 1}
 			if i < 25 {
-				in <- Item{Event: ev, State: []StateUpdate{{r.Key(), r}}}
+				in <- checkpoint.Item{Event: ev, State: []checkpoint.StateUpdate{{Key: r.Key(), Value: r}}}
 				continue
 			}
 			doc, grown, err := p.EncodeDoc(arena, ev)
@@ -112,7 +113,7 @@ func TestCommitAndResumeState(t *testing.T) {
 			arena = grown
 			if chunk = append(chunk, doc); len(chunk) == 5 {
 				end := i + 1
-				in <- Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, Epoch: 1}, Docs: chunk, State: []StateUpdate{{r.Key(), r}},
+				in <- checkpoint.Item{Event: &schema.Event{Op: schema.OpSnapshot, NS: ns, Epoch: 1}, Docs: chunk, State: []checkpoint.StateUpdate{{Key: r.Key(), Value: r}},
 					Recycle: func() {
 						// Called by Run's committer after onCommit: the chunk's records are committed.
 						if committed < int64(end) {
@@ -147,7 +148,7 @@ func TestCommitAndResumeState(t *testing.T) {
 	if !st2.Planned() || st2.Meta.T0 != meta.T0 {
 		t.Fatalf("meta after reopen = %+v, want T0 %v", st2.Meta, meta.T0)
 	}
-	r := st2.Ranges[RangeKey("shop.orders", 0)]
+	r := st2.Ranges[checkpoint.RangeKey("shop.orders", 0)]
 	if r == nil || !r.Done || r.Docs != 50 || !bytes.Equal(r.Last, docKey(49)) {
 		t.Fatalf("range after reopen = %+v", r)
 	}
@@ -304,8 +305,8 @@ func TestCrashBetweenTransactions(t *testing.T) {
 	}
 	b := newBatch()
 	d := docKey(1)
-	if err := p.Add(ctx, b, Item{Event: &schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: d, FullDocument: d,
-		ResumeToken: d}, State: []StateUpdate{{KeyStream, &StreamState{Token: d}}}}); err != nil {
+	if err := p.Add(ctx, b, checkpoint.Item{Event: &schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: d, FullDocument: d,
+		ResumeToken: d}, State: []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: &checkpoint.StreamState{Token: d}}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range b.Records {
@@ -352,37 +353,6 @@ func TestRouter(t *testing.T) {
 	}
 	if r.StateTopic() != "lb._source_state" {
 		t.Errorf("state topic %q", r.StateTopic())
-	}
-}
-
-func TestStateApply(t *testing.T) {
-	st := NewState()
-	id, _ := bson.Marshal(bson.D{{Key: "_id", Value: bson.Decimal128{}}})
-	rs := &RangeState{NS: "a.b", DB: "a", Coll: "b", ID: 3, Min: id, Last: id, Docs: 7}
-	for _, u := range []StateUpdate{
-		{KeyMeta, &Meta{Version: 1, T0: bson.Timestamp{T: 5, I: 6}}},
-		{rs.Key(), rs},
-		{KeyStream, &StreamState{Token: id, ClusterTime: bson.Timestamp{T: 9, I: 1}, TxnNumber: 4, TxnIndex: 2}},
-		{KeySnapshot, &SnapshotState{Done: true}},
-	} {
-		b, err := EncodeState(u.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Apply(u.Key, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !st.Planned() || !st.SnapshotDone() || st.Stream.TxnIndex != 2 || st.Ranges["range/a.b/3"].Docs != 7 ||
-		!bytes.Equal(st.Ranges["range/a.b/3"].Min, id) || st.Ranges["range/a.b/3"].Max != nil {
-		t.Fatalf("state = %+v", st)
-	}
-	if err := st.Apply(KeySnapshot, nil); err != nil || st.SnapshotDone() {
-		t.Fatalf("tombstone not applied: %v", err)
-	}
-	b, _ := EncodeState(&Meta{Version: StateVersion + 1})
-	if err := st.Apply(KeyMeta, b); err == nil {
-		t.Fatal("newer state version accepted")
 	}
 }
 

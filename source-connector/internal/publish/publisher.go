@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/source-connector/internal/metrics"
 )
 
@@ -69,9 +70,9 @@ type Publisher struct {
 	cl    *kgo.Client // transactional producer
 
 	mu      sync.Mutex
-	parts   map[string]int32           // topic → partitions
-	catalog map[string]*NamespaceState // "db.coll" → state, committed or pending
-	known   map[schema.Namespace]bool  // the catalog's namespaces (a lookup per record without building "db.coll")
+	parts   map[string]int32                      // topic → partitions
+	catalog map[string]*checkpoint.NamespaceState // "db.coll" → state, committed or pending
+	known   map[schema.Namespace]bool             // the catalog's namespaces (a lookup per record without building "db.coll")
 	seq     int64
 
 	hdrs []kgo.RecordHeader // every record's headers (shared: read only)
@@ -81,7 +82,7 @@ type Publisher struct {
 // producer with the same transactional id (completing or aborting its open
 // transaction), and reads the state topic to its end with read_committed
 // isolation.
-func Open(ctx context.Context, cfg Config) (*Publisher, *State, error) {
+func Open(ctx context.Context, cfg Config) (*Publisher, *checkpoint.State, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Publisher, *State, error) {
 	if cfg.ReplicationFactor == 0 {
 		cfg.ReplicationFactor = -1
 	}
-	p := &Publisher{cfg: cfg, log: cfg.Logger, parts: map[string]int32{}, catalog: map[string]*NamespaceState{},
+	p := &Publisher{cfg: cfg, log: cfg.Logger, parts: map[string]int32{}, catalog: map[string]*checkpoint.NamespaceState{},
 		known: map[schema.Namespace]bool{}, hdrs: []kgo.RecordHeader{cfg.Serde.Header()}}
 	var err error
 	// A short metadata age: topics this client creates show up quickly.
@@ -111,7 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Publisher, *State, error) {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
 	p.adm = kadm.NewClient(p.admCl)
-	fail := func(err error) (*Publisher, *State, error) {
+	fail := func(err error) (*Publisher, *checkpoint.State, error) {
 		p.Close()
 		return nil, nil, err
 	}
@@ -205,7 +206,7 @@ func (p *Publisher) Close() {
 // offset can lag behind it for a moment. Reading before it caught up would
 // return an older state (a snapshot plan without its ranges, say), so the
 // read is repeated until the state shows this publisher's last sequence.
-func (p *Publisher) ReadState(ctx context.Context) (*State, error) {
+func (p *Publisher) ReadState(ctx context.Context) (*checkpoint.State, error) {
 	deadline := time.Now().Add(p.cfg.TransactionTimeout + 30*time.Second)
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		st, err := p.readStateOnce(ctx)
@@ -229,9 +230,9 @@ func (p *Publisher) ReadState(ctx context.Context) (*State, error) {
 // 17 s in all.
 var stateOffsetsRetry = retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, MaxAttempts: 20}
 
-func (p *Publisher) readStateOnce(ctx context.Context) (*State, error) {
+func (p *Publisher) readStateOnce(ctx context.Context) (*checkpoint.State, error) {
 	topic := p.cfg.Router.StateTopic()
-	st := NewState()
+	st := checkpoint.NewState()
 	var start, end int64
 	err := retry.Do(ctx, stateOffsetsRetry, isTransient,
 		func(ctx context.Context) error {
@@ -362,7 +363,7 @@ func (p *Publisher) ensure(ctx context.Context, topic string) (int32, error) {
 }
 
 // Known returns the catalog entry of ns, if the log knows the namespace.
-func (p *Publisher) Known(ns string) (*NamespaceState, bool) {
+func (p *Publisher) Known(ns string) (*checkpoint.NamespaceState, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n, ok := p.catalog[ns]
@@ -372,23 +373,23 @@ func (p *Publisher) Known(ns string) (*NamespaceState, bool) {
 // learn adds ns to the catalog; it returns the new entry, or nil when ns
 // was known (a new entry's state record must go into the current
 // transaction).
-func (p *Publisher) learn(ns schema.Namespace, topic, typ string) *NamespaceState {
+func (p *Publisher) learn(ns schema.Namespace, topic, typ string) *checkpoint.NamespaceState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.known[ns] {
 		return nil
 	}
-	n := &NamespaceState{DB: ns.DB, Coll: ns.Coll, Topic: topic, Type: typ}
+	n := &checkpoint.NamespaceState{DB: ns.DB, Coll: ns.Coll, Topic: topic, Type: typ}
 	p.catalog[ns.String()] = n
 	p.known[ns] = true
 	return n
 }
 
 // Catalog returns the known namespaces of db (all when db is ""), sorted.
-func (p *Publisher) Catalog(db string) []*NamespaceState {
+func (p *Publisher) Catalog(db string) []*checkpoint.NamespaceState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []*NamespaceState
+	var out []*checkpoint.NamespaceState
 	for _, n := range p.catalog {
 		if db == "" || n.DB == db {
 			out = append(out, n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/logbridge/logbridge/pkg/mongox"
 	"sort"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -14,26 +13,13 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
-
-// ClusterTime returns T0: a source cluster time at or after every write
-// acknowledged before the call. It writes a no-op oplog entry with
-// appendOplogNote (so that T0 is a real oplog time, as mongomirror and
-// mongosync do) and falls back to the operationTime / $clusterTime of a
-// hello when the user may not run appendOplogNote.
-func ClusterTime(ctx context.Context, cl *mongo.Client) (bson.Timestamp, error) {
-	t0, err := mongox.ClusterTime(ctx, cl, "logbridge source connector: snapshot T0")
-	if err != nil {
-		return bson.Timestamp{}, fmt.Errorf("taking T0: %w", err)
-	}
-	return t0, nil
-}
 
 // Collection is one namespace to snapshot, with its metadata.
 type Collection struct {
 	NS      schema.Namespace
-	Type    string   // publish.TypeCollection, TypeView or TypeTimeseries
+	Type    string   // checkpoint.TypeCollection, TypeView or TypeTimeseries
 	Options bson.Raw // listCollections options (viewOn/pipeline for views)
 	// IDIndex is listCollections' idIndex spec, when reported.
 	IDIndex bson.Raw
@@ -77,12 +63,12 @@ func ListCollections(ctx context.Context, cl *mongo.Client, f *nsfilter.Filter, 
 			}
 			c := Collection{NS: schema.Namespace{DB: db, Coll: s.Name}, Type: s.Type, Options: s.Options, IDIndex: s.IDIndex}
 			if c.Type == "" {
-				c.Type = publish.TypeCollection
+				c.Type = checkpoint.TypeCollection
 			}
 			if len(c.Options) == 0 {
 				c.Options = emptyDoc
 			}
-			if c.Type != publish.TypeView {
+			if c.Type != checkpoint.TypeView {
 				if err := describe(ctx, cl, &c, sharded); err != nil {
 					return nil, err
 				}

@@ -7,12 +7,12 @@
 //
 // Lifecycle (driven by internal/app):
 //
-//	t0, _ := snapshot.ClusterTime(ctx, client)         // before anything is read
+//	t0, _ := mongox.ClusterTime(ctx, client, note)     // T0, before anything is read
 //	colls, _ := snapshot.ListCollections(ctx, client, filter)
 //	ranges, _ := snapshot.PlanRanges(ctx, client, coll, 100_000)  // per collection
 //	// ... the plan (T0, namespaces, ranges, DDL) is committed to the log ...
 //	r := &snapshot.Reader{Client: client, T0: t0, Encode: pub.EncodeDoc, ...}
-//	err := r.Run(ctx, pendingRanges, out)                // out: chan publish.Item
+//	err := r.Run(ctx, pendingRanges, out)                // out: chan checkpoint.Item
 //
 // The readers key and encode each record themselves (Item.Docs), straight
 // from the driver's buffer: the encoding runs in parallel and a document is

@@ -8,7 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
 // MaxRanges caps the ranges of one collection.
@@ -20,15 +20,15 @@ const samplesPerRange = 20
 // PlanRanges splits c into ranges of about rangeDocs documents, using
 // boundaries from a sorted $sample of _id values. A small collection, a time
 // series collection and a view get one range (a view's range is marked done).
-func PlanRanges(ctx context.Context, cl *mongo.Client, c Collection, rangeDocs int64) ([]*publish.RangeState, error) {
-	base := publish.RangeState{NS: c.NS.String(), DB: c.NS.DB, Coll: c.NS.Coll}
+func PlanRanges(ctx context.Context, cl *mongo.Client, c Collection, rangeDocs int64) ([]*checkpoint.RangeState, error) {
+	base := checkpoint.RangeState{NS: c.NS.String(), DB: c.NS.DB, Coll: c.NS.Coll}
 	switch c.Type {
-	case publish.TypeView:
+	case checkpoint.TypeView:
 		return nil, nil
-	case publish.TypeTimeseries:
+	case checkpoint.TypeTimeseries:
 		r := base
 		r.Natural = true
-		return []*publish.RangeState{&r}, nil
+		return []*checkpoint.RangeState{&r}, nil
 	}
 	n := int64(1)
 	if rangeDocs > 0 {
@@ -83,8 +83,8 @@ func Boundaries(sorted []bson.RawValue, n int) []bson.RawValue {
 }
 
 // Ranges turns split points into ranges: [MinKey, b1), [b1, b2), …, [bn, MaxKey].
-func Ranges(base publish.RangeState, bounds []bson.RawValue) []*publish.RangeState {
-	out := make([]*publish.RangeState, 0, len(bounds)+1)
+func Ranges(base checkpoint.RangeState, bounds []bson.RawValue) []*checkpoint.RangeState {
+	out := make([]*checkpoint.RangeState, 0, len(bounds)+1)
 	var lo bson.Raw
 	for i := 0; i <= len(bounds); i++ {
 		r := base

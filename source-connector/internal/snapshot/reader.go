@@ -18,7 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/schema"
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
 // Reader reads snapshot ranges.
@@ -47,7 +47,7 @@ type Reader struct {
 	// the value to dst (required: Publisher.EncodeDoc). The readers encode
 	// straight from the driver's buffer, in parallel, so a document is
 	// copied once. Encode must not keep the event: the readers reuse it.
-	Encode func(dst []byte, ev *schema.Event) (publish.Doc, []byte, error)
+	Encode func(dst []byte, ev *schema.Event) (checkpoint.Doc, []byte, error)
 
 	arenas chan []byte // chunk arenas whose transaction committed (made by Run)
 }
@@ -99,7 +99,7 @@ func (r *Reader) recycler(a []byte) func() {
 // Run reads every range not done and sends its documents to out, each with
 // the range checkpoint that covers it, then a done checkpoint per range. It
 // returns when all ranges are read (nil), or on the first error.
-func (r *Reader) Run(ctx context.Context, ranges []*publish.RangeState, out chan<- publish.Item) error {
+func (r *Reader) Run(ctx context.Context, ranges []*checkpoint.RangeState, out chan<- checkpoint.Item) error {
 	if r.Encode == nil {
 		return errors.New("snapshot: Reader.Encode is not set")
 	}
@@ -110,7 +110,7 @@ func (r *Reader) Run(ctx context.Context, ranges []*publish.RangeState, out chan
 	if par <= 0 {
 		par = 4
 	}
-	work := make(chan *publish.RangeState)
+	work := make(chan *checkpoint.RangeState)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(work)
@@ -151,7 +151,7 @@ func (r *Reader) Run(ctx context.Context, ranges []*publish.RangeState, out chan
 
 // readRange reads one range, retrying transient errors from its last
 // handed-over document.
-func (r *Reader) readRange(ctx context.Context, rg *publish.RangeState, out chan<- publish.Item) error {
+func (r *Reader) readRange(ctx context.Context, rg *checkpoint.RangeState, out chan<- checkpoint.Item) error {
 	cur := *rg // progress of this reader; items carry copies
 	pol := r.Retry
 	if pol.Initial == 0 {
@@ -178,14 +178,14 @@ func (r *Reader) readRange(ctx context.Context, rg *publish.RangeState, out chan
 	done := cur
 	done.Done = true
 	select {
-	case out <- publish.Item{State: []publish.StateUpdate{{Key: done.Key(), Value: &done}}}:
+	case out <- checkpoint.Item{State: []checkpoint.StateUpdate{{Key: done.Key(), Value: &done}}}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- publish.Item) error {
+func (r *Reader) scan(ctx context.Context, cur *checkpoint.RangeState, out chan<- checkpoint.Item) error {
 	coll := r.Client.Database(cur.DB).Collection(cur.Coll, options.Collection().SetReadConcern(readconcern.Majority()))
 	opts := options.Find()
 	if r.BatchSize > 0 {
@@ -215,7 +215,6 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 	defer c.Close(context.WithoutCancel(ctx))
 	ns := schema.Namespace{DB: cur.DB, Coll: cur.Coll}
 	shardKey := r.ShardKeys[cur.NS]
-	t0 := schema.ClusterTime{T: r.T0.T, I: r.T0.I}
 	stateKey := cur.Key()
 	// Documents are handed over a chunk at a time (a driver batch, at most
 	// chunkMaxDocs or what fits its arena) with the one checkpoint after its last
@@ -223,8 +222,8 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 	// more than the encoding. cur advances only when a chunk is handed
 	// over, so a retried scan continues after the last document handed over.
 	next := *cur
-	ev := schema.Event{Op: schema.OpSnapshot, NS: ns, ClusterTime: t0, Epoch: r.Epoch, Source: r.Source}
-	var docs []publish.Doc
+	ev := schema.Event{Op: schema.OpSnapshot, NS: ns, ClusterTime: r.T0, Epoch: r.Epoch, Source: r.Source}
+	var docs []checkpoint.Doc
 	arena := r.arena()
 	handOver := func() error {
 		if len(docs) == 0 {
@@ -233,7 +232,7 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 		ck := next
 		label := ev
 		label.DocumentKey, label.FullDocument = nil, nil
-		it := publish.Item{Event: &label, Docs: docs, State: []publish.StateUpdate{{Key: stateKey, Value: &ck}},
+		it := checkpoint.Item{Event: &label, Docs: docs, State: []checkpoint.StateUpdate{{Key: stateKey, Value: &ck}},
 			Recycle: r.recycler(arena)}
 		select {
 		case out <- it:
@@ -241,7 +240,7 @@ func (r *Reader) scan(ctx context.Context, cur *publish.RangeState, out chan<- p
 			return ctx.Err()
 		}
 		*cur = next
-		docs, arena = make([]publish.Doc, 0, len(docs)), r.arena()
+		docs, arena = make([]checkpoint.Doc, 0, len(docs)), r.arena()
 		return nil
 	}
 	first := true

@@ -7,7 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/logbridge/logbridge/source-connector/internal/publish"
+	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
 func val(t *testing.T, v any) bson.RawValue {
@@ -34,7 +34,7 @@ func TestBoundariesAndRanges(t *testing.T) {
 	}
 	// Mixed types: boundaries are index bounds, so any BSON type works.
 	mixed := []bson.RawValue{val(t, int32(5)), val(t, "abc"), val(t, bson.ObjectID{1})}
-	rs := Ranges(publish.RangeState{NS: "a.b", DB: "a", Coll: "b"}, mixed)
+	rs := Ranges(checkpoint.RangeState{NS: "a.b", DB: "a", Coll: "b"}, mixed)
 	if len(rs) != 4 {
 		t.Fatalf("%d ranges", len(rs))
 	}
