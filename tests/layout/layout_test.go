@@ -42,3 +42,26 @@ func TestDependencyRules(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaImportsNoKafkaClient: the record contract is for every consumer
+// of the log, whatever Kafka client it uses, so schema/ (tests aside) pulls
+// in no Kafka client. franz-go's pkg/sr, a stand-alone HTTP client of the
+// schema registry with no Kafka code, is the one franz-go module it may use.
+func TestSchemaImportsNoKafkaClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+"schema/...").Output()
+	if err != nil {
+		t.Fatalf("go list -deps schema/...: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) == 0 {
+		t.Fatal("go list -deps schema/... listed nothing")
+	}
+	for _, dep := range deps {
+		kafka := strings.HasPrefix(dep, "github.com/twmb/franz-go/") && !strings.HasPrefix(dep, "github.com/twmb/franz-go/pkg/sr") ||
+			strings.HasPrefix(dep, "github.com/IBM/sarama") || strings.HasPrefix(dep, "github.com/segmentio/kafka-go") ||
+			strings.HasPrefix(dep, "github.com/confluentinc/confluent-kafka-go")
+		if kafka {
+			t.Errorf("schema depends on the Kafka client package %s: keep Kafka reading in the connectors or cmd/", dep)
+		}
+	}
+}
