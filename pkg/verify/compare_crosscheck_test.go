@@ -69,8 +69,7 @@ func crossCorpus(t *testing.T, rnd *rand.Rand, n int) []bson.RawValue {
 		bson.DBPointer{DB: "db.c"}, bson.DBPointer{DB: "a.bcd"}, bson.JavaScript("x"),
 		bson.CodeWithScope{Code: "x", Scope: bson.D{{Key: "k", Value: int32(1)}}},
 	}
-	var scalar func() any
-	scalar = func() any {
+	scalar := func() any {
 		switch rnd.IntN(14) {
 		case 0:
 			return int32(rnd.IntN(7) - 3)
