@@ -46,6 +46,8 @@ demo: up build
 	scripts/demo.sh
 
 lint:
+	@# go.mod and go.sum must be what `go mod tidy` makes of the imports.
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -version >/dev/null 2>&1; then \
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; \

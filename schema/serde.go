@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/sync/singleflight"
 
@@ -158,10 +157,19 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 // Encoding returns the encoding EncodeValue writes.
 func (s *Serde) Encoding() Encoding { return s.enc }
 
+// RecordHeader is a Kafka record header. It is an alias of an unnamed struct
+// type with the fields of franz-go's kgo.RecordHeader, so that Header's value
+// is assignable to a kgo.RecordHeader and EncodingOf takes a []kgo.RecordHeader
+// as it is, while the record contract imports no Kafka client.
+type RecordHeader = struct {
+	Key   string
+	Value []byte
+}
+
 // Header returns the HeaderEncoding record header for the values this Serde
 // writes; add it to every record.
-func (s *Serde) Header() kgo.RecordHeader {
-	return kgo.RecordHeader{Key: HeaderEncoding, Value: []byte(s.enc)}
+func (s *Serde) Header() RecordHeader {
+	return RecordHeader{Key: HeaderEncoding, Value: []byte(s.enc)}
 }
 
 // EncodeValue returns the encoded record value of ev for topic. The topic
@@ -448,12 +456,13 @@ func writerFor(sch sr.Schema) (*writer, error) {
 // EncodingOf returns the value encoding named by the HeaderEncoding record
 // header. Errors wrap ErrBadHeader (header missing or given twice with
 // different values) or ErrUnknownEncoding.
-func EncodingOf(headers []kgo.RecordHeader) (Encoding, error) {
+func EncodingOf[H ~RecordHeader](headers []H) (Encoding, error) {
 	var (
 		enc   Encoding
 		found bool
 	)
-	for _, h := range headers {
+	for _, hh := range headers {
+		h := RecordHeader(hh)
 		if h.Key != HeaderEncoding {
 			continue
 		}

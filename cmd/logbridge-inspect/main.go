@@ -1,6 +1,6 @@
 // Command logbridge-inspect prints logbridge records as Extended JSON lines.
-// See package github.com/logbridge/logbridge/schema/inspect, or run it with
-// --help.
+// See package github.com/logbridge/logbridge/cmd/logbridge-inspect/internal/inspect,
+// or run it with --help.
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/logbridge/logbridge/schema/inspect"
+	"github.com/logbridge/logbridge/cmd/logbridge-inspect/internal/inspect"
 )
 
 func main() {

@@ -9,13 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// More codes (server error_codes.yml) for ClusterTime's fallbacks.
-const (
-	codeIllegalOperation  = 20
-	codeNotImplemented    = 238
-	codeUserWritesBlocked = 371
-)
-
 // ErrNoClusterTime: the server reports no cluster time, so it is neither a
 // replica set member nor a mongos.
 var ErrNoClusterTime = errors.New("the server reports no cluster time (operationTime / $clusterTime / lastWrite): it is not a replica set member or mongos")
@@ -34,9 +27,7 @@ func ClusterTime(ctx context.Context, cl *mongo.Client, note string) (bson.Times
 			return ts, nil
 		}
 	} else {
-		var se mongo.ServerError
-		if !errors.As(err, &se) || !(se.HasErrorCode(codeUnauthorized) || se.HasErrorCode(codeCommandNotFound) ||
-			se.HasErrorCode(codeIllegalOperation) || se.HasErrorCode(codeNotImplemented) || se.HasErrorCode(codeUserWritesBlocked)) {
+		if !(IsUnauthorized(err) || IsCommandNotFound(err) || IsNotSupported(err) || IsUserWritesBlocked(err)) {
 			return bson.Timestamp{}, fmt.Errorf("taking the cluster time with appendOplogNote: %w", err)
 		}
 	}

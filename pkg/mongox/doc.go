@@ -1,5 +1,15 @@
 // Package mongox holds the MongoDB helpers both connectors share: connecting
-// with clear errors, checking that a source can serve change streams, and the
-// transient-error classifier (driver error codes and labels, never strings).
+// with clear errors, checking that a source can serve change streams, taking
+// a cluster time, and the project's one vocabulary of server errors
+// (errors.go): IsTransient, IsDuplicateKey, IsNamespaceNotFound,
+// IsUserWritesBlocked and the other predicates, each built on the driver's
+// mongo.ServerError (HasErrorCode, HasErrorLabel) through errors.As, never on
+// error text. Code elsewhere asks these predicates instead of comparing
+// codes:
+//
+//	if mongox.IsNamespaceNotFound(err) { // no collection, so no indexes
+//		return nil
+//	}
+//
 // It is not named "mongo" so that it never shadows the driver's package.
 package mongox

@@ -64,8 +64,7 @@ func Hello(ctx context.Context, cl *mongo.Client) (Topology, error) {
 		MaxWireVersion int32  `bson:"maxWireVersion"`
 	}
 	err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&res)
-	var se mongo.ServerError
-	if errors.As(err, &se) && se.HasErrorCode(codeCommandNotFound) {
+	if IsCommandNotFound(err) {
 		// Servers before MongoDB 4.4.2 know only the legacy name.
 		err = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&res)
 	}
@@ -86,47 +85,6 @@ func RequireChangeStreams(ctx context.Context, cl *mongo.Client) (Topology, erro
 	}
 	return t, nil
 }
-
-// Error codes the classifiers use (from the server's error_codes.yml).
-const (
-	codeCommandNotFound         = 59
-	codeUnauthorized            = 13
-	codeAuthenticationFailed    = 18
-	codeChangeStreamHistoryLost = 286
-)
-
-// IsTransient reports whether err is worth retrying: network errors, timeouts
-// and errors the server labels retryable. A cancelled context never is.
-func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
-		return true
-	}
-	var se mongo.ServerError
-	if errors.As(err, &se) {
-		return se.HasErrorLabel("RetryableWriteError") || se.HasErrorLabel("TransientTransactionError") ||
-			se.HasErrorLabel("ResumableChangeStreamError") || se.HasErrorLabel("NetworkError")
-	}
-	return false
-}
-
-// IsAuthError reports an authentication or authorization failure.
-func IsAuthError(err error) bool {
-	var se mongo.ServerError
-	return errors.As(err, &se) && (se.HasErrorCode(codeUnauthorized) || se.HasErrorCode(codeAuthenticationFailed))
-}
-
-// IsHistoryLost reports that a change stream's resume point is no longer in
-// the oplog (ChangeStreamHistoryLost).
-func IsHistoryLost(err error) bool {
-	var se mongo.ServerError
-	return errors.As(err, &se) && se.HasErrorCode(codeChangeStreamHistoryLost)
-}
-
-// IsDuplicateKey reports a duplicate key error.
-func IsDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
 
 // Redact removes the password from a URI for logs and errors.
 func Redact(uri string) string {

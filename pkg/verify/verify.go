@@ -12,6 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/logbridge/logbridge/pkg/mongox"
 )
 
 // ErrUnsortedCursor means a server returned documents out of MongoDB's _id
@@ -311,8 +313,7 @@ func indexSpec(spec bson.Raw) string {
 func listIndexes(ctx context.Context, c *mongo.Collection) (map[string]string, error) {
 	cur, err := c.Indexes().List(ctx)
 	if err != nil {
-		var ce mongo.CommandError
-		if errors.As(err, &ce) && ce.Code == 26 { // NamespaceNotFound: no indexes
+		if mongox.IsNamespaceNotFound(err) { // no collection, so no indexes
 			return map[string]string{}, nil
 		}
 		return nil, fmt.Errorf("listing indexes of %s.%s: %w", c.Database().Name(), c.Name(), err)

@@ -198,42 +198,27 @@ func (c *Config) Validate() error {
 	if c.TopicRegex == "" && c.prefix() == "" {
 		errs = append(errs, errors.New("topic-prefix is empty: give a prefix or a topic-regex"))
 	}
-	if c.TopicRegex != "" {
-		if _, err := regexp.Compile(c.TopicRegex); err != nil {
-			errs = append(errs, fmt.Errorf("topic-regex: %w", err))
-		}
-	}
 	if _, err := apply.ParseNSMap(c.NSMap); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := c.writeConcern(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("batch-size %d: must be at least 1", c.BatchSize))
-	}
-	if c.FlushInterval <= 0 {
-		errs = append(errs, fmt.Errorf("flush-interval %v: must be positive", c.FlushInterval))
-	}
-	if c.Parallelism < 1 {
-		errs = append(errs, fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism))
-	}
-	if c.ErrorTolerance != "none" && c.ErrorTolerance != "all" {
-		errs = append(errs, fmt.Errorf("error-tolerance %q: use none or all", c.ErrorTolerance))
-	}
-	if c.StartFrom != "earliest" && c.StartFrom != "latest" {
-		errs = append(errs, fmt.Errorf("start-from %q: use earliest or latest", c.StartFrom))
-	}
-	if c.Group == "" {
-		errs = append(errs, errors.New("group is empty: name the consumer group"))
-	}
-	if c.Transactions && c.TxnWait <= 0 {
-		errs = append(errs, fmt.Errorf("transaction-wait %v: must be positive", c.TxnWait))
-	}
-	if c.Transactions && c.TxnMaxEvents < 1 {
-		errs = append(errs, fmt.Errorf("transaction-max-events %d: must be at least 1", c.TxnMaxEvents))
-	}
+	// The consumer's settings (group, topics, batching, tolerance,
+	// transactions) are checked once, by the consumer's own Validate.
+	errs = append(errs, c.consumeConfig().Validate())
 	return errors.Join(errs...)
+}
+
+// consumeConfig is how the sink's consumer reads the log.
+func (c *Config) consumeConfig() consume.Config {
+	include, exclude := c.subscription()
+	return consume.Config{
+		Group: c.Group, TopicRegex: include, ExcludeRegex: exclude, StartFrom: c.StartFrom,
+		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval, Parallelism: c.Parallelism,
+		Tolerance: consume.Tolerance(c.ErrorTolerance), DLQTopic: c.DLQ(),
+		Transactions: c.Transactions, TxnWait: c.TxnWait, TxnMaxEvents: c.TxnMaxEvents,
+	}
 }
 
 // Service is a running sink: consumer, writers, DLQ producer and HTTP server.
@@ -301,18 +286,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		}
 		dlq = consume.NewKafkaDLQ(s.dlq, cfg.DLQ(), cfg.Group)
 	}
-	include, exclude := cfg.subscription()
 	ckopts := append([]kgo.Opt{}, kopts...)
 	if cfg.SessionTimeout > 0 {
 		ckopts = append(ckopts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
 	}
 	writer := apply.NewWriter(s.dest, wc, s.metrics, log)
-	s.consumer, err = consume.New(consume.Config{
-		Group: cfg.Group, TopicRegex: include, ExcludeRegex: exclude, StartFrom: cfg.StartFrom,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, Parallelism: cfg.Parallelism,
-		Tolerance: consume.Tolerance(cfg.ErrorTolerance), DLQTopic: cfg.DLQ(),
-		Transactions: cfg.Transactions, TxnWait: cfg.TxnWait, TxnMaxEvents: cfg.TxnMaxEvents,
-	}, consume.Deps{
+	s.consumer, err = consume.New(cfg.consumeConfig(), consume.Deps{
 		KafkaOpts:   ckopts,
 		Decoder:     serde,
 		Writer:      writer,

@@ -37,6 +37,12 @@ func TestConfigValidate(t *testing.T) {
 		{name: "transactions", args: []string{"--dest-uri", "mongodb://x", "--transactions"}},
 		{name: "transaction wait", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-wait", "0s"}, wantErr: "transaction-wait 0s: must be positive"},
 		{name: "transaction size", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-max-events", "0"}, wantErr: "transaction-max-events 0: must be at least 1"},
+		// Checked by the consumer's Validate on the settings the sink derives.
+		{name: "batch size", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "0"}, wantErr: "batch-size 0: must be at least 1"},
+		{name: "flush interval", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "0s"}, wantErr: "flush-interval 0s: must be positive"},
+		{name: "parallelism", args: []string{"--dest-uri", "mongodb://x", "--parallelism", "0"}, wantErr: "parallelism 0: must be at least 1"},
+		{name: "group", args: []string{"--dest-uri", "mongodb://x", "--group", ""}, wantErr: "group is empty"},
+		{name: "topic regex", args: []string{"--dest-uri", "mongodb://x", "--topic-regex", "a("}, wantErr: "topic-regex \"a(\" is not a valid regular expression"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,10 @@ func TestDependencyRules(t *testing.T) {
 		{"sink-connector", []string{"source-connector", "tests"}},
 		{"schema", []string{"source-connector", "sink-connector", "tests"}},
 		{"pkg", []string{"source-connector", "sink-connector", "tests"}},
+		// The shim is the stand-in for mongod that the product is tested
+		// against: it must not reuse the product's code (its BSON ordering
+		// above all), or a bug there would be on both sides of every test.
+		{"tests/mongoshim", []string{"pkg", "schema", "source-connector", "sink-connector", "cmd"}},
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+r.tree+"/...").Output()
@@ -64,6 +68,29 @@ func TestProducersDoNotLinkTheKafkaClient(t *testing.T) {
 			if strings.HasPrefix(imp, "github.com/twmb/franz-go") {
 				t.Errorf("%s imports %s: Kafka belongs to internal/publish", pkg, imp)
 			}
+		}
+	}
+}
+
+// TestSchemaImportsNoKafkaClient: the record contract is for every consumer
+// of the log, whatever Kafka client it uses, so schema/ (tests aside) pulls
+// in no Kafka client. franz-go's pkg/sr, a stand-alone HTTP client of the
+// schema registry with no Kafka code, is the one franz-go module it may use.
+func TestSchemaImportsNoKafkaClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+"schema/...").Output()
+	if err != nil {
+		t.Fatalf("go list -deps schema/...: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) == 0 {
+		t.Fatal("go list -deps schema/... listed nothing")
+	}
+	for _, dep := range deps {
+		kafka := strings.HasPrefix(dep, "github.com/twmb/franz-go/") && !strings.HasPrefix(dep, "github.com/twmb/franz-go/pkg/sr") ||
+			strings.HasPrefix(dep, "github.com/IBM/sarama") || strings.HasPrefix(dep, "github.com/segmentio/kafka-go") ||
+			strings.HasPrefix(dep, "github.com/confluentinc/confluent-kafka-go")
+		if kafka {
+			t.Errorf("schema depends on the Kafka client package %s: keep Kafka reading in the connectors or cmd/", dep)
 		}
 	}
 }

@@ -9,13 +9,11 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/logbridge/logbridge/pkg/verify"
 )
 
 // findCursor serves a find with min/max on {_id: 1}: the backend ignores
 // min/max, so the shim reads the collection sorted by _id and keeps
-// [min, max) in MongoDB's BSON order (verify.Compare).
+// [min, max) in MongoDB's BSON order (Compare).
 type findCursor struct {
 	mu       sync.Mutex
 	ns       string
@@ -200,10 +198,10 @@ func (f *findCursor) next(ctx context.Context, s *Server, n int64) ([]bson.Raw, 
 		if err != nil {
 			continue
 		}
-		if f.min.Type != 0 && verify.Compare(id, f.min) < 0 {
+		if f.min.Type != 0 && Compare(id, f.min) < 0 {
 			continue
 		}
-		if f.max.Type != 0 && verify.Compare(id, f.max) >= 0 {
+		if f.max.Type != 0 && Compare(id, f.max) >= 0 {
 			f.done = true
 			f.closeBackend(ctx, s)
 			break

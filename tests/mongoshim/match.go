@@ -6,13 +6,11 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/logbridge/logbridge/pkg/verify"
 )
 
 // matcher evaluates a $match filter on change events: field equality,
 // $eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not $type $size, and
-// $and $or $nor. Comparison follows MongoDB's BSON order (verify.Compare).
+// $and $or $nor. Comparison follows MongoDB's BSON order (Compare).
 type matcher struct{ filter bson.Raw }
 
 func newMatcher(filter bson.Raw) (*matcher, error) {
@@ -153,7 +151,7 @@ func equalsAny(v, want bson.RawValue) bool {
 		return want.Type == bson.TypeNull
 	}
 	for _, c := range candidates(v) {
-		if c.Type != 0 && verify.Compare(c, want) == 0 && sameBracket(c, want) {
+		if c.Type != 0 && Compare(c, want) == 0 && sameBracket(c, want) {
 			return true
 		}
 	}
@@ -178,7 +176,7 @@ func bracket(t bson.Type) int {
 
 func compareOp(v, want bson.RawValue, ok func(int) bool) bool {
 	for _, c := range candidates(v) {
-		if c.Type != 0 && sameBracket(c, want) && ok(verify.Compare(c, want)) {
+		if c.Type != 0 && sameBracket(c, want) && ok(Compare(c, want)) {
 			return true
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/logbridge/logbridge/pkg/verify"
 	"github.com/logbridge/logbridge/tests/mongoshim"
 )
 
@@ -699,7 +698,7 @@ func TestFindMinMax(t *testing.T) {
 	inOrder := func(docs []bson.Raw, dir int) error {
 		for i := 1; i < len(docs); i++ {
 			a, b := docs[i-1].Lookup("_id"), docs[i].Lookup("_id")
-			if dir*verify.Compare(a, b) >= 0 {
+			if dir*mongoshim.Compare(a, b) >= 0 {
 				return fmt.Errorf("document %d (_id %v) before document %d (_id %v)", i-1, a, i, b)
 			}
 		}

@@ -2,7 +2,6 @@ package workload
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -10,6 +9,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/logbridge/logbridge/pkg/mongox"
 )
 
 // Options shape a workload.
@@ -252,8 +253,7 @@ func (g *Generator) ddl(ctx context.Context) (string, error) {
 		err := g.cl.Database("admin").RunCommand(ctx, bson.D{
 			{Key: "renameCollection", Value: c.db + "." + c.name}, {Key: "to", Value: c.db + "." + to},
 		}).Err()
-		var ce mongo.CommandError
-		if errors.As(err, &ce) && ce.Code == 26 { // NamespaceNotFound: never written yet
+		if mongox.IsNamespaceNotFound(err) { // never written yet
 			return "rename", nil
 		}
 		if err == nil {

@@ -26,15 +26,6 @@ const (
 	AppliedColl = "applied_ddl"
 )
 
-// Server error codes the DDL applier tolerates (error_codes.yml).
-const (
-	codeNamespaceNotFound     = 26
-	codeIndexNotFound         = 27
-	codeNamespaceExists       = 48
-	codeIndexOptionsConflict  = 85
-	codeIndexKeySpecsConflict = 86
-)
-
 // DDLApplier applies DDL and marker barriers once per consumer group and
 // records them in MetaDB.AppliedColl. Safe for concurrent use.
 type DDLApplier struct {
@@ -231,28 +222,20 @@ func (a *DDLApplier) wcDoc() bson.D {
 }
 
 // run runs a command on db with the write concern, retrying transient errors;
-// codes in ok count as success.
-func (a *DDLApplier) run(ctx context.Context, db string, cmd bson.D, ok ...int) error {
+// an error any of ok matches (mongox predicates) counts as success.
+func (a *DDLApplier) run(ctx context.Context, db string, cmd bson.D, ok ...func(error) bool) error {
 	if wc := a.wcDoc(); len(wc) > 0 {
 		cmd = append(cmd, bson.E{Key: "writeConcern", Value: wc})
 	}
 	return retry.Do(ctx, a.retry, mongox.IsTransient, func(ctx context.Context) error {
 		err := a.client.Database(db).RunCommand(ctx, cmd).Err()
-		var se mongo.ServerError
-		if err != nil && errors.As(err, &se) {
-			for _, c := range ok {
-				if se.HasErrorCode(c) {
-					return nil
-				}
+		for _, tolerated := range ok {
+			if err != nil && tolerated(err) {
+				return nil
 			}
 		}
 		return err
 	})
-}
-
-func hasCode(err error, code int) bool {
-	var se mongo.ServerError
-	return errors.As(err, &se) && se.HasErrorCode(code)
 }
 
 func rejected(err error, what string) error {
@@ -261,7 +244,7 @@ func rejected(err error, what string) error {
 	}
 	var se mongo.ServerError
 	if errors.As(err, &se) && !mongox.IsTransient(err) {
-		return fmt.Errorf("%w: %s: %v", ErrRejected, what, err)
+		return fmt.Errorf("%w: %s: %w", ErrRejected, what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -335,12 +318,12 @@ func (a *DDLApplier) applyDDL(ctx context.Context, ev *schema.Event, dst schema.
 				}
 			}
 		}
-		return rejected(a.run(ctx, dst.DB, cmd, codeNamespaceExists), "create "+dst.String())
+		return rejected(a.run(ctx, dst.DB, cmd, mongox.IsNamespaceExists), "create "+dst.String())
 	case schema.DDLDrop:
-		return rejected(a.run(ctx, dst.DB, bson.D{{Key: "drop", Value: dst.Coll}}, codeNamespaceNotFound), "drop "+dst.String())
+		return rejected(a.run(ctx, dst.DB, bson.D{{Key: "drop", Value: dst.Coll}}, mongox.IsNamespaceNotFound), "drop "+dst.String())
 	case schema.DDLDropDatabase:
 		// Applied per collection topic, see Role.
-		return rejected(a.run(ctx, dst.DB, bson.D{{Key: "drop", Value: dst.Coll}}, codeNamespaceNotFound), "dropDatabase (drop "+dst.String()+")")
+		return rejected(a.run(ctx, dst.DB, bson.D{{Key: "drop", Value: dst.Coll}}, mongox.IsNamespaceNotFound), "dropDatabase (drop "+dst.String()+")")
 	case schema.DDLRename:
 		if d.Target == nil {
 			return fmt.Errorf("%w: rename without a target", ErrBadEvent)
@@ -348,7 +331,7 @@ func (a *DDLApplier) applyDDL(ctx context.Context, ev *schema.Event, dst schema.
 		to := a.nsmap.Map(*d.Target)
 		cmd := bson.D{{Key: "renameCollection", Value: dst.String()}, {Key: "to", Value: to.String()}, {Key: "dropTarget", Value: true}}
 		err := a.run(ctx, "admin", cmd)
-		if hasCode(err, codeNamespaceNotFound) {
+		if mongox.IsNamespaceNotFound(err) {
 			a.log.Warn("rename: source collection missing on the destination; nothing to rename", "from", dst.String(), "to", to.String())
 			return nil
 		}
@@ -372,9 +355,9 @@ func (a *DDLApplier) applyDDL(ctx context.Context, ev *schema.Event, dst schema.
 			}
 			cmd := bson.D{{Key: "createIndexes", Value: dst.Coll}, {Key: "indexes", Value: bson.A{clean}}}
 			err = a.run(ctx, dst.DB, cmd)
-			if (hasCode(err, codeIndexOptionsConflict) || hasCode(err, codeIndexKeySpecsConflict)) && name != "" {
+			if mongox.IsIndexConflict(err) && name != "" {
 				// Same name, other definition (a replay after the index changed): rebuild it.
-				if err = a.run(ctx, dst.DB, bson.D{{Key: "dropIndexes", Value: dst.Coll}, {Key: "index", Value: name}}, codeIndexNotFound); err == nil {
+				if err = a.run(ctx, dst.DB, bson.D{{Key: "dropIndexes", Value: dst.Coll}, {Key: "index", Value: name}}, mongox.IsIndexNotFound); err == nil {
 					err = a.run(ctx, dst.DB, cmd)
 				}
 			}
@@ -393,7 +376,7 @@ func (a *DDLApplier) applyDDL(ctx context.Context, ev *schema.Event, dst schema.
 			if !ok {
 				return fmt.Errorf("%w: dropIndexes spec without a name", ErrBadEvent)
 			}
-			err := a.run(ctx, dst.DB, bson.D{{Key: "dropIndexes", Value: dst.Coll}, {Key: "index", Value: name}}, codeIndexNotFound, codeNamespaceNotFound)
+			err := a.run(ctx, dst.DB, bson.D{{Key: "dropIndexes", Value: dst.Coll}, {Key: "index", Value: name}}, mongox.IsIndexNotFound, mongox.IsNamespaceNotFound)
 			if err != nil {
 				return rejected(err, fmt.Sprintf("dropIndexes %s on %s", name, dst))
 			}

@@ -136,7 +136,7 @@ func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res
 	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 {
 		if ctx.Err() != nil || bulkTransient(err) || len(ws) == 1 {
 			if len(ws) == 1 && !bulkTransient(err) && ctx.Err() == nil && !mongo.IsNetworkError(err) {
-				res.Failures = append(res.Failures, Failure{Ref: ws[0].ref, Err: fmt.Errorf("%w: %s of %s: %v", ErrRejected, ws[0].kind, ns, err)})
+				res.Failures = append(res.Failures, Failure{Ref: ws[0].ref, Err: fmt.Errorf("%w: %s of %s: %w", ErrRejected, ws[0].kind, ns, err)})
 				return nil
 			}
 			return fmt.Errorf("bulk write of %d documents to %s: %w", len(ws), ns, err)
@@ -161,11 +161,11 @@ func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res
 		wr := ws[we.Index]
 		failed[we.Index] = true
 		switch {
-		case isDupCode(we.Code) && wr.kind == wInsert:
+		case mongox.IsDuplicateKey(we) && wr.kind == wInsert:
 			// Snapshot fast path hit an existing document: replace it.
 			wr.kind = wReplace
 			again = append(again, wr)
-		case isDupCode(we.Code) && wr.kind == wReplace && depth < 3:
+		case mongox.IsDuplicateKey(we) && wr.kind == wReplace && depth < 3:
 			// Concurrent upserts of one key race on the unique index; retry.
 			// A key with shard key fields whose _id belongs to a document
 			// with other shard key values: the document's shard key changed
@@ -179,7 +179,7 @@ func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res
 			again = append(again, wr)
 		default:
 			res.Failures = append(res.Failures, Failure{Ref: wr.ref,
-				Err: fmt.Errorf("%w: %s of %s key %s: code %d: %s", ErrRejected, wr.kind, ns, wr.key, we.Code, we.Message)})
+				Err: fmt.Errorf("%w: %s of %s key %s: code %d: %w", ErrRejected, wr.kind, ns, wr.key, we.Code, we.WriteError)})
 		}
 	}
 	w.count(ws, failed, br, res)
@@ -228,8 +228,6 @@ func idOnly(key bson.Raw) (bson.Raw, bool) {
 	return nil, false
 }
 
-func isDupCode(c int) bool { return c == 11000 || c == 11001 || c == 12582 }
-
 // FlushTxn applies every pending write of b in one multi-document
 // transaction (the destination must be a replica set or a sharded cluster),
 // committed with the writer's write concern: a reader of the destination
@@ -271,7 +269,7 @@ func (w *Writer) FlushTxn(ctx context.Context, b *Batch) (Result, error) {
 					if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
 						we := bwe.WriteErrors[0]
 						wr := ws[max(0, min(we.Index, len(ws)-1))]
-						return nil, fmt.Errorf("%w: %s of %s key %s: code %d: %s", ErrRejected, wr.kind, ns, wr.key, we.Code, we.Message)
+						return nil, fmt.Errorf("%w: %s of %s key %s: code %d: %w", ErrRejected, wr.kind, ns, wr.key, we.Code, we.WriteError)
 					}
 					return nil, err
 				}

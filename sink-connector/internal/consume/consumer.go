@@ -50,14 +50,18 @@ type Config struct {
 	TxnMaxEvents int
 }
 
-// Validate checks the settings.
+// Validate checks the settings. It is the one check of them: the sink's
+// Config.Validate runs it on the consumer settings it derives from its
+// flags, so the messages name those flags.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Group == "" {
-		errs = append(errs, errors.New("consumer group is empty"))
+		errs = append(errs, errors.New("group is empty: name the consumer group"))
 	}
-	if _, err := regexp.Compile(c.TopicRegex); err != nil || c.TopicRegex == "" {
-		errs = append(errs, fmt.Errorf("topic regex %q is not a valid regular expression: %v", c.TopicRegex, err))
+	if c.TopicRegex == "" {
+		errs = append(errs, errors.New("topic-regex is empty: give the topics to consume"))
+	} else if _, err := regexp.Compile(c.TopicRegex); err != nil {
+		errs = append(errs, fmt.Errorf("topic-regex %q is not a valid regular expression: %w", c.TopicRegex, err))
 	}
 	for _, x := range c.ExcludeRegex {
 		if _, err := regexp.Compile(x); err != nil {
@@ -68,25 +72,25 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("start-from %q: use earliest or latest", c.StartFrom))
 	}
 	if c.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("batch size %d: must be at least 1", c.BatchSize))
+		errs = append(errs, fmt.Errorf("batch-size %d: must be at least 1", c.BatchSize))
 	}
 	if c.FlushInterval <= 0 {
-		errs = append(errs, fmt.Errorf("flush interval %v: must be positive", c.FlushInterval))
+		errs = append(errs, fmt.Errorf("flush-interval %v: must be positive", c.FlushInterval))
 	}
 	if c.Parallelism < 1 {
 		errs = append(errs, fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism))
 	}
 	if c.Tolerance != ToleranceNone && c.Tolerance != ToleranceAll {
-		errs = append(errs, fmt.Errorf("error tolerance %q: use none or all", c.Tolerance))
+		errs = append(errs, fmt.Errorf("error-tolerance %q: use none or all", c.Tolerance))
 	}
 	if c.Transactions && c.TxnWait <= 0 {
-		errs = append(errs, fmt.Errorf("transaction wait %v: must be positive", c.TxnWait))
+		errs = append(errs, fmt.Errorf("transaction-wait %v: must be positive", c.TxnWait))
 	}
 	if c.Transactions && c.TxnMaxEvents < 1 {
-		errs = append(errs, fmt.Errorf("transaction max events %d: must be at least 1", c.TxnMaxEvents))
+		errs = append(errs, fmt.Errorf("transaction-max-events %d: must be at least 1", c.TxnMaxEvents))
 	}
 	if c.Tolerance == ToleranceAll && c.DLQTopic == "" {
-		errs = append(errs, errors.New("error tolerance all needs a dead-letter topic"))
+		errs = append(errs, errors.New("error-tolerance all needs a dead-letter topic: set dlq-topic"))
 	}
 	return errors.Join(errs...)
 }

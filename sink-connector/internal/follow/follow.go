@@ -350,7 +350,7 @@ func (f *Follower) setErr(err error) {
 	switch {
 	case err == nil:
 		f.lastErr = ""
-	case strings.Contains(err.Error(), "User writes blocked") || strings.Contains(err.Error(), "UserWritesBlocked"):
+	case mongox.IsUserWritesBlocked(err):
 		f.lastErr = err.Error() + ": the destination blocks user writes (setUserWriteBlockMode, enableUserWriteBlocking) and the sink's MongoDB user may not bypass it; grant it the bypassWriteBlockingMode privilege"
 	default:
 		f.lastErr = err.Error()

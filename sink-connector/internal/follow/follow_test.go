@@ -3,7 +3,7 @@ package follow
 import (
 	"context"
 	"encoding/json"
-	"github.com/logbridge/logbridge/pkg/mongox"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -14,8 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
 
@@ -167,5 +169,34 @@ func TestResponseTime(t *testing.T) {
 	raw, _ = bson.Marshal(bson.D{{Key: "ok", Value: 1}})
 	if _, ok := mongox.ResponseTime(raw); ok {
 		t.Fatal("a reply without a time gave one")
+	}
+}
+
+// TestSetErrExplainsBlockedWrites: a sink stopped by a write the destination
+// refused with UserWritesBlocked (the per-write error of a bulk write, wrapped
+// as the writer and the consumer wrap it) gets the hint to grant
+// bypassWriteBlockingMode; any other error is shown as it is.
+func TestSetErrExplainsBlockedWrites(t *testing.T) {
+	blocked := mongo.WriteError{Code: 371, Message: "User writes blocked"}
+	tests := []struct {
+		name     string
+		err      error
+		wantHint bool
+	}{
+		{name: "blocked write", err: fmt.Errorf("epoch 1 sink: poison: %w", fmt.Errorf("rejected: insert of db.c key {}: code 371: %w", blocked)), wantHint: true},
+		{name: "blocked command", err: fmt.Errorf("epoch 1 sink: %w", mongo.CommandError{Code: 371, Name: "UserWritesBlocked"}), wantHint: true},
+		{name: "other write error", err: fmt.Errorf("epoch 1 sink: %w", mongo.WriteError{Code: 121, Message: "Document failed validation"})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f Follower
+			f.setErr(tt.err)
+			if got := strings.Contains(f.lastErr, "bypassWriteBlockingMode"); got != tt.wantHint {
+				t.Errorf("hint in %q: got %v, want %v", f.lastErr, got, tt.wantHint)
+			}
+			if !strings.HasPrefix(f.lastErr, tt.err.Error()) {
+				t.Errorf("got %q, want it to start with the error %q", f.lastErr, tt.err)
+			}
+		})
 	}
 }

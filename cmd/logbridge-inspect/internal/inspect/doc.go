@@ -4,6 +4,11 @@
 // operation and document key. It reads with isolation read_committed, like
 // the sink, so it shows exactly what a sink would apply.
 //
+// It lives with its command, not under schema/, because it reads Kafka: the
+// record contract (package schema) imports no Kafka client, so that any
+// consumer can take it with the client it already has. --key matches keys
+// as MongoDB compares documents, with pkg/verify's BSON ordering.
+//
 // The command (cmd/logbridge-inspect) is a thin wrapper:
 //
 //	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -370,3 +370,45 @@ func TestUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestKeysEqual: --key matches a record key as MongoDB compares documents.
+func TestKeysEqual(t *testing.T) {
+	doc := func(d bson.D) bson.Raw {
+		t.Helper()
+		b, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	one, err := bson.ParseDecimal128("1.00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := doc(bson.D{{Key: "_id", Value: int32(1)}, {Key: "region", Value: "eu"}})
+	tests := []struct {
+		name string
+		want bson.D
+		eq   bool
+	}{
+		{"same", bson.D{{Key: "_id", Value: int32(1)}, {Key: "region", Value: "eu"}}, true},
+		{"long", bson.D{{Key: "_id", Value: int64(1)}, {Key: "region", Value: "eu"}}, true},
+		{"double", bson.D{{Key: "_id", Value: 1.0}, {Key: "region", Value: "eu"}}, true},
+		{"decimal", bson.D{{Key: "_id", Value: one}, {Key: "region", Value: "eu"}}, true},
+		{"symbol", bson.D{{Key: "_id", Value: int32(1)}, {Key: "region", Value: bson.Symbol("eu")}}, true},
+		{"other value", bson.D{{Key: "_id", Value: int32(2)}, {Key: "region", Value: "eu"}}, false},
+		{"string for number", bson.D{{Key: "_id", Value: "1"}, {Key: "region", Value: "eu"}}, false},
+		{"other field order", bson.D{{Key: "region", Value: "eu"}, {Key: "_id", Value: int32(1)}}, false},
+		{"prefix", bson.D{{Key: "_id", Value: int32(1)}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := keysEqual(key, doc(tt.want)); got != tt.eq {
+				t.Errorf("keysEqual(%v, %v) got %v, want %v", key, tt.want, got, tt.eq)
+			}
+		})
+	}
+	if keysEqual([]byte{1, 2}, doc(bson.D{})) {
+		t.Error("a malformed key equals the empty document")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/logbridge/logbridge/pkg/verify"
 	"github.com/logbridge/logbridge/schema"
 )
 
@@ -538,73 +539,15 @@ func renderLine(r *kgo.Record, enc schema.Encoding, envelope bson.Raw, decErr er
 	return bson.MarshalExtJSON(bson.Raw(b), true, false)
 }
 
-// keysEqual compares a record key with the --key document: same field names
-// in the same order, numbers equal by value whatever their BSON type,
-// everything else byte for byte.
+// keysEqual reports whether a record key equals the --key document as
+// MongoDB compares documents (pkg/verify's BSON order): same field names in
+// the same order, numbers equal by value whatever their BSON type (1, 1.0,
+// NumberLong(1), NumberDecimal("1.00")), strings and symbols by their text.
 func keysEqual(key []byte, want bson.Raw) bool {
 	got := bson.Raw(key)
 	if got.Validate() != nil {
 		return false
 	}
-	return docsEqual(got, want)
-}
-
-func docsEqual(a, b bson.Raw) bool {
-	ae, err := a.Elements()
-	if err != nil {
-		return false
-	}
-	be, err := b.Elements()
-	if err != nil || len(ae) != len(be) {
-		return false
-	}
-	for i := range ae {
-		if ae[i].Key() != be[i].Key() || !valuesEqual(ae[i].Value(), be[i].Value()) {
-			return false
-		}
-	}
-	return true
-}
-
-func valuesEqual(a, b bson.RawValue) bool {
-	ai, aInt := integer(a)
-	bi, bInt := integer(b)
-	if aInt && bInt {
-		return ai == bi
-	}
-	if an, aok := number(a); aok {
-		bn, bok := number(b)
-		return bok && an == bn
-	}
-	if a.Type != b.Type {
-		return false
-	}
-	switch a.Type {
-	case bson.TypeEmbeddedDocument, bson.TypeArray:
-		return docsEqual(a.Value, b.Value)
-	}
-	return string(a.Value) == string(b.Value)
-}
-
-func integer(v bson.RawValue) (int64, bool) {
-	switch v.Type {
-	case bson.TypeInt32:
-		return int64(v.Int32()), true
-	case bson.TypeInt64:
-		return v.Int64(), true
-	}
-	return 0, false
-}
-
-// number returns int32, int64 and double values as float64.
-func number(v bson.RawValue) (float64, bool) {
-	switch v.Type {
-	case bson.TypeInt32:
-		return float64(v.Int32()), true
-	case bson.TypeInt64:
-		return float64(v.Int64()), true
-	case bson.TypeDouble:
-		return v.Double(), true
-	}
-	return 0, false
+	return verify.Compare(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: got},
+		bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: want}) == 0
 }
