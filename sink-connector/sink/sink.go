@@ -277,12 +277,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	}
 	var dlq consume.DeadLetters
 	if cfg.ErrorTolerance == "all" {
-		if s.dlq, err = kgo.NewClient(append(append([]kgo.Opt{}, kopts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...); err != nil {
+		// The dead-letter topic accepts every record a data topic accepts, plus the
+		// dead-letter headers; franz-go's default ~1 MB batch limit would refuse more.
+		dlqMax := kafkax.MaxRecordBytes + kafkax.DeadLetterHeadroomBytes
+		if s.dlq, err = kgo.NewClient(append(append([]kgo.Opt{}, kopts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+			kgo.ProducerBatchMaxBytes(int32(dlqMax)))...); err != nil {
 			return nil, fmt.Errorf("creating the dead-letter producer: %w", err)
 		}
-		if _, err := kafkax.EnsureTopic(ctx, kadm.NewClient(s.dlq), kafkax.TopicSpec{Name: cfg.DLQ(), Partitions: 1,
-			Configs: map[string]string{"retention.ms": "-1"}}); err != nil {
+		dlqAdm := kadm.NewClient(s.dlq)
+		if _, err := kafkax.EnsureTopic(ctx, dlqAdm, kafkax.TopicSpec{Name: cfg.DLQ(), Partitions: 1,
+			Configs: map[string]string{"retention.ms": "-1", "max.message.bytes": strconv.Itoa(dlqMax)}}); err != nil {
 			return nil, fmt.Errorf("dead-letter topic: %w", err)
+		}
+		if limit := kafkax.TopicMaxMessageBytes(ctx, dlqAdm, cfg.DLQ()); limit >= 0 && limit < dlqMax {
+			log.Warn("the dead-letter topic accepts smaller records than the data topics: a larger dead letter will stop the sink until its limit is raised",
+				"topic", cfg.DLQ(), "max.message.bytes", limit, "recommended", dlqMax)
 		}
 		dlq = consume.NewKafkaDLQ(s.dlq, cfg.DLQ(), cfg.Group)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logbridge/logbridge/pkg/kafkax"
@@ -47,6 +48,16 @@ func (d *KafkaDLQ) Send(ctx context.Context, r *kgo.Record, reason error) error 
 	)
 	out := &kgo.Record{Topic: d.topic, Key: r.Key, Value: r.Value, Headers: hs}
 	if err := d.cl.ProduceSync(ctx, out).FirstErr(); err != nil {
+		if kafkax.IsTooLarge(err) {
+			// Policy (README, "Record size limits"): the sink stops; the record's
+			// offset is not committed, so it is dead-lettered after the limit is raised.
+			n := len(out.Key) + len(out.Value)
+			for _, h := range out.Headers {
+				n += len(h.Key) + len(h.Value)
+			}
+			err = &kafkax.TooLargeError{Topic: d.topic, Size: n, Limit: kafkax.TopicMaxMessageBytes(ctx, kadm.NewClient(d.cl), d.topic),
+				Policy: "the sink stops without committing the record's offset, so nothing is lost", Err: err}
+		}
 		return fmt.Errorf("producing to dead-letter topic %s: %w", d.topic, kafkax.Denied(err, "WRITE", kafkax.Topic(d.topic)))
 	}
 	return nil

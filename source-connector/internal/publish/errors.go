@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,7 +24,8 @@ var (
 	// two source connectors run with the same prefix / transactional id.
 	ErrFenced = errors.New("fenced by another source connector using the same transactional id: run one connector per prefix (or give each a distinct --transactional-id)")
 	// ErrRecordTooLarge: a record exceeds the topic's max.message.bytes.
-	ErrRecordTooLarge = errors.New("a record is larger than Kafka accepts: raise max.message.bytes on the topic (and message.max.bytes on the broker)")
+	// The error names the topic, the size and the limit (kafkax.TooLargeError).
+	ErrRecordTooLarge = errors.New("record too large for Kafka")
 )
 
 // classify wraps Kafka errors that need a user action with a sentinel.
@@ -37,8 +39,12 @@ func classify(err error) error {
 		return kafkax.Denied(err, "CREATE, WRITE and READ", "the topics of the prefix and WRITE on the transactional id")
 	case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.TransactionalIDNotFound):
 		return errors.Join(ErrFenced, err)
-	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
-		return errors.Join(ErrRecordTooLarge, err)
+	case kafkax.IsTooLarge(err):
+		var tl *kafkax.TooLargeError
+		if errors.As(err, &tl) {
+			return fmt.Errorf("%w: %w", ErrRecordTooLarge, err)
+		}
+		return fmt.Errorf("%w: raise max.message.bytes on the topic (and message.max.bytes on the broker): %w", ErrRecordTooLarge, err)
 	}
 	return err
 }

@@ -23,9 +23,8 @@ import (
 )
 
 // MaxRecordBytes is the largest record the producer sends, and the
-// max.message.bytes given to the topics it creates: a 16 MiB BSON document
-// with its pre-image and update description fits.
-const MaxRecordBytes = 64 << 20
+// max.message.bytes given to the topics it creates (kafkax.MaxRecordBytes).
+const MaxRecordBytes = kafkax.MaxRecordBytes
 
 // Config configures a Publisher.
 type Config struct {
@@ -356,10 +355,25 @@ func (p *Publisher) ensure(ctx context.Context, topic string) (int32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("data topic: %w", classify(err))
 	}
+	if limit := kafkax.TopicMaxMessageBytes(ctx, p.adm, topic); limit >= 0 && limit < MaxRecordBytes {
+		// A topic created beforehand (or by an older release) with a smaller limit: say
+		// so now rather than when the first large document arrives.
+		p.log.Warn("topic accepts smaller records than a MongoDB document can make: a larger record will stop the connector until the limit is raised",
+			"topic", topic, "max.message.bytes", limit, "recommended", MaxRecordBytes)
+	}
 	p.mu.Lock()
 	p.parts[topic] = n
 	p.mu.Unlock()
 	return n, nil
+}
+
+// recordSize is about what the broker counts of a record against max.message.bytes.
+func recordSize(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // Known returns the catalog entry of ns, if the log knows the namespace.
@@ -439,6 +453,10 @@ func (p *Publisher) Commit(ctx context.Context, b *Batch) error {
 		first = false
 		return p.transact(ctx, b.Records, state, retrying)
 	})
+	var tl *kafkax.TooLargeError
+	if errors.As(err, &tl) {
+		tl.Limit = kafkax.TopicMaxMessageBytes(ctx, p.adm, tl.Topic)
+	}
 	if err != nil {
 		return fmt.Errorf("committing a Kafka transaction of %d records: %w", len(b.Records),
 			classify(kafkax.Denied(err, "WRITE", topicsOf(b.Records, p.cfg.Router.StateTopic()))))
@@ -456,10 +474,17 @@ func (p *Publisher) transact(ctx context.Context, data, state []*kgo.Record, ret
 		emu  sync.Mutex
 		perr error
 	)
-	promise := func(_ *kgo.Record, err error) {
+	promise := func(r *kgo.Record, err error) {
 		if err != nil {
 			emu.Lock()
-			if perr == nil {
+			if kafkax.IsTooLarge(err) {
+				// Policy for oversize records (README, "Record size limits"): the source
+				// never drops or truncates a change; it aborts the transaction and stops,
+				// naming the topic, the size and the setting to raise.
+				err = &kafkax.TooLargeError{Topic: r.Topic, Size: recordSize(r), Limit: -1,
+					Policy: "the transaction was aborted, so nothing was written and nothing is lost", Err: err}
+			}
+			if perr == nil || kafkax.IsTooLarge(err) && !kafkax.IsTooLarge(perr) {
 				perr = err
 			}
 			emu.Unlock()
