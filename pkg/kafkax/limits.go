@@ -54,7 +54,9 @@ type TooLargeError struct {
 	Size   int
 	Limit  int    // max.message.bytes of the topic, -1 when unknown
 	Policy string // what happened to the record, e.g. "the transaction was aborted: nothing was written"
-	Err    error
+	// Recommend is the max.message.bytes the message suggests (0: MaxRecordBytes).
+	Recommend int
+	Err       error
 }
 
 func (e *TooLargeError) Error() string {
@@ -62,10 +64,14 @@ func (e *TooLargeError) Error() string {
 	if e.Limit >= 0 {
 		limit = fmt.Sprintf("its max.message.bytes (%d)", e.Limit)
 	}
+	rec := e.Recommend
+	if rec == 0 {
+		rec = MaxRecordBytes
+	}
 	return fmt.Sprintf("a record of %d bytes is larger than topic %s accepts, %s: raise max.message.bytes on the topic to at least %d "+
 		"(kafka-configs --alter --entity-type topics --entity-name %s --add-config max.message.bytes=%d), and the broker's "+
 		"message.max.bytes and replica.fetch.max.bytes where they are lower, then start the connector again; %s: %v",
-		e.Size, e.Topic, limit, e.Size, e.Topic, MaxRecordBytes, e.Policy, e.Err)
+		e.Size, e.Topic, limit, e.Size, e.Topic, rec, e.Policy, e.Err)
 }
 
 func (e *TooLargeError) Unwrap() error { return e.Err }

@@ -56,7 +56,8 @@ func (d *KafkaDLQ) Send(ctx context.Context, r *kgo.Record, reason error) error 
 				n += len(h.Key) + len(h.Value)
 			}
 			err = &kafkax.TooLargeError{Topic: d.topic, Size: n, Limit: kafkax.TopicMaxMessageBytes(ctx, kadm.NewClient(d.cl), d.topic),
-				Policy: "the sink stops without committing the record's offset, so nothing is lost", Err: err}
+				Policy:    "the sink stops without committing the record's offset, so nothing is lost",
+				Recommend: kafkax.MaxRecordBytes + kafkax.DeadLetterHeadroomBytes, Err: err}
 		}
 		return fmt.Errorf("producing to dead-letter topic %s: %w", d.topic, kafkax.Denied(err, "WRITE", kafkax.Topic(d.topic)))
 	}
