@@ -21,7 +21,7 @@ type Service interface {
 
 // StartFunc builds the service of one attempt; reg is the attempt's fresh
 // metrics registry. A start error counts as a failed attempt.
-type StartFunc[S Service] func(ctx context.Context, reg prometheus.Registerer) (S, error)
+type StartFunc[S Service] func(ctx context.Context, reg *prometheus.Registry) (S, error)
 
 // Config is the restart policy.
 type Config struct {
@@ -38,6 +38,9 @@ type Config struct {
 	// Redact cleans error text before it is stored, logged or reported
 	// (nil: none; the connectors pass their mongox.Redactor).
 	Redact func(string) string
+	// OnFailure, when set, is told of each failure (for an owner that
+	// explains known errors in its own progress field).
+	OnFailure func(epoch int, err error)
 }
 
 // DefaultConfig is 1 s doubling to 1 min, reset after 1 min up, 20% jitter.
@@ -85,6 +88,8 @@ func (c Config) jittered(d time.Duration, r float64) time.Duration {
 type Status struct {
 	Epoch   int  // 0: none wanted
 	Running bool // the service is built and running
+	// StartedAt is when the running service started (zero when none runs).
+	StartedAt time.Time
 	// Restarts counts the failures of this epoch's service that led to a
 	// restart (since Ensure started the epoch).
 	Restarts    int
@@ -260,7 +265,7 @@ func (s *Supervisor[S]) loop(ctx context.Context, e *epochRun[S], start StartFun
 			s.mu.Lock()
 			e.svc, e.has = svc, true
 			if s.cur == e {
-				s.status.Running, s.status.NextStart = true, time.Time{}
+				s.status.Running, s.status.StartedAt, s.status.NextStart = true, s.now(), time.Time{}
 			}
 			s.mu.Unlock()
 			s.log.Info("epoch service started", "epoch", e.epoch)
@@ -269,7 +274,7 @@ func (s *Supervisor[S]) loop(ctx context.Context, e *epochRun[S], start StartFun
 			var zero S
 			e.svc, e.has = zero, false
 			if s.cur == e {
-				s.status.Running = false
+				s.status.Running, s.status.StartedAt = false, time.Time{}
 			}
 			s.mu.Unlock()
 		}
@@ -294,6 +299,9 @@ func (s *Supervisor[S]) loop(ctx context.Context, e *epochRun[S], start StartFun
 		s.mu.Unlock()
 		s.restarts.Inc()
 		s.lastErr.Set(float64(now.UnixNano()) / 1e9)
+		if s.cfg.OnFailure != nil {
+			s.cfg.OnFailure(e.epoch, err)
+		}
 		s.log.Error("epoch service failed; restarting after a backoff", "epoch", e.epoch, "in", delay.Round(time.Millisecond),
 			"failures", failures, "err", msg)
 		if !s.sleep(ctx, delay) {

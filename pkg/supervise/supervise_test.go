@@ -66,7 +66,7 @@ func TestBackoffSpacing(t *testing.T) {
 		return true
 	}
 	starts := 0
-	s.Ensure(context.Background(), 1, func(context.Context, prometheus.Registerer) (*fakeSvc, error) {
+	s.Ensure(context.Background(), 1, func(context.Context, *prometheus.Registry) (*fakeSvc, error) {
 		starts++
 		return nil, errors.New("auth failed for mongodb://u:hunter22@h/")
 	})
@@ -104,7 +104,7 @@ func TestBackoffRealClock(t *testing.T) {
 	s, _ := newSup(t, cfg)
 	var mu sync.Mutex
 	var at []time.Time
-	s.Ensure(context.Background(), 1, func(context.Context, prometheus.Registerer) (*fakeSvc, error) {
+	s.Ensure(context.Background(), 1, func(context.Context, *prometheus.Registry) (*fakeSvc, error) {
 		mu.Lock()
 		at = append(at, time.Now())
 		mu.Unlock()
@@ -148,7 +148,7 @@ func TestResetAfterLongRun(t *testing.T) {
 		return true
 	}
 	attempt := 0
-	s.Ensure(context.Background(), 1, func(context.Context, prometheus.Registerer) (*fakeSvc, error) {
+	s.Ensure(context.Background(), 1, func(context.Context, *prometheus.Registry) (*fakeSvc, error) {
 		attempt++
 		a := attempt
 		return &fakeSvc{run: func(context.Context) error {
@@ -179,7 +179,7 @@ func TestEpochChange(t *testing.T) {
 	s, _ := newSup(t, cfg)
 	stopped := make(chan int, 2)
 	start := func(epoch int) StartFunc[*fakeSvc] {
-		return func(_ context.Context, reg prometheus.Registerer) (*fakeSvc, error) {
+		return func(_ context.Context, reg *prometheus.Registry) (*fakeSvc, error) {
 			if err := reg.Register(prometheus.NewCounter(prometheus.CounterOpts{Name: "per_epoch_total", Help: "x"})); err != nil {
 				return nil, err
 			}
@@ -219,7 +219,7 @@ func TestRedactedError(t *testing.T) {
 	cfg.Redact = func(s string) string { return strings.ReplaceAll(s, "hunter22", "xxxxx") }
 	s, _ := newSup(t, cfg)
 	s.sleep = func(ctx context.Context, _ time.Duration) bool { <-ctx.Done(); return false }
-	s.Ensure(context.Background(), 3, func(context.Context, prometheus.Registerer) (*fakeSvc, error) {
+	s.Ensure(context.Background(), 3, func(context.Context, *prometheus.Registry) (*fakeSvc, error) {
 		return nil, errors.New("auth failed with hunter22")
 	})
 	waitFor(t, func() bool { return s.Status().Restarts == 1 })
