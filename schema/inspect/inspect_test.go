@@ -370,3 +370,19 @@ func TestUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidSettingsExitTwo: every command-line error is ErrInvalidSettings
+// (exit 2), before any broker is dialled.
+func TestInvalidSettingsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{"--brokers", "127.0.0.1:1"},
+		{"--brokers", "127.0.0.1:1", "--topic", "t", "--limit", "-1"},
+		{"--brokers", "127.0.0.1:1", "--topic", "t", "--partition", "-2"},
+		{"--brokers", "", "--topic", "t"},
+	} {
+		err := Run(context.Background(), args, new(bytes.Buffer), new(bytes.Buffer))
+		if !errors.Is(err, ErrInvalidSettings) {
+			t.Errorf("%q: got %v, want ErrInvalidSettings", args, err)
+		}
+	}
+}
