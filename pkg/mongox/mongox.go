@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/auth"
 )
 
 // Sentinel errors; match them with errors.Is.
@@ -115,10 +116,13 @@ func IsTransient(err error) bool {
 	return false
 }
 
-// IsAuthError reports an authentication or authorization failure.
+// IsAuthError reports an authentication or authorization failure: a server
+// error with one of those codes, or a failed authentication handshake (which
+// the driver reports as an auth.Error inside a connection error).
 func IsAuthError(err error) bool {
 	var se mongo.ServerError
-	return errors.As(err, &se) && (se.HasErrorCode(codeUnauthorized) || se.HasErrorCode(codeAuthenticationFailed))
+	var ae *auth.Error
+	return errors.As(err, &ae) || errors.As(err, &se) && (se.HasErrorCode(codeUnauthorized) || se.HasErrorCode(codeAuthenticationFailed))
 }
 
 // IsHistoryLost reports that a change stream's resume point is no longer in
