@@ -46,7 +46,7 @@ func Connect(ctx context.Context, role, uri string) (*mongo.Client, error) {
 	if err := cl.Ping(ctx, nil); err != nil {
 		_ = cl.Disconnect(context.Background())
 		if IsAuthError(err) {
-			return nil, red.Error(fmt.Errorf("%s: authentication failed (%w): check the user, password and authSource in the URI", role, err))
+			return nil, red.Error(fmt.Errorf("%s at %s: authentication failed (%w): check the user, password and authSource in the URI", role, Redact(uri), err))
 		}
 		return nil, red.Error(fmt.Errorf("%s at %s: %w (%v)", role, Redact(uri), ErrUnreachable, err))
 	}

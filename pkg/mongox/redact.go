@@ -273,7 +273,12 @@ func NewRedactor(uris []string, secrets ...string) *Redactor {
 // String returns s with every URI redacted and every known secret masked.
 func (r *Redactor) String(s string) string {
 	if strings.Contains(s, "://") {
-		s = uriInText.ReplaceAllStringFunc(s, Redact)
+		s = uriInText.ReplaceAllStringFunc(s, func(u string) string {
+			// "at mongodb://...: error" — the punctuation after a URI in a
+			// sentence is not part of it (nor of a masked value).
+			trimmed := strings.TrimRight(u, ".,:;)]}")
+			return Redact(trimmed) + u[len(trimmed):]
+		})
 	}
 	if r == nil {
 		return s

@@ -113,6 +113,10 @@ func TestRedactorText(t *testing.T) {
 			}
 		})
 	}
+	// Punctuation after a URI in a sentence survives the masking.
+	if got := r.String("source at mongodb://h/?proxyPassword=" + mProxy + ": refused"); got != "source at mongodb://h/?proxyPassword=xxxxx: refused" {
+		t.Errorf("got %q, want the colon after the URI kept", got)
+	}
 	base := fmt.Errorf("connecting: %w", errors.New("auth with "+mPass))
 	err := r.Error(base)
 	if strings.Contains(err.Error(), mPass) || !errors.Is(err, base) {
