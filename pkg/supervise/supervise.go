@@ -342,3 +342,30 @@ func (r *Registries) Gather() ([]*dto.MetricFamily, error) {
 }
 
 var _ prometheus.Gatherer = (*Registries)(nil)
+
+// Backoff spaces the retries of one operation that an owner loop attempts on
+// every poll (connecting for a commit check, say) with the policy's delays,
+// so that a cluster rejecting the credentials is not dialled twice a second.
+// Not safe for concurrent use.
+type Backoff struct {
+	cfg      Config
+	failures int
+	next     time.Time
+}
+
+// NewBackoff returns a backoff with cfg's delays (without jitter).
+func NewBackoff(cfg Config) *Backoff { return &Backoff{cfg: cfg} }
+
+// Ready reports whether the operation may be attempted at now.
+func (b *Backoff) Ready(now time.Time) bool { return !now.Before(b.next) }
+
+// Failed records a failure at now and returns the wait before the next try.
+func (b *Backoff) Failed(now time.Time) time.Duration {
+	b.failures++
+	d := b.cfg.Delay(b.failures)
+	b.next = now.Add(d)
+	return d
+}
+
+// Succeeded resets the delays.
+func (b *Backoff) Succeeded() { b.failures, b.next = 0, time.Time{} }

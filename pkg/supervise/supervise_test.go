@@ -286,3 +286,28 @@ func gatherCount(g prometheus.Gatherer, names ...string) (int, error) {
 	}
 	return n, err
 }
+
+func TestBackoffHelper(t *testing.T) {
+	b := NewBackoff(Config{Initial: time.Second, Max: 4 * time.Second})
+	now := time.Unix(0, 0)
+	if !b.Ready(now) {
+		t.Fatal("a fresh backoff is not ready")
+	}
+	var got []time.Duration
+	for range 4 {
+		got = append(got, b.Failed(now))
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("delays: got %v, want %v", got, want)
+		}
+	}
+	if b.Ready(now.Add(3*time.Second)) || !b.Ready(now.Add(4*time.Second)) {
+		t.Fatal("Ready ignores the last delay")
+	}
+	b.Succeeded()
+	if !b.Ready(now) || b.Failed(now) != time.Second {
+		t.Fatal("Succeeded did not reset the delays")
+	}
+}

@@ -65,8 +65,10 @@ type Follower struct {
 	adm      *kadm.Client
 	http     *obs.Server
 
-	loopMu sync.Mutex               // held by the reconcile loop
-	dests  map[string]*mongo.Client // by cluster name, for the commit check
+	loopMu    sync.Mutex               // held by the reconcile loop
+	dests     map[string]*mongo.Client // by cluster name, for the commit check
+	destRetry *supervise.Backoff       // spaces failed connections for the commit check
+	destErr   error                    // the last of them
 
 	mu         sync.Mutex // guards what progress reads
 	state      control.Status
@@ -103,6 +105,7 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 	if f.sup, err = supervise.New[*sink.Service](rc, "sink", log, f.regs); err != nil {
 		return nil, err
 	}
+	f.destRetry = supervise.NewBackoff(rc)
 	kopts, err := cfg.Kafka.ClientOpts()
 	if err != nil {
 		return nil, err
@@ -324,10 +327,17 @@ func (f *Follower) dest(ctx context.Context, name string) (*mongo.Client, error)
 	if !ok {
 		return nil, fmt.Errorf("cluster %q is not configured (configured: %v)", name, f.names())
 	}
+	// Polled twice a second while committing: a destination that rejects
+	// the credentials is dialled again only after a backoff.
+	if !f.destRetry.Ready(time.Now()) {
+		return nil, f.destErr
+	}
 	cl, err := mongox.Connect(ctx, name, uri)
 	if err != nil {
-		return nil, err
+		f.destErr = fmt.Errorf("%w (connecting again after a backoff of %v)", err, f.destRetry.Failed(time.Now()))
+		return nil, f.destErr
 	}
+	f.destRetry.Succeeded()
 	f.dests[name] = cl
 	return cl, nil
 }

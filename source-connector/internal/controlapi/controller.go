@@ -79,10 +79,11 @@ type Controller struct {
 	mu    sync.Mutex // serializes requests and reconciles
 	state control.Status
 
-	committing bool
-	kick       chan struct{}
-	verif      verifier
-	lag        *lagProbe
+	committing  bool
+	commitRetry *supervise.Backoff // spaces failed commit attempts (guarded by mu)
+	kick        chan struct{}
+	verif       verifier
+	lag         *lagProbe
 }
 
 // New returns a controller; kafkaOpts connect to the cluster holding the log.
@@ -120,7 +121,8 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 		clog.Close()
 		return nil, err
 	}
-	c := &Controller{cfg: cfg, log: log, red: red, sup: sup, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1)}
+	c := &Controller{cfg: cfg, log: log, red: red, sup: sup, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1),
+		commitRetry: supervise.NewBackoff(cfg.Restart)}
 	// The lag probe decodes record values as the sink does (every encoding,
 	// with the registry when one is configured).
 	c.lag = newLagProbe(kafkaOpts, func(ctx context.Context) (*schema.Serde, error) {
@@ -203,7 +205,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 
 	switch {
-	case st.State == control.Committing && st.MarkerID == "" && !c.committing:
+	case st.State == control.Committing && st.MarkerID == "" && !c.committing && c.commitRetry.Ready(time.Now()):
 		c.committing = true
 		go c.commit(ctx, st)
 	case st.State == control.Committing && st.SinkCommitted:
@@ -277,9 +279,17 @@ func (c *Controller) stop() {
 // time, has the running connector write the commit markers after it, and
 // records that. It runs outside the lock: the markers wait for the stream.
 func (c *Controller) commit(ctx context.Context, st control.Status) {
+	failed := true // until the markers are recorded
 	defer func() {
 		c.mu.Lock()
 		c.committing = false
+		// A failed attempt (the source rejecting the credentials, say) is
+		// retried after a backoff, not on the next poll.
+		if failed {
+			c.log.Info("commit: retrying", "in", c.commitRetry.Failed(time.Now()))
+		} else {
+			c.commitRetry.Succeeded()
+		}
 		c.mu.Unlock()
 		c.poke()
 	}()
@@ -310,7 +320,9 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
 		ClusterTime: &control.ClusterTime{T: final.T, I: final.I}, Warnings: warnings}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)
+		return
 	}
+	failed = false
 }
 
 func (c *Controller) connect(ctx context.Context, name string) (*mongo.Client, error) {
