@@ -9,11 +9,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/sink-connector/internal/follow"
 	"github.com/logbridge/logbridge/sink-connector/sink"
@@ -22,17 +25,14 @@ import (
 const envPrefix = "LOGBRIDGE_SINK"
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "sink-connector: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-func run(args []string) error {
+// run returns the exit status: 0 after SIGINT/SIGTERM, 1 on a runtime error,
+// 2 on invalid settings (as --help says, and as the source-connector does).
+func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sink-connector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: sink-connector --dest-uri URI [flags]
        sink-connector --cluster0 URI --cluster1 URI [flags]   (mongosync mode)
@@ -48,28 +48,61 @@ command line wins over the environment, which wins over the file.
 Flags:
 `, envPrefix)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), `
+Exit status: 0 after SIGINT/SIGTERM, 1 on a runtime error (unreachable server,
+authentication, a record it cannot apply, ...), 2 on invalid settings.
+`)
 	}
 	var cfg sink.Config
 	cfg.RegisterFlags(fs)
 	if err := config.Parse(fs, envPrefix, args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "sink-connector: %s\n", mongox.NewRedactor(nil).String(err.Error()))
+		return 2
 	}
-	log, err := cfg.Log.NewLogger(os.Stderr)
+	if err := cfg.Kafka.ResolvePassword(); err != nil {
+		fmt.Fprintf(stderr, "sink-connector: %v\n", err)
+		return 2
+	}
+	// Every line this process prints goes through the redactor: URI
+	// passwords, secret URI options and the SASL password never show.
+	red := mongox.NewRedactor([]string{cfg.DestURI, cfg.Cluster0, cfg.Cluster1}, cfg.Kafka.SASLPassword)
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "sink-connector: %s\n", red.String(err.Error()))
+		return code
+	}
+	log, err := cfg.Log.NewLogger(stderr)
 	if err != nil {
-		return err
+		return fail(2, err)
+	}
+	log = slog.New(red.Handler(log.Handler()))
+	if config.OnCommandLine(args, "kafka-sasl-password") {
+		log.Warn("--kafka-sasl-password on the command line is visible to every local user (ps, /proc): use --kafka-sasl-password-file or " + envPrefix + "_KAFKA_SASL_PASSWORD")
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(2, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var runner func(context.Context) error
 	if cfg.Managed() {
 		f, err := follow.New(ctx, cfg, log, obs.NewRegistry())
 		if err != nil {
-			return err
+			return fail(1, err)
 		}
-		return f.Run(ctx)
+		runner = f.Run
+	} else {
+		svc, err := sink.New(ctx, cfg, log, obs.NewRegistry())
+		if err != nil {
+			return fail(1, err)
+		}
+		runner = svc.Run
 	}
-	svc, err := sink.New(ctx, cfg, log, obs.NewRegistry())
-	if err != nil {
-		return err
+	if err := runner(ctx); err != nil {
+		log.Error("sink connector stopped", "err", err)
+		return fail(1, err)
 	}
-	return svc.Run(ctx)
+	return 0
 }

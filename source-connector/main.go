@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,7 +20,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/supervise"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 	"github.com/logbridge/logbridge/source-connector/internal/controlapi"
 )
@@ -45,28 +48,39 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the connector waits for POST /api/v1/start (mongosync mode) instead of syncing --source-uri at once")
 	fs.StringVar(&cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
 	fs.StringVar(&managed.SinkGroup, "sink-group", "logbridge-sink", "consumer group of the sink-connector, whose committed offsets progress reports (mongosync mode)")
-	fs.Int64Var(&managed.CommitMaxLag, "commit-max-lag", 1000, "canCommit is true once the sink is at most this many records behind (mongosync mode)")
+	fs.Int64Var(&managed.CommitMaxLag, "commit-max-lag", 1000, "canCommit is true once the sink is at most this many records behind (mongosync mode; 0 or more)")
+	managed.Restart = supervise.DefaultConfig()
+	fs.DurationVar(&managed.Restart.Max, "restart-backoff-max", managed.Restart.Max,
+		"longest wait between restarts of a failed epoch connector (mongosync mode): waits start at 1s and double up to this, so a cluster that rejects the credentials sees few login attempts")
 	fs.Usage = func() { usage(fs, stderr) }
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "source-connector: %v\n", mongox.NewRedactor(nil).String(err.Error()))
+		return 2
+	}
+	// Every line this process prints goes through the redactor: URI
+	// passwords, secret URI options and the SASL password never show.
+	if err := cfg.Kafka.ResolvePassword(); err != nil {
 		fmt.Fprintf(stderr, "source-connector: %v\n", err)
 		return 2
+	}
+	red := mongox.NewRedactor([]string{cfg.SourceURI, cluster0, cluster1}, cfg.Kafka.SASLPassword)
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "source-connector: %s\n", red.String(err.Error()))
+		return code
 	}
 	log, err := logCfg.NewLogger(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "source-connector: %v\n", err)
-		return 2
+		return fail(2, err)
 	}
-	reg := obs.NewRegistry()
-	var runner func(context.Context) error
-	srv, err := obs.NewServer(cfg.HTTPAddr, reg)
-	if err != nil {
-		fmt.Fprintf(stderr, "source-connector: %v\n", err)
-		return 1
+	log = slog.New(red.Handler(log.Handler()))
+	if config.OnCommandLine(args, "kafka-sasl-password") {
+		log.Warn("--kafka-sasl-password on the command line is visible to every local user (ps, /proc): use --kafka-sasl-password-file or " + envPrefix + "_KAFKA_SASL_PASSWORD")
 	}
-	if cluster0 != "" || cluster1 != "" {
+	mongosync := cluster0 != "" || cluster1 != ""
+	if mongosync {
 		managed.Clusters = map[string]string{}
 		for name, uri := range map[string]string{"cluster0": cluster0, "cluster1": cluster1} {
 			if uri != "" {
@@ -76,20 +90,29 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		if cfg.SourceURI == "" {
 			cfg.SourceURI = "mongodb://unused" // each epoch sets its own
 		}
-		if err := cfg.Validate(); err != nil {
-			fmt.Fprintf(stderr, "source-connector: %v\n", err)
-			return 2
+		if err := managed.Validate(); err != nil {
+			return fail(2, err)
 		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(2, err)
+	}
+	reg := obs.NewRegistry()
+	regs := supervise.NewRegistries(reg) // the process metrics and the epoch connector's
+	var runner func(context.Context) error
+	srv, err := obs.NewServer(cfg.HTTPAddr, regs)
+	if err != nil {
+		return fail(1, err)
+	}
+	if mongosync {
 		managed.Base = cfg
 		kopts, err := cfg.Kafka.ClientOpts()
 		if err != nil {
-			fmt.Fprintf(stderr, "source-connector: %v\n", err)
-			return 2
+			return fail(2, err)
 		}
-		ctl, err := controlapi.New(ctx, managed, kopts, log, reg)
+		ctl, err := controlapi.New(ctx, managed, kopts, log, regs)
 		if err != nil {
-			fmt.Fprintf(stderr, "source-connector: %v\n", err)
-			return 1
+			return fail(1, err)
 		}
 		defer ctl.Close()
 		ctl.Routes(srv)
@@ -98,8 +121,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	} else {
 		svc, err := app.New(cfg, log, reg)
 		if err != nil {
-			fmt.Fprintf(stderr, "source-connector: %v\n", err)
-			return 2
+			return fail(2, err)
 		}
 		runner = svc.Run
 	}
@@ -111,8 +133,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	err = g.Wait()
 	if err != nil && ctx.Err() == nil {
 		log.Error("source connector stopped", "err", err)
-		fmt.Fprintf(stderr, "source-connector: error: %v\n", err)
-		return 1
+		return fail(1, fmt.Errorf("error: %w", err))
 	}
 	log.Info("source connector stopped")
 	return 0

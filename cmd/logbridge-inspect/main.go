@@ -22,6 +22,9 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, inspect.ErrInvalidSettings):
+		fmt.Fprintln(os.Stderr, "logbridge-inspect:", err)
+		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "logbridge-inspect:", err)
 		os.Exit(1)

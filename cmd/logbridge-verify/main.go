@@ -31,14 +31,47 @@ func main() {
 	case errors.Is(err, errDifferent):
 		os.Exit(1)
 	default:
-		fmt.Fprintln(os.Stderr, "logbridge-verify:", err)
+		// Exit 2 on invalid settings and on a runtime error alike: like
+		// diff and cmp, 1 means "they differ" (see --help), so scripts can
+		// tell a difference from a failure.
+		fmt.Fprintln(os.Stderr, "logbridge-verify:", mongox.NewRedactor(nil).String(err.Error()))
 		os.Exit(2)
 	}
 }
 
 var errDifferent = errors.New("source and destination differ")
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// settings are the command's flags.
+type settings struct {
+	sourceURI, destURI string
+	include, exclude   config.StringList
+	rangeSize          int
+	maxReported        int
+	checkpoint         string
+}
+
+// Validate checks every setting before anything is dialled.
+func (s settings) Validate() error {
+	var errs []error
+	if s.sourceURI == "" {
+		errs = append(errs, errors.New("source-uri is required: give the source's mongodb:// URI"))
+	}
+	if s.destURI == "" {
+		errs = append(errs, errors.New("dest-uri is required: give the destination's mongodb:// URI"))
+	}
+	if s.rangeSize < 1 {
+		errs = append(errs, fmt.Errorf("range-size %d: must be at least 1", s.rangeSize))
+	}
+	if s.maxReported < 0 {
+		errs = append(errs, fmt.Errorf("max-reported %d: must be 0 or more", s.maxReported))
+	}
+	if _, err := nsfilter.New(s.include, s.exclude); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("logbridge-verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -54,21 +87,27 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	srcURI := fs.String("source-uri", "", "source MongoDB URI")
-	dstURI := fs.String("dest-uri", "", "destination MongoDB URI")
-	var include, exclude config.StringList
-	fs.Var(&include, "include", "namespaces to verify: db.*, db.coll, * or /regex/ on db.coll (comma-separated; default all)")
-	fs.Var(&exclude, "exclude", "namespaces to skip, same syntax as --include")
-	rangeSize := fs.Int("range-size", 1000, "source documents per compared range")
-	maxReported := fs.Int("max-reported", 10, "differing _ids reported per kind and namespace")
-	checkpoint := fs.String("checkpoint", "", "file that records the last verified range of each namespace; a later run with the same file resumes after it (delete the file to start over)")
+	var st settings
+	fs.StringVar(&st.sourceURI, "source-uri", "", "source MongoDB URI (required)")
+	fs.StringVar(&st.destURI, "dest-uri", "", "destination MongoDB URI (required)")
+	fs.Var(&st.include, "include", "namespaces to verify: db.*, db.coll, * or /regex/ on db.coll (comma-separated; default all)")
+	fs.Var(&st.exclude, "exclude", "namespaces to skip, same syntax as --include")
+	fs.IntVar(&st.rangeSize, "range-size", 1000, "source documents per compared range (1 or more)")
+	fs.IntVar(&st.maxReported, "max-reported", 10, "differing _ids reported per kind and namespace (0 or more)")
+	fs.StringVar(&st.checkpoint, "checkpoint", "", "file that records the last verified range of each namespace; a later run with the same file resumes after it (delete the file to start over)")
 	if err := config.Parse(fs, "LOGBRIDGE_VERIFY", args); err != nil {
 		return err
 	}
-	filter, err := nsfilter.New(include, exclude)
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	srcURI, dstURI, rangeSize, maxReported, checkpoint := &st.sourceURI, &st.destURI, &st.rangeSize, &st.maxReported, &st.checkpoint
+	filter, err := nsfilter.New(st.include, st.exclude)
 	if err != nil {
 		return err
 	}
+	red := mongox.NewRedactor([]string{st.sourceURI, st.destURI})
+	defer func() { err = red.Error(err) }()
 	src, err := mongox.Connect(ctx, "source", *srcURI)
 	if err != nil {
 		return err

@@ -129,3 +129,19 @@ func (l *StringList) Set(v string) error {
 	}
 	return nil
 }
+
+// OnCommandLine reports whether flag name was given in args (as -name,
+// --name, with or without =value). The connectors warn when a secret is:
+// every local user can read a process's arguments (ps, /proc/<pid>/cmdline).
+func OnCommandLine(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}

@@ -73,3 +73,25 @@ func TestErrorsNameTheProblem(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the variable", err)
 	}
 }
+
+func TestOnCommandLine(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{name: "double dash", args: []string{"--kafka-sasl-password", "x"}, want: true},
+		{name: "equals", args: []string{"-kafka-sasl-password=x"}, want: true},
+		{name: "other flag", args: []string{"--kafka-sasl-password-file", "/p"}},
+		{name: "a value spelled like the flag warns too (harmless)", args: []string{"--kafka-sasl-user", "kafka-sasl-password"}, want: true},
+		{name: "after terminator", args: []string{"--", "--kafka-sasl-password=x"}},
+		{name: "absent", args: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := OnCommandLine(tt.args, "kafka-sasl-password"); got != tt.want {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -28,12 +28,17 @@ type Config struct {
 	SASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 	SASLUser      string
 	SASLPassword  string
+	// SASLPasswordFile holds the SASL password (ResolvePassword reads it),
+	// so that it is in neither ps nor the environment.
+	SASLPasswordFile string
 }
 
 // RegisterFlags adds the kafka-* flags to fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, clientID string) {
-	c.Brokers = config.StringList{"127.0.0.1:19092"}
-	fs.Var(&c.Brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers host:port")
+	// No default broker: a connector that silently dialled a local port
+	// would sync into whatever Kafka happens to listen there.
+	c.Brokers = nil
+	fs.Var(&c.Brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers host:port (required)")
 	fs.StringVar(&c.ClientID, "kafka-client-id", clientID, "Kafka client id (shows in broker logs and quotas)")
 	fs.BoolVar(&c.TLS, "kafka-tls", false, "connect to Kafka over TLS")
 	fs.StringVar(&c.TLSCAFile, "kafka-tls-ca-file", "", "PEM file of CA certificates to trust for Kafka (default: system roots)")
@@ -42,14 +47,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, clientID string) {
 	fs.BoolVar(&c.TLSSkipVerify, "kafka-tls-insecure-skip-verify", false, "do not verify the broker certificate (testing only)")
 	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
 	fs.StringVar(&c.SASLUser, "kafka-sasl-user", "", "SASL user name")
-	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password (prefer the environment variable or config file)")
+	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password; on the command line it is visible to every local user in ps: prefer --kafka-sasl-password-file or the environment variable")
+	fs.StringVar(&c.SASLPasswordFile, "kafka-sasl-password-file", "", "file holding the SASL password (a trailing newline is ignored)")
 }
 
 // Validate checks the settings together.
 func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("kafka-brokers is empty: give at least one host:port"))
+		errs = append(errs, errors.New("kafka-brokers is required: give the bootstrap brokers as host:port, e.g. --kafka-brokers k1:9092,k2:9092"))
 	}
 	for _, b := range c.Brokers {
 		if !strings.Contains(b, ":") {
@@ -59,8 +65,8 @@ func (c *Config) Validate() error {
 	switch strings.ToUpper(c.SASLMechanism) {
 	case "":
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		if c.SASLUser == "" {
-			errs = append(errs, fmt.Errorf("kafka-sasl-mechanism %s needs kafka-sasl-user and kafka-sasl-password", c.SASLMechanism))
+		if c.SASLUser == "" || (c.SASLPassword == "" && c.SASLPasswordFile == "") {
+			errs = append(errs, fmt.Errorf("kafka-sasl-mechanism %s needs kafka-sasl-user and a password (kafka-sasl-password-file, or kafka-sasl-password through the environment)", c.SASLMechanism))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("kafka-sasl-mechanism %q is not supported: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASLMechanism))
@@ -71,10 +77,35 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ResolvePassword reads SASLPasswordFile into SASLPassword. The connectors
+// call it right after parsing, so that their redactor knows the password.
+func (c *Config) ResolvePassword() error {
+	if c.SASLPasswordFile == "" {
+		return nil
+	}
+	if c.SASLPassword != "" {
+		return errors.New("kafka-sasl-password and kafka-sasl-password-file are both set: give the password once")
+	}
+	b, err := os.ReadFile(c.SASLPasswordFile)
+	if err != nil {
+		return fmt.Errorf("reading kafka-sasl-password-file: %w", err)
+	}
+	c.SASLPassword = strings.TrimRight(string(b), "\r\n")
+	if c.SASLPassword == "" {
+		return fmt.Errorf("kafka-sasl-password-file %s is empty: write the SASL password into it", c.SASLPasswordFile)
+	}
+	return nil
+}
+
 // ClientOpts returns the franz-go options for connecting with these settings.
 func (c *Config) ClientOpts() ([]kgo.Opt, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	if c.SASLPassword == "" {
+		if err := c.ResolvePassword(); err != nil {
+			return nil, err
+		}
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
 	if c.TLS || c.TLSCAFile != "" || c.TLSCertFile != "" {

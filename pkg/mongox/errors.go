@@ -3,6 +3,7 @@ package mongox
 import (
 	"context"
 	"errors"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/auth"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -107,7 +108,11 @@ func IsUnauthorized(err error) bool { return hasCode(err, codeUnauthorized) }
 
 // IsAuthError reports an authentication or authorization failure
 // (AuthenticationFailed, Unauthorized).
-func IsAuthError(err error) bool { return hasCode(err, codeUnauthorized, codeAuthenticationFailed) }
+func IsAuthError(err error) bool {
+	// A failed authentication handshake comes as an auth.Error inside a connection error.
+	var ae *auth.Error
+	return errors.As(err, &ae) || hasCode(err, codeUnauthorized, codeAuthenticationFailed)
+}
 
 // IsHistoryLost reports that a change stream's resume point is no longer in
 // the oplog (ChangeStreamHistoryLost).

@@ -35,16 +35,19 @@ func Connect(ctx context.Context, role, uri string) (*mongo.Client, error) {
 	if opts.ServerSelectionTimeout == nil {
 		opts.SetServerSelectionTimeout(15 * time.Second)
 	}
+	// Driver errors may quote the URI or an option value (a bad
+	// tlsCertificateKeyFilePassword escape, say): they are redacted.
+	red := NewRedactor([]string{uri})
 	cl, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s URI is not valid (%v): fix the URI", role, err)
+		return nil, fmt.Errorf("%s URI is not valid (%v): fix the URI", role, red.String(err.Error()))
 	}
 	if err := cl.Ping(ctx, nil); err != nil {
 		_ = cl.Disconnect(context.Background())
 		if IsAuthError(err) {
-			return nil, fmt.Errorf("%s: authentication failed (%v): check the user, password and authSource in the URI", role, err)
+			return nil, red.Error(fmt.Errorf("%s at %s: authentication failed (%w): check the user, password and authSource in the URI", role, Redact(uri), err))
 		}
-		return nil, fmt.Errorf("%s at %s: %w (%v)", role, Redact(uri), ErrUnreachable, err)
+		return nil, red.Error(fmt.Errorf("%s at %s: %w (%v)", role, Redact(uri), ErrUnreachable, err))
 	}
 	return cl, nil
 }
@@ -86,11 +89,3 @@ func RequireChangeStreams(ctx context.Context, cl *mongo.Client) (Topology, erro
 	return t, nil
 }
 
-// Redact removes the password from a URI for logs and errors.
-func Redact(uri string) string {
-	cs, err := connstringParse(uri)
-	if err != nil {
-		return "<unparseable URI>"
-	}
-	return cs
-}

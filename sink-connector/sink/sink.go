@@ -66,28 +66,33 @@ type Config struct {
 	Cluster0, Cluster1 string
 	// ControlPoll is how often mongosync mode re-reads the control log.
 	ControlPoll time.Duration
-	Log         obs.LogConfig
+	// RestartBackoffMax caps the wait between restarts of a failed epoch
+	// sink in mongosync mode (waits start at 1 s and double).
+	RestartBackoffMax time.Duration
+	Log               obs.LogConfig
 }
 
 // DefaultConfig returns the defaults the flags also have.
 func DefaultConfig() Config {
 	return Config{
-		Kafka:          kafkax.Config{Brokers: config.StringList{"127.0.0.1:19092"}, ClientID: "logbridge-sink"},
-		Group:          "logbridge-sink",
-		TopicPrefix:    "logbridge",
-		WriteConcern:   "majority",
-		BatchSize:      1000,
-		FlushInterval:  50 * time.Millisecond,
-		Parallelism:    max(4, 2*runtime.GOMAXPROCS(0)),
-		ErrorTolerance: "none",
-		BuildIndexes:   true,
-		HTTPAddr:       ":27183",
-		StartFrom:      "earliest",
-		SessionTimeout: 45 * time.Second,
-		ControlPoll:    500 * time.Millisecond,
-		TxnWait:        10 * time.Second,
-		TxnMaxEvents:   10000,
-		Log:            obs.LogConfig{Level: "info", Format: "text"},
+		// No default broker: see kafkax.Config.RegisterFlags.
+		Kafka:             kafkax.Config{ClientID: "logbridge-sink"},
+		Group:             "logbridge-sink",
+		TopicPrefix:       "logbridge",
+		WriteConcern:      "majority",
+		BatchSize:         1000,
+		FlushInterval:     50 * time.Millisecond,
+		Parallelism:       max(4, 2*runtime.GOMAXPROCS(0)),
+		ErrorTolerance:    "none",
+		BuildIndexes:      true,
+		HTTPAddr:          ":27183",
+		StartFrom:         "earliest",
+		SessionTimeout:    45 * time.Second,
+		ControlPoll:       500 * time.Millisecond,
+		RestartBackoffMax: time.Minute,
+		TxnWait:           10 * time.Second,
+		TxnMaxEvents:      10000,
+		Log:               obs.LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -117,6 +122,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the sink follows the control log <topic-prefix>._control (mongosync mode: the source-connector's /api/v1/start names the destination) instead of applying to --dest-uri")
 	fs.StringVar(&c.Cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
 	fs.DurationVar(&c.ControlPoll, "control-poll", d.ControlPoll, "how often the control log is re-read (mongosync mode)")
+	fs.DurationVar(&c.RestartBackoffMax, "restart-backoff-max", d.RestartBackoffMax,
+		"longest wait between restarts of a failed epoch sink (mongosync mode): waits start at 1s and double up to this, so a cluster that rejects the credentials sees few login attempts")
 	c.Log.RegisterFlags(fs)
 }
 
@@ -186,14 +193,17 @@ func (c *Config) Validate() error {
 		if c.TopicRegex != "" {
 			errs = append(errs, errors.New("topic-regex: in mongosync mode the topics follow from --topic-prefix and the sync's epoch; drop --topic-regex"))
 		}
-		if c.ControlPoll <= 0 {
-			errs = append(errs, fmt.Errorf("control-poll %v: must be positive", c.ControlPoll))
-		}
 	case c.DestURI == "":
 		errs = append(errs, errors.New("dest-uri is required: the destination MongoDB URI (or --cluster0/--cluster1 for mongosync mode)"))
 	}
 	if c.SessionTimeout < 0 {
-		errs = append(errs, fmt.Errorf("session-timeout %v: must not be negative", c.SessionTimeout))
+		errs = append(errs, fmt.Errorf("session-timeout %v: must not be negative (0: the broker's default)", c.SessionTimeout))
+	}
+	if c.ControlPoll <= 0 {
+		errs = append(errs, fmt.Errorf("control-poll %v: must be positive, e.g. 500ms", c.ControlPoll))
+	}
+	if c.RestartBackoffMax < time.Second {
+		errs = append(errs, fmt.Errorf("restart-backoff-max %v: must be at least 1s (the first wait)", c.RestartBackoffMax))
 	}
 	if c.TopicRegex == "" && c.prefix() == "" {
 		errs = append(errs, errors.New("topic-prefix is empty: give a prefix or a topic-regex"))
@@ -206,7 +216,11 @@ func (c *Config) Validate() error {
 	}
 	// The consumer's settings (group, topics, batching, tolerance,
 	// transactions) are checked once, by the consumer's own Validate.
-	errs = append(errs, c.consumeConfig().Validate())
+	// Transaction settings are checked with or without --transactions, so that
+	// a bad value never waits until the option is switched on.
+	cc := c.consumeConfig()
+	cc.Transactions = true
+	errs = append(errs, cc.Validate())
 	return errors.Join(errs...)
 }
 

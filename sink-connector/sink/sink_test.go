@@ -16,6 +16,8 @@ func parse(t *testing.T, args ...string) Config {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.RegisterFlags(fs)
+	// Brokers have no default; a case that tests their absence overrides it.
+	args = append([]string{"--kafka-brokers", "k1:9092"}, args...)
 	if err := config.Parse(fs, "LOGBRIDGE_SINK_TEST", args); err != nil {
 		t.Fatal(err)
 	}
@@ -29,13 +31,15 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{name: "ok", args: []string{"--dest-uri", "mongodb://x"}},
-		{name: "no dest", wantErr: "dest-uri is required"},
+		{name: "no dest", args: []string{"--dest-uri", ""}, wantErr: "dest-uri is required"},
+		{name: "no brokers", args: []string{"--dest-uri", "mongodb://x", "--kafka-brokers", ""}, wantErr: "kafka-brokers is required"},
 		{name: "w0", args: []string{"--dest-uri", "mongodb://x", "--write-concern", "0"}, wantErr: "unacknowledged"},
 		{name: "tolerance", args: []string{"--dest-uri", "mongodb://x", "--error-tolerance", "some"}, wantErr: "error-tolerance"},
 		{name: "ns-map", args: []string{"--dest-uri", "mongodb://x", "--ns-map", "a.*=b.c"}, wantErr: "ns-map"},
 		{name: "start-from", args: []string{"--dest-uri", "mongodb://x", "--start-from", "middle"}, wantErr: "start-from"},
 		{name: "transactions", args: []string{"--dest-uri", "mongodb://x", "--transactions"}},
 		{name: "transaction wait", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-wait", "0s"}, wantErr: "transaction-wait 0s: must be positive"},
+		{name: "transaction wait without transactions", args: []string{"--dest-uri", "mongodb://x", "--transaction-wait", "-1s"}, wantErr: "transaction-wait -1s"},
 		{name: "transaction size", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-max-events", "0"}, wantErr: "transaction-max-events 0: must be at least 1"},
 		// Checked by the consumer's Validate on the settings the sink derives.
 		{name: "batch size", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "0"}, wantErr: "batch-size 0: must be at least 1"},
@@ -43,6 +47,14 @@ func TestConfigValidate(t *testing.T) {
 		{name: "parallelism", args: []string{"--dest-uri", "mongodb://x", "--parallelism", "0"}, wantErr: "parallelism 0: must be at least 1"},
 		{name: "group", args: []string{"--dest-uri", "mongodb://x", "--group", ""}, wantErr: "group is empty"},
 		{name: "topic regex", args: []string{"--dest-uri", "mongodb://x", "--topic-regex", "a("}, wantErr: "topic-regex \"a(\" is not a valid regular expression"},
+		{name: "zero batch", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "0"}, wantErr: "batch-size 0"},
+		{name: "negative batch", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "-3"}, wantErr: "batch-size -3"},
+		{name: "zero flush", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "0s"}, wantErr: "flush-interval 0s"},
+		{name: "zero parallelism", args: []string{"--dest-uri", "mongodb://x", "--parallelism", "0"}, wantErr: "parallelism 0"},
+		{name: "negative session timeout", args: []string{"--dest-uri", "mongodb://x", "--session-timeout", "-1s"}, wantErr: "session-timeout -1s"},
+		{name: "zero control poll", args: []string{"--dest-uri", "mongodb://x", "--control-poll", "0s"}, wantErr: "control-poll 0s"},
+		{name: "tiny restart backoff", args: []string{"--dest-uri", "mongodb://x", "--restart-backoff-max", "100ms"}, wantErr: "restart-backoff-max 100ms"},
+		{name: "empty group", args: []string{"--dest-uri", "mongodb://x", "--group", ""}, wantErr: "group is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,7 +33,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -43,12 +42,14 @@ import (
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/supervise"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
 
-// restartDelay is how long a failed epoch sink waits before it is started again.
-var restartDelay = 5 * time.Second
+// restartInitial is the first wait before a failed epoch sink is started
+// again (it doubles up to --restart-backoff-max); tests shorten it.
+var restartInitial = time.Second
 
 // Follower runs the sink of the control log's current epoch.
 type Follower struct {
@@ -56,31 +57,23 @@ type Follower struct {
 	prefix   string
 	clusters map[string]string
 	log      *slog.Logger
-	gather   *gatherer
+	red      *mongox.Redactor
+	regs     *supervise.Registries
+	sup      *supervise.Supervisor[*sink.Service] // the epoch's sink
 	clog     *control.Log
 	kcl      *kgo.Client
 	adm      *kadm.Client
 	http     *obs.Server
 
-	loopMu  sync.Mutex // held by the reconcile loop
-	run     *running
-	retryAt time.Time
-	dests   map[string]*mongo.Client // by cluster name, for the commit check
+	loopMu    sync.Mutex               // held by the reconcile loop
+	dests     map[string]*mongo.Client // by cluster name, for the commit check
+	destRetry *supervise.Backoff       // spaces failed connections for the commit check
+	destErr   error                    // the last of them
 
 	mu         sync.Mutex // guards what progress reads
 	state      control.Status
-	cur        *running
 	lastErr    string
 	commitWait string
-}
-
-type running struct {
-	epoch   int
-	started time.Time
-	cfg     sink.Config
-	svc     *sink.Service
-	cancel  context.CancelFunc
-	done    chan error
 }
 
 // New validates cfg (which must be in mongosync mode), opens the control log,
@@ -97,12 +90,22 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 		reg = prometheus.NewRegistry()
 	}
 	f := &Follower{base: cfg, prefix: strings.TrimSuffix(cfg.TopicPrefix, "."), clusters: map[string]string{},
-		log: log, gather: &gatherer{base: reg}, dests: map[string]*mongo.Client{}}
+		log: log, regs: supervise.NewRegistries(reg), dests: map[string]*mongo.Client{},
+		red: mongox.NewRedactor([]string{cfg.Cluster0, cfg.Cluster1}, cfg.Kafka.SASLPassword)}
 	for name, uri := range map[string]string{"cluster0": cfg.Cluster0, "cluster1": cfg.Cluster1} {
 		if uri != "" {
 			f.clusters[name] = uri
 		}
 	}
+	rc := supervise.DefaultConfig()
+	rc.Initial, rc.Max = restartInitial, cfg.RestartBackoffMax
+	rc.Redact = f.red.String
+	rc.OnFailure = func(epoch int, err error) { f.setErr(fmt.Errorf("epoch %d sink: %w", epoch, err)) }
+	var err error
+	if f.sup, err = supervise.New[*sink.Service](rc, "sink", log, f.regs); err != nil {
+		return nil, err
+	}
+	f.destRetry = supervise.NewBackoff(rc)
 	kopts, err := cfg.Kafka.ClientOpts()
 	if err != nil {
 		return nil, err
@@ -120,7 +123,7 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 		return nil, err
 	}
 	if cfg.HTTPAddr != "" {
-		if f.http, err = obs.NewServer(cfg.HTTPAddr, f.gather); err != nil {
+		if f.http, err = obs.NewServer(cfg.HTTPAddr, f.regs); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -166,7 +169,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		for {
 			if err := f.Reconcile(gctx); err != nil && gctx.Err() == nil {
 				f.setErr(err)
-				f.log.Error("following the control log failed; retrying", "err", err)
+				f.log.Error("following the control log failed; retrying", "err", f.red.Error(err))
 			}
 			select {
 			case <-gctx.Done():
@@ -200,33 +203,18 @@ func (f *Follower) Reconcile(ctx context.Context) error {
 		f.log.Info("control state", "state", st.State, "epoch", st.Epoch)
 	}
 
-	if r := f.run; r != nil {
-		select {
-		case err := <-r.done:
-			if err == nil {
-				err = errors.New("stopped on its own")
-			}
-			f.setErr(fmt.Errorf("epoch %d sink: %w", r.epoch, err))
-			f.log.Error("sink stopped; starting it again", "epoch", r.epoch, "in", restartDelay, "err", err)
-			r.cancel()
-			f.setRun(nil)
-			f.retryAt = time.Now().Add(restartDelay)
-		default:
-			if time.Since(r.started) > time.Minute {
-				f.setErr(nil) // a sink that runs fine clears the last failure
-			}
-		}
+	// The supervisor restarts a failed sink with backoff (its failures
+	// reach setErr through OnFailure) and replaces it on an epoch change.
+	if sst := f.sup.Status(); sst.Running && time.Since(sst.StartedAt) > time.Minute {
+		f.setErr(nil) // a sink that runs fine clears the last failure (lastError keeps it)
 	}
 	want := st.State == control.Running || st.State == control.Committing
-	if f.run != nil && (!want || f.run.epoch != st.Epoch) {
-		f.stopRun()
-	}
 	if !want {
+		f.sup.Stop()
 		f.setErr(nil)
 	}
-	if want && f.run == nil && !time.Now().Before(f.retryAt) {
-		if err := f.startRun(ctx, st); err != nil {
-			f.retryAt = time.Now().Add(restartDelay)
+	if want {
+		if err := f.ensure(ctx, st); err != nil {
 			return fmt.Errorf("starting the epoch %d sink: %w", st.Epoch, err)
 		}
 	}
@@ -291,57 +279,31 @@ func (f *Follower) names() []string {
 	return out
 }
 
-func (f *Follower) startRun(ctx context.Context, st control.Status) error {
+// ensure has the supervisor run the sink of st's epoch.
+func (f *Follower) ensure(ctx context.Context, st control.Status) error {
 	cfg, err := f.EpochConfig(st)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	svc, err := sink.New(ctx, cfg, f.log.With("epoch", st.Epoch), reg)
-	if err != nil {
-		return err
-	}
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &running{epoch: st.Epoch, started: time.Now(), cfg: cfg, svc: svc, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- svc.Run(rctx) }()
-	f.gather.set(reg)
-	f.setRun(r)
-	f.log.Info("epoch sink started", "epoch", st.Epoch, "destination", st.Params.Destination,
-		"prefix", cfg.TopicPrefix, "group", cfg.Group, "ns-map", strings.Join(cfg.NSMap, ","), "build-indexes", cfg.BuildIndexes)
+	log := f.log.With("epoch", st.Epoch)
+	f.sup.Ensure(ctx, st.Epoch, func(ctx context.Context, reg *prometheus.Registry) (*sink.Service, error) {
+		svc, err := sink.New(ctx, cfg, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("epoch sink started", "destination", st.Params.Destination,
+			"prefix", cfg.TopicPrefix, "group", cfg.Group, "ns-map", strings.Join(cfg.NSMap, ","), "build-indexes", cfg.BuildIndexes)
+		return svc, nil
+	})
 	return nil
 }
 
-// stopRun stops the epoch's sink; its shutdown commits what the destination
+// stop stops the epoch's sink; its shutdown commits what the destination
 // acknowledged (a clean point to continue from).
-func (f *Follower) stopRun() {
-	r := f.run
-	if r == nil {
-		return
-	}
-	r.cancel()
-	select {
-	case err := <-r.done:
-		if err != nil {
-			f.log.Warn("epoch sink stopped with an error", "epoch", r.epoch, "err", err)
-		}
-	case <-time.After(60 * time.Second):
-		f.log.Warn("epoch sink did not stop within 60s", "epoch", r.epoch)
-	}
-	f.log.Info("epoch sink stopped", "epoch", r.epoch)
-	f.setRun(nil)
-}
-
 func (f *Follower) stop() {
 	f.loopMu.Lock()
 	defer f.loopMu.Unlock()
-	f.stopRun()
-}
-
-func (f *Follower) setRun(r *running) {
-	f.run = r
-	f.mu.Lock()
-	f.cur = r
-	f.mu.Unlock()
+	f.sup.Stop()
 }
 
 func (f *Follower) setErr(err error) {
@@ -351,9 +313,9 @@ func (f *Follower) setErr(err error) {
 	case err == nil:
 		f.lastErr = ""
 	case mongox.IsUserWritesBlocked(err):
-		f.lastErr = err.Error() + ": the destination blocks user writes (setUserWriteBlockMode, enableUserWriteBlocking) and the sink's MongoDB user may not bypass it; grant it the bypassWriteBlockingMode privilege"
+		f.lastErr = f.red.String(err.Error()) + ": the destination blocks user writes (setUserWriteBlockMode, enableUserWriteBlocking) and the sink's MongoDB user may not bypass it; grant it the bypassWriteBlockingMode privilege"
 	default:
-		f.lastErr = err.Error()
+		f.lastErr = f.red.String(err.Error())
 	}
 }
 
@@ -365,10 +327,17 @@ func (f *Follower) dest(ctx context.Context, name string) (*mongo.Client, error)
 	if !ok {
 		return nil, fmt.Errorf("cluster %q is not configured (configured: %v)", name, f.names())
 	}
+	// Polled twice a second while committing: a destination that rejects
+	// the credentials is dialled again only after a backoff.
+	if !f.destRetry.Ready(time.Now()) {
+		return nil, f.destErr
+	}
 	cl, err := mongox.Connect(ctx, name, uri)
 	if err != nil {
-		return nil, err
+		f.destErr = fmt.Errorf("%w (connecting again after a backoff of %v)", err, f.destRetry.Failed(time.Now()))
+		return nil, f.destErr
 	}
+	f.destRetry.Succeeded()
 	f.dests[name] = cl
 	return cl, nil
 }
@@ -455,21 +424,25 @@ type Progress struct {
 	CommitWait    string               `json:"commitWait,omitempty"`
 	Warnings      []string             `json:"warnings"`
 	Error         string               `json:"error,omitempty"`
+	// Report is the epoch sink's supervision: restarts after a failure,
+	// the last error (redacted) and its time, the next attempt.
+	supervise.Report
 }
 
 // Progress returns the follower's view. Safe for concurrent use.
 func (f *Follower) Progress() Progress {
 	f.mu.Lock()
-	st, r := f.state, f.cur
+	st := f.state
 	p := Progress{State: st.State, Epoch: st.Epoch, MarkerID: st.MarkerID, SinkCommitted: st.SinkCommitted,
-		DestTime: st.ResumeDestTime, CommitWait: f.commitWait, Error: f.lastErr, Warnings: append([]string{}, st.Warnings...)}
+		DestTime: st.ResumeDestTime, CommitWait: f.commitWait, Error: f.lastErr, Warnings: append([]string{}, st.Warnings...),
+		Report: f.sup.Status().Report()}
 	f.mu.Unlock()
 	if st.State != control.Idle {
 		p.Destination = st.Params.Destination
 		p.TopicPrefix = control.TopicPrefix(f.prefix, st.Epoch)
 	}
-	if r != nil {
-		sp := r.svc.Progress()
+	if svc, _, ok := f.sup.Current(); ok {
+		sp := svc.Progress()
 		p.Progress, p.Running = &sp, true
 	}
 	return p
@@ -478,28 +451,4 @@ func (f *Follower) Progress() Progress {
 func (f *Follower) serveProgress(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "progress": f.Progress()})
-}
-
-// gatherer serves the process metrics and those of the current epoch's sink
-// (each sink gets its own registry: a restarted sink registers afresh).
-type gatherer struct {
-	base prometheus.Gatherer
-	mu   sync.Mutex
-	cur  prometheus.Gatherer
-}
-
-func (g *gatherer) set(r prometheus.Gatherer) {
-	g.mu.Lock()
-	g.cur = r
-	g.mu.Unlock()
-}
-
-func (g *gatherer) Gather() ([]*dto.MetricFamily, error) {
-	g.mu.Lock()
-	gs := prometheus.Gatherers{g.base}
-	if g.cur != nil {
-		gs = append(gs, g.cur)
-	}
-	g.mu.Unlock()
-	return gs.Gather()
 }

@@ -1,13 +1,14 @@
 package follow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,9 @@ func TestNSMapRules(t *testing.T) {
 	}
 }
 
+// followSecret is the destination's password: no progress answer may show it.
+const followSecret = "FOLLOWpassMARK"
+
 func testConfig(brokers []string) sink.Config {
 	cfg := sink.DefaultConfig()
 	cfg.Kafka.Brokers = brokers
@@ -47,7 +51,7 @@ func testConfig(brokers []string) sink.Config {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	// Nothing listens there: starting an epoch's sink fails fast.
 	cfg.Cluster0 = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"
-	cfg.Cluster1 = "mongodb://127.0.0.1:2/?serverSelectionTimeoutMS=200"
+	cfg.Cluster1 = "mongodb://u:" + followSecret + "@127.0.0.1:2/?serverSelectionTimeoutMS=200&authSource=admin"
 	return cfg
 }
 
@@ -111,8 +115,10 @@ func TestFollowsStates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := testConfig(kc.ListenAddrs())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	restartDelay = 0
+	var logBuf syncBuffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	restartInitial = 20 * time.Millisecond
+	t.Cleanup(func() { restartInitial = time.Second })
 	f, err := New(ctx, cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,14 +139,30 @@ func TestFollowsStates(t *testing.T) {
 	if err := clog.Append(ctx, control.Event{Type: control.EvStart, Params: &params}); err != nil {
 		t.Fatal(err)
 	}
-	err = f.Reconcile(ctx)
-	if err == nil || !strings.Contains(err.Error(), "starting the epoch 1 sink") {
-		t.Fatalf("RUNNING with an unreachable destination: got %v", err)
+	if err := f.Reconcile(ctx); err != nil {
+		t.Fatalf("RUNNING: %v", err)
 	}
-	f.setErr(err)
-	p := f.Progress()
-	if p.State != control.Running || p.Epoch != 1 || p.Running || p.Destination != "cluster1" || p.TopicPrefix != "lb" || p.Error == "" {
+	// The epoch sink cannot reach its destination: the supervisor retries
+	// it with backoff and progress says so (redacted).
+	var p Progress
+	deadline := time.Now().Add(20 * time.Second)
+	for p = f.Progress(); p.EpochRestarts < 2; p = f.Progress() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no two restarts within 20s: %+v", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p.State != control.Running || p.Epoch != 1 || p.Running || p.Destination != "cluster1" || p.TopicPrefix != "lb" ||
+		!strings.Contains(p.Error, "epoch 1 sink") || !strings.Contains(p.LastError, "unreachable") || p.LastErrorTime == nil {
 		t.Fatalf("running progress: %+v", p)
+	}
+	rec := httptest.NewRecorder()
+	f.serveProgress(rec, httptest.NewRequest("GET", "/api/v1/progress", nil))
+	if !strings.Contains(rec.Body.String(), `"epochRestarts"`) || strings.Contains(rec.Body.String(), followSecret) {
+		t.Fatalf("progress answer: got %s, want epochRestarts and no password", rec.Body.String())
+	}
+	if strings.Contains(logBuf.String(), followSecret) {
+		t.Fatalf("the log shows the password:\n%s", logBuf.String())
 	}
 	if err := clog.Append(ctx, control.Event{Type: control.EvPause}); err != nil {
 		t.Fatal(err)
@@ -148,7 +170,7 @@ func TestFollowsStates(t *testing.T) {
 	if err := f.Reconcile(ctx); err != nil {
 		t.Fatalf("PAUSED must not start a sink: %v", err)
 	}
-	rec := httptest.NewRecorder()
+	rec = httptest.NewRecorder()
 	f.serveProgress(rec, httptest.NewRequest("GET", "/api/v1/progress", nil))
 	var body struct {
 		Progress map[string]any `json:"progress"`
@@ -199,4 +221,22 @@ func TestSetErrExplainsBlockedWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

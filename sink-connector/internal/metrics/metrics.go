@@ -19,6 +19,10 @@
 //	logbridge_sink_transaction_events                events per source transaction applied in one destination transaction
 //	logbridge_sink_transaction_wait_seconds          first event of a source transaction gathered → resolved
 //	logbridge_sink_transaction_late_events_total     events of an already resolved transaction, applied per event
+//
+// In mongosync mode the epoch supervisor (pkg/supervise) adds, on the process
+// registry, logbridge_sink_epoch_restarts_total and
+// logbridge_sink_epoch_last_error_timestamp_seconds.
 package metrics
 
 import "github.com/prometheus/client_golang/prometheus"

@@ -81,8 +81,9 @@ var compressionCodecs = map[string]kgo.CompressionCodec{
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		SourceURI:                "mongodb://127.0.0.1:27017/",
-		Kafka:                    kafkax.Config{Brokers: config.StringList{"127.0.0.1:19092"}, ClientID: "logbridge-source"},
+		// No default source URI or Kafka broker: a connector that silently
+		// dialled 127.0.0.1 would copy whatever happens to listen there.
+		Kafka:                    kafkax.Config{ClientID: "logbridge-source"},
 		TopicPrefix:              "logbridge",
 		TopicRoute:               publish.DefaultRoute,
 		Partitions:               4,
@@ -106,7 +107,7 @@ func DefaultConfig() Config {
 // RegisterFlags registers every setting on fs, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SourceURI, "source-uri", c.SourceURI,
-		"source MongoDB connection string: a replica set or a mongos (a standalone has no change streams); TLS and auth as URI options,\n"+
+		"source MongoDB connection string (required unless --cluster0/--cluster1): a replica set or a mongos (a standalone has no change streams); TLS and auth as URI options,\n"+
 			"e.g. mongodb://user:pass@db1:27017,db2:27017/?replicaSet=rs0&tls=true&authSource=admin")
 	brokers := c.Kafka.Brokers
 	c.Kafka.RegisterFlags(fs, c.Kafka.ClientID)
@@ -162,7 +163,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	var errs []error
 	if c.SourceURI == "" {
-		errs = append(errs, errors.New("source-uri is empty: give the source's mongodb:// URI"))
+		errs = append(errs, errors.New("source-uri is required: give the source's mongodb:// or mongodb+srv:// URI (or --cluster0/--cluster1 for mongosync mode)"))
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
@@ -182,8 +183,8 @@ func (c *Config) Validate() error {
 	if c.SnapshotParallelism < 1 || c.SnapshotParallelism > 256 {
 		errs = append(errs, fmt.Errorf("snapshot-parallelism %d: use 1..256", c.SnapshotParallelism))
 	}
-	if c.SnapshotBatchSize < 0 {
-		errs = append(errs, fmt.Errorf("snapshot-batch-size %d is negative", c.SnapshotBatchSize))
+	if c.SnapshotBatchSize < 1 {
+		errs = append(errs, fmt.Errorf("snapshot-batch-size %d: must be at least 1", c.SnapshotBatchSize))
 	}
 	if c.SnapshotRangeDocs < 1 {
 		errs = append(errs, fmt.Errorf("snapshot-range-docs %d: must be positive", c.SnapshotRangeDocs))
@@ -219,8 +220,14 @@ func (c *Config) Validate() error {
 	if c.SyncEpoch < 0 {
 		errs = append(errs, fmt.Errorf("sync-epoch %d is negative", c.SyncEpoch))
 	}
-	if c.BatchMaxRecords < 1 || c.BatchMaxBytes < 1024 {
-		errs = append(errs, errors.New("batch-max-records must be positive and batch-max-bytes at least 1024"))
+	if c.BatchMaxRecords < 1 {
+		errs = append(errs, fmt.Errorf("batch-max-records %d: must be at least 1", c.BatchMaxRecords))
+	}
+	if c.BatchMaxBytes < 1024 {
+		errs = append(errs, fmt.Errorf("batch-max-bytes %d: must be at least 1024", c.BatchMaxBytes))
+	}
+	if c.ProgressInterval <= 0 {
+		errs = append(errs, fmt.Errorf("progress-interval %v: must be positive, e.g. 10s", c.ProgressInterval))
 	}
 	return errors.Join(errs...)
 }

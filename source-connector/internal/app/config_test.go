@@ -9,10 +9,23 @@ import (
 	"github.com/logbridge/logbridge/pkg/config"
 )
 
+// validConfig is the defaults plus the two settings that have none.
+func validConfig() Config {
+	c := DefaultConfig()
+	c.SourceURI = "mongodb://db1:27017/?replicaSet=rs0"
+	c.Kafka.Brokers = config.StringList{"k1:9092"}
+	return c
+}
+
 func TestConfigDefaultsValidate(t *testing.T) {
 	c := DefaultConfig()
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "source-uri is required") || !strings.Contains(err.Error(), "kafka-brokers is required") {
+		t.Fatalf("got %v, want the defaults to require source-uri and kafka-brokers (no silent 127.0.0.1)", err)
+	}
+	c = validConfig()
 	if err := c.Validate(); err != nil {
-		t.Fatalf("defaults do not validate: %v", err)
+		t.Fatalf("defaults with a URI and brokers do not validate: %v", err)
 	}
 	if c.transactionalID() != "logbridge-source-logbridge" {
 		t.Errorf("transactional id %q", c.transactionalID())
@@ -34,10 +47,25 @@ func TestConfigValidate(t *testing.T) {
 		{name: "empty uri", mutate: func(c *Config) { c.SourceURI = "" }, want: "source-uri"},
 		{name: "tiny heartbeat", mutate: func(c *Config) { c.HeartbeatInterval = 1 }, want: "heartbeat"},
 		{name: "unknown compression", mutate: func(c *Config) { c.Compression = "brotli" }, want: "kafka-compression"},
+		{name: "no brokers", mutate: func(c *Config) { c.Kafka.Brokers = nil }, want: "kafka-brokers"},
+		{name: "too many partitions", mutate: func(c *Config) { c.Partitions = 10001 }, want: "partitions"},
+		{name: "zero replication factor", mutate: func(c *Config) { c.ReplicationFactor = 0 }, want: "replication-factor"},
+		{name: "replication factor below -1", mutate: func(c *Config) { c.ReplicationFactor = -2 }, want: "replication-factor"},
+		{name: "zero parallelism", mutate: func(c *Config) { c.SnapshotParallelism = 0 }, want: "snapshot-parallelism"},
+		{name: "huge parallelism", mutate: func(c *Config) { c.SnapshotParallelism = 257 }, want: "snapshot-parallelism"},
+		{name: "zero snapshot batch", mutate: func(c *Config) { c.SnapshotBatchSize = 0 }, want: "snapshot-batch-size"},
+		{name: "negative snapshot batch", mutate: func(c *Config) { c.SnapshotBatchSize = -1 }, want: "snapshot-batch-size"},
+		{name: "zero range docs", mutate: func(c *Config) { c.SnapshotRangeDocs = 0 }, want: "snapshot-range-docs"},
+		{name: "negative heartbeat", mutate: func(c *Config) { c.HeartbeatInterval = -1 }, want: "heartbeat"},
+		{name: "negative epoch", mutate: func(c *Config) { c.SyncEpoch = -1 }, want: "sync-epoch"},
+		{name: "zero batch records", mutate: func(c *Config) { c.BatchMaxRecords = 0 }, want: "batch-max-records"},
+		{name: "tiny batch bytes", mutate: func(c *Config) { c.BatchMaxBytes = 1023 }, want: "batch-max-bytes"},
+		{name: "zero progress interval", mutate: func(c *Config) { c.ProgressInterval = 0 }, want: "progress-interval"},
+		{name: "negative progress interval", mutate: func(c *Config) { c.ProgressInterval = -1 }, want: "progress-interval"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultConfig()
+			c := validConfig()
 			tc.mutate(&c)
 			err := c.Validate()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -55,7 +83,7 @@ func TestConfigFlagsEnv(t *testing.T) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	c.RegisterFlags(fs)
-	if err := config.Parse(fs, "LOGBRIDGE_SOURCE", []string{"--include", "a.*,b.c", "--partitions", "8", "--full-document", "updateLookup"}); err != nil {
+	if err := config.Parse(fs, "LOGBRIDGE_SOURCE", []string{"--source-uri", "mongodb://db1/", "--kafka-brokers", "k1:9092", "--include", "a.*,b.c", "--partitions", "8", "--full-document", "updateLookup"}); err != nil {
 		t.Fatal(err)
 	}
 	if c.TopicPrefix != "fromenv" || c.Partitions != 8 || len(c.Include) != 2 || c.FullDocument != "updateLookup" {

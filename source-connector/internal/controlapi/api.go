@@ -12,6 +12,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/supervise"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
 
@@ -187,6 +188,9 @@ type Progress struct {
 	Error            string               `json:"error,omitempty"`
 	// Verification is the last run started with POST /api/v1/verify.
 	Verification *Verification `json:"verification,omitempty"`
+	// Report is the epoch connector's supervision: restarts after a
+	// failure, the last error (redacted) and its time, the next attempt.
+	supervise.Report
 
 	notReady string
 }
@@ -245,17 +249,17 @@ func (c *Controller) handleProgress(w http.ResponseWriter, r *http.Request) {
 func (c *Controller) progress(ctx context.Context) Progress {
 	c.mu.Lock()
 	st := c.state
+	c.mu.Unlock()
 	var svcStatus *app.Status
 	var prefix string
-	if c.run != nil {
-		s := c.run.svc.Status()
+	if svc, _, ok := c.sup.Current(); ok {
+		s := svc.Status()
 		svcStatus = &s
-		prefix = c.run.svc.Config().TopicPrefix
+		prefix = svc.Config().TopicPrefix
 	}
-	c.mu.Unlock()
 
 	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime,
-		Verification: c.verif.snapshot()}
+		Verification: c.verif.snapshot(), Report: c.sup.Status().Report()}
 	if p.Warnings == nil {
 		p.Warnings = []string{}
 	}
@@ -269,7 +273,7 @@ func (c *Controller) progress(ctx context.Context) Progress {
 	}
 	if svcStatus != nil {
 		p.Phase = string(svcStatus.Phase)
-		p.Error = svcStatus.Error
+		p.Error = c.red.String(svcStatus.Error)
 		p.SourceLagSeconds = svcStatus.LagSeconds
 		_, _, estBytes, copiedBytes := svcStatus.Totals()
 		p.CollectionCopy = CollectionCopy{EstimatedTotalBytes: estBytes, EstimatedCopiedBytes: copiedBytes}
@@ -388,7 +392,7 @@ func (c *Controller) sinkPosition(ctx context.Context, epoch int, prefix string)
 	}
 	first, err := c.lag.firstUnapplied(ctx, parts)
 	if err != nil {
-		pos.LagError = err.Error()
+		pos.LagError = c.red.String(err.Error())
 		c.log.Debug("measuring the destination lag", "err", err)
 	}
 	lag, through := destinationLag(time.Now(), first)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/supervise"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
@@ -36,42 +37,79 @@ type Config struct {
 	CommitMaxLag int64
 	// Poll is how often the control log is re-read (default 500 ms).
 	Poll time.Duration
+	// Restart is the backoff of a failing epoch connector (zero value:
+	// supervise.DefaultConfig; Redact is set by New).
+	Restart supervise.Config
+}
+
+// Validate checks the settings of mongosync mode (the Base connector
+// configuration is checked by app.Config.Validate).
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Clusters) == 0 {
+		errs = append(errs, errors.New("the control API needs at least one cluster URI: give --cluster0 and --cluster1"))
+	}
+	if c.CommitMaxLag < 0 {
+		errs = append(errs, fmt.Errorf("commit-max-lag %d: must be 0 or more records (canCommit could never be true)", c.CommitMaxLag))
+	}
+	if c.SinkGroup == "" {
+		errs = append(errs, errors.New("sink-group is empty: name the sink-connector's consumer group"))
+	}
+	if c.Poll < 0 {
+		errs = append(errs, fmt.Errorf("control poll %v: must be positive", c.Poll))
+	}
+	// The zero Restart means supervise.DefaultConfig (New fills it in).
+	if c.Restart.Initial != 0 || c.Restart.Max != 0 {
+		if err := c.Restart.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Controller reconciles the running source connector with the control log.
 type Controller struct {
 	cfg   Config
 	log   *slog.Logger
-	reg   prometheus.Registerer
+	red   *mongox.Redactor
+	sup   *supervise.Supervisor[*app.Service] // the source connector of the current epoch
 	clog  *control.Log
 	adm   *kadm.Client
 	mu    sync.Mutex // serializes requests and reconciles
 	state control.Status
 
-	run        *running // the source connector of the current epoch, if any
-	committing bool
-	kick       chan struct{}
-	verif      verifier
-	lag        *lagProbe
-}
-
-type running struct {
-	epoch  int
-	svc    *app.Service
-	cancel context.CancelFunc
-	done   chan error
+	committing  bool
+	commitRetry *supervise.Backoff // spaces failed commit attempts (guarded by mu)
+	kick        chan struct{}
+	verif       verifier
+	lag         *lagProbe
 }
 
 // New returns a controller; kafkaOpts connect to the cluster holding the log.
-func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger, reg prometheus.Registerer) (*Controller, error) {
-	if len(cfg.Clusters) == 0 {
-		return nil, errors.New("the control API needs at least one cluster URI: give --cluster0 and --cluster1")
-	}
-	if cfg.Poll <= 0 {
+// regs holds the process metrics; each epoch connector (each restart) gets a
+// fresh registry served with it.
+func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger, regs *supervise.Registries) (*Controller, error) {
+	if cfg.Poll == 0 {
 		cfg.Poll = 500 * time.Millisecond
 	}
 	if cfg.SinkGroup == "" {
 		cfg.SinkGroup = "logbridge-sink"
+	}
+	if cfg.Restart.Initial == 0 && cfg.Restart.Max == 0 {
+		cfg.Restart = supervise.DefaultConfig()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var uris []string
+	for _, u := range cfg.Clusters {
+		uris = append(uris, u)
+	}
+	red := mongox.NewRedactor(uris, cfg.Base.Kafka.SASLPassword)
+	cfg.Restart.Redact = red.String
+	sup, err := supervise.New[*app.Service](cfg.Restart, "source", log, regs)
+	if err != nil {
+		return nil, err
 	}
 	clog, err := control.NewLog(ctx, kafkaOpts, cfg.Base.TopicPrefix)
 	if err != nil {
@@ -82,7 +120,8 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 		clog.Close()
 		return nil, err
 	}
-	c := &Controller{cfg: cfg, log: log, reg: reg, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1)}
+	c := &Controller{cfg: cfg, log: log, red: red, sup: sup, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1),
+		commitRetry: supervise.NewBackoff(cfg.Restart)}
 	// The lag probe decodes record values as the sink does (every encoding,
 	// with the registry when one is configured).
 	c.lag = newLagProbe(kafkaOpts, func(ctx context.Context) (*schema.Serde, error) {
@@ -113,7 +152,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			c.log.Error("control reconcile failed; retrying", "err", err)
+			c.log.Error("control reconcile failed; retrying", "err", c.red.Error(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -153,33 +192,19 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	c.state = st
 
-	// A connector that stopped on its own (error) is restarted while the
-	// state wants it running; its error is logged by its goroutine.
-	if c.run != nil {
-		select {
-		case err := <-c.run.done:
-			c.log.Error("source connector stopped; restarting", "epoch", c.run.epoch, "err", err)
-			c.run.cancel()
-			c.run = nil
-		default:
-		}
-	}
+	// The supervisor restarts a connector that failed, with backoff, while
+	// the state wants it running, and replaces it on an epoch change.
 	switch st.State {
 	case control.Running, control.Committing:
-		if c.run != nil && c.run.epoch != st.Epoch {
-			c.stopLocked()
-		}
-		if c.run == nil {
-			if err := c.startLocked(ctx, st); err != nil {
-				return err
-			}
+		if err := c.ensureLocked(ctx, st); err != nil {
+			return err
 		}
 	default:
-		c.stopLocked()
+		c.sup.Stop()
 	}
 
 	switch {
-	case st.State == control.Committing && st.MarkerID == "" && !c.committing:
+	case st.State == control.Committing && st.MarkerID == "" && !c.committing && c.commitRetry.Ready(time.Now()):
 		c.committing = true
 		go c.commit(ctx, st)
 	case st.State == control.Committing && st.SinkCommitted:
@@ -230,83 +255,41 @@ func (c *Controller) names() []string {
 	return out
 }
 
-func (c *Controller) startLocked(ctx context.Context, st control.Status) error {
+// ensureLocked has the supervisor run the source connector of st's epoch.
+func (c *Controller) ensureLocked(ctx context.Context, st control.Status) error {
 	cfg, err := c.epochConfig(st)
 	if err != nil {
 		return err
 	}
-	svc, err := app.New(cfg, c.log.With("epoch", st.Epoch), c.registerer())
-	if err != nil {
-		return err
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	r := &running{epoch: st.Epoch, svc: svc, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- svc.Run(rctx) }()
-	c.run = r
-	c.log.Info("source connector started", "epoch", st.Epoch, "source", st.Params.Source, "prefix", cfg.TopicPrefix)
+	log := c.log.With("epoch", st.Epoch)
+	c.sup.Ensure(ctx, st.Epoch, func(_ context.Context, reg *prometheus.Registry) (*app.Service, error) {
+		log.Info("source connector starting", "source", st.Params.Source, "prefix", cfg.TopicPrefix)
+		return app.New(cfg, log, reg)
+	})
 	return nil
-}
-
-// registerer gives each (re)started connector fresh metrics: a restarted
-// epoch would otherwise collide with its predecessor's registrations.
-func (c *Controller) registerer() prometheus.Registerer {
-	if c.reg == nil {
-		return nil
-	}
-	return &replacingRegisterer{reg: c.reg}
-}
-
-// replacingRegisterer replaces a collector already registered under the
-// same descriptors instead of failing.
-type replacingRegisterer struct{ reg prometheus.Registerer }
-
-func (r *replacingRegisterer) Register(col prometheus.Collector) error {
-	err := r.reg.Register(col)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		r.reg.Unregister(are.ExistingCollector)
-		return r.reg.Register(col)
-	}
-	return err
-}
-
-func (r *replacingRegisterer) MustRegister(cols ...prometheus.Collector) {
-	for _, col := range cols {
-		if err := r.Register(col); err != nil {
-			panic(err)
-		}
-	}
-}
-
-func (r *replacingRegisterer) Unregister(col prometheus.Collector) bool { return r.reg.Unregister(col) }
-
-func (c *Controller) stopLocked() {
-	if c.run == nil {
-		return
-	}
-	c.run.cancel()
-	select {
-	case <-c.run.done:
-	case <-time.After(30 * time.Second):
-		c.log.Warn("source connector did not stop within 30s", "epoch", c.run.epoch)
-	}
-	c.log.Info("source connector stopped", "epoch", c.run.epoch)
-	c.run = nil
 }
 
 func (c *Controller) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.stopLocked()
+	c.sup.Stop()
 }
 
 // commit blocks source writes (when asked), takes the final source cluster
 // time, has the running connector write the commit markers after it, and
 // records that. It runs outside the lock: the markers wait for the stream.
 func (c *Controller) commit(ctx context.Context, st control.Status) {
+	failed := true // until the markers are recorded
 	defer func() {
 		c.mu.Lock()
 		c.committing = false
+		// A failed attempt (the source rejecting the credentials, say) is
+		// retried after a backoff, not on the next poll.
+		if failed {
+			c.log.Info("commit: retrying", "in", c.commitRetry.Failed(time.Now()))
+		} else {
+			c.commitRetry.Succeeded()
+		}
 		c.mu.Unlock()
 		c.poke()
 	}()
@@ -321,16 +304,14 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 		c.log.Error("commit: taking the final source cluster time", "err", err)
 		return
 	}
-	c.mu.Lock()
-	r := c.run
-	c.mu.Unlock()
-	if r == nil {
-		c.log.Error("commit: no source connector is running")
+	svc, epoch, ok := c.sup.Current()
+	if !ok || epoch != st.Epoch {
+		c.log.Error("commit: the epoch's source connector is not running; retrying once it runs", "epoch", st.Epoch)
 		return
 	}
 	id := fmt.Sprintf("commit/e%d/%d.%d", st.Epoch, final.T, final.I)
 	c.log.Info("commit: writing commit markers", "marker", id, "after", fmt.Sprintf("%d.%d", final.T, final.I))
-	if err := r.svc.MarkCommit(ctx, id, final); err != nil {
+	if err := svc.MarkCommit(ctx, id, final); err != nil {
 		c.log.Error("commit: writing the markers", "err", err)
 		return
 	}
@@ -339,7 +320,9 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
 		ClusterTime: control.TimeOf(final), Warnings: warnings}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)
+		return
 	}
+	failed = false
 }
 
 func (c *Controller) connect(ctx context.Context, name string) (*mongo.Client, error) {
@@ -375,7 +358,7 @@ func (c *Controller) writeBlock(ctx context.Context, name string, on bool) strin
 	if !on {
 		verb = "unblock"
 	}
-	w := fmt.Sprintf("could not %s user writes on %s with setUserWriteBlockMode (%v): the server may not support it (MongoDB 6.0+ needed); stop application writes to the source yourself before commit, and keep them away from the destination until canWrite is true", verb, name, err)
+	w := fmt.Sprintf("could not %s user writes on %s with setUserWriteBlockMode (%v): the server may not support it (MongoDB 6.0+ needed); stop application writes to the source yourself before commit, and keep them away from the destination until canWrite is true", verb, name, c.red.Error(err))
 	c.log.Warn(w)
 	return w
 }

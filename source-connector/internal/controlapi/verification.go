@@ -73,7 +73,7 @@ func (c *Controller) runVerification(ctx context.Context, st control.Status, v *
 		defer c.verif.mu.Unlock()
 		v.State, v.FinishedAt = state, time.Now().UTC()
 		if err != nil {
-			v.Error = err.Error()
+			v.Error = c.red.String(err.Error())
 		}
 	}
 	inc, err := control.Patterns(st.Params.IncludeNamespaces)

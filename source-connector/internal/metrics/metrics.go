@@ -16,6 +16,10 @@
 //	logbridge_source_heartbeats_total                 resume-point-only state updates on a quiet stream
 //	logbridge_source_retries_total{op}                transient errors retried, by operation
 //	logbridge_source_events_filtered_total            change events dropped by the namespace filter
+//
+// In mongosync mode the epoch supervisor (pkg/supervise) adds, on the process
+// registry, logbridge_source_epoch_restarts_total and
+// logbridge_source_epoch_last_error_timestamp_seconds.
 package metrics
 
 import "github.com/prometheus/client_golang/prometheus"

@@ -40,6 +40,10 @@ type config struct {
 	follow      bool
 }
 
+// ErrInvalidSettings wraps every error about the command line (the command
+// exits 2 on it, 1 on a runtime error).
+var ErrInvalidSettings = errors.New("invalid settings")
+
 type startKind int
 
 const (
@@ -67,6 +71,8 @@ Examples:
   logbridge-inspect --topic-regex '^lb\.shop\.' --op update,delete --follow
   logbridge-inspect --topic lb.shop.orders --key '{"_id":{"$oid":"65a0b1c2d3e4f5a6b7c8d9e0"}}'
   logbridge-inspect --topic lb.shop.orders --from-offset -10 --partition 3
+
+Exit status: 0 when done, 1 on a runtime error, 2 on invalid settings.
 
 Flags:
 `
@@ -193,7 +199,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseArgs(args, stderr)
 	if err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrInvalidSettings, err)
 	}
 	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.EncodingJSON, RegistryURL: cfg.registryURL})
 	if err != nil {

@@ -412,3 +412,19 @@ func TestKeysEqual(t *testing.T) {
 		t.Error("a malformed key equals the empty document")
 	}
 }
+
+// TestInvalidSettingsExitTwo: every command-line error is ErrInvalidSettings
+// (exit 2), before any broker is dialled.
+func TestInvalidSettingsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{"--brokers", "127.0.0.1:1"},
+		{"--brokers", "127.0.0.1:1", "--topic", "t", "--limit", "-1"},
+		{"--brokers", "127.0.0.1:1", "--topic", "t", "--partition", "-2"},
+		{"--brokers", "", "--topic", "t"},
+	} {
+		err := Run(context.Background(), args, new(bytes.Buffer), new(bytes.Buffer))
+		if !errors.Is(err, ErrInvalidSettings) {
+			t.Errorf("%q: got %v, want ErrInvalidSettings", args, err)
+		}
+	}
+}
