@@ -27,9 +27,15 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintf(os.Stderr, "sink-connector: %v\n", err)
+		if errors.Is(err, errSettings) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
+
+// errSettings marks an error in the settings (exit status 2).
+var errSettings = errors.New("invalid settings")
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("sink-connector", flag.ContinueOnError)
@@ -57,6 +63,11 @@ Flags:
 	log, err := cfg.Log.NewLogger(os.Stderr)
 	if err != nil {
 		return err
+	}
+	// An exposed, unauthenticated listener is refused before anything is
+	// dialled (DESIGN.md invariant 7).
+	if err := cfg.HTTP.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errSettings, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

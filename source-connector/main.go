@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 	"github.com/logbridge/logbridge/source-connector/internal/controlapi"
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg.RegisterFlags(fs)
 	var logCfg obs.LogConfig
 	logCfg.RegisterFlags(fs)
+	var httpCfg httpapi.Config
+	httpCfg.RegisterFlags(fs, "127.0.0.1:27182", "/metrics, /healthz and the control API (/api/v1/...)")
 	var managed controlapi.Config
 	var cluster0, cluster1 string
 	fs.StringVar(&cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the connector waits for POST /api/v1/start (mongosync mode) instead of syncing --source-uri at once")
@@ -59,9 +62,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "source-connector: %v\n", err)
 		return 2
 	}
+	// An exposed, unauthenticated API is a settings error, refused before
+	// anything is dialled (DESIGN.md invariant 7).
+	if err := httpCfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "source-connector: %v\n", err)
+		return 2
+	}
 	reg := obs.NewRegistry()
 	var runner func(context.Context) error
-	srv, err := obs.NewServer(cfg.HTTPAddr, reg)
+	srv, err := httpapi.New(httpCfg, reg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "source-connector: %v\n", err)
 		return 1
@@ -103,7 +112,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		runner = svc.Run
 	}
-	log.Info("HTTP listening", "addr", srv.Addr)
+	log.Info("HTTP listening", "url", srv.URL(), "pprof", srv.PprofAddr)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })

@@ -41,8 +41,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
-	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
@@ -60,7 +60,7 @@ type Follower struct {
 	clog     *control.Log
 	kcl      *kgo.Client
 	adm      *kadm.Client
-	http     *obs.Server
+	http     *httpapi.Server
 
 	loopMu  sync.Mutex // held by the reconcile loop
 	run     *running
@@ -119,8 +119,8 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 		f.Close()
 		return nil, err
 	}
-	if cfg.HTTPAddr != "" {
-		if f.http, err = obs.NewServer(cfg.HTTPAddr, f.gather); err != nil {
+	if cfg.HTTP.Addr != "" {
+		if f.http, err = httpapi.New(cfg.HTTP, f.gather, log); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -250,7 +250,7 @@ func (f *Follower) EpochConfig(st control.Status) (sink.Config, error) {
 	c.DestURI = uri
 	c.TopicPrefix = control.TopicPrefix(f.prefix, st.Epoch)
 	c.Group = control.SinkGroup(f.base.Group, st.Epoch)
-	c.HTTPAddr = "" // the follower serves HTTP for every epoch
+	c.HTTP = httpapi.Config{} // the follower serves HTTP for every epoch
 	c.BuildIndexes = f.base.BuildIndexes && st.Params.BuildIndexes != "never"
 	rules, err := NSMapRules(st.Params.NamespaceRemap)
 	if err != nil {

@@ -46,12 +46,22 @@ type Controller struct {
 	reg   prometheus.Registerer
 	clog  *control.Log
 	adm   *kadm.Client
-	mu    sync.Mutex // serializes requests and reconciles
+	// ops serializes whatever writes the control log (requests, the
+	// reconcile loop, the commit): each checks the state and appends
+	// without another writer in between. It is held across Kafka and
+	// MongoDB I/O, so readers never take it.
+	ops sync.Mutex
+	// mu guards state, run and committing, and is never held across I/O,
+	// so progress answers at once while a request or reconcile is blocked.
+	// Writers of state and run hold ops too; readers hold either.
+	mu    sync.Mutex
 	state control.Status
 
 	run        *running // the source connector of the current epoch, if any
 	committing bool
 	kick       chan struct{}
+	// beforeAppend, when set (tests), runs before each control-log append.
+	beforeAppend func(context.Context)
 	verif      verifier
 	lag        *lagProbe
 }
@@ -132,27 +142,43 @@ func (c *Controller) poke() {
 	}
 }
 
-// append records ev and refolds the state. Callers hold c.mu.
+// append records ev and refolds the state. Callers hold c.ops.
 func (c *Controller) append(ctx context.Context, ev control.Event) error {
+	if c.beforeAppend != nil {
+		c.beforeAppend(ctx)
+	}
 	if err := c.clog.Append(ctx, ev); err != nil {
 		return err
 	}
+	return c.load(ctx)
+}
+
+// load refolds the state from the control log. Callers hold c.ops.
+func (c *Controller) load(ctx context.Context) error {
 	st, _, err := c.clog.Load(ctx)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
 	c.state = st
+	c.mu.Unlock()
 	return nil
 }
 
-func (c *Controller) reconcile(ctx context.Context) error {
+// setRun replaces the running connector. Callers hold c.ops.
+func (c *Controller) setRun(r *running) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, _, err := c.clog.Load(ctx)
-	if err != nil {
+	c.run = r
+	c.mu.Unlock()
+}
+
+func (c *Controller) reconcile(ctx context.Context) error {
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	if err := c.load(ctx); err != nil {
 		return err
 	}
-	c.state = st
+	st := c.state // c.ops held: no other writer
 
 	// A connector that stopped on its own (error) is restarted while the
 	// state wants it running; its error is logged by its goroutine.
@@ -161,7 +187,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		case err := <-c.run.done:
 			c.log.Error("source connector stopped; restarting", "epoch", c.run.epoch, "err", err)
 			c.run.cancel()
-			c.run = nil
+			c.setRun(nil)
 		default:
 		}
 	}
@@ -179,9 +205,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.stopLocked()
 	}
 
+	c.mu.Lock()
+	startCommit := st.State == control.Committing && st.MarkerID == "" && !c.committing
+	c.committing = c.committing || startCommit
+	c.mu.Unlock()
 	switch {
-	case st.State == control.Committing && st.MarkerID == "" && !c.committing:
-		c.committing = true
+	case startCommit:
 		go c.commit(ctx, st)
 	case st.State == control.Committing && st.SinkCommitted:
 		if st.Params.EnableUserWriteBlocking {
@@ -230,6 +259,7 @@ func (c *Controller) names() []string {
 	return out
 }
 
+// startLocked and stopLocked change the running connector; callers hold c.ops.
 func (c *Controller) startLocked(ctx context.Context, st control.Status) error {
 	cfg, err := c.epochConfig(st)
 	if err != nil {
@@ -242,7 +272,7 @@ func (c *Controller) startLocked(ctx context.Context, st control.Status) error {
 	rctx, cancel := context.WithCancel(ctx)
 	r := &running{epoch: st.Epoch, svc: svc, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- svc.Run(rctx) }()
-	c.run = r
+	c.setRun(r)
 	c.log.Info("source connector started", "epoch", st.Epoch, "source", st.Params.Source, "prefix", cfg.TopicPrefix)
 	return nil
 }
@@ -291,12 +321,12 @@ func (c *Controller) stopLocked() {
 		c.log.Warn("source connector did not stop within 30s", "epoch", c.run.epoch)
 	}
 	c.log.Info("source connector stopped", "epoch", c.run.epoch)
-	c.run = nil
+	c.setRun(nil)
 }
 
 func (c *Controller) stop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	c.stopLocked()
 }
 
@@ -334,8 +364,8 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 		c.log.Error("commit: writing the markers", "err", err)
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
 		ClusterTime: &control.ClusterTime{T: final.T, I: final.I}, Warnings: warnings}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)
