@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
 
@@ -114,5 +117,84 @@ func TestLifecycleRequestsAndRefusals(t *testing.T) {
 	}
 	if st.State != control.Running || len(events) != 3 || st.Params.IncludeNamespaces[0].Database != "shop" {
 		t.Fatalf("reloaded state got %s after %d events (%+v), want RUNNING after start, pause, resume", st.State, len(events), st.Params)
+	}
+}
+
+// TestProgressAnswersWhileAStartIsBlocked holds a start inside its
+// control-log append (the hook blocks until released) and checks that
+// progress still answers at once: no lock is held across the I/O.
+func TestProgressAnswersWhileAStartIsBlocked(t *testing.T) {
+	c, srv, _ := newTestAPI(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.beforeAppend = func(context.Context) {
+		once.Do(func() { close(entered) })
+		<-release
+	}
+	started := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/start", strings.NewReader(`{"source":"cluster0","destination":"cluster1"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			started <- -1
+			return
+		}
+		resp.Body.Close()
+		started <- resp.StatusCode
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the start request never reached the control-log append")
+	}
+	cl := &http.Client{Timeout: time.Second}
+	t0 := time.Now()
+	resp, err := cl.Get(srv.URL + "/api/v1/progress")
+	if err != nil {
+		close(release)
+		t.Fatalf("progress while a start is blocked in its append: %v (after %v), want an answer within 1s", err, time.Since(t0))
+	}
+	var out struct {
+		Progress Progress `json:"progress"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if err != nil || out.Progress.State != control.Idle {
+		close(release)
+		t.Fatalf("progress during the start: got %+v (%v), want state IDLE (the start is not recorded yet)", out.Progress, err)
+	}
+	close(release)
+	if code := <-started; code != 200 {
+		t.Fatalf("the start, once released: got HTTP %d, want 200", code)
+	}
+	if code, prog := call(t, srv, "GET", "/api/v1/progress", ""); code != 200 || prog["progress"].(map[string]any)["state"] != string(control.Running) {
+		t.Fatalf("progress after the start: got %d %v, want RUNNING", code, prog)
+	}
+}
+
+// TestOversizeBodyIs413 sends a start whose body exceeds the limit without
+// a Content-Length (chunked), so only the handler's read can notice.
+func TestOversizeBodyIs413(t *testing.T) {
+	_, srv, opts := newTestAPI(t)
+	big := `{"source":"cluster0","destination":"cluster1","includeNamespaces":[` + strings.Repeat(`{"database":"d"},`, httpapi.MaxBodyBytes/16) + `{"database":"d"}]}`
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/start", io.MultiReader(strings.NewReader(big))) // no Content-Length
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e httpapi.ErrorBody
+	if resp.StatusCode != 413 || json.Unmarshal(b, &e) != nil || e.Error != "RequestTooLarge" {
+		t.Fatalf("got HTTP %d %s, want 413 RequestTooLarge", resp.StatusCode, b)
+	}
+	clog, err := control.NewLog(context.Background(), opts, "lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clog.Close()
+	if st, events, err := clog.Load(context.Background()); err != nil || len(events) != 0 || st.State != control.Idle {
+		t.Fatalf("control log after the refused start: %d events, state %s (%v), want none", len(events), st.State, err)
 	}
 }
