@@ -154,6 +154,12 @@ Flags:
 `, envPrefix, envPrefix, envPrefix)
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
+The HTTP listener (--http-addr) is on loopback by default; requests that change the
+sync (start, pause, resume, commit, reverse, verify) need the API token from
+--api-token-file or LOGBRIDGE_API_TOKEN (header 'Authorization: Bearer <token>') or a
+client certificate (--http-tls-client-ca). A non-loopback address without either is
+refused (exit 2) unless --api-insecure. See README, Security.
+
 Exit status: 0 after SIGINT/SIGTERM, 1 on a runtime error (unreachable server, missing
 privileges, standalone source, lost resume point, ...), 2 on invalid settings.
 `)
