@@ -41,11 +41,11 @@ type Config struct {
 
 // Controller reconciles the running source connector with the control log.
 type Controller struct {
-	cfg   Config
-	log   *slog.Logger
-	reg   prometheus.Registerer
-	clog  *control.Log
-	adm   *kadm.Client
+	cfg  Config
+	log  *slog.Logger
+	reg  prometheus.Registerer
+	clog *control.Log
+	adm  *kadm.Client
 	// ops serializes whatever writes the control log (requests, the
 	// reconcile loop, the commit): each checks the state and appends
 	// without another writer in between. It is held across Kafka and
@@ -62,8 +62,8 @@ type Controller struct {
 	kick       chan struct{}
 	// beforeAppend, when set (tests), runs before each control-log append.
 	beforeAppend func(context.Context)
-	verif      verifier
-	lag        *lagProbe
+	verif        verifier
+	lag          *lagProbe
 }
 
 type running struct {
