@@ -20,6 +20,11 @@
 // writing to them. TestLifecycleWriteBlockingDisruptive runs the same
 // lifecycle with enableUserWriteBlocking: true (LOGBRIDGE_DISRUPTIVE=1 only)
 // and also checks that user writes are refused where they must be.
+//
+// security_test.go checks invariant 7 on the same real processes: 401 and an
+// unchanged control log for every mutating endpoint without a valid token,
+// the token and TLS client certificates accepted, 413 for an oversize body,
+// and exit status 2 for an exposed listener without authentication.
 package lifecycle
 
 import (

@@ -115,7 +115,7 @@ func TestControlAPINeedsTheToken(t *testing.T) {
 	tf, token := tokenFile(t)
 	addr := freePort(t)
 	a := newAPI(t, addr, "") // progress on loopback needs no token
-	secureSource(t, ctx, env, prefix, a, "--http-addr", addr, "--api-token-file", tf)
+	src := secureSource(t, ctx, env, prefix, a, "--http-addr", addr, "--api-token-file", tf)
 	cl := &http.Client{Timeout: 15 * time.Second}
 	startBody := []byte(`{"source":"cluster0","destination":"cluster1","includeNamespaces":[{"database":"` + testenv.DBName(t) + `"}]}`)
 
@@ -162,6 +162,14 @@ func TestControlAPINeedsTheToken(t *testing.T) {
 	// 409, not 401, with the token.
 	if code, _, e, rawBody := raw(t, cl, "POST", a.base+"/api/v1/resume", token, nil); code != 409 || e.Error != "InvalidStateTransition" {
 		t.Fatalf("POST /api/v1/resume with the token while RUNNING: got %d %s, want 409", code, rawBody)
+	}
+	// The refusals were logged, the token never.
+	logText := src.Tail(1 << 22)
+	if !strings.Contains(logText, "not authenticated") {
+		t.Fatalf("the source log does not record the refused requests:\n%s", src.Tail(3000))
+	}
+	if strings.Contains(logText, token) {
+		t.Fatal("the source log shows the API token")
 	}
 }
 
