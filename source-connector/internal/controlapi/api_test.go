@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,12 @@ import (
 // reconcile loop is not run, so only the request handling is under test.
 func newTestAPI(t *testing.T) (*Controller, *httptest.Server, []kgo.Opt) {
 	t.Helper()
+	return newTestAPIWith(t, map[string]string{"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", "cluster1": "mongodb://127.0.0.1:2/?serverSelectionTimeoutMS=100"})
+}
+
+// newTestAPIWith is newTestAPI with the given cluster URIs.
+func newTestAPIWith(t *testing.T, clusters map[string]string) (*Controller, *httptest.Server, []kgo.Opt) {
+	t.Helper()
 	fk, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +40,7 @@ func newTestAPI(t *testing.T) (*Controller, *httptest.Server, []kgo.Opt) {
 	base := app.DefaultConfig()
 	base.TopicPrefix = "lb"
 	c, err := New(context.Background(), Config{
-		Clusters: map[string]string{"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", "cluster1": "mongodb://127.0.0.1:2/?serverSelectionTimeoutMS=100"},
+		Clusters: clusters,
 		Base:     base,
 	}, opts, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
@@ -196,5 +203,72 @@ func TestOversizeBodyIs413(t *testing.T) {
 	defer clog.Close()
 	if st, events, err := clog.Load(context.Background()); err != nil || len(events) != 0 || st.State != control.Idle {
 		t.Fatalf("control log after the refused start: %d events, state %s (%v), want none", len(events), st.State, err)
+	}
+}
+
+// TestProgressAnswersWhileWriteBlockingHangs starts with write blocking on a
+// destination that accepts connections and never answers, so the start is
+// stuck in its MongoDB call (setUserWriteBlockMode's connection) until the
+// driver gives up; progress must answer meanwhile.
+func TestProgressAnswersWhileWriteBlockingHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{})
+	var once sync.Once
+	var conns []net.Conn
+	var connMu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			connMu.Lock()
+			conns = append(conns, c) // held open, never answered
+			connMu.Unlock()
+			once.Do(func() { close(accepted) })
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		connMu.Lock()
+		defer connMu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	_, srv, _ := newTestAPIWith(t, map[string]string{
+		"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100",
+		"cluster1": "mongodb://" + ln.Addr().String() + "/?directConnection=true&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000",
+	})
+	started := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/start", strings.NewReader(`{"source":"cluster0","destination":"cluster1","enableUserWriteBlocking":true}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			started <- -1
+			return
+		}
+		resp.Body.Close()
+		started <- resp.StatusCode
+	}()
+	select {
+	case <-accepted: // the start is now inside its MongoDB call
+	case <-time.After(10 * time.Second):
+		t.Fatal("the start never connected to the destination")
+	}
+	cl := &http.Client{Timeout: time.Second}
+	resp, err := cl.Get(srv.URL + "/api/v1/progress")
+	if err != nil {
+		t.Fatalf("progress while a start waits on an unresponsive cluster: %v, want an answer within 1s", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("progress: got HTTP %d, want 200", resp.StatusCode)
+	}
+	if code := <-started; code != 200 {
+		t.Fatalf("the start after the write-blocking attempt failed: got HTTP %d, want 200 (with a warning)", code)
 	}
 }
