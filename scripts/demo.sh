@@ -10,6 +10,10 @@ PREFIX=${DEMO_PREFIX:-demo-$(date +%s)}
 DB=${DEMO_DB:-demo_shop}
 API=http://127.0.0.1:27182/api/v1
 LOGS=$(mktemp -d)
+# The control API's mutating endpoints need a bearer token, on loopback too.
+TOKEN_FILE="$LOGS/api-token"
+(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE")
+AUTH="Authorization: Bearer $(cat "$TOKEN_FILE")"
 say() { printf '\n== %s\n' "$*"; }
 
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; echo "logs: $LOGS"; }
@@ -22,15 +26,15 @@ go run ./tests/workload/cmd/workload --uri "$SOURCE_URI" --seed 1 --dbs "$DB" --
 
 say "starting sink-connector and source-connector (topic prefix $PREFIX)"
 "$BIN/sink-connector" --cluster0 "$SOURCE_URI" --cluster1 "$DEST_URI" --kafka-brokers "$KAFKA_BROKERS" \
-  --topic-prefix "$PREFIX" --group "$PREFIX-sink" --http-addr 127.0.0.1:27183 >"$LOGS/sink.log" 2>&1 &
+  --topic-prefix "$PREFIX" --group "$PREFIX-sink" --http-addr 127.0.0.1:27183 --api-token-file "$TOKEN_FILE" >"$LOGS/sink.log" 2>&1 &
 pids+=($!)
 "$BIN/source-connector" --cluster0 "$SOURCE_URI" --cluster1 "$DEST_URI" --kafka-brokers "$KAFKA_BROKERS" \
-  --topic-prefix "$PREFIX" --sink-group "$PREFIX-sink" --http-addr 127.0.0.1:27182 >"$LOGS/source.log" 2>&1 &
+  --topic-prefix "$PREFIX" --sink-group "$PREFIX-sink" --http-addr 127.0.0.1:27182 --api-token-file "$TOKEN_FILE" >"$LOGS/source.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 60); do curl -fs "$API/progress" >/dev/null 2>&1 && break; sleep 0.5; done
 
 say "POST /start"
-curl -fsS -X POST "$API/start" -H 'Content-Type: application/json' \
+curl -fsS -X POST "$API/start" -H "$AUTH" -H 'Content-Type: application/json' \
   -d "{\"source\":\"cluster0\",\"destination\":\"cluster1\",\"includeNamespaces\":[{\"database\":\"$DB\"}]}"
 echo
 
@@ -47,7 +51,7 @@ done
 grep -q '"canCommit":true' <<<"$p" || { echo "demo: canCommit never became true: $p"; exit 1; }
 
 say "POST /commit"
-curl -fsS -X POST "$API/commit"; echo
+curl -fsS -X POST "$API/commit" -H "$AUTH"; echo
 for _ in $(seq 120); do
   p=$(curl -fsS "$API/progress")
   grep -q '"state":"COMMITTED"' <<<"$p" && break

@@ -45,6 +45,11 @@ with the environment variable %s_<FLAG_NAME> (dashes as underscores, upper
 case) or in the YAML file given by --config (flag-name: value); a flag on the
 command line wins over the environment, which wins over the file.
 
+The HTTP listener (--http-addr) is on loopback by default; on any other address
+it needs the API token (--api-token-file or LOGBRIDGE_API_TOKEN) or client
+certificates (--http-tls-client-ca), or the sink refuses to start (exit 2)
+unless --api-insecure. See README, Security.
+
 Flags:
 `, envPrefix)
 		fs.PrintDefaults()
@@ -84,6 +89,8 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 	if err := cfg.Validate(); err != nil {
 		return fail(2, err)
 	}
+	// (Validate refuses an exposed, unauthenticated listener too, before
+	// anything is dialled: DESIGN.md invariant 7.)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var runner func(context.Context) error

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/pkg/supervise"
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg.RegisterFlags(fs)
 	var logCfg obs.LogConfig
 	logCfg.RegisterFlags(fs)
+	var httpCfg httpapi.Config
+	httpCfg.RegisterFlags(fs, "127.0.0.1:27182", "/metrics, /healthz and the control API (/api/v1/...)")
 	var managed controlapi.Config
 	var cluster0, cluster1 string
 	fs.StringVar(&cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the connector waits for POST /api/v1/start (mongosync mode) instead of syncing --source-uri at once")
@@ -97,10 +100,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := cfg.Validate(); err != nil {
 		return fail(2, err)
 	}
+	// An exposed, unauthenticated API is a settings error, refused before
+	// anything is dialled (DESIGN.md invariant 7).
+	if err := httpCfg.Validate(); err != nil {
+		return fail(2, err)
+	}
 	reg := obs.NewRegistry()
 	regs := supervise.NewRegistries(reg) // the process metrics and the epoch connector's
 	var runner func(context.Context) error
-	srv, err := obs.NewServer(cfg.HTTPAddr, regs)
+	srv, err := httpapi.New(httpCfg, regs, log)
 	if err != nil {
 		return fail(1, err)
 	}
@@ -125,7 +133,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		runner = svc.Run
 	}
-	log.Info("HTTP listening", "addr", srv.Addr)
+	log.Info("HTTP listening", "url", srv.URL(), "pprof", srv.PprofAddr)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
@@ -166,6 +174,12 @@ Flags:
 `, envPrefix, envPrefix, envPrefix)
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
+The HTTP listener (--http-addr) is on loopback by default; requests that change the
+sync (start, pause, resume, commit, reverse, verify) need the API token from
+--api-token-file or LOGBRIDGE_API_TOKEN (header 'Authorization: Bearer <token>') or a
+client certificate (--http-tls-client-ca). A non-loopback address without either is
+refused (exit 2) unless --api-insecure. See README, Security.
+
 Exit status: 0 after SIGINT/SIGTERM, 1 on a runtime error (unreachable server, missing
 privileges, standalone source, lost resume point, ...), 2 on invalid settings.
 `)

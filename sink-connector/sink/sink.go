@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
@@ -52,9 +53,9 @@ type Config struct {
 	ErrorTolerance    string // none | all
 	BuildIndexes      bool
 	Transactions      bool
-	TxnWait           time.Duration // --transaction-wait
-	TxnMaxEvents      int           // --transaction-max-events
-	HTTPAddr          string        // "" disables the HTTP server
+	TxnWait           time.Duration  // --transaction-wait
+	TxnMaxEvents      int            // --transaction-max-events
+	HTTP              httpapi.Config // HTTP.Addr "" disables the HTTP server
 	SchemaRegistryURL string
 	StartFrom         string // earliest | latest
 	// SessionTimeout is the consumer group session timeout: how long a
@@ -85,7 +86,7 @@ func DefaultConfig() Config {
 		Parallelism:       max(4, 2*runtime.GOMAXPROCS(0)),
 		ErrorTolerance:    "none",
 		BuildIndexes:      true,
-		HTTPAddr:          ":27183",
+		HTTP:              httpapi.Config{Addr: "127.0.0.1:27183"},
 		StartFrom:         "earliest",
 		SessionTimeout:    45 * time.Second,
 		ControlPoll:       500 * time.Millisecond,
@@ -115,7 +116,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Transactions, "transactions", false, "apply the events of one source transaction (same lsid and txnNumber) in one destination multi-document transaction, so that readers never see half of one (needs a replica set or sharded destination; see README for the per-event fallback)")
 	fs.DurationVar(&c.TxnWait, "transaction-wait", d.TxnWait, "with --transactions: longest wait for all events of a source transaction to reach this member; then its events are applied per event (counted, logged)")
 	fs.IntVar(&c.TxnMaxEvents, "transaction-max-events", d.TxnMaxEvents, "with --transactions: source transactions with more events are applied per event (bounds the events held in memory)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", d.HTTPAddr, "listen address of the HTTP server: /metrics, /healthz, GET /api/v1/progress (empty: no server)")
+	c.HTTP.RegisterFlags(fs, d.HTTP.Addr, "/metrics, /healthz and GET /api/v1/progress (empty: no server)")
 	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", "", "Confluent-compatible schema registry URL, to decode records written in the Confluent wire format")
 	fs.StringVar(&c.StartFrom, "start-from", d.StartFrom, "where a new group starts in partitions without a committed offset: earliest (rebuild from the retained log) or latest")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", d.SessionTimeout, "consumer group session timeout: a member killed without leaving the group keeps its partitions this long (the broker bounds it with group.min/max.session.timeout.ms)")
@@ -184,7 +185,7 @@ func (c *Config) writeConcern() (*writeconcern.WriteConcern, error) {
 
 // Validate checks the settings together.
 func (c *Config) Validate() error {
-	errs := []error{c.Kafka.Validate()}
+	errs := []error{c.Kafka.Validate(), c.HTTP.Validate()}
 	switch {
 	case c.Managed():
 		if c.DestURI != "" {
@@ -244,7 +245,7 @@ type Service struct {
 	consumer *consume.Consumer
 	dest     *mongo.Client
 	dlq      *kgo.Client
-	http     *obs.Server
+	http     *httpapi.Server
 }
 
 // New connects to the destination (and the schema registry when set), creates
@@ -328,8 +329,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
-	if cfg.HTTPAddr != "" {
-		if s.http, err = obs.NewServer(cfg.HTTPAddr, reg); err != nil {
+	if cfg.HTTP.Addr != "" {
+		if s.http, err = httpapi.New(cfg.HTTP, reg, log); err != nil {
 			return nil, err
 		}
 		s.http.Handle("GET /api/v1/progress", http.HandlerFunc(s.serveProgress))

@@ -304,7 +304,7 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prome
 	cfg.Group = prefix + "-sink"
 	cfg.TopicPrefix = prefix
 	cfg.DestURI = env.DestURI
-	cfg.HTTPAddr = ""
+	cfg.HTTP.Addr = ""
 	cfg.Parallelism = par
 	// LOGBRIDGE_BENCH_SINK_ARGS: sink settings for tuning experiments
 	// (parallelism=N, batch-size=N, write-concern=W, flush-interval=D).

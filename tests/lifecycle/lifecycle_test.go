@@ -20,6 +20,11 @@
 // writing to them. TestLifecycleWriteBlockingDisruptive runs the same
 // lifecycle with enableUserWriteBlocking: true (LOGBRIDGE_DISRUPTIVE=1 only)
 // and also checks that user writes are refused where they must be.
+//
+// security_test.go checks invariant 7 on the same real processes: 401 and an
+// unchanged control log for every mutating endpoint without a valid token,
+// the token and TLS client certificates accepted, 413 for an oversize body,
+// and exit status 2 for an exposed listener without authentication.
 package lifecycle
 
 import (
@@ -141,13 +146,15 @@ func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 
 	brokers := strings.Join(env.KafkaBrokers, ",")
 	srcAddr, sinkAddr := freePort(t), freePort(t)
+	// The mutating endpoints need the API token, on loopback too.
+	tf, token := tokenFile(t)
 	h.src = startProc(t, "source", srcBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--sink-group", h.group,
-		"--http-addr", srcAddr, "--heartbeat-interval", "1s")
+		"--http-addr", srcAddr, "--api-token-file", tf, "--heartbeat-interval", "1s")
 	h.snk = startProc(t, "sink", sinkBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--group", h.group,
-		"--http-addr", sinkAddr, "--session-timeout", "6s")
-	h.sapi, h.kapi = newAPI(t, srcAddr), newAPI(t, sinkAddr)
+		"--http-addr", sinkAddr, "--api-token-file", tf, "--session-timeout", "6s")
+	h.sapi, h.kapi = newAPI(t, srcAddr, token), newAPI(t, sinkAddr, token)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("source log tail:\n%s", h.src.Tail(6000))

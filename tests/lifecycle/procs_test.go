@@ -3,11 +3,15 @@ package lifecycle
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,15 +37,47 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// api talks to one service's HTTP server.
+// api talks to one service's HTTP server, sending token as the bearer
+// token of every request.
 type api struct {
-	t    *testing.T
-	base string
-	cl   *http.Client
+	t     *testing.T
+	base  string
+	token string
+	cl    *http.Client
 }
 
-func newAPI(t *testing.T, addr string) *api {
-	return &api{t: t, base: "http://" + addr, cl: &http.Client{Timeout: 15 * time.Second}}
+func newAPI(t *testing.T, addr, token string) *api {
+	return &api{t: t, base: "http://" + addr, token: token, cl: &http.Client{Timeout: 15 * time.Second}}
+}
+
+// tokenFile writes a fresh API token into a file of the test's temp dir,
+// for --api-token-file, and returns the file and the token.
+func tokenFile(t *testing.T) (path, token string) {
+	t.Helper()
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	token = hex.EncodeToString(b)
+	path = filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, token
+}
+
+func (a *api) do(method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, a.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	return a.cl.Do(req)
 }
 
 // post sends body (nil: no body) and returns the status code and the decoded answer.
@@ -55,7 +91,7 @@ func (a *api) post(path string, body any) (int, map[string]any) {
 		}
 		r = bytes.NewReader(b)
 	}
-	resp, err := a.cl.Post(a.base+path, "application/json", r)
+	resp, err := a.do("POST", path, r)
 	if err != nil {
 		a.t.Fatalf("POST %s: %v", path, err)
 	}
@@ -71,7 +107,7 @@ func (a *api) post(path string, body any) (int, map[string]any) {
 // get returns the body of GET path.
 func (a *api) get(path string) string {
 	a.t.Helper()
-	resp, err := a.cl.Get(a.base + path)
+	resp, err := a.do("GET", path, nil)
 	if err != nil {
 		a.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -86,7 +122,7 @@ func (a *api) get(path string) string {
 // progress returns the "progress" object, or an error while the service is
 // not answering (restarting).
 func (a *api) progress() (map[string]any, error) {
-	resp, err := a.cl.Get(a.base + "/api/v1/progress")
+	resp, err := a.do("GET", "/api/v1/progress", nil)
 	if err != nil {
 		return nil, err
 	}

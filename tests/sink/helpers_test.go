@@ -252,7 +252,7 @@ func sinkCfg(env testenv.Env, l *logWriter, group string) sink.Config {
 	c.Group = group
 	c.TopicPrefix = l.prefix
 	c.DestURI = env.DestURI
-	c.HTTPAddr = ""
+	c.HTTP.Addr = ""
 	c.FlushInterval = 20 * time.Millisecond
 	return c
 }
@@ -366,7 +366,7 @@ func sourceSinkCfg(env testenv.Env, prefix string) sink.Config {
 	c.Group = prefix + "-sink"
 	c.TopicPrefix = prefix
 	c.DestURI = env.DestURI
-	c.HTTPAddr = ""
+	c.HTTP.Addr = ""
 	c.FlushInterval = 20 * time.Millisecond
 	return c
 }

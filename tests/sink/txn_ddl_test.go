@@ -32,7 +32,7 @@ func TestSinkTransactionsWithDDL(t *testing.T) {
 	prefix := testenv.TopicPrefix(t)
 	startSourceProc(t, ctx, env, prefix, db, "snapshot done", "--heartbeat-interval", "1s", "--partitions", "2")
 	cfg := sourceSinkCfg(env, prefix)
-	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Transactions = true
 	cfg.TxnWait = 10 * time.Minute
 	svc := runSink(t, cfg)

@@ -37,7 +37,7 @@ func TestSinkTransactionsAcrossMembers(t *testing.T) {
 		cfg := sinkCfg(env, l, group)
 		cfg.Transactions = true
 		cfg.TxnWait = 2 * time.Second
-		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.HTTP.Addr = "127.0.0.1:0"
 		svc, done, _ := startSink(t, cfg)
 		go func() {
 			if err := <-done; err != nil {

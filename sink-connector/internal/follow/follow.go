@@ -40,8 +40,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
-	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/pkg/supervise"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/sink"
@@ -63,7 +63,7 @@ type Follower struct {
 	clog     *control.Log
 	kcl      *kgo.Client
 	adm      *kadm.Client
-	http     *obs.Server
+	http     *httpapi.Server
 
 	loopMu    sync.Mutex               // held by the reconcile loop
 	dests     map[string]*mongo.Client // by cluster name, for the commit check
@@ -122,8 +122,8 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 		f.Close()
 		return nil, err
 	}
-	if cfg.HTTPAddr != "" {
-		if f.http, err = obs.NewServer(cfg.HTTPAddr, f.regs); err != nil {
+	if cfg.HTTP.Addr != "" {
+		if f.http, err = httpapi.New(cfg.HTTP, f.regs, log); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -238,7 +238,7 @@ func (f *Follower) EpochConfig(st control.Status) (sink.Config, error) {
 	c.DestURI = uri
 	c.TopicPrefix = control.TopicPrefix(f.prefix, st.Epoch)
 	c.Group = control.SinkGroup(f.base.Group, st.Epoch)
-	c.HTTPAddr = "" // the follower serves HTTP for every epoch
+	c.HTTP = httpapi.Config{} // the follower serves HTTP for every epoch
 	c.BuildIndexes = f.base.BuildIndexes && st.Params.BuildIndexes != "never"
 	rules, err := NSMapRules(st.Params.NamespaceRemap)
 	if err != nil {

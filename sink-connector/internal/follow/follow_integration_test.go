@@ -33,7 +33,7 @@ func TestSinkCommittedAfterEveryTopic(t *testing.T) {
 
 	cfg := sink.DefaultConfig()
 	cfg.Kafka.Brokers = env.KafkaBrokers
-	cfg.TopicPrefix, cfg.Group, cfg.HTTPAddr = prefix, prefix+"-g", ""
+	cfg.TopicPrefix, cfg.Group, cfg.HTTP.Addr = prefix, prefix+"-g", ""
 	cfg.Cluster0, cfg.Cluster1 = env.SourceURI, env.DestURI
 	cfg.SessionTimeout = 6 * time.Second
 	f, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)

@@ -48,7 +48,7 @@ func testConfig(brokers []string) sink.Config {
 	cfg.Kafka.Brokers = brokers
 	cfg.TopicPrefix = "lb"
 	cfg.Group = "g"
-	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.HTTP.Addr = "127.0.0.1:0"
 	// Nothing listens there: starting an epoch's sink fails fast.
 	cfg.Cluster0 = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"
 	cfg.Cluster1 = "mongodb://u:" + followSecret + "@127.0.0.1:2/?serverSelectionTimeoutMS=200&authSource=admin"
@@ -63,7 +63,7 @@ func TestEpochConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DestURI != "mongodb://c1" || c.TopicPrefix != "lb" || c.Group != "g" || c.BuildIndexes || c.HTTPAddr != "" ||
+	if c.DestURI != "mongodb://c1" || c.TopicPrefix != "lb" || c.Group != "g" || c.BuildIndexes || c.HTTP.Addr != "" ||
 		c.Managed() || strings.Join(c.NSMap, ",") != "a.*=b.*" {
 		t.Fatalf("epoch 1 config: %+v", c)
 	}

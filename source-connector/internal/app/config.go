@@ -44,8 +44,6 @@ type Config struct {
 	// FullDocumentBeforeChange: off, whenAvailable, required.
 	FullDocumentBeforeChange string
 	HeartbeatInterval        time.Duration
-	// HTTPAddr serves /metrics, /healthz and the control API (main only).
-	HTTPAddr string
 	// Encoding of record values; SchemaRegistryURL for confluent.
 	Encoding          string
 	SchemaRegistryURL string
@@ -94,7 +92,6 @@ func DefaultConfig() Config {
 		FullDocument:             capture.ModeOff,
 		FullDocumentBeforeChange: capture.ModeOff,
 		HeartbeatInterval:        10 * time.Second,
-		HTTPAddr:                 ":27182",
 		Encoding:                 string(schema.EncodingSingleObject),
 		SyncEpoch:                1,
 		Compression:              "snappy",
@@ -135,7 +132,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"pre-image of update/replace/delete events: off, whenAvailable or required (needs changeStreamPreAndPostImages)")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval,
 		"when the change stream is quiet this long, checkpoint its resume point so it keeps moving")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address for /metrics, /healthz and the control API (/api/v1/...)")
 	fs.StringVar(&c.Encoding, "encoding", c.Encoding,
 		"record value encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url) or json (canonical Extended JSON)")
 	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", c.SchemaRegistryURL,

@@ -1,6 +1,7 @@
 package controlapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
@@ -31,55 +33,64 @@ func (c *Controller) Routes(m Mux) {
 	}
 }
 
-type apiError struct {
-	Success          bool   `json:"success"`
-	Error            string `json:"error"`
-	ErrorDescription string `json:"errorDescription"`
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// fail answers with mongosync's error shape, shared with the listener's
+// own refusals (401, 413) in pkg/httpapi.
 func fail(w http.ResponseWriter, code int, kind string, err error) {
-	writeJSON(w, code, apiError{Error: kind, ErrorDescription: err.Error()})
+	httpapi.WriteError(w, code, kind, err.Error())
 }
 
 func ok(w http.ResponseWriter) { writeJSON(w, http.StatusOK, map[string]bool{"success": true}) }
 
 // decode reads a JSON body, refusing unknown fields so that a misspelt
-// option is an error rather than silently ignored.
-func decode(r *http.Request, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+// option is an error rather than silently ignored, and answers the request
+// itself when it returns false: 413 for a body over httpapi.MaxBodyBytes
+// (read through http.MaxBytesReader, so it is refused rather than cut to
+// the limit), 400 for one that does not decode.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpapi.MaxBodyBytes))
 	if err != nil {
-		return err
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			fail(w, http.StatusRequestEntityTooLarge, "RequestTooLarge", errors.New(httpapi.TooLarge))
+			return false
+		}
+		fail(w, http.StatusBadRequest, "InvalidRequest", fmt.Errorf("reading the request body: %w", err))
+		return false
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
+	if len(bytes.TrimSpace(body)) == 0 {
+		return true
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("the request body is not valid JSON for this endpoint: %w", err)
+		fail(w, http.StatusBadRequest, "InvalidRequest", fmt.Errorf("the request body is not valid JSON for this endpoint: %w", err))
+		return false
 	}
-	return nil
+	return true
 }
 
 func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 	var p control.StartParams
-	if err := decode(r, &p); err != nil {
-		fail(w, http.StatusBadRequest, "InvalidRequest", err)
+	if !decode(w, r, &p) {
 		return
 	}
 	if err := c.validateStart(p); err != nil {
 		fail(w, http.StatusBadRequest, "InvalidRequest", err)
 		return
 	}
+	// c.ops keeps the state from changing until the start is recorded;
+	// c.mu only for the check, so progress answers during the I/O below.
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.state.Check(control.ActionStart); err != nil {
+	err := c.state.Check(control.ActionStart)
+	c.mu.Unlock()
+	if err != nil {
 		fail(w, http.StatusConflict, "InvalidStateTransition", err)
 		return
 	}
@@ -132,8 +143,7 @@ var transitionEvent = map[control.Action]control.EventType{
 
 func (c *Controller) transition(a control.Action) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := decode(r, &struct{}{}); err != nil {
-			fail(w, http.StatusBadRequest, "InvalidRequest", err)
+		if !decode(w, r, &struct{}{}) {
 			return
 		}
 		if a == control.ActionCommit {
@@ -144,9 +154,12 @@ func (c *Controller) transition(a control.Action) http.Handler {
 				return
 			}
 		}
+		c.ops.Lock()
+		defer c.ops.Unlock()
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		if err := c.state.Check(a); err != nil {
+		err := c.state.Check(a)
+		c.mu.Unlock()
+		if err != nil {
 			fail(w, http.StatusConflict, "InvalidStateTransition", err)
 			return
 		}

@@ -5,21 +5,31 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
 
 // newTestAPI serves the API over a fake Kafka holding the control log; the
 // reconcile loop is not run, so only the request handling is under test.
 func newTestAPI(t *testing.T) (*Controller, *httptest.Server, []kgo.Opt) {
+	t.Helper()
+	return newTestAPIWith(t, map[string]string{"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", "cluster1": "mongodb://127.0.0.1:2/?serverSelectionTimeoutMS=100"})
+}
+
+// newTestAPIWith is newTestAPI with the given cluster URIs.
+func newTestAPIWith(t *testing.T, clusters map[string]string) (*Controller, *httptest.Server, []kgo.Opt) {
 	t.Helper()
 	fk, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -30,7 +40,7 @@ func newTestAPI(t *testing.T) (*Controller, *httptest.Server, []kgo.Opt) {
 	base := app.DefaultConfig()
 	base.TopicPrefix = "lb"
 	c, err := New(context.Background(), Config{
-		Clusters: map[string]string{"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", "cluster1": "mongodb://127.0.0.1:2/?serverSelectionTimeoutMS=100"},
+		Clusters: clusters,
 		Base:     base,
 	}, opts, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
@@ -114,5 +124,151 @@ func TestLifecycleRequestsAndRefusals(t *testing.T) {
 	}
 	if st.State != control.Running || len(events) != 3 || st.Params.IncludeNamespaces[0].Database != "shop" {
 		t.Fatalf("reloaded state got %s after %d events (%+v), want RUNNING after start, pause, resume", st.State, len(events), st.Params)
+	}
+}
+
+// TestProgressAnswersWhileAStartIsBlocked holds a start inside its
+// control-log append (the hook blocks until released) and checks that
+// progress still answers at once: no lock is held across the I/O.
+func TestProgressAnswersWhileAStartIsBlocked(t *testing.T) {
+	c, srv, _ := newTestAPI(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.beforeAppend = func(context.Context) {
+		once.Do(func() { close(entered) })
+		<-release
+	}
+	started := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/start", strings.NewReader(`{"source":"cluster0","destination":"cluster1"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			started <- -1
+			return
+		}
+		resp.Body.Close()
+		started <- resp.StatusCode
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the start request never reached the control-log append")
+	}
+	cl := &http.Client{Timeout: time.Second}
+	t0 := time.Now()
+	resp, err := cl.Get(srv.URL + "/api/v1/progress")
+	if err != nil {
+		close(release)
+		t.Fatalf("progress while a start is blocked in its append: %v (after %v), want an answer within 1s", err, time.Since(t0))
+	}
+	var out struct {
+		Progress Progress `json:"progress"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if err != nil || out.Progress.State != control.Idle {
+		close(release)
+		t.Fatalf("progress during the start: got %+v (%v), want state IDLE (the start is not recorded yet)", out.Progress, err)
+	}
+	close(release)
+	if code := <-started; code != 200 {
+		t.Fatalf("the start, once released: got HTTP %d, want 200", code)
+	}
+	if code, prog := call(t, srv, "GET", "/api/v1/progress", ""); code != 200 || prog["progress"].(map[string]any)["state"] != string(control.Running) {
+		t.Fatalf("progress after the start: got %d %v, want RUNNING", code, prog)
+	}
+}
+
+// TestOversizeBodyIs413 sends a start whose body exceeds the limit without
+// a Content-Length (chunked), so only the handler's read can notice.
+func TestOversizeBodyIs413(t *testing.T) {
+	_, srv, opts := newTestAPI(t)
+	big := `{"source":"cluster0","destination":"cluster1","includeNamespaces":[` + strings.Repeat(`{"database":"d"},`, httpapi.MaxBodyBytes/16) + `{"database":"d"}]}`
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/start", io.MultiReader(strings.NewReader(big))) // no Content-Length
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e httpapi.ErrorBody
+	if resp.StatusCode != 413 || json.Unmarshal(b, &e) != nil || e.Error != "RequestTooLarge" {
+		t.Fatalf("got HTTP %d %s, want 413 RequestTooLarge", resp.StatusCode, b)
+	}
+	clog, err := control.NewLog(context.Background(), opts, "lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clog.Close()
+	if st, events, err := clog.Load(context.Background()); err != nil || len(events) != 0 || st.State != control.Idle {
+		t.Fatalf("control log after the refused start: %d events, state %s (%v), want none", len(events), st.State, err)
+	}
+}
+
+// TestProgressAnswersWhileWriteBlockingHangs starts with write blocking on a
+// destination that accepts connections and never answers, so the start is
+// stuck in its MongoDB call (setUserWriteBlockMode's connection) until the
+// driver gives up; progress must answer meanwhile.
+func TestProgressAnswersWhileWriteBlockingHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{})
+	var once sync.Once
+	var conns []net.Conn
+	var connMu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			connMu.Lock()
+			conns = append(conns, c) // held open, never answered
+			connMu.Unlock()
+			once.Do(func() { close(accepted) })
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		connMu.Lock()
+		defer connMu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	_, srv, _ := newTestAPIWith(t, map[string]string{
+		"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100",
+		"cluster1": "mongodb://" + ln.Addr().String() + "/?directConnection=true&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000",
+	})
+	started := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/start", strings.NewReader(`{"source":"cluster0","destination":"cluster1","enableUserWriteBlocking":true}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			started <- -1
+			return
+		}
+		resp.Body.Close()
+		started <- resp.StatusCode
+	}()
+	select {
+	case <-accepted: // the start is now inside its MongoDB call
+	case <-time.After(10 * time.Second):
+		t.Fatal("the start never connected to the destination")
+	}
+	cl := &http.Client{Timeout: time.Second}
+	resp, err := cl.Get(srv.URL + "/api/v1/progress")
+	if err != nil {
+		t.Fatalf("progress while a start waits on an unresponsive cluster: %v, want an answer within 1s", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("progress: got HTTP %d, want 200", resp.StatusCode)
+	}
+	if code := <-started; code != 200 {
+		t.Fatalf("the start after the write-blocking attempt failed: got HTTP %d, want 200 (with a warning)", code)
 	}
 }

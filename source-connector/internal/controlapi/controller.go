@@ -69,20 +69,30 @@ func (c Config) Validate() error {
 
 // Controller reconciles the running source connector with the control log.
 type Controller struct {
-	cfg   Config
-	log   *slog.Logger
-	red   *mongox.Redactor
-	sup   *supervise.Supervisor[*app.Service] // the source connector of the current epoch
-	clog  *control.Log
-	adm   *kadm.Client
-	mu    sync.Mutex // serializes requests and reconciles
+	cfg  Config
+	log  *slog.Logger
+	red  *mongox.Redactor
+	sup  *supervise.Supervisor[*app.Service] // the source connector of the current epoch
+	clog *control.Log
+	adm  *kadm.Client
+	// ops serializes whatever writes the control log (requests, the
+	// reconcile loop, the commit): each checks the state and appends
+	// without another writer in between. It is held across Kafka and
+	// MongoDB I/O, so readers never take it.
+	ops sync.Mutex
+	// mu guards state, committing and commitRetry, and is never held across
+	// I/O, so progress answers at once while a request or reconcile is
+	// blocked. Writers of state hold ops too; readers hold either.
+	mu    sync.Mutex
 	state control.Status
 
 	committing  bool
-	commitRetry *supervise.Backoff // spaces failed commit attempts (guarded by mu)
+	commitRetry *supervise.Backoff // spaces failed commit attempts
 	kick        chan struct{}
-	verif       verifier
-	lag         *lagProbe
+	// beforeAppend, when set (tests), runs before each control-log append.
+	beforeAppend func(context.Context)
+	verif        verifier
+	lag          *lagProbe
 }
 
 // New returns a controller; kafkaOpts connect to the cluster holding the log.
@@ -170,27 +180,36 @@ func (c *Controller) poke() {
 	}
 }
 
-// append records ev and refolds the state. Callers hold c.mu.
+// append records ev and refolds the state. Callers hold c.ops.
 func (c *Controller) append(ctx context.Context, ev control.Event) error {
+	if c.beforeAppend != nil {
+		c.beforeAppend(ctx)
+	}
 	if err := c.clog.Append(ctx, ev); err != nil {
 		return err
 	}
+	return c.load(ctx)
+}
+
+// load refolds the state from the control log. Callers hold c.ops.
+func (c *Controller) load(ctx context.Context) error {
 	st, _, err := c.clog.Load(ctx)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
 	c.state = st
+	c.mu.Unlock()
 	return nil
 }
 
 func (c *Controller) reconcile(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, _, err := c.clog.Load(ctx)
-	if err != nil {
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	if err := c.load(ctx); err != nil {
 		return err
 	}
-	c.state = st
+	st := c.state // c.ops held: no other writer
 
 	// The supervisor restarts a connector that failed, with backoff, while
 	// the state wants it running, and replaces it on an epoch change.
@@ -203,9 +222,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.sup.Stop()
 	}
 
+	c.mu.Lock()
+	startCommit := st.State == control.Committing && st.MarkerID == "" && !c.committing && c.commitRetry.Ready(time.Now())
+	c.committing = c.committing || startCommit
+	c.mu.Unlock()
 	switch {
-	case st.State == control.Committing && st.MarkerID == "" && !c.committing && c.commitRetry.Ready(time.Now()):
-		c.committing = true
+	case startCommit:
 		go c.commit(ctx, st)
 	case st.State == control.Committing && st.SinkCommitted:
 		if st.Params.EnableUserWriteBlocking {
@@ -256,6 +278,7 @@ func (c *Controller) names() []string {
 }
 
 // ensureLocked has the supervisor run the source connector of st's epoch.
+// Callers hold c.ops.
 func (c *Controller) ensureLocked(ctx context.Context, st control.Status) error {
 	cfg, err := c.epochConfig(st)
 	if err != nil {
@@ -270,8 +293,8 @@ func (c *Controller) ensureLocked(ctx context.Context, st control.Status) error 
 }
 
 func (c *Controller) stop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	c.sup.Stop()
 }
 
@@ -315,8 +338,8 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 		c.log.Error("commit: writing the markers", "err", err)
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
 		ClusterTime: control.TimeOf(final), Warnings: warnings}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)

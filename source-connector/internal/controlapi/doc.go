@@ -23,5 +23,12 @@
 // sink's position.
 //
 // Errors are JSON {success: false, error, errorDescription} with 400 for a bad
-// request and 409 for a transition the current state does not allow.
+// request, 409 for a transition the current state does not allow and 413 for
+// a body over httpapi.MaxBodyBytes. Authentication (401) is the listener's
+// job (pkg/httpapi): every mutating route needs a token or client certificate.
+//
+// Locking: Controller.mu guards only in-memory state and is never held across
+// I/O; Controller.ops serializes the writers of the control log (requests,
+// reconcile, commit) across their Kafka and MongoDB calls, so progress
+// answers while a start or commit is in flight.
 package controlapi

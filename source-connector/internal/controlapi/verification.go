@@ -43,8 +43,7 @@ func (v *verifier) snapshot() *Verification {
 // handleVerify starts a verification of the current epoch's source against
 // its destination (POST /api/v1/verify); progress shows it.
 func (c *Controller) handleVerify(w http.ResponseWriter, r *http.Request) {
-	if err := decode(r, &struct{}{}); err != nil {
-		fail(w, http.StatusBadRequest, "InvalidRequest", err)
+	if !decode(w, r, &struct{}{}) {
 		return
 	}
 	c.mu.Lock()
