@@ -54,7 +54,7 @@
 //
 //	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{
 //		Encoding:    schema.EncodingConfluent,
-//		RegistryURL: "http://127.0.0.1:18081/apis/ccompat/v7",
+//		Registry: schema.RegistryConfig{URL: "https://registry:8081", User: "logbridge", PasswordFile: "/run/secrets/registry-password"},
 //	})
 //	// producing
 //	value, err := serde.EncodeValue(topic, ev)

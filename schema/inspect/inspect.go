@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	lbconfig "github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/schema"
 )
 
@@ -35,7 +36,7 @@ type config struct {
 	ns          string
 	ops         map[schema.Op]bool
 	key         bson.Raw
-	registryURL string
+	registry    schema.RegistryConfig
 	follow      bool
 }
 
@@ -95,17 +96,22 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		ns          = fs.String("ns", "", `only events of this namespace ("db.coll", or "db" for database-level events)`)
 		ops         = fs.String("op", "", "only these comma-separated operations (snapshot,insert,update,replace,delete,ddl,marker,heartbeat,unknown)")
 		key         = fs.String("key", "", `only records whose key is this document key, as Extended JSON (numbers match by value)`)
-		registryURL = fs.String("registry-url", "", "schema registry URL, needed to decode Confluent-framed values")
 		follow      = fs.Bool("follow", false, "keep reading new records until interrupted")
 	)
-	if err := fs.Parse(args); err != nil {
+	var registry schema.RegistryConfig
+	registry.RegisterFlags(fs) // the same --schema-registry-* flags as the connectors
+	fs.StringVar(&registry.URL, "registry-url", "", "deprecated name of --schema-registry-url")
+	if err := lbconfig.Parse(fs, "LOGBRIDGE_INSPECT", args); err != nil {
+		return nil, err
+	}
+	if err := registry.Validate(); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
 	cfg := &config{
-		partition: *partition, limit: *limit, ns: *ns, registryURL: *registryURL, follow: *follow,
+		partition: *partition, limit: *limit, ns: *ns, registry: registry, follow: *follow,
 		fromOffset: *fromOffset,
 	}
 	for _, b := range strings.Split(*brokers, ",") {
@@ -194,7 +200,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.EncodingJSON, RegistryURL: cfg.registryURL})
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.EncodingJSON, Registry: cfg.registry})
 	if err != nil {
 		return err
 	}
