@@ -36,7 +36,7 @@ type config struct {
 	ns          string
 	ops         map[schema.Op]bool
 	key         bson.Raw
-	registry    schema.RegistryConfig
+	registryCfg schema.RegistryConfig
 	follow      bool
 }
 
@@ -96,13 +96,16 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		ns          = fs.String("ns", "", `only events of this namespace ("db.coll", or "db" for database-level events)`)
 		ops         = fs.String("op", "", "only these comma-separated operations (snapshot,insert,update,replace,delete,ddl,marker,heartbeat,unknown)")
 		key         = fs.String("key", "", `only records whose key is this document key, as Extended JSON (numbers match by value)`)
+		registryURL = fs.String("registry-url", "", "deprecated name of --schema-registry-url")
 		follow      = fs.Bool("follow", false, "keep reading new records until interrupted")
 	)
 	var registry schema.RegistryConfig
 	registry.RegisterFlags(fs) // the same --schema-registry-* flags as the connectors
-	fs.StringVar(&registry.URL, "registry-url", "", "deprecated name of --schema-registry-url")
 	if err := lbconfig.Parse(fs, "LOGBRIDGE_INSPECT", args); err != nil {
 		return nil, err
+	}
+	if registry.URL == "" {
+		registry.URL = *registryURL
 	}
 	if err := registry.Validate(); err != nil {
 		return nil, err
@@ -111,7 +114,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
 	cfg := &config{
-		partition: *partition, limit: *limit, ns: *ns, registry: registry, follow: *follow,
+		partition: *partition, limit: *limit, ns: *ns, registryCfg: registry, follow: *follow,
 		fromOffset: *fromOffset,
 	}
 	for _, b := range strings.Split(*brokers, ",") {
@@ -200,7 +203,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.EncodingJSON, Registry: cfg.registry})
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.EncodingJSON, Registry: cfg.registryCfg})
 	if err != nil {
 		return err
 	}

@@ -38,25 +38,25 @@ var ErrPoison = consume.ErrPoison
 
 // Config is every setting of the sink-connector.
 type Config struct {
-	Kafka             kafkax.Config
-	Group             string
-	TopicPrefix       string
-	TopicRegex        string // overrides TopicPrefix for subscription when set
-	DestURI           string
-	NSMap             config.StringList
-	WriteConcern      string
-	BatchSize         int
-	FlushInterval     time.Duration
-	Parallelism       int
-	DLQTopic          string // default "<prefix>._dlq"
-	ErrorTolerance    string // none | all
-	BuildIndexes      bool
-	Transactions      bool
-	TxnWait           time.Duration // --transaction-wait
-	TxnMaxEvents      int           // --transaction-max-events
-	HTTPAddr          string        // "" disables the HTTP server
-	SchemaRegistry    schema.RegistryConfig
-	StartFrom         string // earliest | latest
+	Kafka          kafkax.Config
+	Group          string
+	TopicPrefix    string
+	TopicRegex     string // overrides TopicPrefix for subscription when set
+	DestURI        string
+	NSMap          config.StringList
+	WriteConcern   string
+	BatchSize      int
+	FlushInterval  time.Duration
+	Parallelism    int
+	DLQTopic       string // default "<prefix>._dlq"
+	ErrorTolerance string // none | all
+	BuildIndexes   bool
+	Transactions   bool
+	TxnWait        time.Duration // --transaction-wait
+	TxnMaxEvents   int           // --transaction-max-events
+	HTTPAddr       string        // "" disables the HTTP server
+	SchemaRegistry schema.RegistryConfig
+	StartFrom      string // earliest | latest
 	// SessionTimeout is the consumer group session timeout: how long a
 	// member that died without leaving keeps its partitions (0: Kafka's default).
 	SessionTimeout time.Duration

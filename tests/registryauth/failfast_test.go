@@ -25,7 +25,7 @@ func TestAuthRegistryFailFast(t *testing.T) {
 	cases := []struct {
 		name  string
 		flags func(t *testing.T, who string) ([]string, []string) // flags, env
-		want  []string                                         // each must appear in the output
+		want  []string                                            // each must appear in the output
 	}{
 		{"wrong password", func(_ *testing.T, who string) ([]string, []string) {
 			return []string{"--schema-registry-user", reg.User},
