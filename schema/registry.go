@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -84,6 +85,22 @@ func (c *RegistryConfig) RegisterFlags(fs *flag.FlagSet) {
 		"PEM file of the CA certificates to trust for an https:// schema registry (default: the system roots)")
 }
 
+// String shows the settings with the password and token redacted, so that a
+// config printed with %v or %+v (a debug line, a panic) never carries them.
+func (c RegistryConfig) String() string {
+	redact := func(v string) string {
+		if v == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	return fmt.Sprintf("{URL:%s User:%s Password:%s PasswordFile:%s Token:%s TokenFile:%s CAFile:%s}",
+		redactURL(c.URL), c.User, redact(c.Password), c.PasswordFile, redact(c.Token), c.TokenFile, c.CAFile)
+}
+
+// LogValue is String for log/slog.
+func (c RegistryConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
 // Configured reports whether a registry URL is set.
 func (c *RegistryConfig) Configured() bool { return c.URL != "" }
 
@@ -107,9 +124,9 @@ func (c *RegistryConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("--%s must not carry credentials (user:password@): give the user with --%s and the password with --%s or the environment",
 			flagRegistryURL, flagRegistryUser, flagRegistryPasswordFile))
 	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("--%s %q: use an http:// or https:// URL", flagRegistryURL, c.URL))
+		errs = append(errs, fmt.Errorf("--%s %q: use an http:// or https:// URL", flagRegistryURL, redactURL(c.URL)))
 	case u.Host == "":
-		errs = append(errs, fmt.Errorf("--%s %q has no host: write it as https://host:port/path", flagRegistryURL, c.URL))
+		errs = append(errs, fmt.Errorf("--%s %q has no host: write it as https://host:port/path", flagRegistryURL, redactURL(c.URL)))
 	case u.Scheme == "http" && c.CAFile != "":
 		errs = append(errs, fmt.Errorf("--%s is given but --%s is http://: use the registry's https:// URL", flagRegistryCAFile, flagRegistryURL))
 	}
@@ -131,6 +148,15 @@ func (c *RegistryConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("schema registry basic auth (--%s) and a bearer token (--%s) are both set: use one", flagRegistryUser, flagRegistryTokenFile))
 	}
 	return errors.Join(errs...)
+}
+
+// redactURL drops everything up to the last '@' of a malformed URL, which
+// may be a "user:password@" that url.Parse did not recognise as one.
+func redactURL(s string) string {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		return "…@" + s[i+1:]
+	}
+	return s
 }
 
 // ClientOpts returns the franz-go sr options for these settings: URL, user

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -36,6 +37,7 @@ func TestRegistryConfigValidate(t *testing.T) {
 		{"not http", RegistryConfig{URL: "registry:8081"}, "http:// or https://"},
 		{"no host", RegistryConfig{URL: "https:///x"}, "has no host"},
 		{"credentials in url", RegistryConfig{URL: "https://a:hunter2@registry:8081"}, "must not carry credentials"},
+		{"credentials without scheme", RegistryConfig{URL: "a:hunter2@registry:8081"}, "use an http:// or https:// URL"},
 		{"ca with http", RegistryConfig{URL: "http://registry:8081", CAFile: "/ca.pem"}, "https://"},
 		{"user without password", RegistryConfig{URL: u, User: "a"}, "--schema-registry-user needs a password"},
 		{"password without user", RegistryConfig{URL: u, PasswordFile: "/run/p"}, "without --schema-registry-user"},
@@ -202,6 +204,19 @@ func TestRegistryExplain(t *testing.T) {
 	for _, err := range []error{resp(500, "GET"), resp(404, "GET"), errors.New("dial tcp: connection refused")} {
 		if got := (&RegistryConfig{URL: "https://r"}).explain(err); got != err {
 			t.Errorf("explain(%v) = %v, want it unchanged", err, got)
+		}
+	}
+}
+
+// A config printed whole (%v, %+v, slog) never shows the password or token.
+func TestRegistryConfigPrintsNoSecret(t *testing.T) {
+	type outer struct{ Registry RegistryConfig }
+	c := RegistryConfig{URL: "https://r", User: "u", Password: "pw-S3cr3t", Token: "tok-S3cr3t", CAFile: "/ca.pem"}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "registry", c)
+	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", outer{c}), fmt.Sprintf("%+v", &outer{c}), buf.String()} {
+		if strings.Contains(out, "S3cr3t") || !strings.Contains(out, "[redacted]") || !strings.Contains(out, "/ca.pem") {
+			t.Errorf("printed as %s: want the password and token redacted, the rest shown", out)
 		}
 	}
 }
