@@ -416,11 +416,11 @@ func TestNewSerdeConfig(t *testing.T) {
 	}
 	_, hc := fakeRegistry(t)
 	reg, _ := fakeRegistry(t)
-	s, err = NewSerde(ctx, SerdeConfig{RegistryURL: reg.URL(), HTTPClient: hc})
+	s, err = NewSerde(ctx, SerdeConfig{Registry: RegistryConfig{URL: reg.URL(), HTTPClient: hc}})
 	if err != nil || s.Encoding() != EncodingConfluent {
 		t.Fatalf("default with registry: got %v; want confluent", err)
 	}
-	if _, err := NewSerde(ctx, SerdeConfig{RegistryURL: "http://127.0.0.1:1"}); !errors.Is(err, ErrRegistryUnavailable) {
+	if _, err := NewSerde(ctx, SerdeConfig{Registry: RegistryConfig{URL: "http://127.0.0.1:1"}}); !errors.Is(err, ErrRegistryUnavailable) {
 		t.Fatalf("unreachable registry: got %v, want ErrRegistryUnavailable", err)
 	}
 }

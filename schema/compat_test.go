@@ -251,7 +251,7 @@ const olderEnvelope = `{"type":"record","name":"Envelope","namespace":"io.logbri
 
 func TestDecodeOlderAndNewerRegisteredVersions(t *testing.T) {
 	reg, hc := fakeRegistry(t)
-	s, err := NewSerde(context.Background(), SerdeConfig{Encoding: EncodingConfluent, RegistryURL: reg.URL(), HTTPClient: hc})
+	s, err := NewSerde(context.Background(), SerdeConfig{Encoding: EncodingConfluent, Registry: RegistryConfig{URL: reg.URL(), HTTPClient: hc}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestDecodeOlderAndNewerRegisteredVersions(t *testing.T) {
 
 func TestRegisterSetsBackward(t *testing.T) {
 	reg, hc := fakeRegistry(t)
-	s, err := NewSerde(context.Background(), SerdeConfig{Encoding: EncodingConfluent, RegistryURL: reg.URL(), HTTPClient: hc})
+	s, err := NewSerde(context.Background(), SerdeConfig{Encoding: EncodingConfluent, Registry: RegistryConfig{URL: reg.URL(), HTTPClient: hc}})
 	if err != nil {
 		t.Fatal(err)
 	}

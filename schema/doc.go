@@ -35,7 +35,11 @@
 //
 // Confluent registers the envelope under the subject "<topic>-value"
 // (TopicNameStrategy) and keeps the subject's compatibility at BACKWARD or
-// stricter. DecodeValue reads any encoding, whatever the Serde writes. Avro
+// stricter. RegistryConfig is how a process reaches the registry (URL, basic
+// auth or a bearer token, CA file) and registers the same --schema-registry-*
+// flags in every binary; refused credentials, a missing permission and an
+// untrusted certificate are ErrRegistryAccess, whose message names the flag
+// to fix and never a secret. DecodeValue reads any encoding, whatever the Serde writes. Avro
 // values written with an older envelope version (a released fingerprint, or
 // any registered schema id) are read through Avro schema resolution, which
 // goavro lacks and internal/avroresolve implements; an op symbol added by a
@@ -54,7 +58,7 @@
 //
 //	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{
 //		Encoding:    schema.EncodingConfluent,
-//		RegistryURL: "http://127.0.0.1:18081/apis/ccompat/v7",
+//		Registry: schema.RegistryConfig{URL: "https://registry:8081", User: "logbridge", PasswordFile: "/run/secrets/registry-password"},
 //	})
 //	// producing
 //	value, err := serde.EncodeValue(topic, ev)

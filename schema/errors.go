@@ -48,4 +48,12 @@ var (
 	// ErrRegistryUnavailable: the schema registry could not be reached or
 	// answered with a server error. Transient: retry later.
 	ErrRegistryUnavailable = errors.New("schema: schema registry unavailable")
+
+	// ErrRegistryAccess: the settings do not let this process use the
+	// schema registry: it refused the credentials (HTTP 401), did not permit
+	// the request (HTTP 403), or its TLS certificate is not trusted. Not
+	// transient and not a problem of a record: every record would fail the
+	// same way until the settings (RegistryConfig) or the registry's grants
+	// are fixed, so stop rather than retry or dead-letter.
+	ErrRegistryAccess = errors.New("schema: schema registry access denied")
 )

@@ -46,7 +46,7 @@ func newSerdes(t testing.TB) (map[Encoding]*Serde, *srfake.Registry) {
 	reg, hc := fakeRegistry(t)
 	out := map[Encoding]*Serde{}
 	for _, enc := range allEncodings {
-		s, err := NewSerde(context.Background(), SerdeConfig{Encoding: enc, RegistryURL: reg.URL(), HTTPClient: hc})
+		s, err := NewSerde(context.Background(), SerdeConfig{Encoding: enc, Registry: RegistryConfig{URL: reg.URL(), HTTPClient: hc}})
 		if err != nil {
 			t.Fatalf("NewSerde(%s): %v", enc, err)
 		}

@@ -35,7 +35,7 @@ func TestRealRegistry(t *testing.T) {
 		}
 	})
 
-	writer, err := NewSerde(ctx, SerdeConfig{Encoding: EncodingConfluent, RegistryURL: url})
+	writer, err := NewSerde(ctx, SerdeConfig{Encoding: EncodingConfluent, Registry: RegistryConfig{URL: url}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestRealRegistry(t *testing.T) {
 
 	t.Run("round trip through schema id lookup", func(t *testing.T) {
 		// A fresh Serde knows no id: it must fetch the schema by id.
-		reader, err := NewSerde(ctx, SerdeConfig{Encoding: EncodingJSON, RegistryURL: url})
+		reader, err := NewSerde(ctx, SerdeConfig{Encoding: EncodingJSON, Registry: RegistryConfig{URL: url}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestRealRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reader, err := NewSerde(ctx, SerdeConfig{Encoding: EncodingJSON, RegistryURL: url})
+		reader, err := NewSerde(ctx, SerdeConfig{Encoding: EncodingJSON, Registry: RegistryConfig{URL: url}})
 		if err != nil {
 			t.Fatal(err)
 		}

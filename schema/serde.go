@@ -41,15 +41,14 @@ const HeaderEncoding = "logbridge-encoding"
 // SerdeConfig configures a Serde.
 type SerdeConfig struct {
 	// Encoding written by EncodeValue. Empty means EncodingConfluent when
-	// RegistryURL is set, else EncodingSingleObject.
+	// Registry.URL is set, else EncodingSingleObject.
 	Encoding Encoding
-	// RegistryURL is the base URL of a Confluent-compatible schema registry
-	// API (Confluent, Karapace, Redpanda, Apicurio's ccompat endpoint such as
-	// http://host:8080/apis/ccompat/v7). Required for EncodingConfluent;
-	// with another encoding it lets DecodeValue read Confluent-framed values.
-	RegistryURL string
-	// HTTPClient for registry calls; optional.
-	HTTPClient *http.Client
+	// Registry is the Confluent-compatible schema registry (Confluent,
+	// Karapace, Redpanda, Apicurio's ccompat endpoint such as
+	// https://host:8080/apis/ccompat/v7) and how to authenticate to it.
+	// Required for EncodingConfluent; with another encoding it lets
+	// DecodeValue read Confluent-framed values.
+	Registry RegistryConfig
 }
 
 // registryTimeout bounds registry calls made without a caller context (lazy
@@ -66,8 +65,9 @@ const maxBadIDs = 4096
 // Serde encodes Events into record keys and values and decodes values of
 // every encoding. It is safe for concurrent use.
 type Serde struct {
-	enc Encoding
-	reg *sr.Client // nil without RegistryURL
+	enc    Encoding
+	reg    *sr.Client     // nil without a registry URL
+	regCfg RegistryConfig // for error messages that name the setting to fix
 
 	soHeader [10]byte
 	byFP     map[uint64]*writer // single-object: fingerprint → writer; immutable after NewSerde
@@ -90,14 +90,14 @@ type badSchema struct {
 	expires time.Time
 }
 
-// NewSerde returns a Serde. With a RegistryURL it checks that the registry
-// answers (GET /config); schemas are registered per topic by Register or
+// NewSerde returns a Serde. With a registry URL it checks that the registry
+// answers (GET /config) and accepts the credentials; schemas are registered per topic by Register or
 // lazily by the first EncodeValue for a topic.
 func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 	enc := cfg.Encoding
 	if enc == "" {
 		enc = EncodingSingleObject
-		if cfg.RegistryURL != "" {
+		if cfg.Registry.URL != "" {
 			enc = EncodingConfluent
 		}
 	}
@@ -106,8 +106,8 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 	default:
 		return nil, fmt.Errorf("%w: %q (want %q, %q or %q)", ErrUnknownEncoding, enc, EncodingConfluent, EncodingSingleObject, EncodingJSON)
 	}
-	if enc == EncodingConfluent && cfg.RegistryURL == "" {
-		return nil, fmt.Errorf("encoding %q needs a schema registry URL", enc)
+	if enc == EncodingConfluent && cfg.Registry.URL == "" {
+		return nil, fmt.Errorf("encoding %q needs a schema registry: give --%s", enc, flagRegistryURL)
 	}
 	s := &Serde{
 		enc:     enc,
@@ -138,17 +138,20 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 		s.byFP[c.codec.Rabin] = &writer{res: res}
 	}
 
-	if cfg.RegistryURL != "" {
-		opts := []sr.ClientOpt{sr.URLs(cfg.RegistryURL), sr.UserAgent("logbridge")}
-		if cfg.HTTPClient != nil {
-			opts = append(opts, sr.HTTPClient(cfg.HTTPClient))
+	if cfg.Registry.URL != "" {
+		s.regCfg = cfg.Registry
+		opts, err := cfg.Registry.ClientOpts()
+		if err != nil {
+			return nil, err
 		}
 		if s.reg, err = sr.NewClient(opts...); err != nil {
-			return nil, fmt.Errorf("schema registry client for %s: %w", cfg.RegistryURL, err)
+			return nil, fmt.Errorf("schema registry client for %s: %w", cfg.Registry.URL, err)
 		}
+		// An authenticated request, so that wrong credentials or an untrusted
+		// certificate stop the process at startup, not at the first record.
 		res := s.reg.Compatibility(ctx)
 		if err := res[0].Err; err != nil {
-			return nil, fmt.Errorf("checking schema registry %s: %w", cfg.RegistryURL, registryErr(err))
+			return nil, fmt.Errorf("checking schema registry %s: %w", cfg.Registry.URL, s.registryErr(err))
 		}
 	}
 	return s, nil
@@ -242,7 +245,7 @@ func (s *Serde) Register(ctx context.Context, topic string) (int, error) {
 		subject := topic + "-value"
 		id, err := s.reg.RegisterSchema(ctx, subject, sr.Schema{Schema: ValueSchema, Type: sr.TypeAvro}, -1, -1)
 		if err != nil {
-			return 0, fmt.Errorf("registering the envelope schema under subject %q: %w", subject, registryErr(err))
+			return 0, fmt.Errorf("registering the envelope schema under subject %q: %w", subject, s.registryErr(err))
 		}
 		if err := s.ensureBackward(ctx, subject); err != nil {
 			return 0, err
@@ -273,14 +276,18 @@ func (s *Serde) ensureBackward(ctx context.Context, subject string) error {
 	}
 	set := s.reg.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackward}, subject)[0]
 	if set.Err != nil {
-		return fmt.Errorf("setting compatibility BACKWARD on subject %q (currently %v): %w", subject, res.Level, registryErr(set.Err))
+		return fmt.Errorf("setting compatibility BACKWARD on subject %q (currently %v): %w", subject, res.Level, s.registryErr(set.Err))
 	}
 	return nil
 }
 
-// registryErr marks transport failures and server errors as
-// ErrRegistryUnavailable.
-func registryErr(err error) error {
+// registryErr explains failures caused by the settings (ErrRegistryAccess, an
+// untrusted certificate: see RegistryConfig.explain) and marks transport
+// failures and server errors as ErrRegistryUnavailable.
+func (s *Serde) registryErr(err error) error {
+	if x := s.regCfg.explain(err); x != err {
+		return x
+	}
 	var re *sr.ResponseError
 	if errors.As(err, &re) {
 		if re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests {
@@ -404,7 +411,7 @@ func (s *Serde) writerByID(id int) (*writer, error) {
 			if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 				return nil, s.rememberBad(id, fmt.Errorf("%w: schema id %d is not in the registry: %v", ErrUnknownSchema, id, err))
 			}
-			return nil, fmt.Errorf("fetching schema id %d: %w", id, registryErr(err))
+			return nil, fmt.Errorf("fetching schema id %d: %w", id, s.registryErr(err))
 		}
 		w, err := writerFor(sch)
 		if err != nil {

@@ -30,7 +30,7 @@ STACK_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 STACK_REPO="$(cd "$STACK_SCRIPTS/.." && pwd)"
 STACK_CACHE="${LOGBRIDGE_CACHE:-$STACK_REPO/.cache}"
 # start order; components not listed here come after, alphabetically
-STACK_ORDER="${STACK_ORDER:-kafka registry mongo}"
+STACK_ORDER="${STACK_ORDER:-kafka registry registry-auth mongo}"
 
 # shellcheck source=stack.versions
 source "$STACK_SCRIPTS/stack.versions"

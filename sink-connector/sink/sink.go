@@ -39,25 +39,25 @@ var ErrPoison = consume.ErrPoison
 
 // Config is every setting of the sink-connector.
 type Config struct {
-	Kafka             kafkax.Config
-	Group             string
-	TopicPrefix       string
-	TopicRegex        string // overrides TopicPrefix for subscription when set
-	DestURI           string
-	NSMap             config.StringList
-	WriteConcern      string
-	BatchSize         int
-	FlushInterval     time.Duration
-	Parallelism       int
-	DLQTopic          string // default "<prefix>._dlq"
-	ErrorTolerance    string // none | all
-	BuildIndexes      bool
-	Transactions      bool
-	TxnWait           time.Duration  // --transaction-wait
-	TxnMaxEvents      int            // --transaction-max-events
-	HTTP              httpapi.Config // HTTP.Addr "" disables the HTTP server
-	SchemaRegistryURL string
-	StartFrom         string // earliest | latest
+	Kafka          kafkax.Config
+	Group          string
+	TopicPrefix    string
+	TopicRegex     string // overrides TopicPrefix for subscription when set
+	DestURI        string
+	NSMap          config.StringList
+	WriteConcern   string
+	BatchSize      int
+	FlushInterval  time.Duration
+	Parallelism    int
+	DLQTopic       string // default "<prefix>._dlq"
+	ErrorTolerance string // none | all
+	BuildIndexes   bool
+	Transactions   bool
+	TxnWait        time.Duration  // --transaction-wait
+	TxnMaxEvents   int            // --transaction-max-events
+	HTTP           httpapi.Config // HTTP.Addr "" disables the HTTP server
+	SchemaRegistry schema.RegistryConfig
+	StartFrom      string // earliest | latest
 	// SessionTimeout is the consumer group session timeout: how long a
 	// member that died without leaving keeps its partitions (0: Kafka's default).
 	SessionTimeout time.Duration
@@ -117,7 +117,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TxnWait, "transaction-wait", d.TxnWait, "with --transactions: longest wait for all events of a source transaction to reach this member; then its events are applied per event (counted, logged)")
 	fs.IntVar(&c.TxnMaxEvents, "transaction-max-events", d.TxnMaxEvents, "with --transactions: source transactions with more events are applied per event (bounds the events held in memory)")
 	c.HTTP.RegisterFlags(fs, d.HTTP.Addr, "/metrics, /healthz and GET /api/v1/progress (empty: no server)")
-	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", "", "Confluent-compatible schema registry URL, to decode records written in the Confluent wire format")
+	c.SchemaRegistry.RegisterFlags(fs) // to decode records written in the Confluent wire format
 	fs.StringVar(&c.StartFrom, "start-from", d.StartFrom, "where a new group starts in partitions without a committed offset: earliest (rebuild from the retained log) or latest")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", d.SessionTimeout, "consumer group session timeout: a member killed without leaving the group keeps its partitions this long (the broker bounds it with group.min/max.session.timeout.ms)")
 	fs.StringVar(&c.Cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the sink follows the control log <topic-prefix>._control (mongosync mode: the source-connector's /api/v1/start names the destination) instead of applying to --dest-uri")
@@ -185,7 +185,7 @@ func (c *Config) writeConcern() (*writeconcern.WriteConcern, error) {
 
 // Validate checks the settings together.
 func (c *Config) Validate() error {
-	errs := []error{c.Kafka.Validate(), c.HTTP.Validate()}
+	errs := []error{c.Kafka.Validate(), c.HTTP.Validate(), c.SchemaRegistry.Validate()}
 	switch {
 	case c.Managed():
 		if c.DestURI != "" {
@@ -272,7 +272,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
-	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{RegistryURL: cfg.SchemaRegistryURL})
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Registry: cfg.SchemaRegistry})
 	if err != nil {
 		return nil, fmt.Errorf("schema codec: %w", err)
 	}

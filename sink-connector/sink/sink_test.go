@@ -38,6 +38,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "ns-map", args: []string{"--dest-uri", "mongodb://x", "--ns-map", "a.*=b.c"}, wantErr: "ns-map"},
 		{name: "start-from", args: []string{"--dest-uri", "mongodb://x", "--start-from", "middle"}, wantErr: "start-from"},
 		{name: "transactions", args: []string{"--dest-uri", "mongodb://x", "--transactions"}},
+		{name: "registry user without password", args: []string{"--dest-uri", "mongodb://x", "--schema-registry-url", "https://r", "--schema-registry-user", "u"}, wantErr: "--schema-registry-user needs a password"},
+		{name: "registry token file", args: []string{"--dest-uri", "mongodb://x", "--schema-registry-url", "https://r", "--schema-registry-token-file", "/run/t", "--schema-registry-ca-file", "/ca.pem"}},
 		{name: "transaction wait", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-wait", "0s"}, wantErr: "transaction-wait 0s: must be positive"},
 		{name: "transaction wait without transactions", args: []string{"--dest-uri", "mongodb://x", "--transaction-wait", "-1s"}, wantErr: "transaction-wait -1s"},
 		{name: "transaction size", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-max-events", "0"}, wantErr: "transaction-max-events 0: must be at least 1"},

@@ -165,6 +165,12 @@ func (w *worker) handle(ctx context.Context, r *kgo.Record) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, schema.ErrRegistryAccess) {
+			// Not this record's fault (credentials refused, certificate not
+			// trusted): every record would fail alike, so neither dead-letter
+			// nor skip it; stop until the settings are fixed.
+			return fmt.Errorf("decoding topic %s partition %d offset %d: %w; the sink stopped without committing past it", r.Topic, r.Partition, r.Offset, err)
+		}
 		w.c.m.Consumed.WithLabelValues("undecodable").Inc()
 		return w.poison(ctx, r, fmt.Errorf("%w: %w", apply.ErrUndecodable, err), "undecodable")
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -44,9 +43,9 @@ type Config struct {
 	// FullDocumentBeforeChange: off, whenAvailable, required.
 	FullDocumentBeforeChange string
 	HeartbeatInterval        time.Duration
-	// Encoding of record values; SchemaRegistryURL for confluent.
-	Encoding          string
-	SchemaRegistryURL string
+	// Encoding of record values; SchemaRegistry for confluent.
+	Encoding       string
+	SchemaRegistry schema.RegistryConfig
 	// TransactionalID of the Kafka producer (default logbridge-source-<prefix>).
 	TransactionalID string
 	SyncEpoch       int64
@@ -134,8 +133,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"when the change stream is quiet this long, checkpoint its resume point so it keeps moving")
 	fs.StringVar(&c.Encoding, "encoding", c.Encoding,
 		"record value encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url) or json (canonical Extended JSON)")
-	fs.StringVar(&c.SchemaRegistryURL, "schema-registry-url", c.SchemaRegistryURL,
-		"Confluent-compatible schema registry, e.g. http://127.0.0.1:8081 (or Apicurio's http://host:8080/apis/ccompat/v7)")
+	c.SchemaRegistry.RegisterFlags(fs)
 	fs.StringVar(&c.TransactionalID, "transactional-id", c.TransactionalID,
 		"Kafka transactional id of the producer (default logbridge-source-<topic-prefix>); exactly one running connector may use it")
 	fs.Int64Var(&c.SyncEpoch, "sync-epoch", c.SyncEpoch, "sync epoch written into every record (incremented on each reversal)")
@@ -201,14 +199,14 @@ func (c *Config) Validate() error {
 	switch schema.Encoding(c.Encoding) {
 	case schema.EncodingSingleObject, schema.EncodingJSON:
 	case schema.EncodingConfluent:
-		if c.SchemaRegistryURL == "" {
+		if !c.SchemaRegistry.Configured() {
 			errs = append(errs, errors.New("encoding confluent needs --schema-registry-url"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("encoding %q: use avro-single-object, confluent or json", c.Encoding))
 	}
-	if c.SchemaRegistryURL != "" && !strings.HasPrefix(c.SchemaRegistryURL, "http://") && !strings.HasPrefix(c.SchemaRegistryURL, "https://") {
-		errs = append(errs, fmt.Errorf("schema-registry-url %q: use an http:// or https:// URL", c.SchemaRegistryURL))
+	if err := c.SchemaRegistry.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, ok := compressionCodecs[c.Compression]; !ok {
 		errs = append(errs, fmt.Errorf("kafka-compression %q: use none, gzip, snappy, lz4 or zstd", c.Compression))

@@ -39,6 +39,7 @@ func TestConfigValidate(t *testing.T) {
 		want   string
 	}{
 		{name: "confluent without registry", mutate: func(c *Config) { c.Encoding = "confluent" }, want: "schema-registry-url"},
+		{name: "registry credentials in the URL", mutate: func(c *Config) { c.SchemaRegistry.URL = "https://u:pw@r" }, want: "must not carry credentials"},
 		{name: "bad full document", mutate: func(c *Config) { c.FullDocument = "always" }, want: "full-document"},
 		{name: "bad before change", mutate: func(c *Config) { c.FullDocumentBeforeChange = "updateLookup" }, want: "full-document-before-change"},
 		{name: "bad include", mutate: func(c *Config) { c.Include = config.StringList{"nodot"} }, want: "include"},

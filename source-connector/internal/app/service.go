@@ -106,7 +106,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(s.cfg.Encoding), RegistryURL: s.cfg.SchemaRegistryURL})
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(s.cfg.Encoding), Registry: s.cfg.SchemaRegistry})
 	if err != nil {
 		return fmt.Errorf("setting up the %s encoding: %w", s.cfg.Encoding, err)
 	}

@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 	// The lag probe decodes record values as the sink does (every encoding,
 	// with the registry when one is configured).
 	c.lag = newLagProbe(kafkaOpts, func(ctx context.Context) (*schema.Serde, error) {
-		return schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(cfg.Base.Encoding), RegistryURL: cfg.Base.SchemaRegistryURL})
+		return schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(cfg.Base.Encoding), Registry: cfg.Base.SchemaRegistry})
 	})
 	if c.state, _, err = clog.Load(ctx); err != nil {
 		clog.Close()

@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	lbconfig "github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/verify"
 	"github.com/logbridge/logbridge/schema"
 )
@@ -36,7 +37,7 @@ type config struct {
 	ns          string
 	ops         map[schema.Op]bool
 	key         bson.Raw
-	registryURL string
+	registryCfg schema.RegistryConfig
 	follow      bool
 }
 
@@ -102,17 +103,25 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		ns          = fs.String("ns", "", `only events of this namespace ("db.coll", or "db" for database-level events)`)
 		ops         = fs.String("op", "", "only these comma-separated operations (snapshot,insert,update,replace,delete,ddl,marker,heartbeat,unknown)")
 		key         = fs.String("key", "", `only records whose key is this document key, as Extended JSON (numbers match by value)`)
-		registryURL = fs.String("registry-url", "", "schema registry URL, needed to decode Confluent-framed values")
+		registryURL = fs.String("registry-url", "", "deprecated name of --schema-registry-url")
 		follow      = fs.Bool("follow", false, "keep reading new records until interrupted")
 	)
-	if err := fs.Parse(args); err != nil {
+	var registry schema.RegistryConfig
+	registry.RegisterFlags(fs) // the same --schema-registry-* flags as the connectors
+	if err := lbconfig.Parse(fs, "LOGBRIDGE_INSPECT", args); err != nil {
+		return nil, err
+	}
+	if registry.URL == "" {
+		registry.URL = *registryURL
+	}
+	if err := registry.Validate(); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
 	cfg := &config{
-		partition: *partition, limit: *limit, ns: *ns, registryURL: *registryURL, follow: *follow,
+		partition: *partition, limit: *limit, ns: *ns, registryCfg: registry, follow: *follow,
 		fromOffset: *fromOffset,
 	}
 	for _, b := range strings.Split(*brokers, ",") {
@@ -204,7 +213,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("%w: %w", ErrInvalidSettings, err)
 	}
-	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.EncodingJSON, RegistryURL: cfg.registryURL})
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.EncodingJSON, Registry: cfg.registryCfg})
 	if err != nil {
 		return err
 	}

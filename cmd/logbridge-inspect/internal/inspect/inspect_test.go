@@ -91,7 +91,7 @@ func (e *env) run(t *testing.T, args ...string) []line {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	all := append([]string{"--brokers", strings.Join(e.brokers, ","), "--registry-url", e.registry}, args...)
+	all := append([]string{"--brokers", strings.Join(e.brokers, ","), "--schema-registry-url", e.registry}, args...)
 	if err := Run(ctx, all, &out, &errOut); err != nil {
 		t.Fatalf("Run(%q): %v\nstderr: %s", args, err, errOut.String())
 	}
@@ -192,7 +192,7 @@ func testInspect(t *testing.T, brokers []string) {
 
 	e := &env{brokers: brokers, topic: topic, registry: registryURL, serdes: map[schema.Encoding]*schema.Serde{}, start: time.Now()}
 	for _, enc := range []schema.Encoding{schema.EncodingConfluent, schema.EncodingSingleObject, schema.EncodingJSON} {
-		s, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: enc, RegistryURL: registryURL})
+		s, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: enc, Registry: schema.RegistryConfig{URL: registryURL}})
 		if err != nil {
 			t.Fatal(err)
 		}
