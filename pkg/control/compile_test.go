@@ -130,7 +130,9 @@ func TestCompileRefuses(t *testing.T) {
 		}), `give "collections" or "collectionsRegex", not both`},
 		{"bad database name", start(func(p *StartParams) { p.IncludeNamespaces = []NamespaceSpec{{Database: "a.b"}} }), `database name "a.b" is not valid`},
 		{"long database name", start(func(p *StartParams) { p.IncludeNamespaces = []NamespaceSpec{{Database: strings.Repeat("d", 64)}} }), "MongoDB allows at most 63"},
-		{"bad collection name", start(func(p *StartParams) { p.IncludeNamespaces = []NamespaceSpec{{Database: "a", Collections: []string{"x$y"}}} }), `collection name "x$y" is not valid`},
+		{"bad collection name", start(func(p *StartParams) {
+			p.IncludeNamespaces = []NamespaceSpec{{Database: "a", Collections: []string{"x$y"}}}
+		}), `collection name "x$y" is not valid`},
 		{"include admin", start(func(p *StartParams) { p.IncludeNamespaces = []NamespaceSpec{{Database: "admin"}} }), `database "admin" is never synced`},
 		{"remap bad name", start(func(p *StartParams) { p.NamespaceRemap = []Remap{remap("a", "", "b c", "")} }), `namespaceRemap[0].to: database name "b c" is not valid`},
 		{"remap no database", start(func(p *StartParams) { p.NamespaceRemap = []Remap{remap("", "x", "b", "")} }), `namespaceRemap[0].from: the database name is empty`},
