@@ -36,6 +36,7 @@ func TestCompileRegexRefusesByName(t *testing.T) {
 		{name: "verb", pattern: "(*SKIP)a", want: "backtracking control verb (*...) is not supported"},
 		{name: "unknown option", pattern: "a", options: "ig", want: `option "g" is not supported: use i, m, s, x or u`},
 		{name: "bad escape", pattern: `\e`, want: "invalid escape sequence"},
+		{name: "invalid UTF-8", pattern: "\xde", want: "the pattern is not valid UTF-8"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCompileRegex feeds mongosync {pattern, options} pairs to
@@ -15,6 +17,13 @@ import (
 func FuzzCompileRegex(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pattern, options string) {
 		re, err := CompileRegex("collectionsRegex", &Regex{Pattern: pattern, Options: options})
+		if !utf8.ValidString(pattern) {
+			// Found by this fuzzer: RE2 refused it with a garbled message.
+			if err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+				t.Fatalf("got %v for invalid UTF-8, want a refusal saying so", err)
+			}
+			return
+		}
 		if err == nil {
 			re.MatchString(pattern)
 			re.MatchString("shop")

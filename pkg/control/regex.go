@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // CompileRegex translates a mongosync {pattern, options} regular expression
@@ -22,6 +23,11 @@ import (
 func CompileRegex(field string, r *Regex) (*regexp.Regexp, error) {
 	refuse := func(format string, a ...any) error {
 		return fmt.Errorf("%s %q: %s", field, r.Pattern, fmt.Sprintf(format, a...))
+	}
+	// JSON bodies always decode to valid UTF-8, but a log written by other
+	// means may not hold it; RE2 would refuse it with a garbled message.
+	if !utf8.ValidString(r.Pattern) {
+		return nil, fmt.Errorf("%s %+q: the pattern is not valid UTF-8: write it as UTF-8 text", field, r.Pattern)
 	}
 	var flags string
 	extended := false
