@@ -77,6 +77,9 @@ soak: up
 # is written there too and becomes a regression case of `go test`.
 FUZZTIME ?= 30s
 FUZZ_PARALLEL ?= 1
+# Minimizing each new input may take up to a minute by default, which eats
+# short runs; crashers are still minimized.
+FUZZ_MINIMIZE ?= 10s
 FUZZ_TARGETS := \
 	./pkg/control:FuzzCompileRegex \
 	./pkg/control:FuzzStartParams \
@@ -89,7 +92,7 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -parallel $(FUZZ_PARALLEL) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZ_MINIMIZE) -parallel $(FUZZ_PARALLEL) $$pkg; \
 	done
 
 probe: up
