@@ -14,7 +14,6 @@ import (
 // every epoch start (source and sink) compiles the logged parameters with
 // the same function, so the door and the running sync cannot disagree.
 type Compiled struct {
-	Params StartParams
 	// Filter selects the source namespaces (includeNamespaces/excludeNamespaces).
 	Filter *nsfilter.Filter
 	// NSMap is namespaceRemap as the sink's --ns-map rules.
@@ -70,15 +69,15 @@ func compile(p StartParams, clusters []string) (*Compiled, error) {
 	default:
 		errs = append(errs, fmt.Errorf("buildIndexes %q: use afterDataCopy, beforeDataCopy or never", p.BuildIndexes))
 	}
-	include, err := Rules("includeNamespaces", p.IncludeNamespaces, true)
+	include, err := filterRules("includeNamespaces", p.IncludeNamespaces, true)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	exclude, err := Rules("excludeNamespaces", p.ExcludeNamespaces, false)
+	exclude, err := filterRules("excludeNamespaces", p.ExcludeNamespaces, false)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	c := &Compiled{Params: p, Filter: nsfilter.FromRules(include, exclude)}
+	c := &Compiled{Filter: nsfilter.FromRules(include, exclude)}
 	if err := c.compileRemap(p.NamespaceRemap); err != nil {
 		errs = append(errs, err)
 	}
@@ -88,10 +87,10 @@ func compile(p StartParams, clusters []string) (*Compiled, error) {
 	return c, nil
 }
 
-// Rules compiles mongosync namespace specs into filter rules. field names
+// filterRules compiles mongosync namespace specs into filter rules. field names
 // the request field in errors; include refuses databases that are never
 // synced (an include of admin would silently select nothing).
-func Rules(field string, specs []NamespaceSpec, include bool) ([]nsfilter.Rule, error) {
+func filterRules(field string, specs []NamespaceSpec, include bool) ([]nsfilter.Rule, error) {
 	var out []nsfilter.Rule
 	var errs []error
 	for i, sp := range specs {

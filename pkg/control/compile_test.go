@@ -72,6 +72,7 @@ func TestCompileRegexAccepts(t *testing.T) {
 		{name: "literal brace then plus", pattern: "^a{+$", match: []string{"a{{"}},
 		{name: "named group", pattern: "^(?<y>20[0-9]{2})_", match: []string{"2024_x"}, miss: []string{"1999_x"}},
 		{name: "extended", pattern: "^ log  # a comment\n s [ ]x \\ y$", options: "x", match: []string{"logs x y"}, miss: []string{" log s  x y"}},
+		{name: "extended keeps quoted spaces", pattern: `^a \Q b #\E c$`, options: "x", match: []string{"a b #c"}, miss: []string{"ab#c"}},
 		{name: "extended keeps escaped hash", pattern: `^a\#b$`, options: "x", match: []string{"a#b"}},
 	}
 	for _, tc := range tests {

@@ -70,6 +70,16 @@ func stripExtended(p string) string {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch {
+		case c == '\\' && i+1 < len(p) && p[i+1] == 'Q':
+			// \Q...\E quotes literally, whitespace included.
+			end := strings.Index(p[i:], `\E`)
+			if end < 0 {
+				end = len(p) - i
+			} else {
+				end += 2
+			}
+			b.WriteString(p[i : i+end])
+			i += end - 1
 		case c == '\\' && i+1 < len(p):
 			b.WriteByte(c)
 			b.WriteByte(p[i+1])
