@@ -16,6 +16,11 @@ func FuzzKeyFilter(f *testing.F) {
 			keysEqual(recordKey, nil)
 			return
 		}
+		if cfg.key == nil {
+			// An empty --key filters nothing (found by this fuzzer: the
+			// first version of this test expected a document).
+			return
+		}
 		if !keysEqual(cfg.key, cfg.key) {
 			t.Fatalf("--key %q does not equal itself", key)
 		}
