@@ -22,7 +22,7 @@ import (
 // a start is permanent there, so one that slipped through would wedge the
 // prefix. A valid start (regexes with options, a collection remap) then
 // succeeds and the sync runs to canCommit with the destination equal to
-// the source under the remap.
+// the source under the remap (checked here and by POST /api/v1/verify).
 func TestStartRefusedAtTheDoor(t *testing.T) {
 	ctx := testenv.Context(t, 10*time.Minute)
 	h := newHarness(t, ctx, false)
@@ -130,6 +130,15 @@ func TestStartRefusedAtTheDoor(t *testing.T) {
 	}
 	if len(pairs) != 2 || !remapped {
 		t.Fatalf("got pairs %v, want items and orders -> orders_v2", pairs)
+	}
+	// The API's own verification compares through the same compiled remap.
+	h.post("/api/v1/verify", nil, 200)
+	p := h.waitSource("verification finished", 3*time.Minute, func(p map[string]any) bool {
+		v, _ := p["verification"].(map[string]any)
+		return v != nil && str(v, "state") != "running"
+	})
+	if v := p["verification"].(map[string]any); str(v, "state") != "equal" || num(v, "namespacesTotal") != 2 {
+		t.Fatalf("POST /api/v1/verify: got %v, want equal over 2 namespaces (items, orders -> orders_v2)", v)
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
