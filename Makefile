@@ -9,7 +9,7 @@ TEST_TIMEOUT ?= 25m
 PKGS ?= ./...
 DURATION ?= 30m
 
-.PHONY: all build test unit up down status install demo lint bench e2e soak probe clean
+.PHONY: all build test unit up down status install demo lint bench e2e soak probe clean fuzz
 
 all: build
 
@@ -72,6 +72,30 @@ e2e: up
 soak: up
 	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 LOGBRIDGE_DISRUPTIVE=1 LOGBRIDGE_SOAK=$(DURATION) LOGBRIDGE_E2E_SEEDS=$(E2E_SEEDS) \
 		$(GO) test -count=1 -timeout 24h -v -run '^TestSoak$$' ./tests/e2e/
+
+# Fuzz every parser of user input, FUZZTIME each (default 30s), one after
+# the other with FUZZ_PARALLEL workers. Seeds and named regression cases
+# live in each package's testdata/fuzz/<FuzzName>/; a crash the fuzzer finds
+# is written there too and becomes a regression case of `go test`.
+FUZZTIME ?= 30s
+FUZZ_PARALLEL ?= 1
+# Minimizing each new input may take up to a minute by default, which eats
+# short runs; crashers are still minimized.
+FUZZ_MINIMIZE ?= 10s
+FUZZ_TARGETS := \
+	./pkg/control:FuzzCompileRegex \
+	./pkg/control:FuzzStartParams \
+	./source-connector/internal/controlapi:FuzzStartRequest \
+	./sink-connector/internal/apply:FuzzParseNSMap \
+	./pkg/config:FuzzConfigFile \
+	./source-connector/internal/capture:FuzzMap \
+	./schema/inspect:FuzzKeyFilter
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZ_MINIMIZE) -parallel $(FUZZ_PARALLEL) $$pkg; \
+	done
 
 probe: up
 	eval "$$($(STACK) env)" && $(GO) run ./tests/conformance/cmd/probe --uri "$$SOURCE_URI" --name source

@@ -87,6 +87,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		managed.Clusters = map[string]string{}
 		for name, uri := range map[string]string{"cluster0": cluster0, "cluster1": cluster1} {
 			if uri != "" {
+				if err := mongox.ValidateURI(uri); err != nil {
+					fmt.Fprintf(stderr, "source-connector: --%s: %v\n", name, err)
+					return 2
+				}
 				managed.Clusters[name] = uri
 			}
 		}

@@ -7,6 +7,11 @@
 // request is checked against the state (Status.Check) before its event is
 // appended, and an invalid transition is refused with a reason.
 //
+// A start request is checked and compiled by Compile (namespace filter,
+// regex options and RE2-inexpressible constructs refused by name, remap
+// rules) before its event is written; every epoch start compiles the logged
+// parameters with the same function.
+//
 // Events:
 //
 //	start            the start request's parameters; epoch 1 begins, RUNNING

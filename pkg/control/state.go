@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -261,6 +259,11 @@ func (p StartParams) Reversed() StartParams {
 	r.Source, r.Destination = p.Destination, p.Source
 	r.NamespaceRemap = nil
 	for _, m := range p.NamespaceRemap {
+		// A collection rule without "to.collection" keeps the name; spelt
+		// out, so that the inverse is not read as a database rule.
+		if m.From.Collection != "" && m.To.Collection == "" {
+			m.To.Collection = m.From.Collection
+		}
 		r.NamespaceRemap = append(r.NamespaceRemap, Remap{From: m.To, To: m.From})
 	}
 	return r
@@ -295,54 +298,4 @@ func SinkGroup(base string, epoch int) string {
 		return base
 	}
 	return fmt.Sprintf("%s-e%d", base, epoch)
-}
-
-// Patterns turns mongosync-style namespace specs into nsfilter patterns
-// ("db.coll", "db.*", "/regex/").
-func Patterns(specs []NamespaceSpec) ([]string, error) {
-	var out []string
-	for _, sp := range specs {
-		switch {
-		case sp.DatabaseRegex != nil || sp.CollectionsRegex != nil:
-			db := regexp.QuoteMeta(sp.Database)
-			if sp.DatabaseRegex != nil {
-				db = embed(sp.DatabaseRegex, "[^.]*")
-			}
-			coll := ".+"
-			if sp.CollectionsRegex != nil {
-				coll = embed(sp.CollectionsRegex, ".*")
-			}
-			out = append(out, "/^(?:"+db+")\\.(?:"+coll+")$/")
-		case sp.Database == "":
-			return nil, fmt.Errorf("a namespace entry needs \"database\" or \"databaseRegex\": %+v", sp)
-		case len(sp.Collections) == 0:
-			out = append(out, sp.Database+".*")
-		default:
-			for _, c := range sp.Collections {
-				out = append(out, sp.Database+"."+c)
-			}
-		}
-	}
-	return out, nil
-}
-
-// embed rewrites a regex that MongoDB matches anywhere in one name part so
-// that it can sit between the anchors of a "db.coll" pattern: a leading ^ or
-// trailing $ pins it to the part's start or end, otherwise any prefix or
-// suffix (of the given class) may surround it. Alternations that anchor each
-// branch ("^a|^b") should be grouped by the user: "^(a|b)".
-func embed(r *Regex, any string) string {
-	p := r.Pattern
-	start, end := any, any
-	if strings.HasPrefix(p, "^") {
-		p, start = p[1:], ""
-	}
-	if strings.HasSuffix(p, "$") && !strings.HasSuffix(p, `\$`) {
-		p, end = p[:len(p)-1], ""
-	}
-	f := ""
-	if strings.Contains(r.Options, "i") {
-		f = "(?i)"
-	}
-	return start + "(?:" + f + p + ")" + end
 }

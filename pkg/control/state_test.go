@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/logbridge/logbridge/pkg/nsfilter"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -104,41 +103,6 @@ func TestInvalidTransitionsAreRefused(t *testing.T) {
 		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalidTransition)) {
 			t.Errorf("%s in %s (reversible=%v): got %v, want ok=%v", tt.action, tt.state, tt.reversible, err, tt.ok)
 		}
-	}
-}
-
-func TestPatterns(t *testing.T) {
-	got, err := Patterns([]NamespaceSpec{
-		{Database: "shop"},
-		{Database: "crm", Collections: []string{"a", "b"}},
-		{Database: "logs", CollectionsRegex: &Regex{Pattern: "^2024", Options: "i"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"shop.*", "crm.a", "crm.b", `/^(?:logs)\.(?:(?:(?i)2024).*)$/`}
-	if len(got) != len(want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("got %q, want %q", got, want)
-		}
-	}
-	f, err := nsfilter.New(got[3:], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		coll string
-		want bool
-	}{{"2024_jan", true}, {"2024", true}, {"x2024", false}} {
-		if m := f.Match("logs", tc.coll); m != tc.want {
-			t.Errorf("logs.%s: got %v, want %v", tc.coll, m, tc.want)
-		}
-	}
-	if _, err := Patterns([]NamespaceSpec{{Collections: []string{"x"}}}); err == nil {
-		t.Fatal("got nil error for an entry without database")
 	}
 }
 

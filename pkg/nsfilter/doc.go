@@ -14,6 +14,10 @@
 // "__logbridge") and system collections ("system.*") are never selected,
 // whatever the patterns say.
 //
+// The control API's includeNamespaces entries are compiled (package control)
+// into structured Rules instead (FromRules): names compare exactly, and each
+// regular expression is matched against its own name part only.
+//
 // A Filter is immutable and safe for concurrent use:
 //
 //	f, err := nsfilter.New([]string{"shop.*", "/^crm\\.acc/"}, []string{"shop.tmp"})

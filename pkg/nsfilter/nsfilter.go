@@ -15,16 +15,23 @@ const MetadataDBPrefix = "__logbridge"
 
 type matcher struct {
 	src  string
-	db   string         // exact db, or "" with re set
+	db   string         // exact db, or "" with re or dbRe set
 	coll string         // exact coll, or "*" for every collection
 	re   *regexp.Regexp // /regex/ pattern
 	all  bool           // "*"
+	// A Rule: db or dbRe, then colls or collRe (neither: every collection).
+	rule   bool
+	dbRe   *regexp.Regexp
+	collRe *regexp.Regexp
+	colls  map[string]bool
 }
 
 func (m matcher) match(db, coll string) bool {
 	switch {
 	case m.all:
 		return true
+	case m.rule:
+		return m.matchDB(db) && (m.collRe == nil || m.collRe.MatchString(coll)) && (m.colls == nil || m.colls[coll])
 	case m.re != nil:
 		return m.re.MatchString(db + "." + coll)
 	case m.db != db:
@@ -32,6 +39,68 @@ func (m matcher) match(db, coll string) bool {
 	default:
 		return m.coll == "*" || m.coll == coll
 	}
+}
+
+func (m matcher) matchDB(db string) bool {
+	if m.dbRe != nil {
+		return m.dbRe.MatchString(db)
+	}
+	return m.db == db
+}
+
+// wholeDB reports whether m selects every collection of db.
+func (m matcher) wholeDB(db string) bool {
+	switch {
+	case m.all:
+		return true
+	case m.rule:
+		return m.collRe == nil && m.colls == nil && m.matchDB(db)
+	default:
+		return m.re == nil && m.db == db && m.coll == "*"
+	}
+}
+
+// Rule is one structured namespace rule, as a mongosync includeNamespaces
+// entry gives it. Names compare exactly (no pattern characters, so a name
+// can never widen the rule); the regular expressions are matched against
+// their name part alone with MongoDB's $regex semantics: a match anywhere in
+// the name unless the pattern anchors itself with ^ or $. Matching each part
+// on its own keeps a user's pattern (say "a|b") from reaching into the other
+// part of the namespace.
+type Rule struct {
+	// Src describes the rule in logs and in String.
+	Src string
+	// DB is the exact database name; it is ignored when DBRegex is set.
+	DB      string
+	DBRegex *regexp.Regexp
+	// Colls are exact collection names; with neither Colls nor CollRegex
+	// the rule selects every collection of the database.
+	Colls     []string
+	CollRegex *regexp.Regexp
+}
+
+func (r Rule) matcher() matcher {
+	m := matcher{src: r.Src, rule: true, db: r.DB, dbRe: r.DBRegex, collRe: r.CollRegex}
+	if len(r.Colls) > 0 {
+		m.colls = map[string]bool{}
+		for _, c := range r.Colls {
+			m.colls[c] = true
+		}
+	}
+	return m
+}
+
+// FromRules builds a filter from structured rules (the control API's
+// includeNamespaces/excludeNamespaces, compiled by package control).
+func FromRules(include, exclude []Rule) *Filter {
+	f := &Filter{}
+	for _, r := range include {
+		f.include = append(f.include, r.matcher())
+	}
+	for _, r := range exclude {
+		f.exclude = append(f.exclude, r.matcher())
+	}
+	return f
 }
 
 // Filter selects namespaces. The zero value selects every user namespace.
@@ -127,16 +196,36 @@ func (f *Filter) MayMatchDB(db string) bool {
 	if SkippedDB(db) {
 		return false
 	}
+	if f.ExcludesDB(db) {
+		return false
+	}
 	if f == nil || len(f.include) == 0 {
-		for _, m := range f.excludeList() {
-			if m.db == db && m.coll == "*" || m.all {
-				return false
-			}
-		}
 		return true
 	}
 	for _, m := range f.include {
-		if m.all || m.re != nil || m.db == db {
+		if m.all || m.re != nil || (m.rule && m.matchDB(db)) || (!m.rule && m.db == db) {
+			return true
+		}
+	}
+	return false
+}
+
+// Excludes reports whether an exclude pattern matches db.coll (whatever
+// the include patterns say).
+func (f *Filter) Excludes(db, coll string) bool {
+	for _, m := range f.excludeList() {
+		if m.match(db, coll) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExcludesDB reports whether an exclude pattern removes every collection
+// of db. Regular expressions over "db.coll" never count: they may spare some.
+func (f *Filter) ExcludesDB(db string) bool {
+	for _, m := range f.excludeList() {
+		if m.wholeDB(db) {
 			return true
 		}
 	}

@@ -1,6 +1,9 @@
 package nsfilter
 
-import "testing"
+import (
+	"regexp"
+	"testing"
+)
 
 func TestMatch(t *testing.T) {
 	tests := []struct {
@@ -56,5 +59,42 @@ func TestMayMatchDB(t *testing.T) {
 	g, _ := New(nil, []string{"crm.*"})
 	if g.MayMatchDB("crm") || !g.MayMatchDB("shop") {
 		t.Errorf("MayMatchDB wrong for %s", g)
+	}
+}
+
+func TestRules(t *testing.T) {
+	f := FromRules(
+		[]Rule{
+			{Src: "shop.*", DB: "shop"},
+			{Src: "crm.{a,b}", DB: "crm", Colls: []string{"a", "b"}},
+			{Src: "/^t_/./x|y/", DBRegex: regexp.MustCompile("^t_"), CollRegex: regexp.MustCompile("x|y")},
+		},
+		[]Rule{{Src: "shop.tmp", DB: "shop", Colls: []string{"tmp"}}, {Src: "old.*", DB: "old"}},
+	)
+	for _, tc := range []struct {
+		db, coll string
+		want     bool
+	}{
+		{"shop", "orders", true}, {"shop", "tmp", false}, {"crm", "a", true}, {"crm", "c", false},
+		{"t_1", "ax", true}, {"t_1", "z", false}, {"x", "x", false}, {"at_1", "x", false}, {"old", "x", false},
+	} {
+		if got := f.Match(tc.db, tc.coll); got != tc.want {
+			t.Errorf("Match(%s.%s): got %v, want %v", tc.db, tc.coll, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		db   string
+		want bool
+	}{{"shop", true}, {"crm", true}, {"t_9", true}, {"other", false}, {"old", false}} {
+		if got := f.MayMatchDB(tc.db); got != tc.want {
+			t.Errorf("MayMatchDB(%s): got %v, want %v", tc.db, got, tc.want)
+		}
+	}
+	if !f.Excludes("shop", "tmp") || f.Excludes("shop", "orders") || !f.ExcludesDB("old") || f.ExcludesDB("shop") {
+		t.Errorf("Excludes/ExcludesDB: got shop.tmp=%v shop.orders=%v old=%v shop=%v, want true false true false",
+			f.Excludes("shop", "tmp"), f.Excludes("shop", "orders"), f.ExcludesDB("old"), f.ExcludesDB("shop"))
+	}
+	if got := f.String(); got != "include=shop.*,crm.{a,b},/^t_/./x|y/ exclude=shop.tmp,old.*" {
+		t.Errorf("String: got %q", got)
 	}
 }

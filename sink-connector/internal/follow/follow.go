@@ -248,27 +248,9 @@ func (f *Follower) EpochConfig(st control.Status) (sink.Config, error) {
 	return c, nil
 }
 
-// NSMapRules turns namespaceRemap entries into --ns-map rules.
-func NSMapRules(remap []control.Remap) ([]string, error) {
-	var out []string
-	for _, r := range remap {
-		switch {
-		case r.From.Database == "" || r.To.Database == "":
-			return nil, fmt.Errorf("namespaceRemap %+v: from and to need a database", r)
-		case r.From.Collection == "" && r.To.Collection != "":
-			return nil, fmt.Errorf("namespaceRemap %+v: a database maps to a database (no collection in \"to\")", r)
-		case r.From.Collection == "":
-			out = append(out, r.From.Database+".*="+r.To.Database+".*")
-		default:
-			to := r.To.Collection
-			if to == "" {
-				to = r.From.Collection
-			}
-			out = append(out, r.From.Database+"."+r.From.Collection+"="+r.To.Database+"."+to)
-		}
-	}
-	return out, nil
-}
+// NSMapRules turns namespaceRemap entries into --ns-map rules, checked by
+// the same compilation the control API accepted them with.
+func NSMapRules(remap []control.Remap) ([]string, error) { return control.RemapRules(remap) }
 
 func (f *Follower) names() []string {
 	var out []string

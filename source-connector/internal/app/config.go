@@ -29,6 +29,10 @@ type Config struct {
 	TopicRoute  string
 	// Include and Exclude are namespace patterns (see nsfilter).
 	Include, Exclude config.StringList
+	// Filter, when set, replaces Include and Exclude: the control API's
+	// start request compiled once by control.Compile, so that the epoch
+	// runs exactly what the request was checked as.
+	Filter *nsfilter.Filter
 	// Partitions and ReplicationFactor of created data topics.
 	Partitions        int
 	ReplicationFactor int

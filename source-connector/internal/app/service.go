@@ -56,7 +56,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f, _ := nsfilter.New(cfg.Include, cfg.Exclude)
+	f := cfg.Filter
+	if f == nil {
+		f, _ = nsfilter.New(cfg.Include, cfg.Exclude)
+	}
 	r, _ := publish.NewRouter(cfg.TopicPrefix, cfg.TopicRoute)
 	return &Service{
 		cfg: cfg, log: log, metrics: metrics.New(reg), filter: f, router: r,

@@ -108,30 +108,12 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 	ok(w)
 }
 
+// validateStart compiles every start parameter (control.Compile, the same
+// function every epoch start uses) so that a request that could not run is
+// refused with 400 before anything is written to the control log.
 func (c *Controller) validateStart(p control.StartParams) error {
-	var errs []error
-	for role, name := range map[string]string{"source": p.Source, "destination": p.Destination} {
-		if name == "" {
-			errs = append(errs, fmt.Errorf("%q is required (one of %v)", role, c.names()))
-		} else if _, ok := c.cfg.Clusters[name]; !ok {
-			errs = append(errs, fmt.Errorf("%s %q is not a configured cluster (configured: %v; add it with --%s)", role, name, c.names(), name))
-		}
-	}
-	if p.Source != "" && p.Source == p.Destination {
-		errs = append(errs, errors.New("source and destination must be different clusters"))
-	}
-	switch p.BuildIndexes {
-	case "", "afterDataCopy", "beforeDataCopy", "never":
-	default:
-		errs = append(errs, fmt.Errorf("buildIndexes %q: use afterDataCopy, beforeDataCopy or never", p.BuildIndexes))
-	}
-	if _, err := control.Patterns(p.IncludeNamespaces); err != nil {
-		errs = append(errs, fmt.Errorf("includeNamespaces: %w", err))
-	}
-	if _, err := control.Patterns(p.ExcludeNamespaces); err != nil {
-		errs = append(errs, fmt.Errorf("excludeNamespaces: %w", err))
-	}
-	return errors.Join(errs...)
+	_, err := control.Compile(p, c.names())
+	return err
 }
 
 var transitionEvent = map[control.Action]control.EventType{

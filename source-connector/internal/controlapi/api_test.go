@@ -272,3 +272,58 @@ func TestProgressAnswersWhileWriteBlockingHangs(t *testing.T) {
 		t.Fatalf("the start after the write-blocking attempt failed: got HTTP %d, want 200 (with a warning)", code)
 	}
 }
+
+// TestStartRefusedLeavesTheLogUntouched: a start that could not run gets
+// 400 InvalidRequest naming the problem, and nothing reaches the control
+// log (a start there is permanent); a valid start afterwards succeeds.
+func TestStartRefusedLeavesTheLogUntouched(t *testing.T) {
+	c, srv, opts := newTestAPI(t)
+	refused := []struct{ name, body, want string }{
+		{"bad regex", `{"source":"cluster0","destination":"cluster1","includeNamespaces":[{"database":"shop","collectionsRegex":{"pattern":"("}}]}`,
+			`includeNamespaces[0].collectionsRegex "(": not a valid regular expression`},
+		{"lookahead", `{"source":"cluster0","destination":"cluster1","includeNamespaces":[{"database":"shop","collectionsRegex":{"pattern":"^(?=a)"}}]}`,
+			`includeNamespaces[0].collectionsRegex "^(?=a)": lookahead (?=...) is not supported (RE2 syntax): rewrite without it`},
+		{"backreference", `{"source":"cluster0","destination":"cluster1","excludeNamespaces":[{"databaseRegex":{"pattern":"(a)\\1"}}]}`,
+			`backreference \1 is not supported`},
+		{"bad remap", `{"source":"cluster0","destination":"cluster1","namespaceRemap":[{"from":{"database":"shop"},"to":{"database":"shop","collection":"x"}}]}`,
+			"a database maps onto a database"},
+		{"remap collision", `{"source":"cluster0","destination":"cluster1","namespaceRemap":[{"from":{"database":"a"},"to":{"database":"c"}},{"from":{"database":"b"},"to":{"database":"c"}}]}`,
+			"c.* is already the target of namespaceRemap[0]"},
+		{"remap chain", `{"source":"cluster0","destination":"cluster1","namespaceRemap":[{"from":{"database":"a"},"to":{"database":"b"}},{"from":{"database":"b"},"to":{"database":"c"}}]}`,
+			"chains and cycles are not supported"},
+		{"reversed remap cannot run", `{"source":"cluster0","destination":"cluster1","reversible":true,"namespaceRemap":[{"from":{"database":"s","collection":"a"},"to":{"database":"x"}},{"from":{"database":"s"},"to":{"database":"y"}}]}`,
+			"the reversed sync could not run"},
+	}
+	for _, r := range refused {
+		code, body := call(t, srv, "POST", "/api/v1/start", r.body)
+		if code != 400 || body["success"] != false || body["error"] != "InvalidRequest" || !strings.Contains(body["errorDescription"].(string), r.want) {
+			t.Fatalf("%s: got HTTP %d %v, want 400 InvalidRequest mentioning %q", r.name, code, body, r.want)
+		}
+		if st := c.state.State; st != control.Idle {
+			t.Fatalf("%s: state %s after a refused start, want IDLE", r.name, st)
+		}
+	}
+	clog, err := control.NewLog(context.Background(), opts, "lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clog.Close()
+	if _, events, err := clog.Load(context.Background()); err != nil || len(events) != 0 {
+		t.Fatalf("control log after refused starts: %d events (%v), want none", len(events), err)
+	}
+	code, body := call(t, srv, "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster1","includeNamespaces":[{"databaseRegex":{"pattern":"^ shop $","options":"x"}}]}`)
+	if code != 200 {
+		t.Fatalf("valid start: got HTTP %d %v, want 200", code, body)
+	}
+	if _, events, err := clog.Load(context.Background()); err != nil || len(events) != 1 {
+		t.Fatalf("control log after a valid start: %d events (%v), want 1", len(events), err)
+	}
+	// The epoch runs with the compiled filter: the x option's spaces are gone.
+	cfg, err := c.epochConfig(c.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Filter == nil || !cfg.Filter.Match("shop", "orders") || cfg.Filter.Match("crm", "orders") {
+		t.Fatalf("epoch filter %v: want shop.orders selected and crm.orders not", cfg.Filter)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -255,13 +256,12 @@ func (c *Controller) epochConfig(st control.Status) (app.Config, error) {
 	cfg.TopicPrefix = control.TopicPrefix(c.cfg.Base.TopicPrefix, st.Epoch)
 	cfg.SyncEpoch = int64(st.Epoch)
 	cfg.TransactionalID = ""
-	var err error
-	if cfg.Include, err = control.Patterns(st.Params.IncludeNamespaces); err != nil {
-		return cfg, err
+	// The same compilation that accepted the request at the door (api.go).
+	compiled, err := control.Compile(st.Params, c.names())
+	if err != nil {
+		return cfg, fmt.Errorf("the logged start parameters do not compile: %w", err)
 	}
-	if cfg.Exclude, err = control.Patterns(st.Params.ExcludeNamespaces); err != nil {
-		return cfg, err
-	}
+	cfg.Include, cfg.Exclude, cfg.Filter = nil, nil, compiled.Filter
 	if st.EpochStart != nil {
 		t := st.EpochStart.Timestamp()
 		cfg.StartAt = &t
@@ -274,6 +274,7 @@ func (c *Controller) names() []string {
 	for n := range c.cfg.Clusters {
 		out = append(out, n)
 	}
+	sort.Strings(out) // a stable order in error messages
 	return out
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/logbridge/logbridge/pkg/control"
-	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/pkg/verify"
 )
 
@@ -75,17 +74,7 @@ func (c *Controller) runVerification(ctx context.Context, st control.Status, v *
 			v.Error = c.red.String(err.Error())
 		}
 	}
-	inc, err := control.Patterns(st.Params.IncludeNamespaces)
-	if err != nil {
-		finish("failed", err)
-		return
-	}
-	exc, err := control.Patterns(st.Params.ExcludeNamespaces)
-	if err != nil {
-		finish("failed", err)
-		return
-	}
-	filter, err := nsfilter.New(inc, exc)
+	compiled, err := control.Compile(st.Params, c.names())
 	if err != nil {
 		finish("failed", err)
 		return
@@ -102,7 +91,7 @@ func (c *Controller) runVerification(ctx context.Context, st control.Status, v *
 		return
 	}
 	defer dst.Disconnect(context.WithoutCancel(ctx))
-	pairs, err := verify.ListPairs(ctx, src, filter.Match, remapper(st.Params.NamespaceRemap))
+	pairs, err := verify.ListPairs(ctx, src, compiled.Filter.Match, compiled.Remap)
 	if err != nil {
 		finish("failed", err)
 		return
@@ -123,24 +112,5 @@ func (c *Controller) runVerification(ctx context.Context, st control.Status, v *
 		finish("equal", nil)
 	default:
 		finish("different", nil)
-	}
-}
-
-// remapper applies start's namespaceRemap (database, or database and
-// collection) to a source namespace.
-func remapper(rules []control.Remap) func(db, coll string) (string, string) {
-	return func(db, coll string) (string, string) {
-		for _, r := range rules {
-			if r.From.Database != db {
-				continue
-			}
-			if r.From.Collection == "" {
-				return r.To.Database, coll
-			}
-			if r.From.Collection == coll {
-				return r.To.Database, r.To.Collection
-			}
-		}
-		return db, coll
 	}
 }
