@@ -88,4 +88,3 @@ func RequireChangeStreams(ctx context.Context, cl *mongo.Client) (Topology, erro
 	}
 	return t, nil
 }
-
