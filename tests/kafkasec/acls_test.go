@@ -39,6 +39,12 @@ func sinkACLs(prefix, group string) []acl {
 	}
 }
 
+// inspectACLs are the grants of logbridge-inspect's principal: it reads partitions
+// directly (no consumer group), so READ on the topics is all.
+func inspectACLs(prefix string) []acl {
+	return []acl{{"topics", "topic", kadm.ACLPatternPrefixed, prefix, []kadm.ACLOperation{kadm.OpRead}}}
+}
+
 func (a acl) builder(principal string) *kadm.ACLBuilder {
 	b := kadm.NewACLs().Allow("User:" + principal).AllowHosts().ResourcePatternType(a.pattern).Operations(a.ops...)
 	switch a.resource {

@@ -3,7 +3,12 @@ package kafkasec
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,6 +73,7 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 	group := prefix + "-sink"
 	grant(t, env.Admin(t), sec.Source, sourceACLs(prefix, "logbridge-source-"+prefix))
 	grant(t, env.Admin(t), sec.Sink, sinkACLs(prefix, group))
+	grant(t, env.Admin(t), sec.Inspect, inspectACLs(prefix))
 
 	ctx := testenv.Context(t, 3*time.Minute)
 	src, dst := env.Source(t), env.Dest(t)
@@ -113,6 +119,55 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 	}
 	waitConverged(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
 	t.Logf("%s: snapshot and change events converged with least-privilege ACLs", l.name)
+
+	// An audit consumer reads the secured log with the same --kafka-* flags.
+	topic := prefix + "." + db + ".orders"
+	for _, kv := range l.env("INSPECT", sec.Inspect) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	cmd := exec.CommandContext(ctx, inspectBinary(t), append([]string{"--kafka-brokers", strings.Join(l.brokers, ","),
+		"--topic", topic, "--op", "delete", "--limit", "50"}, l.flags(sec.Inspect)...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("logbridge-inspect over %s: %v\n%s", l.name, err, stderr)
+	}
+	if n := strings.Count(string(out), "\n"); n != 50 {
+		t.Fatalf("logbridge-inspect printed %d delete events, want the 50 deletes:\n%s", n, out)
+	}
+}
+
+var (
+	inspectOnce sync.Once
+	inspectPath string
+	inspectErr  error
+)
+
+// inspectBinary builds cmd/logbridge-inspect once per test binary.
+func inspectBinary(t *testing.T) string {
+	t.Helper()
+	inspectOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		dir, err := os.MkdirTemp("", "logbridge-inspect")
+		if err != nil {
+			inspectErr = err
+			return
+		}
+		inspectPath = filepath.Join(dir, "logbridge-inspect")
+		cmd := exec.Command("go", "build", "-o", inspectPath, "./cmd/logbridge-inspect")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			inspectErr = fmt.Errorf("building logbridge-inspect: %v\n%s", err, out)
+		}
+	})
+	if inspectErr != nil {
+		t.Fatal(inspectErr)
+	}
+	return inspectPath
 }
 
 func startWithEnv(t *testing.T, name, bin string, extraEnv []string, args ...string) *procs.Proc {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,13 +19,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	lbconfig "github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/verify"
 	"github.com/logbridge/logbridge/schema"
 )
 
 // config is the parsed command line.
 type config struct {
-	brokers     []string
+	kafkaOpts   []kgo.Opt // brokers, client id, TLS and SASL (kafkax.Config)
 	topics      []string
 	topicRegex  *regexp.Regexp
 	partition   int
@@ -68,7 +68,7 @@ records only (isolation read_committed): aborted transactions never show.
 Without --follow it stops at the end offsets current when it started.
 
 Examples:
-  logbridge-inspect --brokers localhost:9092 --topic lb.shop.orders --from-beginning
+  logbridge-inspect --kafka-brokers localhost:9092 --topic lb.shop.orders --from-beginning
   logbridge-inspect --topic-regex '^lb\.shop\.' --op update,delete --follow
   logbridge-inspect --topic lb.shop.orders --key '{"_id":{"$oid":"65a0b1c2d3e4f5a6b7c8d9e0"}}'
   logbridge-inspect --topic lb.shop.orders --from-offset -10 --partition 3
@@ -87,12 +87,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
-	defBrokers := os.Getenv("KAFKA_BROKERS")
-	if defBrokers == "" {
-		defBrokers = "localhost:9092"
-	}
+	// The same --kafka-* flags (TLS, SASL, password file) and environment
+	// variables (LOGBRIDGE_INSPECT_KAFKA_*) as the connectors; no default broker.
+	var kafka kafkax.Config
+	kafka.RegisterFlags(fs, "logbridge-inspect")
 	var (
-		brokers     = fs.String("brokers", defBrokers, "comma-separated seed brokers; the default is $KAFKA_BROKERS when set")
+		brokers     = fs.String("brokers", "", "deprecated name of --kafka-brokers")
 		topics      = fs.String("topic", "", "comma-separated topics to read")
 		topicRegex  = fs.String("topic-regex", "", "read every topic matching this regular expression")
 		partition   = fs.Int("partition", -1, "read only this partition (-1: all)")
@@ -114,6 +114,20 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if registry.URL == "" {
 		registry.URL = *registryURL
 	}
+	if len(kafka.Brokers) == 0 && *brokers != "" {
+		for _, b := range strings.Split(*brokers, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				kafka.Brokers = append(kafka.Brokers, b)
+			}
+		}
+	}
+	if err := kafka.ResolvePassword(); err != nil {
+		return nil, err
+	}
+	kopts, err := kafka.ClientOpts() // validates
+	if err != nil {
+		return nil, err
+	}
 	if err := registry.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,14 +138,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		partition: *partition, limit: *limit, ns: *ns, registryCfg: registry, follow: *follow,
 		fromOffset: *fromOffset,
 	}
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			cfg.brokers = append(cfg.brokers, b)
-		}
-	}
-	if len(cfg.brokers) == 0 {
-		return nil, errors.New("--brokers is empty")
-	}
+	cfg.kafkaOpts = kopts
 	for _, t := range strings.Split(*topics, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			cfg.topics = append(cfg.topics, t)
@@ -217,15 +224,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	base := []kgo.Opt{
-		kgo.SeedBrokers(cfg.brokers...),
+	base := append(append([]kgo.Opt{}, cfg.kafkaOpts...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Control records (transaction markers) are returned so that the
 		// offset just below the last stable offset is always seen.
 		kgo.KeepControlRecords(),
-		kgo.ClientID("logbridge-inspect"),
-	}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...), kgo.ClientID("logbridge-inspect"))
+	)
+	admCl, err := kgo.NewClient(cfg.kafkaOpts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

@@ -91,7 +91,7 @@ func (e *env) run(t *testing.T, args ...string) []line {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	all := append([]string{"--brokers", strings.Join(e.brokers, ","), "--schema-registry-url", e.registry}, args...)
+	all := append([]string{"--kafka-brokers", strings.Join(e.brokers, ","), "--schema-registry-url", e.registry}, args...)
 	if err := Run(ctx, all, &out, &errOut); err != nil {
 		t.Fatalf("Run(%q): %v\nstderr: %s", args, err, errOut.String())
 	}
@@ -300,7 +300,7 @@ func testInspect(t *testing.T, brokers []string) {
 		out := &syncBuffer{}
 		done := make(chan error, 1)
 		go func() {
-			done <- Run(ctx, []string{"--brokers", strings.Join(brokers, ","), "--topic", topic, "--follow",
+			done <- Run(ctx, []string{"--kafka-brokers", strings.Join(brokers, ","), "--topic", topic, "--follow",
 				"--op", "replace"}, out, &bytes.Buffer{})
 		}()
 		time.Sleep(500 * time.Millisecond)
@@ -352,6 +352,8 @@ func TestUsage(t *testing.T) {
 		want string
 	}{
 		{"no topic", nil, "exactly one of --topic and --topic-regex"},
+		{"no brokers", []string{"--kafka-brokers", "", "--topic", "a"}, "kafka-brokers is required"},
+		{"SASL without user", []string{"--topic", "a", "--kafka-sasl-mechanism", "SCRAM-SHA-512"}, "kafka-sasl-user"},
 		{"both topic flags", []string{"--topic", "a", "--topic-regex", "b"}, "exactly one of"},
 		{"two starts", []string{"--topic", "a", "--from-offset", "3", "--from-time", "2026-01-01T00:00:00Z"}, "mutually exclusive"},
 		{"beginning and offset", []string{"--topic", "a", "--from-beginning", "--from-offset", "3"}, "mutually exclusive"},
@@ -363,7 +365,7 @@ func TestUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Run(context.Background(), tt.args, &out, &errOut)
+			err := Run(context.Background(), append([]string{"--kafka-brokers", "127.0.0.1:1"}, tt.args...), &out, &errOut)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
@@ -417,10 +419,11 @@ func TestKeysEqual(t *testing.T) {
 // (exit 2), before any broker is dialled.
 func TestInvalidSettingsExitTwo(t *testing.T) {
 	for _, args := range [][]string{
-		{"--brokers", "127.0.0.1:1"},
-		{"--brokers", "127.0.0.1:1", "--topic", "t", "--limit", "-1"},
-		{"--brokers", "127.0.0.1:1", "--topic", "t", "--partition", "-2"},
-		{"--brokers", "", "--topic", "t"},
+		{"--kafka-brokers", "127.0.0.1:1"},
+		{"--kafka-brokers", "127.0.0.1:1", "--topic", "t", "--limit", "-1"},
+		{"--kafka-brokers", "127.0.0.1:1", "--topic", "t", "--partition", "-2"},
+		{"--kafka-brokers", "", "--topic", "t"},
+		{"--brokers", "127.0.0.1:1", "--topic", "t", "--partition", "-2"}, // the deprecated name still parses
 	} {
 		err := Run(context.Background(), args, new(bytes.Buffer), new(bytes.Buffer))
 		if !errors.Is(err, ErrInvalidSettings) {

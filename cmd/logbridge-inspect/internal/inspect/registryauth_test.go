@@ -65,7 +65,7 @@ func TestInspectAuthRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	args := []string{"--brokers", strings.Join(c.ListenAddrs(), ","), "--topic", topic, "--limit", "1",
+	args := []string{"--kafka-brokers", strings.Join(c.ListenAddrs(), ","), "--topic", topic, "--limit", "1",
 		"--schema-registry-url", url, "--schema-registry-ca-file", ca, "--schema-registry-user", reader}
 	t.Setenv("LOGBRIDGE_INSPECT_SCHEMA_REGISTRY_PASSWORD", readerPassword)
 	var out, errOut bytes.Buffer
