@@ -197,6 +197,14 @@ func (c *Config) Validate() error {
 	case c.DestURI == "":
 		errs = append(errs, errors.New("dest-uri is required: the destination MongoDB URI (or --cluster0/--cluster1 for mongosync mode)"))
 	}
+	// A malformed URI is refused now, not on every connection attempt later.
+	for _, u := range []struct{ flag, uri string }{{"dest-uri", c.DestURI}, {"cluster0", c.Cluster0}, {"cluster1", c.Cluster1}} {
+		if u.uri != "" {
+			if err := mongox.ValidateURI(u.uri); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", u.flag, err))
+			}
+		}
+	}
 	if c.SessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("session-timeout %v: must not be negative (0: the broker's default)", c.SessionTimeout))
 	}

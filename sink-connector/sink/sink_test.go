@@ -48,6 +48,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "flush interval", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "0s"}, wantErr: "flush-interval 0s: must be positive"},
 		{name: "parallelism", args: []string{"--dest-uri", "mongodb://x", "--parallelism", "0"}, wantErr: "parallelism 0: must be at least 1"},
 		{name: "group", args: []string{"--dest-uri", "mongodb://x", "--group", ""}, wantErr: "group is empty"},
+		{name: "malformed dest uri", args: []string{"--dest-uri", "mongodb://h:99999/"}, wantErr: "dest-uri: not a valid MongoDB connection string"},
+		{name: "malformed cluster uri", args: []string{"--cluster0", "mongo://h", "--cluster1", "mongodb://h2"}, wantErr: "cluster0: not a valid MongoDB connection string"},
 		{name: "topic regex", args: []string{"--dest-uri", "mongodb://x", "--topic-regex", "a("}, wantErr: "topic-regex \"a(\" is not a valid regular expression"},
 		{name: "zero batch", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "0"}, wantErr: "batch-size 0"},
 		{name: "negative batch", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "-3"}, wantErr: "batch-size -3"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/kafkax"
+	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
@@ -162,6 +163,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.SourceURI == "" {
 		errs = append(errs, errors.New("source-uri is required: give the source's mongodb:// or mongodb+srv:// URI (or --cluster0/--cluster1 for mongosync mode)"))
+	} else if err := mongox.ValidateURI(c.SourceURI); err != nil {
+		// Refused now, not on every connection attempt later.
+		errs = append(errs, fmt.Errorf("source-uri: %w", err))
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)

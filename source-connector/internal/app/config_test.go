@@ -46,6 +46,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "bad route", mutate: func(c *Config) { c.TopicRoute = "{prefix}.x" }, want: "topic-route"},
 		{name: "zero partitions", mutate: func(c *Config) { c.Partitions = 0 }, want: "partitions"},
 		{name: "empty uri", mutate: func(c *Config) { c.SourceURI = "" }, want: "source-uri"},
+		{name: "malformed uri", mutate: func(c *Config) { c.SourceURI = "mongodb://u:secret@h:99999/" }, want: "source-uri: not a valid MongoDB connection string"},
 		{name: "tiny heartbeat", mutate: func(c *Config) { c.HeartbeatInterval = 1 }, want: "heartbeat"},
 		{name: "unknown compression", mutate: func(c *Config) { c.Compression = "brotli" }, want: "kafka-compression"},
 		{name: "no brokers", mutate: func(c *Config) { c.Kafka.Brokers = nil }, want: "kafka-brokers"},
