@@ -25,6 +25,8 @@ func ExplainConnect(err error) error {
 		return nil
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		return fmt.Errorf("%w: SASL authentication failed: check --kafka-sasl-mechanism, --kafka-sasl-user and the password (--kafka-sasl-password-file or the environment variable): %w", ErrNotAuthorized, err)
+	case errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return fmt.Errorf("the broker's listener does not take this SASL login: use the listener (port) that speaks SASL with --kafka-sasl-mechanism %s, or drop the --kafka-sasl-* flags for a listener without SASL: %w", "as configured", err)
 	case errors.As(err, &unknownCA):
 		return fmt.Errorf("the broker's TLS certificate is not signed by a CA this connector trusts: give the CA that signed it with --kafka-tls-ca-file: %w", err)
 	case errors.As(err, &hostErr):

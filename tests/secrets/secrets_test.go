@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logbridge/logbridge/pkg/control"
@@ -74,7 +75,7 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
-var httpAddrRe = regexp.MustCompile(`(?:msg="HTTP listening" addr|http)=(127\.0\.0\.1:\d+)`)
+var httpAddrRe = regexp.MustCompile(`(?:msg="HTTP listening" url=https?://|http=)(127\.0\.0\.1:\d+)`)
 
 // httpAddr waits for the process to log its bound HTTP address.
 func httpAddr(t *testing.T, p *procs.Proc) string {
@@ -329,14 +330,17 @@ func TestRuntimeErrorExitOne(t *testing.T) {
 	}
 }
 
-// TestSASLPasswordNeverShown runs a sink whose Kafka SASL password comes
-// from the command line (warned about), a file or the environment, and
+// TestSASLPasswordNeverShown runs a sink against the broker's SASL_SSL
+// listener, logged in as the stack's sink user with its real password, which
+// comes from the command line (warned about), a file or the environment, and
 // checks its log, progress answer and metrics for the password.
 func TestSASLPasswordNeverShown(t *testing.T) {
 	env := testenv.New(t)
+	sec := env.Secured(t)
+	password := sec.Users[sec.Sink]
 	_, sinkBin := procs.Binaries(t)
 	pwFile := filepath.Join(t.TempDir(), "sasl")
-	if err := os.WriteFile(pwFile, []byte(mSASL+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -345,9 +349,9 @@ func TestSASLPasswordNeverShown(t *testing.T) {
 		args []string
 		warn bool
 	}{
-		{name: "flag", args: []string{"--kafka-sasl-password", mSASL}, warn: true},
+		{name: "flag", args: []string{"--kafka-sasl-password", password}, warn: true},
 		{name: "file", args: []string{"--kafka-sasl-password-file", pwFile}},
-		{name: "environment", env: "LOGBRIDGE_SINK_KAFKA_SASL_PASSWORD=" + mSASL},
+		{name: "environment", env: "LOGBRIDGE_SINK_KAFKA_SASL_PASSWORD=" + password},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.env != "" {
@@ -355,9 +359,11 @@ func TestSASLPasswordNeverShown(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			prefix := testenv.TopicPrefix(t)
-			args := append([]string{"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
+			grantSinkRead(t, env, sec.Sink, prefix)
+			args := append([]string{"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(sec.SASLSSLBrokers, ","),
+				"--kafka-tls", "--kafka-tls-ca-file", sec.CAFile(),
 				"--topic-prefix", prefix, "--group", prefix, "--http-addr", "127.0.0.1:0", "--log-level", "debug",
-				"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "h5"}, tt.args...)
+				"--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-sasl-user", sec.Sink}, tt.args...)
 			p := procs.Start(t, "sink-"+tt.name, sinkBin, args...)
 			addr := httpAddr(t, p)
 			time.Sleep(2 * time.Second) // let the consumer try the broker
@@ -373,10 +379,45 @@ func TestSASLPasswordNeverShown(t *testing.T) {
 			log := p.Tail(1 << 24)
 			for what, text := range map[string]string{"progress": prog, "metrics": metrics, "log": log} {
 				assertNoMarkers(t, what, text)
+				if strings.Contains(text, password) {
+					t.Errorf("the %s shows the SASL password:\n%s", what, text)
+				}
+			}
+			if !strings.Contains(log, "partitions assigned") && !strings.Contains(log, "sink started") {
+				t.Errorf("the sink did not get going on the SASL_SSL listener; log:\n%s", log)
 			}
 			if got := strings.Contains(log, "visible to every local user"); got != tt.warn {
 				t.Errorf("command-line warning: got %v, want %v; log:\n%s", got, tt.warn, log)
 			}
 		})
+	}
+}
+
+// grantSinkRead lets principal read the topics of prefix and use the group
+// named prefix on the secured listeners (the README's sink ACLs), until the
+// test ends.
+func grantSinkRead(t *testing.T, env testenv.Env, principal, prefix string) {
+	t.Helper()
+	adm := env.Admin(t)
+	b := kadm.NewACLs().Allow("User:" + principal).AllowHosts().ResourcePatternType(kadm.ACLPatternPrefixed).
+		Topics(prefix).Groups(prefix).Operations(kadm.OpRead)
+	if _, err := adm.CreateACLs(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = adm.DeleteACLs(context.Background(), b) })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := adm.DescribeACLs(context.Background(), b)
+		n := 0
+		for _, r := range res {
+			n += len(r.Described)
+		}
+		if err == nil && n >= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ACLs not visible on the broker: %d described (%v)", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
