@@ -1,19 +1,12 @@
 package kafkasec
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/logbridge/logbridge/tests/procs"
+	"github.com/logbridge/logbridge/tests/testcerts"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -24,7 +17,7 @@ import (
 func TestBadKafkaCredentialsFailFast(t *testing.T) {
 	env := testenv.New(t)
 	sec := env.Secured(t)
-	otherCA := writeOtherCA(t)
+	otherCA := testcerts.NewCA(t, "some other CA").File
 	cases := []struct {
 		name    string
 		brokers []string
@@ -64,7 +57,7 @@ func TestBadKafkaCredentialsFailFast(t *testing.T) {
 				start := time.Now()
 				p := startWithEnv(t, who, bin, extra, append(append(args, "--kafka-brokers", strings.Join(c.brokers, ","),
 					"--topic-prefix", prefix, "--http-addr", "127.0.0.1:0"), flags...)...)
-				out := waitExit(t, p, 30*time.Second)
+				out := p.WaitExit(t, 30*time.Second)
 				t.Logf("%s %s: stopped after %s", who, c.name, time.Since(start).Round(100*time.Millisecond))
 				for _, w := range c.want {
 					if !strings.Contains(out, w) {
@@ -77,25 +70,4 @@ func TestBadKafkaCredentialsFailFast(t *testing.T) {
 			})
 		}
 	}
-}
-
-// writeOtherCA writes a self-signed CA certificate that signed nothing of the broker's.
-func writeOtherCA(t *testing.T) string {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "some other CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

@@ -46,7 +46,7 @@ func TestSourceStopsOnTopicLimit(t *testing.T) {
 	brokers := strings.Join(env.KafkaBrokers, ",")
 	source := procs.Start(t, "source", srcBin, "--source-uri", env.SourceURI, "--kafka-brokers", brokers,
 		"--topic-prefix", prefix, "--include", db+".*", "--http-addr", "127.0.0.1:0")
-	out := waitExit(t, source, time.Minute)
+	out := source.WaitExit(t, time.Minute)
 	for _, want := range []string{"topic accepts smaller records", "larger than topic " + topic, "max.message.bytes (1048576)",
 		"--add-config max.message.bytes=", "nothing is lost"} {
 		if !strings.Contains(out, want) {
@@ -58,7 +58,7 @@ func TestSourceStopsOnTopicLimit(t *testing.T) {
 	source.Start()
 	sink := procs.Start(t, "sink", sinkBin, "--dest-uri", env.DestURI, "--kafka-brokers", brokers,
 		"--topic-prefix", prefix, "--group", prefix+"-sink", "--http-addr", "127.0.0.1:0")
-	waitConverged(t, ctx, coll, dst.Database(db).Collection("big"), source, sink)
+	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("big"), source, sink)
 }
 
 // TestDeadLetterSizes: the dead-letter topic the sink creates accepts a 2 MiB poison record
@@ -100,7 +100,7 @@ func TestDeadLetterSizes(t *testing.T) {
 				"--group", prefix + "-sink", "--http-addr", "127.0.0.1:0", "--error-tolerance", "all"}
 			sink := procs.Start(t, "sink", sinkBin, sinkArgs...)
 			if preCreated {
-				out := waitExit(t, sink, time.Minute)
+				out := sink.WaitExit(t, time.Minute)
 				for _, want := range []string{"larger than topic " + dlq, "max.message.bytes (1048576)", "nothing is lost"} {
 					if !strings.Contains(out, want) {
 						t.Errorf("the sink's output does not say %q:\n%s", want, out)
@@ -109,7 +109,7 @@ func TestDeadLetterSizes(t *testing.T) {
 				alterMaxMessageBytes(t, ctx, adm, dlq, 65*oneMiB)
 				sink.Start()
 			}
-			waitConverged(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
+			testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
 			var got int
 			deadline := time.Now().Add(30 * time.Second)
 			for got = len(testenv.ReadTopic(t, env.KafkaBrokers, dlq)); got < 1 && time.Now().Before(deadline); got = len(testenv.ReadTopic(t, env.KafkaBrokers, dlq)) {

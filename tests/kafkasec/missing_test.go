@@ -95,7 +95,7 @@ func TestMissingACL(t *testing.T) {
 				}
 			})
 			denied := map[string]*procs.Proc{"source": source, "sink": sink}[c.who]
-			exit := waitExit(t, denied, time.Minute)
+			exit := denied.WaitExit(t, time.Minute)
 			want := []string{"Kafka denied", c.op.String(), prefix + c.resource}
 			if c.resource == "logbridge-source-" {
 				want[2] = txnID
@@ -110,7 +110,7 @@ func TestMissingACL(t *testing.T) {
 			revoke()
 			grant(t, env.Admin(t), principal, full)
 			denied.Start()
-			waitConverged(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
+			testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
 			if c.poison {
 				if n := len(testenv.ReadTopic(t, env.KafkaBrokers, prefix+"._dlq")); n != 1 {
 					t.Errorf("dead-letter topic holds %d records, want the 1 poison record", n)
@@ -139,23 +139,6 @@ func without(acls []acl, name string, op kadm.ACLOperation) []acl {
 		out = append(out, a)
 	}
 	return out
-}
-
-// waitExit waits for p to exit on its own and returns its log.
-func waitExit(t *testing.T, p *procs.Proc, d time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := p.Exited(); err != nil {
-			if !strings.Contains(err.Error(), "exit status 1") {
-				t.Errorf("%s: %v, want exit status 1", p.Name, err)
-			}
-			return p.Tail(20000)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s did not stop within %s without its permission:\n%s", p.Name, d, p.Tail(4000))
-	return ""
 }
 
 func kafkaEnsure(t *testing.T, ctx context.Context, env testenv.Env, topic string) (kadm.CreateTopicResponse, error) {

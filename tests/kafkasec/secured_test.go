@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
@@ -105,7 +104,7 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 		}
 	})
 
-	waitConverged(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
+	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
 	// Change events through the secured log.
 	if _, err := coll.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: 100}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "updated", Value: true}}}}); err != nil {
@@ -117,7 +116,7 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(1000)}, {Key: "late", Value: "yes"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitConverged(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
+	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
 	t.Logf("%s: snapshot and change events converged with least-privilege ACLs", l.name)
 
 	// An audit consumer reads the secured log with the same --kafka-* flags.
@@ -177,55 +176,4 @@ func startWithEnv(t *testing.T, name, bin string, extraEnv []string, args ...str
 		t.Setenv(k, v)
 	}
 	return procs.Start(t, name, bin, args...)
-}
-
-// waitConverged waits until dst holds exactly src's documents, byte for byte, failing
-// at once when a connector exits.
-func waitConverged(t *testing.T, ctx context.Context, src, dst *mongo.Collection, ps ...*procs.Proc) {
-	t.Helper()
-	var last string
-	for {
-		for _, p := range ps {
-			if err := p.Exited(); err != nil {
-				t.Fatalf("%s exited: %v", p.Name, err)
-			}
-		}
-		want, got := all(t, ctx, src), all(t, ctx, dst)
-		if last = diff(want, got); last == "" {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the destination did not converge: %s", last)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
-}
-
-func all(t *testing.T, ctx context.Context, c *mongo.Collection) map[string]bson.Raw {
-	t.Helper()
-	cur, err := c.Find(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bson.Raw{}
-	for cur.Next(ctx) {
-		out[cur.Current.Lookup("_id").String()] = append(bson.Raw(nil), cur.Current...)
-	}
-	if err := cur.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func diff(want, got map[string]bson.Raw) string {
-	if len(want) != len(got) {
-		return fmt.Sprintf("%d documents, want %d", len(got), len(want))
-	}
-	for id, w := range want {
-		if g, ok := got[id]; !ok || string(g) != string(w) {
-			return fmt.Sprintf("_id %s: got %v, want %v", id, g, w)
-		}
-	}
-	return ""
 }

@@ -166,3 +166,18 @@ func (p *Proc) Tail(n int) string {
 	}
 	return string(b)
 }
+
+// WaitExit waits up to d for the process to end by itself and returns its
+// log; the test fails if it is still running then.
+func (p *Proc) WaitExit(t testing.TB, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := p.Exited(); err != nil {
+			return p.Tail(1 << 20)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not stop within %s:\n%s", p.Name, d, p.Tail(4000))
+	return ""
+}

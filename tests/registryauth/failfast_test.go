@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/logbridge/logbridge/tests/procs"
+	"github.com/logbridge/logbridge/tests/testcerts"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -21,7 +22,7 @@ func TestAuthRegistryFailFast(t *testing.T) {
 	env := testenv.New(t)
 	reg := env.RegistryAuth(t)
 	const plantedPassword, plantedToken = "planted-registry-pw-7d1e", "planted-registry-token-52ab"
-	otherCA := writeOtherCA(t)
+	otherCA := testcerts.NewCA(t, "some other CA").File
 	cases := []struct {
 		name  string
 		flags func(t *testing.T, who string) ([]string, []string) // flags, env
@@ -61,7 +62,7 @@ func TestAuthRegistryFailFast(t *testing.T) {
 				begin := time.Now()
 				p := start(t, who, bin, extraEnv, slices.Concat(args, []string{"--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
 					"--topic-prefix", prefix, "--http-addr", "127.0.0.1:0", "--schema-registry-url", reg.URL}, flags)...)
-				out := waitExit(t, p, 30*time.Second)
+				out := p.WaitExit(t, 30*time.Second)
 				t.Logf("%s %s: stopped after %s", who, c.name, time.Since(begin).Round(100*time.Millisecond))
 				for _, w := range c.want {
 					if !strings.Contains(out, w) {
@@ -96,7 +97,7 @@ func TestAuthRegistryReadOnlySource(t *testing.T) {
 		"--source-uri", env.SourceURI, "--include", db+".*", "--encoding", "confluent",
 		"--kafka-brokers", strings.Join(env.KafkaBrokers, ","), "--topic-prefix", prefix, "--http-addr", "127.0.0.1:0",
 		"--schema-registry-url", reg.URL, "--schema-registry-ca-file", reg.CAFile, "--schema-registry-user", reg.ReaderUser)
-	out := waitExit(t, p, 30*time.Second)
+	out := p.WaitExit(t, 30*time.Second)
 	for _, w := range []string{"403", `user "` + reg.ReaderUser + `"`, "write access", "--schema-registry-user"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("the error does not say %q:\n%s", w, out)
