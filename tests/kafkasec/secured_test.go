@@ -14,6 +14,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/logbridge/logbridge/pkg/verify"
 	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
@@ -117,7 +118,12 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 		t.Fatal(err)
 	}
 	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
-	t.Logf("%s: snapshot and change events converged with least-privilege ACLs", l.name)
+	// logbridge-verify's comparison: documents by _id range, indexes and collection options.
+	rep, err := verify.Run(ctx, src, dst, []verify.Pair{{SourceDB: db, SourceColl: "orders", DestDB: db, DestColl: "orders"}}, verify.Options{}, nil)
+	if err != nil || !rep.Equal() {
+		t.Fatalf("verifier over %s: %v\n%s", l.name, err, rep.Namespaces[0].Summary())
+	}
+	t.Logf("%s: snapshot and change events converged with least-privilege ACLs; verifier: %s", l.name, rep.Namespaces[0].Summary())
 
 	// An audit consumer reads the secured log with the same --kafka-* flags.
 	topic := prefix + "." + db + ".orders"
