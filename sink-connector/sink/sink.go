@@ -27,6 +27,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/internal/consume"
@@ -372,7 +373,11 @@ func (s *Service) Progress() Progress { return s.consumer.Progress() }
 
 func (s *Service) serveProgress(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"progress": s.Progress()})
+	// "build" names the binary (pkg/version), as in the source's progress.
+	_ = json.NewEncoder(w).Encode(map[string]any{"progress": struct {
+		Progress
+		Build version.Info `json:"build"`
+	}{s.Progress(), version.Get()}})
 }
 
 // Run consumes and applies until ctx ends (nil) or a fatal error. It closes

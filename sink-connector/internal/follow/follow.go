@@ -43,6 +43,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
@@ -409,6 +410,8 @@ type Progress struct {
 	// Report is the epoch sink's supervision: restarts after a failure,
 	// the last error (redacted) and its time, the next attempt.
 	supervise.Report
+	// Build names the binary (pkg/version): what a rolling upgrade checks.
+	Build version.Info `json:"build"`
 }
 
 // Progress returns the follower's view. Safe for concurrent use.
@@ -417,7 +420,7 @@ func (f *Follower) Progress() Progress {
 	st := f.state
 	p := Progress{State: st.State, Epoch: st.Epoch, MarkerID: st.MarkerID, SinkCommitted: st.SinkCommitted,
 		DestTime: st.ResumeDestTime, CommitWait: f.commitWait, Error: f.lastErr, Warnings: append([]string{}, st.Warnings...),
-		Report: f.sup.Status().Report()}
+		Report: f.sup.Status().Report(), Build: version.Get()}
 	f.mu.Unlock()
 	if st.State != control.Idle {
 		p.Destination = st.Params.Destination
