@@ -169,6 +169,11 @@ func (f *Follower) Run(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			if err := f.Reconcile(gctx); err != nil && gctx.Err() == nil {
+				if errors.Is(err, version.ErrNewerFormat) {
+					// A newer release wrote the control log: stop rather
+					// than act on a state this binary cannot derive.
+					return f.red.Error(err)
+				}
 				f.setErr(err)
 				f.log.Error("following the control log failed; retrying", "err", f.red.Error(err))
 			}

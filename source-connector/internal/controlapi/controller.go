@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
@@ -162,6 +163,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		if err := c.reconcile(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, version.ErrNewerFormat) {
+				// A newer release wrote the control log: acting on a state
+				// this binary cannot derive could undo what it did. Stop.
+				return c.red.Error(err)
 			}
 			c.log.Error("control reconcile failed; retrying", "err", c.red.Error(err))
 		}
