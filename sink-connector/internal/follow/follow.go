@@ -101,6 +101,8 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 	rc := supervise.DefaultConfig()
 	rc.Initial, rc.Max = restartInitial, cfg.RestartBackoffMax
 	rc.Redact = f.red.String
+	// A newer release's state or metadata cannot be read by restarting.
+	rc.Permanent = func(err error) bool { return errors.Is(err, version.ErrNewerFormat) }
 	rc.OnFailure = func(epoch int, err error) { f.setErr(fmt.Errorf("epoch %d sink: %w", epoch, err)) }
 	var err error
 	if f.sup, err = supervise.New[*sink.Service](rc, "sink", log, f.regs); err != nil {
@@ -197,6 +199,9 @@ func (f *Follower) Run(ctx context.Context) error {
 func (f *Follower) Reconcile(ctx context.Context) error {
 	f.loopMu.Lock()
 	defer f.loopMu.Unlock()
+	if err := f.sup.Fatal(); err != nil {
+		return fmt.Errorf("the epoch's sink: %w", err)
+	}
 	st, _, err := f.clog.Load(ctx)
 	if err != nil {
 		return err

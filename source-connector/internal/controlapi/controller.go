@@ -119,6 +119,8 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 	}
 	red := mongox.NewRedactor(uris, cfg.Base.Kafka.SASLPassword)
 	cfg.Restart.Redact = red.String
+	// A newer release's state or metadata cannot be read by restarting.
+	cfg.Restart.Permanent = func(err error) bool { return errors.Is(err, version.ErrNewerFormat) }
 	sup, err := supervise.New[*app.Service](cfg.Restart, "source", log, regs)
 	if err != nil {
 		return nil, err
@@ -213,6 +215,9 @@ func (c *Controller) load(ctx context.Context) error {
 func (c *Controller) reconcile(ctx context.Context) error {
 	c.ops.Lock()
 	defer c.ops.Unlock()
+	if err := c.sup.Fatal(); err != nil {
+		return fmt.Errorf("the epoch's source connector: %w", err)
+	}
 	if err := c.load(ctx); err != nil {
 		return err
 	}
