@@ -285,6 +285,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			return nil, err
 		}
 	}
+	// Before anything is applied: refuse metadata a newer release wrote,
+	// record (or upgrade to) this binary's version.
+	if err := apply.CheckMetadata(ctx, s.dest, wc, cfg.Group, log); err != nil {
+		return nil, err
+	}
 	if cfg.TopicRegex == "" {
 		// A principal without READ on the prefix would be shown no topic and wait forever.
 		if err := checkTopicAccess(ctx, kopts, cfg); err != nil {
