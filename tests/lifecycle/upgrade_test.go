@@ -291,6 +291,11 @@ func upgradeScenario(t *testing.T, ctx context.Context, old, cur build, when str
 		t.Helper()
 		p.Replace(map[*proc]string{h.src: cur.src, h.snk: cur.sink}[p])
 		wait("the "+p.Name+" runs the new build", 2*time.Minute, func(m map[string]any) bool { return runsBuild(m, cur) && want(m) })
+		// Its first log line names the build (as mongosync logs its version).
+		startLine := fmt.Sprintf(`msg="%s-connector starting" version=%s commit=`, p.Name, cur.version)
+		if log := p.Tail(1 << 24); !strings.Contains(log, startLine) || !strings.Contains(log, fmt.Sprintf("metadataVersion=%d", cur.metadata)) {
+			t.Fatalf("the %s's log has no start-up line %q ... metadataVersion=%d", p.Name, startLine, cur.metadata)
+		}
 		t.Logf("%s replaced by the new build (%s)", p.Name, when)
 	}
 	anyState := func(map[string]any) bool { return true }
