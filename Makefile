@@ -46,11 +46,12 @@ release:
 	cd $(DIST) && sha256sum *.tar.gz */source-connector */sink-connector */logbridge-inspect */logbridge-verify > SHA256SUMS
 	@cat $(DIST)/SHA256SUMS
 
-# The container image, tagged with the version (and labelled with it and
-# the commit: org.opencontainers.image.version / .revision).
+# The container image, tagged with the version and as latest (what
+# deploy/k8s refers to), and labelled with the version and the commit
+# (org.opencontainers.image.version / .revision).
 image:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
-		-t $(IMAGE):$(VERSION) -f deploy/docker/Dockerfile .
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest -f deploy/docker/Dockerfile .
 
 install:
 	$(STACK) install
