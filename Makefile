@@ -9,13 +9,49 @@ TEST_TIMEOUT ?= 25m
 PKGS ?= ./...
 DURATION ?= 30m
 
-.PHONY: all build test unit up down status install demo lint bench e2e soak probe clean fuzz
+# The product version (semantic, X.Y.Z) is pkg/version/VERSION; every build
+# stamps it and the commit into the binaries (pkg/version, --version).
+VERSION ?= $(shell cat pkg/version/VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo -dirty)
+VERSION_PKG := github.com/logbridge/logbridge/pkg/version
+LDFLAGS := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
+CMDS := ./source-connector ./sink-connector ./cmd/logbridge-inspect ./cmd/logbridge-verify
+DIST := dist
+RELEASE_ARCHS := amd64 arm64
+IMAGE ?= logbridge
+
+.PHONY: all build release image test unit up down status install demo lint bench e2e soak probe clean fuzz
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./source-connector ./sink-connector ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ $(CMDS)
+
+# Static linux/amd64 and linux/arm64 binaries of the four commands, one
+# tarball per platform and SHA256SUMS over them, in dist/. A release is built
+# from a clean, committed tree (RELEASE_ALLOW_DIRTY=1 to try it anyway; the
+# binaries then say "-dirty"); record the commit in RELEASES (docs/versioning.md).
+release:
+	@if [ -z "$(RELEASE_ALLOW_DIRTY)" ] && [ -n "$$(git status --porcelain)" ]; then \
+		echo "make release: the tree has uncommitted changes; commit them first (or RELEASE_ALLOW_DIRTY=1)" >&2; exit 2; fi
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	set -e; for arch in $(RELEASE_ARCHS); do \
+		name=logbridge-$(VERSION)-linux-$$arch; \
+		mkdir -p $(DIST)/$$name; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$name/ $(CMDS); \
+		cp README.md CHANGELOG.md docs/versioning.md $(DIST)/$$name/; \
+		tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name; \
+	done
+	cd $(DIST) && sha256sum *.tar.gz */source-connector */sink-connector */logbridge-inspect */logbridge-verify > SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
+# The container image, tagged with the version and as latest (what
+# deploy/k8s refers to), and labelled with the version and the commit
+# (org.opencontainers.image.version / .revision).
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest -f deploy/docker/Dockerfile .
 
 install:
 	$(STACK) install
@@ -101,4 +137,4 @@ probe: up
 	eval "$$($(STACK) env)" && $(GO) run ./tests/conformance/cmd/probe --uri "$$SOURCE_URI" --name source
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -350,3 +350,20 @@ func TestRegisterSetsBackward(t *testing.T) {
 		t.Fatalf("registered schema: %v", err)
 	}
 }
+
+// TestContractVersionReleased: the version --version prints and records
+// carry in /api/v1/progress is a released copy, byte for byte the schemas this
+// build writes, and the newest one.
+func TestContractVersionReleased(t *testing.T) {
+	versions, err := released()
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("released schemas: %v, %d versions", err, len(versions))
+	}
+	last := versions[len(versions)-1]
+	if last.version != ContractVersion {
+		t.Fatalf("ContractVersion %s, but the newest released schema is %s: set ContractVersion to it", ContractVersion, last.version)
+	}
+	if last.value != ValueSchema || last.key != KeySchema {
+		t.Fatalf("schema/avro/*.avsc differ from released/%s: release them as the next version and set ContractVersion", ContractVersion)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/sink-connector/internal/follow"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
@@ -25,6 +26,10 @@ import (
 const envPrefix = "LOGBRIDGE_SINK"
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout)
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -60,6 +65,7 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 	}
 	var cfg sink.Config
 	cfg.RegisterFlags(fs)
+	version.RegisterFlag(fs)
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -83,6 +89,7 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 		return fail(2, err)
 	}
 	log = slog.New(red.Handler(log.Handler()))
+	version.LogStart(log, "sink-connector")
 	if config.OnCommandLine(args, "kafka-sasl-password") {
 		log.Warn("--kafka-sasl-password on the command line is visible to every local user (ps, /proc): use --kafka-sasl-password-file or " + envPrefix + "_KAFKA_SASL_PASSWORD")
 	}

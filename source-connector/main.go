@@ -24,6 +24,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 	"github.com/logbridge/logbridge/source-connector/internal/controlapi"
 )
@@ -31,6 +32,10 @@ import (
 const envPrefix = "LOGBRIDGE_SOURCE"
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
@@ -55,6 +60,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	managed.Restart = supervise.DefaultConfig()
 	fs.DurationVar(&managed.Restart.Max, "restart-backoff-max", managed.Restart.Max,
 		"longest wait between restarts of a failed epoch connector (mongosync mode): waits start at 1s and double up to this, so a cluster that rejects the credentials sees few login attempts")
+	version.RegisterFlag(fs)
 	fs.Usage = func() { usage(fs, stderr) }
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,6 +85,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return fail(2, err)
 	}
 	log = slog.New(red.Handler(log.Handler()))
+	version.LogStart(log, "source-connector")
 	if config.OnCommandLine(args, "kafka-sasl-password") {
 		log.Warn("--kafka-sasl-password on the command line is visible to every local user (ps, /proc): use --kafka-sasl-password-file or " + envPrefix + "_KAFKA_SASL_PASSWORD")
 	}

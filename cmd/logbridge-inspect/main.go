@@ -13,9 +13,14 @@ import (
 	"syscall"
 
 	"github.com/logbridge/logbridge/cmd/logbridge-inspect/internal/inspect"
+	"github.com/logbridge/logbridge/pkg/version"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := inspect.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -19,9 +19,14 @@ import (
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
 	"github.com/logbridge/logbridge/pkg/verify"
+	"github.com/logbridge/logbridge/pkg/version"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		version.Print(os.Stdout)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -94,6 +99,7 @@ Flags:
 	fs.Var(&st.exclude, "exclude", "namespaces to skip, same syntax as --include")
 	fs.IntVar(&st.rangeSize, "range-size", 1000, "source documents per compared range (1 or more)")
 	fs.IntVar(&st.maxReported, "max-reported", 10, "differing _ids reported per kind and namespace (0 or more)")
+	version.RegisterFlag(fs)
 	fs.StringVar(&st.checkpoint, "checkpoint", "", "file that records the last verified range of each namespace; a later run with the same file resumes after it (delete the file to start over)")
 	if err := config.Parse(fs, "LOGBRIDGE_VERIFY", args); err != nil {
 		return err

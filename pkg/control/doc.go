@@ -24,6 +24,12 @@
 //	reverse          COMMITTED → REVERSING
 //	reversed         REVERSING → RUNNING in epoch n+1, source and destination swapped
 //
+// Every event carries "v", the metadata version (pkg/version) of the binary
+// that wrote it; events without it (written before 0.1.0) are version 1. A
+// reader refuses an event of a newer version and an event type it does not
+// know (Load fails with version.ErrNewerFormat, and both services stop)
+// instead of skipping it: a skipped event could change the state.
+//
 //	log := control.NewLog(client, "logbridge")
 //	st, err := log.Load(ctx)        // fold everything written so far
 //	if err := st.Check(control.ActionPause); err != nil { … 409 … }

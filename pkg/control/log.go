@@ -58,7 +58,10 @@ func (l *Log) Append(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// Load reads the whole control log and folds it.
+// Load reads the whole control log and folds it. An event of a newer
+// metadata version, or of a type this binary does not know, is an error
+// wrapping version.ErrNewerFormat that names the topic and offset: the
+// caller stops rather than act on a state it cannot derive.
 func (l *Log) Load(ctx context.Context) (Status, []Event, error) {
 	adm := kadm.NewClient(l.prod)
 	var end kadm.ListedOffset
@@ -112,5 +115,9 @@ func (l *Log) Load(ctx context.Context) (Status, []Event, error) {
 			}
 		}
 	}
-	return Fold(events), events, nil
+	st := Fold(events)
+	if err := st.Err(); err != nil {
+		return Status{}, nil, fmt.Errorf("%s: %w", l.topic, err)
+	}
+	return st, events, nil
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/pkg/version"
 )
 
 // State is the sync's phase, named as mongosync names it.
@@ -94,6 +96,11 @@ func (c ClusterTime) Timestamp() bson.Timestamp { return bson.Timestamp{T: c.T, 
 
 // Event is one entry of the control log.
 type Event struct {
+	// V is the metadata version (pkg/version) of the binary that wrote the
+	// event; Marshal sets it. Events written before it existed have none:
+	// they are version 1. A reader refuses an event of a newer version
+	// (Unmarshal) and an event type it does not know (Status.Err).
+	V    int       `json:"v,omitempty"`
 	Type EventType `json:"type"`
 	Time time.Time `json:"time"`
 	// Start: the request; Reversed: the swapped parameters of the new epoch.
@@ -130,6 +137,22 @@ type Status struct {
 	PausedAt time.Time
 	Warnings []string
 	Events   int
+	// unknown is the first event whose type this binary does not know
+	// (Err reports it).
+	unknown *Event
+}
+
+// Err is non-nil when the folded log holds an event type this binary does
+// not know. A newer release that adds an event type raises the metadata
+// version, so such an event is either from a release that forgot to, or
+// foreign data; either way the state cannot be derived safely, and the
+// service stops instead of ignoring it.
+func (s Status) Err() error {
+	if s.unknown == nil {
+		return nil
+	}
+	return fmt.Errorf("control event at offset %d has the unknown type %q (metadata version %d): %w; run the logbridge release that wrote it, or check that nothing else writes to the control topic",
+		s.unknown.Offset, s.unknown.Type, max(s.unknown.V, 1), version.ErrNewerFormat)
 }
 
 // Action is a request a user makes of the API.
@@ -226,6 +249,11 @@ func (s *Status) Apply(ev Event) {
 			s.State, s.Epoch, s.Params, s.EpochStart = Running, s.Epoch+1, *ev.Params, ev.ClusterTime
 			s.MarkerID, s.CommitTime, s.SinkCommitted = "", nil, false
 		}
+	default:
+		if s.unknown == nil {
+			u := ev
+			s.unknown = &u
+		}
 	}
 	s.Warnings = appendNew(s.Warnings, ev.Warnings...)
 }
@@ -279,14 +307,25 @@ func TopicPrefix(base string, epoch int) string {
 	return fmt.Sprintf("%s-e%d", base, epoch)
 }
 
-// Marshal encodes an event for the control topic.
-func (ev Event) Marshal() ([]byte, error) { return json.Marshal(ev) }
+// Marshal encodes an event for the control topic, stamped with this
+// binary's metadata version unless ev.V is set.
+func (ev Event) Marshal() ([]byte, error) {
+	if ev.V == 0 {
+		ev.V = version.Metadata()
+	}
+	return json.Marshal(ev)
+}
 
-// Unmarshal decodes an event read from the control topic.
+// Unmarshal decodes an event read from the control topic. An event of a
+// newer metadata version than this binary reads is an error wrapping
+// version.ErrNewerFormat: its fields may mean what this binary cannot know.
 func Unmarshal(b []byte) (Event, error) {
 	var ev Event
 	if err := json.Unmarshal(b, &ev); err != nil {
 		return ev, fmt.Errorf("control event is not valid JSON (%v): the control topic holds foreign data", err)
+	}
+	if err := version.CheckRead(fmt.Sprintf("control event %q", ev.Type), ev.V, version.UpgradeAdvice); err != nil {
+		return ev, err
 	}
 	return ev, nil
 }

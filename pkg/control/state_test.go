@@ -123,12 +123,12 @@ func TestFirstSinkCommittedCounts(t *testing.T) {
 // conversion to and from bson.Timestamp.
 func TestClusterTimeEncoding(t *testing.T) {
 	ts := bson.Timestamp{T: 1700000000, I: 7}
-	ev := Event{Type: EvCommitMarked, Time: time.Unix(0, 0).UTC(), MarkerID: "m", ClusterTime: TimeOf(ts)}
+	ev := Event{V: 1, Type: EvCommitMarked, Time: time.Unix(0, 0).UTC(), MarkerID: "m", ClusterTime: TimeOf(ts)}
 	b, err := ev.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"type":"commitMarked","time":"1970-01-01T00:00:00Z","markerId":"m","clusterTime":{"t":1700000000,"i":7}}`
+	const want = `{"v":1,"type":"commitMarked","time":"1970-01-01T00:00:00Z","markerId":"m","clusterTime":{"t":1700000000,"i":7}}`
 	if string(b) != want {
 		t.Fatalf("got %s, want %s", b, want)
 	}

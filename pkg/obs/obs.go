@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/logbridge/logbridge/pkg/version"
 )
 
 // LogConfig selects the log format and level.
@@ -40,9 +43,27 @@ func (c LogConfig) NewLogger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// NewRegistry returns a registry with the Go and process collectors.
+// NewRegistry returns a registry with the Go and process collectors and
+// logbridge_build_info.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), BuildInfo())
 	return reg
+}
+
+// BuildInfo is the gauge logbridge_build_info, always 1, whose labels
+// describe the binary (pkg/version): version, revision (the commit),
+// goversion, record_contract and metadata_version — the names Prometheus'
+// own build_info metrics use where one exists, so that dashboards can join
+// on them (e.g. count by (version) to watch a rolling upgrade).
+func BuildInfo() prometheus.Collector {
+	i := version.Get()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "logbridge_build_info",
+		Help: "Always 1; the labels describe the running binary (version, commit, Go version, record contract, metadata version).",
+		ConstLabels: prometheus.Labels{"version": i.Version, "revision": i.Commit, "goversion": i.GoVersion,
+			"record_contract": i.RecordContract, "metadata_version": strconv.Itoa(i.Metadata)},
+	})
+	g.Set(1)
+	return g
 }

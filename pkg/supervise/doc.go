@@ -18,6 +18,9 @@
 // registers its collectors again); Registries serves the process registry
 // together with the current attempt's.
 //
+// A failure Config.Permanent picks (a state written by a newer release) is
+// not retried: the supervisor keeps it in Fatal, and the owner stops.
+//
 // The last error (redacted by the owner's Redact function), its time, the
 // restart count and the next attempt are in Status and Report (the JSON the
 // connectors add to GET /api/v1/progress), and in the metrics

@@ -41,6 +41,10 @@ type Config struct {
 	// OnFailure, when set, is told of each failure (for an owner that
 	// explains known errors in its own progress field).
 	OnFailure func(epoch int, err error)
+	// Permanent, when set, picks the failures a restart cannot cure (e.g.
+	// a state written by a newer release): the service is not restarted
+	// and Fatal returns the error, for the owner to stop on.
+	Permanent func(err error) bool
 }
 
 // DefaultConfig is 1 s doubling to 1 min, reset after 1 min up, 20% jitter.
@@ -137,6 +141,15 @@ type Supervisor[S Service] struct {
 	mu     sync.Mutex
 	cur    *epochRun[S]
 	status Status
+	fatal  error
+}
+
+// Fatal returns the failure Config.Permanent picked (nil if none): the
+// service was not restarted after it.
+func (s *Supervisor[S]) Fatal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatal
 }
 
 type epochRun[S Service] struct {
@@ -291,6 +304,17 @@ func (s *Supervisor[S]) loop(ctx context.Context, e *epochRun[S], start StartFun
 		failures++
 		delay := s.cfg.jittered(s.cfg.Delay(failures), s.rand())
 		msg := s.redact(err)
+		if s.cfg.Permanent != nil && s.cfg.Permanent(err) {
+			s.mu.Lock()
+			if s.cur == e {
+				s.status.LastError, s.status.LastErrorAt, s.status.NextStart = msg, now, time.Time{}
+			}
+			s.fatal = err
+			s.mu.Unlock()
+			s.lastErr.Set(float64(now.UnixNano()) / 1e9)
+			s.log.Error("epoch service failed; a restart cannot cure this, not restarting", "epoch", e.epoch, "err", msg)
+			return
+		}
 		s.mu.Lock()
 		if s.cur == e {
 			s.status.Restarts++

@@ -27,6 +27,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/internal/consume"
@@ -292,6 +293,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			return nil, err
 		}
 	}
+	// Before anything is applied: refuse metadata a newer release wrote,
+	// record (or upgrade to) this binary's version.
+	if err := apply.CheckMetadata(ctx, s.dest, wc, cfg.Group, log); err != nil {
+		return nil, err
+	}
 	if cfg.TopicRegex == "" {
 		// A principal without READ on the prefix would be shown no topic and wait forever.
 		if err := checkTopicAccess(ctx, kopts, cfg); err != nil {
@@ -380,7 +386,11 @@ func (s *Service) Progress() Progress { return s.consumer.Progress() }
 
 func (s *Service) serveProgress(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"progress": s.Progress()})
+	// "build" names the binary (pkg/version), as in the source's progress.
+	_ = json.NewEncoder(w).Encode(map[string]any{"progress": struct {
+		Progress
+		Build version.Info `json:"build"`
+	}{s.Progress(), version.Get()}})
 }
 
 // Run consumes and applies until ctx ends (nil) or a fatal error. It closes

@@ -117,6 +117,24 @@ func requireCapable(t *testing.T, ctx context.Context, cl *mongo.Client, name, u
 // topic prefix, sink group and database, and seeds the database on cluster0.
 func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	t.Helper()
+	srcBin, sinkBin := binaries(t)
+	return newHarnessWith(t, ctx, harnessOpts{blocking: blocking, srcBin: srcBin, sinkBin: sinkBin})
+}
+
+// harnessOpts: what newHarnessWith starts.
+type harnessOpts struct {
+	blocking        bool
+	srcBin, sinkBin string
+	// beforeStart runs after the seed, before the services start.
+	beforeStart func(h *harness)
+	// srcArgs are extra source-connector flags.
+	srcArgs []string
+}
+
+// newHarnessWith is newHarness with the given binaries and options.
+func newHarnessWith(t *testing.T, ctx context.Context, o harnessOpts) *harness {
+	t.Helper()
+	blocking := o.blocking
 	env := testenv.New(t)
 	h := &harness{t: t, ctx: ctx, env: env, c0: env.Source(t), c1: env.Dest(t),
 		db: testenv.DBName(t), prefix: testenv.TopicPrefix(t), blocking: blocking, restarted: map[string]bool{}}
@@ -133,8 +151,11 @@ func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 			_ = cl.Database(h.db).Drop(cctx)
 		}
 	})
-	srcBin, sinkBin := binaries(t)
+	srcBin, sinkBin := o.srcBin, o.sinkBin
 	seed(t, ctx, h.c0, h.db)
+	if o.beforeStart != nil {
+		o.beforeStart(h)
+	}
 	// The test reads the control log itself, to know the state a service
 	// is killed in, and writes to it where only a crash could stop there.
 	clog, err := control.NewLog(ctx, []kgo.Opt{kgo.SeedBrokers(env.KafkaBrokers...)}, h.prefix)
@@ -148,9 +169,10 @@ func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	srcAddr, sinkAddr := freePort(t), freePort(t)
 	// The mutating endpoints need the API token, on loopback too.
 	tf, token := tokenFile(t)
-	h.src = startProc(t, "source", srcBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
+	srcArgs := []string{"--cluster0", env.SourceURI, "--cluster1", env.DestURI,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--sink-group", h.group,
-		"--http-addr", srcAddr, "--api-token-file", tf, "--heartbeat-interval", "1s")
+		"--http-addr", srcAddr, "--api-token-file", tf, "--heartbeat-interval", "1s"}
+	h.src = startProc(t, "source", srcBin, append(srcArgs, o.srcArgs...)...)
 	h.snk = startProc(t, "sink", sinkBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--group", h.group,
 		"--http-addr", sinkAddr, "--api-token-file", tf, "--session-timeout", "6s")

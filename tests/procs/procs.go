@@ -29,21 +29,43 @@ var (
 func Binaries(t testing.TB) (source, sink string) {
 	t.Helper()
 	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		if binDir, buildErr = os.MkdirTemp("", "logbridge-bin"); buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./source-connector", "./sink-connector")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building the connectors: %v\n%s", err, out)
-		}
+		buildErr = build(Root(), binDir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return filepath.Join(binDir, "source-connector"), filepath.Join(binDir, "sink-connector")
+}
+
+// Root is the root of the repository this package is in.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Build builds both connectors of the module at root (this tree or another
+// checkout, e.g. a previous release) into a fresh directory of the test,
+// with extra go build flags (e.g. -ldflags), and returns their paths.
+func Build(t testing.TB, root string, flags ...string) (source, sink string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := build(root, dir, flags...); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "source-connector"), filepath.Join(dir, "sink-connector")
+}
+
+func build(root, dir string, flags ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", dir+"/", "./source-connector", "./sink-connector")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the connectors in %s (go %v): %v\n%s", root, args, err, out)
+	}
+	return nil
 }
 
 // Proc is one connector process that a test kills and restarts. Its output
@@ -80,7 +102,7 @@ func (p *Proc) Start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	fmt.Fprintf(f, "=== run %d at %s\n", p.runs, time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(f, "=== run %d at %s: %s\n", p.runs, time.Now().Format(time.RFC3339Nano), p.bin)
 	p.runs++
 	p.cmd = exec.Command(p.bin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
@@ -117,6 +139,19 @@ func (p *Proc) Stop() {
 	}
 	p.cmd = nil
 }
+
+// Replace is a live upgrade (or downgrade): it stops the process
+// gracefully, swaps its binary for bin and starts it with the same
+// arguments.
+func (p *Proc) Replace(bin string) {
+	p.t.Helper()
+	p.Stop()
+	p.bin = bin
+	p.Start()
+}
+
+// Binary is the path of the binary the process runs.
+func (p *Proc) Binary() string { return p.bin }
 
 // Restart stops the process gracefully and starts it again.
 func (p *Proc) Restart() {

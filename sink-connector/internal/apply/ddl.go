@@ -15,6 +15,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/retry"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
 )
@@ -144,7 +145,7 @@ func (a *DDLApplier) isApplied(ctx context.Context, id string, ns string) (bool,
 func (a *DDLApplier) record(ctx context.Context, id string, ns string, kind string) error {
 	err := retry.Do(ctx, a.retry, mongox.IsTransient, func(ctx context.Context) error {
 		_, err := a.meta().ReplaceOne(ctx, bson.D{{Key: "_id", Value: a.key(id, ns)}},
-			bson.D{{Key: "kind", Value: kind}, {Key: "at", Value: time.Now().UTC()}}, options.Replace().SetUpsert(true))
+			bson.D{{Key: "v", Value: version.Metadata()}, {Key: "kind", Value: kind}, {Key: "at", Value: time.Now().UTC()}}, options.Replace().SetUpsert(true))
 		return err
 	})
 	if err != nil {

@@ -31,6 +31,12 @@
 // {group, ID, "topic:<topic>"}: the record says every partition of that topic
 // passed the marker, which is what a commit waits for).
 //
+// The metadata is versioned (docs/versioning.md): each applied_ddl record
+// carries v, the metadata version of the sink that wrote it, and
+// __logbridge.version holds one document per group with the highest version
+// that ran. CheckMetadata runs before a sink applies anything: it refuses
+// metadata a newer release wrote and records (upgrades to) its own version.
+//
 //	w := apply.NewWriter(client, writeconcern.Majority(), m, log)
 //	b := apply.NewBatch(nsmap)
 //	_ = b.Add(ev, apply.Ref{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Op: ev.Op})

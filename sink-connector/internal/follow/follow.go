@@ -43,6 +43,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
@@ -100,6 +101,8 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 	rc := supervise.DefaultConfig()
 	rc.Initial, rc.Max = restartInitial, cfg.RestartBackoffMax
 	rc.Redact = f.red.String
+	// A newer release's state or metadata cannot be read by restarting.
+	rc.Permanent = func(err error) bool { return errors.Is(err, version.ErrNewerFormat) }
 	rc.OnFailure = func(epoch int, err error) { f.setErr(fmt.Errorf("epoch %d sink: %w", epoch, err)) }
 	var err error
 	if f.sup, err = supervise.New[*sink.Service](rc, "sink", log, f.regs); err != nil {
@@ -168,6 +171,11 @@ func (f *Follower) Run(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			if err := f.Reconcile(gctx); err != nil && gctx.Err() == nil {
+				if errors.Is(err, version.ErrNewerFormat) {
+					// A newer release wrote the control log: stop rather
+					// than act on a state this binary cannot derive.
+					return f.red.Error(err)
+				}
 				f.setErr(err)
 				f.log.Error("following the control log failed; retrying", "err", f.red.Error(err))
 			}
@@ -191,6 +199,9 @@ func (f *Follower) Run(ctx context.Context) error {
 func (f *Follower) Reconcile(ctx context.Context) error {
 	f.loopMu.Lock()
 	defer f.loopMu.Unlock()
+	if err := f.sup.Fatal(); err != nil {
+		return fmt.Errorf("the epoch's sink: %w", err)
+	}
 	st, _, err := f.clog.Load(ctx)
 	if err != nil {
 		return err
@@ -409,6 +420,8 @@ type Progress struct {
 	// Report is the epoch sink's supervision: restarts after a failure,
 	// the last error (redacted) and its time, the next attempt.
 	supervise.Report
+	// Build names the binary (pkg/version): what a rolling upgrade checks.
+	Build version.Info `json:"build"`
 }
 
 // Progress returns the follower's view. Safe for concurrent use.
@@ -417,7 +430,7 @@ func (f *Follower) Progress() Progress {
 	st := f.state
 	p := Progress{State: st.State, Epoch: st.Epoch, MarkerID: st.MarkerID, SinkCommitted: st.SinkCommitted,
 		DestTime: st.ResumeDestTime, CommitWait: f.commitWait, Error: f.lastErr, Warnings: append([]string{}, st.Warnings...),
-		Report: f.sup.Status().Report()}
+		Report: f.sup.Status().Report(), Build: version.Get()}
 	f.mu.Unlock()
 	if st.State != control.Idle {
 		p.Destination = st.Params.Destination

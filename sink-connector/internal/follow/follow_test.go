@@ -19,6 +19,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 )
 
@@ -129,6 +130,9 @@ func TestFollowsStates(t *testing.T) {
 	}
 	if p := f.Progress(); p.State != control.Idle || p.Running || p.Progress != nil {
 		t.Fatalf("idle progress: %+v", p)
+	}
+	if p := f.Progress(); p.Build != version.Get() || p.Build.Version == "" || p.Build.Metadata != version.Metadata() {
+		t.Fatalf("progress build: got %+v, want %+v", p.Build, version.Get())
 	}
 	clog, err := control.NewLog(ctx, []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)}, "lb")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
 	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
@@ -195,7 +196,7 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 	if err != nil {
 		return nil, s.sourceErr("listing namespaces", err)
 	}
-	meta := &checkpoint.Meta{Version: checkpoint.StateVersion, T0: t0, Epoch: s.cfg.SyncEpoch, Source: source, PlannedAt: time.Now().UTC()}
+	meta := &checkpoint.Meta{Version: int32(version.Metadata()), T0: t0, Epoch: s.cfg.SyncEpoch, Source: source, PlannedAt: time.Now().UTC()}
 	var items []checkpoint.Item
 	var total int64
 	for _, c := range colls {

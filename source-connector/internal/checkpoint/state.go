@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strconv"
@@ -8,7 +9,9 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 )
 
@@ -16,6 +19,12 @@ import (
 // compacted source-state topic. Every field is written in the same Kafka
 // transaction as the data records it covers, so after any crash State
 // describes exactly what the log holds.
+//
+// Every value carries "v", the metadata version (pkg/version) of the binary
+// that wrote it (EncodeState adds it); a value without one was written
+// before 0.1.0 and is version 1. Apply refuses a value of a newer version
+// and a key it does not know, so an older binary never resumes from a state
+// it would misread (docs/versioning.md).
 //
 // Keys of the state topic (values are BSON documents; a null value deletes):
 //
@@ -57,11 +66,10 @@ func (s *State) SortedRanges() []*RangeState {
 	return out
 }
 
-// StateVersion is the version of the state records this build writes.
-const StateVersion = 1
-
 // Meta is the snapshot plan's header.
 type Meta struct {
+	// Version is the metadata version of the binary that made the plan;
+	// every state record carries its own "v" too (EncodeState).
 	Version   int32          `bson:"v"`
 	T0        bson.Timestamp `bson:"t0"`
 	Epoch     int64          `bson:"epoch"`
@@ -192,16 +200,16 @@ func (s *State) Apply(key string, value []byte) error {
 		case strings.HasPrefix(key, prefixRange):
 			delete(s.Ranges, key)
 		}
-		return nil
+		return nil // deleting a key this build does not know changes nothing it reads
+	}
+	if err := checkStateVersion(key, value); err != nil {
+		return err
 	}
 	var err error
 	switch {
 	case key == KeyMeta:
 		m := &Meta{}
 		if err = bson.Unmarshal(value, m); err == nil {
-			if m.Version > StateVersion {
-				return fmt.Errorf("state record %q has version %d; this build reads up to %d: upgrade the source connector", key, m.Version, StateVersion)
-			}
 			s.Meta = m
 		}
 	case key == KeySnapshot:
@@ -227,7 +235,10 @@ func (s *State) Apply(key string, value []byte) error {
 			s.Ranges[key] = v
 		}
 	default:
-		return nil // a newer build's key: ignore
+		// A release that adds a key raises the metadata version, which
+		// checkStateVersion refused above; a key of this version that this
+		// build does not know is foreign data. Never skip it.
+		return fmt.Errorf("state record %q: unknown key (metadata version %d): the state topic holds records this source connector did not write; check that nothing else writes to it, or run the release that wrote it", key, stateVersion(value))
 	}
 	if err != nil {
 		return fmt.Errorf("decoding state record %q: %w", key, err)
@@ -235,7 +246,8 @@ func (s *State) Apply(key string, value []byte) error {
 	return nil
 }
 
-// EncodeState marshals a state value.
+// EncodeState marshals a state value and stamps it with this binary's
+// metadata version ("v", first) unless the value has a "v" of its own.
 func EncodeState(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
@@ -244,5 +256,25 @@ func EncodeState(v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding state: %w", err)
 	}
-	return b, nil
+	if _, err := bson.Raw(b).LookupErr("v"); err == nil {
+		return b, nil
+	}
+	out := make([]byte, 4, len(b)+8)
+	out = bsoncore.AppendInt32Element(out, "v", int32(version.Metadata()))
+	out = append(out, b[4:]...) // the elements and the terminating 0
+	binary.LittleEndian.PutUint32(out, uint32(len(out)))
+	return out, nil
+}
+
+// stateVersion is the metadata version of a state value (1 without "v").
+func stateVersion(value []byte) int {
+	if v, ok := bson.Raw(value).Lookup("v").AsInt64OK(); ok && v > 0 {
+		return int(v)
+	}
+	return 1
+}
+
+func checkStateVersion(key string, value []byte) error {
+	return version.CheckRead(fmt.Sprintf("source state record %q", key), stateVersion(value),
+		version.UpgradeAdvice)
 }

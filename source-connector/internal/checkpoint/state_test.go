@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/pkg/version"
 )
 
 func TestStateApply(t *testing.T) {
@@ -32,7 +34,7 @@ func TestStateApply(t *testing.T) {
 	if err := st.Apply(KeySnapshot, nil); err != nil || st.SnapshotDone() {
 		t.Fatalf("tombstone not applied: %v", err)
 	}
-	b, _ := EncodeState(&Meta{Version: StateVersion + 1})
+	b, _ := EncodeState(&Meta{Version: int32(version.Metadata() + 1)})
 	if err := st.Apply(KeyMeta, b); err == nil {
 		t.Fatal("newer state version accepted")
 	}

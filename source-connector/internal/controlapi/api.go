@@ -15,6 +15,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
 
@@ -186,6 +187,8 @@ type Progress struct {
 	// Report is the epoch connector's supervision: restarts after a
 	// failure, the last error (redacted) and its time, the next attempt.
 	supervise.Report
+	// Build names the binary (pkg/version): what a rolling upgrade checks.
+	Build version.Info `json:"build"`
 
 	notReady string
 }
@@ -254,7 +257,7 @@ func (c *Controller) progress(ctx context.Context) Progress {
 	}
 
 	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime,
-		Verification: c.verif.snapshot(), Report: c.sup.Status().Report()}
+		Verification: c.verif.snapshot(), Report: c.sup.Status().Report(), Build: version.Get()}
 	if p.Warnings == nil {
 		p.Warnings = []string{}
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/httpapi"
+	"github.com/logbridge/logbridge/pkg/version"
+	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
 
@@ -325,5 +327,18 @@ func TestStartRefusedLeavesTheLogUntouched(t *testing.T) {
 	}
 	if cfg.Filter == nil || !cfg.Filter.Match("shop", "orders") || cfg.Filter.Match("crm", "orders") {
 		t.Fatalf("epoch filter %v: want shop.orders selected and crm.orders not", cfg.Filter)
+	}
+}
+
+// TestProgressNamesTheBuild: progress carries the binary's version, commit,
+// record contract and metadata version (what a rolling upgrade checks).
+func TestProgressNamesTheBuild(t *testing.T) {
+	_, srv, _ := newTestAPI(t)
+	_, prog := call(t, srv, "GET", "/api/v1/progress", "")
+	b, _ := prog["progress"].(map[string]any)["build"].(map[string]any)
+	want := version.Get()
+	if b == nil || b["version"] != want.Version || b["commit"] != want.Commit || b["recordContract"] != schema.ContractVersion ||
+		b["metadataVersion"] != float64(version.Metadata()) || b["goVersion"] != want.GoVersion {
+		t.Fatalf("progress build: got %v, want %+v", b, want)
 	}
 }

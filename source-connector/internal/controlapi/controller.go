@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
@@ -118,6 +119,8 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 	}
 	red := mongox.NewRedactor(uris, cfg.Base.Kafka.SASLPassword)
 	cfg.Restart.Redact = red.String
+	// A newer release's state or metadata cannot be read by restarting.
+	cfg.Restart.Permanent = func(err error) bool { return errors.Is(err, version.ErrNewerFormat) }
 	sup, err := supervise.New[*app.Service](cfg.Restart, "source", log, regs)
 	if err != nil {
 		return nil, err
@@ -163,6 +166,11 @@ func (c *Controller) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, version.ErrNewerFormat) {
+				// A newer release wrote the control log: acting on a state
+				// this binary cannot derive could undo what it did. Stop.
+				return c.red.Error(err)
+			}
 			c.log.Error("control reconcile failed; retrying", "err", c.red.Error(err))
 		}
 		select {
@@ -207,6 +215,9 @@ func (c *Controller) load(ctx context.Context) error {
 func (c *Controller) reconcile(ctx context.Context) error {
 	c.ops.Lock()
 	defer c.ops.Unlock()
+	if err := c.sup.Fatal(); err != nil {
+		return fmt.Errorf("the epoch's source connector: %w", err)
+	}
 	if err := c.load(ctx); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/tests/testenv"
@@ -80,7 +81,7 @@ func child() error {
 			items = append(items, checkpoint.Item{Event: &schema.Event{Op: schema.OpDDL, NS: ns, DDL: &schema.DDL{Kind: schema.DDLCreate, ID: "create-" + ns.String(), Options: emptyDocForTest}},
 				Broadcast: true, State: states})
 		}
-		items = append(items, checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeyMeta, Value: &checkpoint.Meta{Version: checkpoint.StateVersion, T0: bson.Timestamp{T: 1}}}}})
+		items = append(items, checkpoint.Item{State: []checkpoint.StateUpdate{{Key: checkpoint.KeyMeta, Value: &checkpoint.Meta{Version: int32(version.Metadata()), T0: bson.Timestamp{T: 1}}}}})
 		if err := p.CommitItems(ctx, items...); err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/logbridge/logbridge/pkg/retry"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 	"github.com/logbridge/logbridge/tests/testenv"
@@ -79,7 +80,7 @@ func TestCommitAndResumeState(t *testing.T) {
 	}
 	ns := schema.Namespace{DB: "shop", Coll: "orders"}
 	ctx := context.Background()
-	meta := &checkpoint.Meta{Version: checkpoint.StateVersion, T0: bson.Timestamp{T: 100, I: 2}, Epoch: 1}
+	meta := &checkpoint.Meta{Version: int32(version.Metadata()), T0: bson.Timestamp{T: 100, I: 2}, Epoch: 1}
 	ddl := checkpoint.Item{Event: &schema.Event{Op: schema.OpDDL, NS: ns, Epoch: 1,
 		DDL: &schema.DDL{Kind: schema.DDLCreate, ID: "snap-create-shop.orders", Options: docKey(0)}},
 		Broadcast: true, State: []checkpoint.StateUpdate{{Key: checkpoint.KeyMeta, Value: meta}}}

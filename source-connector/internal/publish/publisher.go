@@ -305,7 +305,9 @@ func (p *Publisher) readStateOnce(ctx context.Context) (*checkpoint.State, error
 			if r.Attrs.IsControl() || aerr != nil {
 				return
 			}
-			aerr = st.Apply(string(r.Key), r.Value)
+			if err := st.Apply(string(r.Key), r.Value); err != nil {
+				aerr = fmt.Errorf("reading %s at offset %d: %w", topic, r.Offset, err)
+			}
 		})
 		if aerr != nil {
 			return nil, aerr

@@ -21,6 +21,7 @@ import (
 	lbconfig "github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/verify"
+	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 )
 
@@ -108,6 +109,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	)
 	var registry schema.RegistryConfig
 	registry.RegisterFlags(fs) // the same --schema-registry-* flags as the connectors
+	version.RegisterFlag(fs)   // answered by main before parsing; listed in --help
 	if err := lbconfig.Parse(fs, "LOGBRIDGE_INSPECT", args); err != nil {
 		return nil, err
 	}
