@@ -35,6 +35,11 @@ import (
 
 const namespace = "logbridge_sink"
 
+// DeadLetterReasons are the reason label values of dead_letters_total:
+// undecodable (the value cannot be decoded), bad-event (decoded but not
+// applicable), rejected (the destination refused the write), ddl-rejected.
+var DeadLetterReasons = []string{"undecodable", "bad-event", "rejected", "ddl-rejected"}
+
 // Metrics are the sink's collectors.
 type Metrics struct {
 	Consumed       *prometheus.CounterVec
@@ -122,6 +127,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Time from a source transaction's first gathered event to its resolution.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		TxnLateEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_late_events_total",
 			Help: "Events of a source transaction that was already resolved, applied per event."}),
+	}
+	// The dead-letter reasons exist at 0 from the start: increase() over a
+	// series that appears at 1 sees no increase, so an alert on the first
+	// dead letter needs the 0 before it.
+	for _, r := range DeadLetterReasons {
+		m.DeadLetters.WithLabelValues(r)
 	}
 	m.lag = &lagVec{GaugeVec: m.ConsumerLag}
 	if reg != nil {

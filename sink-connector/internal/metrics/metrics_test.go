@@ -30,3 +30,27 @@ func TestConsumerLagIsRefreshedOnScrape(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLetterReasonsStartAtZero: every reason is exported at 0 before the
+// first dead letter, so that increase() sees the first one.
+func TestDeadLetterReasonsStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	New(reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "logbridge_sink_dead_letters_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for _, r := range DeadLetterReasons {
+		if v, ok := got[r]; !ok || v != 0 {
+			t.Errorf("reason %s: got %v (present %v), want 0", r, v, ok)
+		}
+	}
+}
