@@ -128,11 +128,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		TxnLateEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_late_events_total",
 			Help: "Events of a source transaction that was already resolved, applied per event."}),
 	}
-	// The dead-letter reasons exist at 0 from the start: increase() over a
-	// series that appears at 1 sees no increase, so an alert on the first
-	// dead letter needs the 0 before it.
+	// The dead-letter reasons, retry kinds and commit results exist at 0
+	// from the start: increase() over a series that appears at 1 sees no
+	// increase, so an alert on the first dead letter needs the 0 before it.
 	for _, r := range DeadLetterReasons {
 		m.DeadLetters.WithLabelValues(r)
+	}
+	for _, w := range []string{"kafka", "mongo", "schema-registry"} {
+		m.Retries.WithLabelValues(w)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.Commits.WithLabelValues(r)
 	}
 	m.lag = &lagVec{GaugeVec: m.ConsumerLag}
 	if reg != nil {
