@@ -72,11 +72,14 @@ status:
 # at a time.
 test: up
 	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	@# The deployment checks (rules, dashboard against the real /metrics, compose, Helm): a module of their own.
+	eval "$$($(STACK) env)" && cd deploy/validate && LOGBRIDGE_REQUIRE_STACK=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 LOGBRIDGE_DISRUPTIVE=1 $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) -run 'Disruptive' $(PKGS)
 
 # Unit tests only (no servers).
 unit:
 	$(GO) test -short -count=1 $(PKGS)
+	cd deploy/validate && $(GO) test -short -count=1 ./...
 
 demo: up build
 	scripts/demo.sh
@@ -85,6 +88,7 @@ lint:
 	@# go.mod and go.sum must be what `go mod tidy` makes of the imports.
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
+	cd deploy/validate && $(GO) mod tidy -diff && $(GO) vet ./...
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -version >/dev/null 2>&1; then \
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; \
 	else echo "staticcheck unavailable from the Go proxy; ran go vet only"; fi

@@ -17,10 +17,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/httpapi"
+	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/pkg/supervise"
@@ -123,18 +125,30 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(1, err)
 	}
+	kopts, err := cfg.Kafka.ClientOpts()
+	if err != nil {
+		return fail(2, err)
+	}
+	// Readiness (/readyz): Kafka and MongoDB reachable, the pipeline
+	// running. The probes keep their own clients, so a check never waits
+	// behind the pipeline's work.
+	kprobe, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fail(2, fmt.Errorf("creating the Kafka client: %w", err))
+	}
+	defer kprobe.Close()
+	mprobe := mongox.NewProber()
+	defer mprobe.Close()
+	srv.Ready("kafka", func(ctx context.Context) error { return red.Error(kafkax.Ping(ctx, kprobe, cfg.Kafka.Brokers)) })
 	if mongosync {
 		managed.Base = cfg
-		kopts, err := cfg.Kafka.ClientOpts()
-		if err != nil {
-			return fail(2, err)
-		}
 		ctl, err := controlapi.New(ctx, managed, kopts, log, regs)
 		if err != nil {
 			return fail(1, err)
 		}
 		defer ctl.Close()
 		ctl.Routes(srv)
+		ctl.Readiness(srv, mprobe)
 		runner = ctl.Run
 		log.Info("control API ready (mongosync mode)", "addr", srv.Addr, "clusters", len(managed.Clusters))
 	} else {
@@ -142,6 +156,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		if err != nil {
 			return fail(2, err)
 		}
+		srv.Ready("mongodb", func(ctx context.Context) error { return red.Error(mprobe.Ping(ctx, "source", cfg.SourceURI)) })
+		srv.Ready("pipeline", func(context.Context) error { return red.Error(svc.Ready()) })
 		runner = svc.Run
 	}
 	log.Info("HTTP listening", "url", srv.URL(), "pprof", srv.PprofAddr)

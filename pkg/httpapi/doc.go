@@ -22,6 +22,13 @@
 //   - Go profiles (/debug/pprof/) are served only on their own listener,
 //     --pprof-addr, off by default, under the same policy.
 //
+// Health: GET /healthz answers 200 "ok" while the process serves HTTP (a
+// liveness probe: restarting would not help anything else); GET /readyz runs
+// the readiness checks the service added with Ready — MongoDB and Kafka
+// reachable, the current epoch's pipeline running — concurrently, each
+// bounded by CheckTimeout, and answers 200, or 503 naming the failing check
+// ("[-]kafka failed: ...", the Kubernetes /readyz?verbose format).
+//
 // Usage:
 //
 //	var hc httpapi.Config
@@ -29,5 +36,6 @@
 //	// after parsing: hc.Validate() is a settings error (exit 2)
 //	srv, err := httpapi.New(hc, registry, log)
 //	srv.Handle("POST /api/v1/start", h)
+//	srv.Ready("kafka", func(ctx context.Context) error { return kcl.Ping(ctx) })
 //	go srv.Run(ctx)
 package httpapi

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -329,5 +330,61 @@ func TestBusyPortIsAClearError(t *testing.T) {
 	_, err := New(Config{Addr: s.Addr}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "--http-addr") {
 		t.Fatalf("got %v, want an error telling to choose another --http-addr", err)
+	}
+}
+
+func TestReadyzNamesTheFailingCheck(t *testing.T) {
+	noTokenEnv(t)
+	s, _ := serve(t, Config{Addr: "127.0.0.1:0"})
+	s.checkTimeout = 200 * time.Millisecond
+	if a := do(t, http.DefaultClient, "GET", s.URL()+"/readyz", "", nil); a.code != 200 {
+		t.Fatalf("/readyz without checks: got %d %q, want 200", a.code, a.raw)
+	}
+	var mongoErr atomic.Value
+	mongoErr.Store("")
+	s.Ready("kafka", func(context.Context) error { return nil })
+	s.Ready("mongodb", func(context.Context) error {
+		if e := mongoErr.Load().(string); e != "" {
+			return errors.New(e)
+		}
+		return nil
+	})
+	a := do(t, http.DefaultClient, "GET", s.URL()+"/readyz", "", nil)
+	if a.code != 200 || !strings.Contains(a.raw, "[+]kafka ok\n[+]mongodb ok\n") {
+		t.Fatalf("/readyz with passing checks: got %d %q, want 200 listing both", a.code, a.raw)
+	}
+	mongoErr.Store("destination at mongodb://d1/: MongoDB is unreachable:\n check the URI")
+	a = do(t, http.DefaultClient, "GET", s.URL()+"/readyz", "", nil)
+	if a.code != 503 || !strings.Contains(a.raw, "[+]kafka ok\n") ||
+		!strings.Contains(a.raw, "[-]mongodb failed: destination at mongodb://d1/: MongoDB is unreachable: check the URI\n") ||
+		!strings.HasSuffix(a.raw, "readyz check failed: mongodb\n") {
+		t.Fatalf("/readyz with MongoDB down: got %d %q, want 503 naming mongodb", a.code, a.raw)
+	}
+	// The process is still alive: /healthz does not follow readiness.
+	if a = do(t, http.DefaultClient, "GET", s.URL()+"/healthz", "", nil); a.code != 200 {
+		t.Fatalf("/healthz while not ready: got %d, want 200", a.code)
+	}
+	// A check that ignores its context cannot hold the probe.
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	s.Ready("pipeline", func(context.Context) error { <-block; return nil })
+	mongoErr.Store("")
+	start := time.Now()
+	a = do(t, http.DefaultClient, "GET", s.URL()+"/readyz", "", nil)
+	if a.code != 503 || !strings.Contains(a.raw, "[-]pipeline failed: no answer within 200ms") || time.Since(start) > 2*time.Second {
+		t.Fatalf("/readyz with a hung check: got %d %q after %v, want 503 naming pipeline at once", a.code, a.raw, time.Since(start))
+	}
+}
+
+func TestReadyzNeedsTheTokenOffLoopback(t *testing.T) {
+	noTokenEnv(t)
+	s, _ := serve(t, Config{Addr: "0.0.0.0:0", TokenFile: tokenFile(t, token)})
+	s.Ready("kafka", func(context.Context) error { return errors.New("broker down") })
+	base := viaLoopback(t, s)
+	if a := do(t, http.DefaultClient, "GET", base+"/readyz", "", nil); a.code != 401 || strings.Contains(a.raw, "broker down") {
+		t.Fatalf("GET /readyz on 0.0.0.0 without a token: got %d %q, want 401 without the check's text", a.code, a.raw)
+	}
+	if a := do(t, http.DefaultClient, "GET", base+"/readyz", token, nil); a.code != 503 {
+		t.Fatalf("GET /readyz on 0.0.0.0 with the token: got %d, want 503", a.code)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,7 +57,7 @@ func WriteError(w http.ResponseWriter, code int, kind, desc string) {
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: kind, ErrorDescription: desc})
 }
 
-// Server serves /metrics, /healthz and mounted handlers, and /debug/pprof/
+// Server serves /metrics, /healthz, /readyz and mounted handlers, and /debug/pprof/
 // on its own listener when configured, until its context ends.
 type Server struct {
 	// Addr is the bound address of the API listener; PprofAddr of the
@@ -69,17 +70,22 @@ type Server struct {
 	cfg     Config
 	ln      net.Listener
 	pprofLn net.Listener
+
+	readyMu      sync.Mutex
+	checks       []namedCheck // see Ready
+	checkTimeout time.Duration
 }
 
 // New validates cfg (see Validate) and listens at once, so that a bad
 // setting or a busy port fails at start-up with a clear error; it mounts
-// /metrics (from g) and /healthz.
+// /metrics (from g), /healthz (the process is alive: always 200) and
+// /readyz (the checks added with Ready).
 func New(cfg Config, g prometheus.Gatherer, log *slog.Logger) (*Server, error) {
 	a, err := cfg.load()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{mux: http.NewServeMux(), log: log, auth: a, cfg: cfg}
+	s := &Server{mux: http.NewServeMux(), log: log, auth: a, cfg: cfg, checkTimeout: CheckTimeout}
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listening on %s for HTTP (metrics/API): %w; choose another address with --http-addr", cfg.Addr, err)
 	}
@@ -93,6 +99,7 @@ func New(cfg Config, g prometheus.Gatherer, log *slog.Logger) (*Server, error) {
 	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	if !a.configured() && cfg.Insecure {
 		log.Warn("HTTP API without authentication (--api-insecure): anyone who reaches it can start, commit or reverse the sync", "addr", s.Addr)
 	}

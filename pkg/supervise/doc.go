@@ -27,6 +27,7 @@
 //
 //	logbridge_<role>_epoch_restarts_total                 counter: restarts after a failure
 //	logbridge_<role>_epoch_last_error_timestamp_seconds   gauge: Unix time of the last failure
+//	logbridge_<role>_epoch_running                        gauge: 1 while the epoch's service runs
 //
 // Usage:
 //

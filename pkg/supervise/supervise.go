@@ -176,6 +176,19 @@ func New[S Service](cfg Config, role string, log *slog.Logger, regs *Registries)
 			Help: "Unix time of the last failure of the epoch's service (0: none)."}),
 		now: time.Now, sleep: sleepCtx, rand: rand.Float64,
 	}
+	// Read at scrape time, so it is true to the moment: 0 while the
+	// service fails to start or waits out a backoff.
+	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "logbridge", Subsystem: role, Name: "epoch_running",
+		Help: "1 while the current epoch's service runs, 0 while none runs (none wanted, failing to start, or waiting out a restart backoff)."},
+		func() float64 {
+			if s.Status().Running {
+				return 1
+			}
+			return 0
+		})
+	if err := regs.base.Register(running); err != nil {
+		return nil, fmt.Errorf("registering the supervisor metrics: %w", err)
+	}
 	if err := regs.base.Register(s.restarts); err != nil {
 		return nil, fmt.Errorf("registering the supervisor metrics: %w", err)
 	}

@@ -311,3 +311,52 @@ func TestBackoffHelper(t *testing.T) {
 		t.Fatal("Succeeded did not reset the delays")
 	}
 }
+
+// gaugeValue returns the value of the gauge family name in g (-1: absent).
+func gaugeValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	fams, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// TestEpochRunningMetric: epoch_running is 1 only while the service runs,
+// and is exported while the epoch fails to start.
+func TestEpochRunningMetric(t *testing.T) {
+	cfg := Config{Initial: time.Hour, Max: time.Hour, ResetAfter: time.Hour, StopTimeout: time.Second}
+	s, base := newSup(t, cfg)
+	const name = "logbridge_test_epoch_running"
+	if v := gaugeValue(t, base, name); v != 0 {
+		t.Fatalf("before any epoch: got %v, want 0", v)
+	}
+	failed := make(chan struct{})
+	s.Ensure(context.Background(), 1, func(context.Context, *prometheus.Registry) (*fakeSvc, error) {
+		defer close(failed)
+		return nil, errors.New("cannot reach the destination")
+	})
+	<-failed
+	time.Sleep(20 * time.Millisecond)
+	if v := gaugeValue(t, base, name); v != 0 {
+		t.Fatalf("while the epoch cannot start: got %v, want 0", v)
+	}
+	s.Stop()
+	running := make(chan struct{})
+	s.Ensure(context.Background(), 2, func(context.Context, *prometheus.Registry) (*fakeSvc, error) {
+		return &fakeSvc{run: func(ctx context.Context) error { close(running); <-ctx.Done(); return nil }}, nil
+	})
+	<-running
+	if v := gaugeValue(t, base, name); v != 1 {
+		t.Fatalf("while the epoch runs: got %v, want 1", v)
+	}
+	s.Stop()
+	if v := gaugeValue(t, base, name); v != 0 {
+		t.Fatalf("after Stop: got %v, want 0", v)
+	}
+}

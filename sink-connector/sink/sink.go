@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -255,6 +256,9 @@ type Service struct {
 	dest     *mongo.Client
 	dlq      *kgo.Client
 	http     *httpapi.Server
+	kprobe   *kgo.Client    // readiness: Kafka reachable (HTTP server only)
+	mprobe   *mongox.Prober // readiness: destination reachable (HTTP server only)
+	running  atomic.Bool    // Run is consuming
 }
 
 // New connects to the destination (and the schema registry when set), creates
@@ -343,11 +347,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.RefreshLagOnScrape(func() { s.consumer.Progress() })
 	if cfg.HTTP.Addr != "" {
 		if s.http, err = httpapi.New(cfg.HTTP, reg, log); err != nil {
 			return nil, err
 		}
 		s.http.Handle("GET /api/v1/progress", http.HandlerFunc(s.serveProgress))
+		if s.kprobe, err = kgo.NewClient(kopts...); err != nil {
+			return nil, fmt.Errorf("creating the Kafka client: %w", err)
+		}
+		s.mprobe = mongox.NewProber()
+		s.ready(s.http)
 	}
 	ok = true
 	return s, nil
@@ -403,7 +413,9 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return s.http.Run(gctx) })
 	}
 	s.log.Info("sink started", "group", s.cfg.Group, "dest", mongox.Redact(s.cfg.DestURI), "http", s.HTTPAddr())
+	s.running.Store(true)
 	err := g.Wait()
+	s.running.Store(false)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
@@ -411,6 +423,12 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) close() {
+	if s.kprobe != nil {
+		s.kprobe.Close()
+	}
+	if s.mprobe != nil {
+		s.mprobe.Close()
+	}
 	if s.dlq != nil {
 		s.dlq.Close()
 	}
@@ -433,4 +451,18 @@ func checkTopicAccess(ctx context.Context, kopts []kgo.Opt, cfg Config) error {
 		return fmt.Errorf("checking access to the log: %w", err)
 	}
 	return nil
+}
+
+// ready adds the sink's readiness checks (direct mode): Kafka and the
+// destination reachable, the consumer running.
+func (s *Service) ready(srv *httpapi.Server) {
+	red := mongox.NewRedactor([]string{s.cfg.DestURI}, s.cfg.Kafka.SASLPassword)
+	srv.Ready("kafka", func(ctx context.Context) error { return red.Error(kafkax.Ping(ctx, s.kprobe, s.cfg.Kafka.Brokers)) })
+	srv.Ready("mongodb", func(ctx context.Context) error { return red.Error(s.mprobe.Ping(ctx, "destination", s.cfg.DestURI)) })
+	srv.Ready("pipeline", func(context.Context) error {
+		if !s.running.Load() {
+			return errors.New("the sink is not consuming (starting or stopped)")
+		}
+		return nil
+	})
 }

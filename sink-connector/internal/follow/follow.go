@@ -41,6 +41,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/httpapi"
+	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
 	"github.com/logbridge/logbridge/pkg/version"
@@ -65,6 +66,7 @@ type Follower struct {
 	kcl      *kgo.Client
 	adm      *kadm.Client
 	http     *httpapi.Server
+	mprobe   *mongox.Prober // readiness: the destination reachable
 
 	loopMu    sync.Mutex               // held by the reconcile loop
 	dests     map[string]*mongo.Client // by cluster name, for the commit check
@@ -125,12 +127,20 @@ func New(ctx context.Context, cfg sink.Config, log *slog.Logger, reg *prometheus
 		f.Close()
 		return nil, err
 	}
+	// The state is exported from the moment it is known, whether or not
+	// the epoch's sink can start.
+	if err := reg.Register(control.NewStateCollector("sink", f.currentState)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("registering the control state metrics: %w", err)
+	}
 	if cfg.HTTP.Addr != "" {
 		if f.http, err = httpapi.New(cfg.HTTP, f.regs, log); err != nil {
 			f.Close()
 			return nil, err
 		}
 		f.http.Handle("GET /api/v1/progress", http.HandlerFunc(f.serveProgress))
+		f.mprobe = mongox.NewProber()
+		f.ready(f.http)
 	}
 	log.Info("control state loaded (mongosync mode)", "prefix", f.prefix, "state", f.state.State, "epoch", f.state.Epoch, "events", f.state.Events)
 	return f, nil
@@ -155,6 +165,59 @@ func (f *Follower) Close() {
 	for _, cl := range f.dests {
 		_ = cl.Disconnect(context.Background())
 	}
+	if f.mprobe != nil {
+		f.mprobe.Close()
+	}
+}
+
+func (f *Follower) currentState() control.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state
+}
+
+// ready adds the follower's readiness checks:
+//
+//	kafka     a broker of the control log's cluster answers
+//	mongodb   in IDLE every configured cluster answers (a bad URI shows
+//	          before start), else the epoch's destination
+//	pipeline  in RUNNING and COMMITTING the epoch's sink runs; other states run none
+func (f *Follower) ready(srv *httpapi.Server) {
+	srv.Ready("kafka", func(ctx context.Context) error {
+		return f.red.Error(kafkax.Ping(ctx, f.kcl, f.base.Kafka.Brokers))
+	})
+	srv.Ready("mongodb", func(ctx context.Context) error {
+		st := f.currentState()
+		names := []string{st.Params.Destination}
+		if st.State == control.Idle || st.State == "" {
+			names = f.names()
+		}
+		for _, n := range names {
+			uri, ok := f.clusters[n]
+			if !ok {
+				return fmt.Errorf("the sync's destination %q is not configured on the sink: give --%s", n, n)
+			}
+			if err := f.mprobe.Ping(ctx, "cluster "+n, uri); err != nil {
+				return f.red.Error(err)
+			}
+		}
+		return nil
+	})
+	srv.Ready("pipeline", func(context.Context) error {
+		st := f.currentState()
+		if st.State != control.Running && st.State != control.Committing {
+			return nil
+		}
+		_, epoch, ok := f.sup.Current()
+		switch sst := f.sup.Status(); {
+		case ok && epoch == st.Epoch:
+			return nil
+		case sst.LastError != "":
+			return fmt.Errorf("the epoch %d sink is not running (last error: %s); it restarts after a backoff, see /api/v1/progress", st.Epoch, sst.LastError)
+		default:
+			return fmt.Errorf("the epoch %d sink is starting", st.Epoch)
+		}
+	})
 }
 
 // Run follows the control log until ctx ends, then stops the epoch's sink

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -168,6 +170,24 @@ func TestFollowsStates(t *testing.T) {
 	if strings.Contains(logBuf.String(), followSecret) {
 		t.Fatalf("the log shows the password:\n%s", logBuf.String())
 	}
+	// Readiness names what fails, and the state is exported although the
+	// epoch's sink cannot start.
+	hctx, hcancel := context.WithCancel(ctx)
+	hdone := make(chan struct{})
+	go func() { defer close(hdone); _ = f.http.Run(hctx) }()
+	defer func() { hcancel(); <-hdone }()
+	code, ready := get(t, f.http.URL()+"/readyz")
+	if code != 503 || !strings.Contains(ready, "[+]kafka ok") || !strings.Contains(ready, "[-]mongodb failed: cluster cluster1 at mongodb://") ||
+		!strings.Contains(ready, "[-]pipeline failed: the epoch 1 sink is not running") || strings.Contains(ready, followSecret) {
+		t.Fatalf("/readyz with an unreachable destination: got %d %q, want 503 naming mongodb and pipeline, without the password", code, ready)
+	}
+	_, metrics := get(t, f.http.URL()+"/metrics")
+	for _, want := range []string{`logbridge_sink_control_state{state="RUNNING"} 1`, `logbridge_sink_control_state{state="IDLE"} 0`,
+		"logbridge_sink_control_epoch 1", "logbridge_sink_epoch_running 0", "logbridge_sink_epoch_restarts_total "} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics while the epoch cannot start: no %q in\n%s", want, metrics)
+		}
+	}
 	if err := clog.Append(ctx, control.Event{Type: control.EvPause}); err != nil {
 		t.Fatal(err)
 	}
@@ -243,4 +263,15 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -6,7 +6,7 @@
 //	logbridge_sink_bulk_write_seconds{kind}          latency of one destination bulk write (kind: data, ddl)
 //	logbridge_sink_bulk_write_documents              writes per bulk write
 //	logbridge_sink_apply_lag_seconds{topic}          now − source cluster time of the last applied event
-//	logbridge_sink_consumer_lag_records{topic,partition}  last stable offset − committed-able offset
+//	logbridge_sink_consumer_lag_records{topic,partition}  last stable offset − committed-able offset (computed at scrape time)
 //	logbridge_sink_retries_total{what}               retried transient failures (mongo, kafka)
 //	logbridge_sink_dead_letters_total{reason}        records sent to the dead-letter topic
 //	logbridge_sink_barrier_waits_total{kind}         DDL/marker barriers passed
@@ -20,14 +20,25 @@
 //	logbridge_sink_transaction_wait_seconds          first event of a source transaction gathered → resolved
 //	logbridge_sink_transaction_late_events_total     events of an already resolved transaction, applied per event
 //
-// In mongosync mode the epoch supervisor (pkg/supervise) adds, on the process
-// registry, logbridge_sink_epoch_restarts_total and
-// logbridge_sink_epoch_last_error_timestamp_seconds.
+// In mongosync mode, on the process registry (exported whether or not the
+// epoch's sink can start): the epoch supervisor's (pkg/supervise)
+// logbridge_sink_epoch_restarts_total, logbridge_sink_epoch_last_error_timestamp_seconds
+// and logbridge_sink_epoch_running, and the control state's (pkg/control)
+// logbridge_sink_control_state{state} and logbridge_sink_control_epoch.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 const namespace = "logbridge_sink"
+
+// DeadLetterReasons are the reason label values of dead_letters_total:
+// undecodable (the value cannot be decoded), bad-event (decoded but not
+// applicable), rejected (the destination refused the write), ddl-rejected.
+var DeadLetterReasons = []string{"undecodable", "bad-event", "rejected", "ddl-rejected"}
 
 // Metrics are the sink's collectors.
 type Metrics struct {
@@ -48,6 +59,34 @@ type Metrics struct {
 	TxnEvents      prometheus.Histogram
 	TxnWaitSeconds prometheus.Histogram
 	TxnLateEvents  prometheus.Counter
+
+	lag *lagVec // ConsumerLag as registered: refreshed on each scrape
+}
+
+// lagVec collects ConsumerLag after refreshing it, so that a scrape sees
+// the lag of that moment, not of the last progress request.
+type lagVec struct {
+	*prometheus.GaugeVec
+	mu      sync.Mutex
+	refresh func()
+}
+
+func (l *lagVec) Collect(ch chan<- prometheus.Metric) {
+	l.mu.Lock()
+	f := l.refresh
+	l.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	l.GaugeVec.Collect(ch)
+}
+
+// RefreshLagOnScrape has every collection of consumer_lag_records call f
+// first (the sink passes its consumer's Progress, which sets the gauges).
+func (m *Metrics) RefreshLagOnScrape(f func()) {
+	m.lag.mu.Lock()
+	m.lag.refresh = f
+	m.lag.mu.Unlock()
 }
 
 // New creates the metrics and registers them on reg (nil: not registered,
@@ -89,8 +128,21 @@ func New(reg prometheus.Registerer) *Metrics {
 		TxnLateEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_late_events_total",
 			Help: "Events of a source transaction that was already resolved, applied per event."}),
 	}
+	// The dead-letter reasons, retry kinds and commit results exist at 0
+	// from the start: increase() over a series that appears at 1 sees no
+	// increase, so an alert on the first dead letter needs the 0 before it.
+	for _, r := range DeadLetterReasons {
+		m.DeadLetters.WithLabelValues(r)
+	}
+	for _, w := range []string{"kafka", "mongo", "schema-registry"} {
+		m.Retries.WithLabelValues(w)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.Commits.WithLabelValues(r)
+	}
+	m.lag = &lagVec{GaugeVec: m.ConsumerLag}
 	if reg != nil {
-		reg.MustRegister(m.Consumed, m.Applied, m.BulkSeconds, m.BulkDocs, m.ApplyLag, m.ConsumerLag, m.Retries,
+		reg.MustRegister(m.Consumed, m.Applied, m.BulkSeconds, m.BulkDocs, m.ApplyLag, m.lag, m.Retries,
 			m.DeadLetters, m.BarrierWaits, m.BarrierSeconds, m.DDLApplied, m.MissingUpdates, m.Commits,
 			m.Txns, m.TxnEvents, m.TxnWaitSeconds, m.TxnLateEvents)
 	}

@@ -62,13 +62,19 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, err
 		f, _ = nsfilter.New(cfg.Include, cfg.Exclude)
 	}
 	r, _ := publish.NewRouter(cfg.TopicPrefix, cfg.TopicRoute)
-	return &Service{
+	s := &Service{
 		cfg: cfg, log: log, metrics: metrics.New(reg), filter: f, router: r,
 		status:           Status{Phase: PhaseStarting},
 		progress:         map[string]*NamespaceProgress{},
 		marks:            make(chan *markRequest),
 		markersCommitted: map[string]bool{},
-	}, nil
+	}
+	if reg != nil {
+		if err := reg.Register(newStatusCollector(s)); err != nil {
+			return nil, fmt.Errorf("registering the status metrics: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // Config returns the service's configuration.

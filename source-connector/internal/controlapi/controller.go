@@ -101,6 +101,9 @@ type Controller struct {
 // regs holds the process metrics; each epoch connector (each restart) gets a
 // fresh registry served with it.
 func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger, regs *supervise.Registries) (*Controller, error) {
+	if regs == nil {
+		regs = supervise.NewRegistries(prometheus.NewRegistry())
+	}
 	if cfg.Poll == 0 {
 		cfg.Poll = 500 * time.Millisecond
 	}
@@ -145,6 +148,13 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 		clog.Close()
 		cl.Close()
 		return nil, err
+	}
+	// The state is exported from the moment it is known, whether or not
+	// the epoch's connector can start.
+	if err := regs.Registerer().Register(control.NewStateCollector("source", c.currentState)); err != nil {
+		clog.Close()
+		cl.Close()
+		return nil, fmt.Errorf("registering the control state metrics: %w", err)
 	}
 	log.Info("control state loaded", "state", c.state.State, "epoch", c.state.Epoch, "events", c.state.Events)
 	return c, nil

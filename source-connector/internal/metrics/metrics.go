@@ -17,9 +17,20 @@
 //	logbridge_source_retries_total{op}                transient errors retried, by operation
 //	logbridge_source_events_filtered_total            change events dropped by the namespace filter
 //
-// In mongosync mode the epoch supervisor (pkg/supervise) adds, on the process
-// registry, logbridge_source_epoch_restarts_total and
-// logbridge_source_epoch_last_error_timestamp_seconds.
+// The service's status, read at scrape time (internal/app):
+//
+//	logbridge_source_phase{phase}                     1 for the current phase (starting, planning, snapshot, streaming, stopped, failed)
+//	logbridge_source_copy_estimated_documents{ns}     documents in the namespace when the copy was planned
+//	logbridge_source_copy_estimated_bytes{ns}         its BSON bytes (0: unknown)
+//	logbridge_source_copy_copied_documents{ns}        documents copied so far, checkpointed earlier runs included
+//	logbridge_source_copy_copied_bytes{ns}            bytes copied so far, likewise
+//	logbridge_source_copy_done{ns}                    1 once the namespace's copy is complete
+//
+// In mongosync mode, on the process registry (exported whether or not the
+// epoch's connector can start): the epoch supervisor's (pkg/supervise)
+// logbridge_source_epoch_restarts_total, logbridge_source_epoch_last_error_timestamp_seconds
+// and logbridge_source_epoch_running, and the control state's (pkg/control)
+// logbridge_source_control_state{state} and logbridge_source_control_epoch.
 package metrics
 
 import "github.com/prometheus/client_golang/prometheus"
