@@ -359,8 +359,9 @@ func downgrade(t *testing.T, h *harness, old, cur build) {
 		for _, p := range []*proc{h.snk, h.src} {
 			p.Replace(map[*proc]string{h.src: old.src, h.snk: old.sink}[p])
 		}
-		h.waitSource("the old source runs the committed sync (no metadata change)", time.Minute, stateIs("COMMITTED"))
-		h.waitSink("the old sink runs the committed sync (no metadata change)", time.Minute, stateIs("COMMITTED"))
+		onOldCommitted := func(p map[string]any) bool { return runsBuild(p, old) && str(p, "state") == "COMMITTED" }
+		h.waitSource("the old source runs the committed sync (no metadata change)", time.Minute, onOldCommitted)
+		h.waitSink("the old sink runs the committed sync (no metadata change)", time.Minute, onOldCommitted)
 		return
 	}
 	for _, p := range []*proc{h.snk, h.src} {
