@@ -18,19 +18,11 @@ type Compiled struct {
 	Filter *nsfilter.Filter
 	// NSMap is namespaceRemap as the sink's --ns-map rules.
 	NSMap []string
-
-	dbs   map[string]string
-	exact map[nsName]nsName
+	// Remapper renames source namespaces to destination ones (Remap): the
+	// one implementation the sink, the verifier and the control API share.
+	Remapper
 }
 
-type nsName struct{ db, coll string }
-
-func (n nsName) String() string {
-	if n.coll == "" {
-		return n.db + ".*"
-	}
-	return n.db + "." + n.coll
-}
 
 // Compile checks every start parameter and compiles the namespace filter
 // and the remap rules. clusters are the configured cluster names. The
@@ -83,6 +75,9 @@ func compile(p StartParams, clusters []string) (*Compiled, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if p.FilterOnDestination {
+		c.Filter = c.Remapper.destinationFilter(c.Filter)
 	}
 	return c, nil
 }
@@ -190,6 +185,7 @@ func ValidCollection(name string) error {
 // checked without dialling any cluster.
 func (c *Compiled) compileRemap(remaps []Remap) error {
 	c.dbs, c.exact = map[string]string{}, map[nsName]nsName{}
+	c.rules = nil
 	var errs []error
 	type rule struct {
 		at       string
@@ -248,6 +244,7 @@ func (c *Compiled) compileRemap(remaps []Remap) error {
 			}
 		}
 		rules = append(rules, rule{at, from, to})
+		c.rules = append(c.rules, [2]nsName{from, to})
 		if from.coll == "" {
 			c.dbs[from.db] = to.db
 		} else {
@@ -304,19 +301,6 @@ func (c *Compiled) compileRemap(remaps []Remap) error {
 	return nil
 }
 
-// Remap returns the destination name of the source namespace db.coll, as
-// the sink's --ns-map rules rename it: a collection rule wins over a
-// database rule; other namespaces keep their name.
-func (c *Compiled) Remap(db, coll string) (string, string) {
-	if to, ok := c.exact[nsName{db, coll}]; ok {
-		return to.db, to.coll
-	}
-	if to, ok := c.dbs[db]; ok {
-		return to, coll
-	}
-	return db, coll
-}
-
 // RemapRules checks namespaceRemap alone (no filter) and returns it as the
 // sink's --ns-map rules.
 func RemapRules(remaps []Remap) ([]string, error) {
@@ -325,4 +309,14 @@ func RemapRules(remaps []Remap) ([]string, error) {
 		return nil, err
 	}
 	return c.NSMap, nil
+}
+
+// NewRemapper checks remaps as namespaceRemap is checked (no filter) and
+// returns the renaming. The sink builds its --ns-map with it.
+func NewRemapper(remaps []Remap) (Remapper, error) {
+	c := &Compiled{Filter: nsfilter.FromRules(nil, nil)}
+	if err := c.compileRemap(remaps); err != nil {
+		return Remapper{}, err
+	}
+	return c.Remapper, nil
 }

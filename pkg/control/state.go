@@ -63,6 +63,11 @@ type StartParams struct {
 	BuildIndexes string `json:"buildIndexes,omitempty"`
 	// NamespaceRemap renames namespaces on the destination.
 	NamespaceRemap []Remap `json:"namespaceRemap,omitempty"`
+	// FilterOnDestination says that IncludeNamespaces and ExcludeNamespaces
+	// name the destination's namespaces, not the source's. Reversed sets it
+	// (the filter of a reversed sync keeps the first source's names, which
+	// its source holds remapped); a start request cannot give it.
+	FilterOnDestination bool `json:"filterOnDestination,omitempty"`
 }
 
 // Remap renames a source database (and optionally collection) on the destination.
@@ -253,10 +258,13 @@ func Fold(events []Event) Status {
 }
 
 // Reversed returns the parameters of the reversed epoch: source and
-// destination swapped, namespace remapping inverted.
+// destination swapped, namespace remapping inverted, and the namespace
+// filter kept as it was written, now naming the destination's side
+// (FilterOnDestination flips): reversing twice gives back the request.
 func (p StartParams) Reversed() StartParams {
 	r := p
 	r.Source, r.Destination = p.Destination, p.Source
+	r.FilterOnDestination = !p.FilterOnDestination
 	r.NamespaceRemap = nil
 	for _, m := range p.NamespaceRemap {
 		// A collection rule without "to.collection" keeps the name; spelt

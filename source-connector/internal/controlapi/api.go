@@ -112,6 +112,10 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 // function every epoch start uses) so that a request that could not run is
 // refused with 400 before anything is written to the control log.
 func (c *Controller) validateStart(p control.StartParams) error {
+	if p.FilterOnDestination {
+		// Only a reversal writes it (control.StartParams.Reversed).
+		return errors.New("\"filterOnDestination\" is set by reverse, not by a start request: name the source's namespaces in includeNamespaces/excludeNamespaces and remove the field")
+	}
 	_, err := control.Compile(p, c.names())
 	return err
 }

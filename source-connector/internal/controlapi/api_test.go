@@ -293,6 +293,8 @@ func TestStartRefusedLeavesTheLogUntouched(t *testing.T) {
 			"chains and cycles are not supported"},
 		{"reversed remap cannot run", `{"source":"cluster0","destination":"cluster1","reversible":true,"namespaceRemap":[{"from":{"database":"s","collection":"a"},"to":{"database":"x"}},{"from":{"database":"s"},"to":{"database":"y"}}]}`,
 			"the reversed sync could not run"},
+		{"filterOnDestination is the reversal's", `{"source":"cluster0","destination":"cluster1","filterOnDestination":true}`,
+			`"filterOnDestination" is set by reverse, not by a start request`},
 	}
 	for _, r := range refused {
 		code, body := call(t, srv, "POST", "/api/v1/start", r.body)
@@ -325,5 +327,32 @@ func TestStartRefusedLeavesTheLogUntouched(t *testing.T) {
 	}
 	if cfg.Filter == nil || !cfg.Filter.Match("shop", "orders") || cfg.Filter.Match("crm", "orders") {
 		t.Fatalf("epoch filter %v: want shop.orders selected and crm.orders not", cfg.Filter)
+	}
+}
+
+// TestReversedEpochFiltersOnRemappedNames: after a sync of crm remapped to
+// crm_v2, the reversed epoch's source connector (reading the old
+// destination) selects crm_v2, not crm, as the verifier does.
+func TestReversedEpochFiltersOnRemappedNames(t *testing.T) {
+	c, _, _ := newTestAPI(t)
+	p := control.StartParams{Source: "cluster0", Destination: "cluster1", Reversible: true,
+		IncludeNamespaces: []control.NamespaceSpec{{Database: "crm"}},
+		NamespaceRemap:    []control.Remap{{From: control.NamespaceRef{Database: "crm"}, To: control.NamespaceRef{Database: "crm_v2"}}}}
+	st := control.Fold([]control.Event{
+		{Type: control.EvStart, Params: &p}, {Type: control.EvCommit}, {Type: control.EvCommitMarked, MarkerID: "m"},
+		{Type: control.EvSinkCommitted, MarkerID: "m"}, {Type: control.EvCommitted}, {Type: control.EvReverse},
+	})
+	rev := st.Params.Reversed()
+	st.Apply(control.Event{Type: control.EvReversed, Params: &rev})
+	if st.State != control.Running || st.Epoch != 2 {
+		t.Fatalf("folded state %s epoch %d, want RUNNING epoch 2", st.State, st.Epoch)
+	}
+	cfg, err := c.epochConfig(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SourceName != "cluster1" || !cfg.Filter.Match("crm_v2", "accounts") || cfg.Filter.Match("crm", "accounts") || cfg.Filter.MayMatchDB("crm") {
+		t.Fatalf("reversed epoch reads %s with filter %v: want cluster1, crm_v2.accounts selected, crm neither as a collection nor as a database",
+			cfg.SourceName, cfg.Filter)
 	}
 }
