@@ -23,7 +23,6 @@ type Compiled struct {
 	Remapper
 }
 
-
 // Compile checks every start parameter and compiles the namespace filter
 // and the remap rules. clusters are the configured cluster names. The
 // error joins every problem found, each naming the field and what to do.
