@@ -97,3 +97,15 @@ func (m Remapper) destinationFilter(f *nsfilter.Filter) *nsfilter.Filter {
 	}
 	return nsfilter.Through(f, back, mayDB, "renamed by "+strings.Join(desc, ","))
 }
+
+// Writes reports whether the sync writes the destination namespace
+// db.coll: some namespace the filter selects is renamed to it. The
+// destination-data check at start uses it to find the included namespaces
+// the destination already holds.
+func (c *Compiled) Writes(db, coll string) bool {
+	sdb, scoll := c.inverse().Remap(db, coll)
+	if rdb, rcoll := c.Remap(sdb, scoll); rdb != db || rcoll != coll {
+		return false // db.coll keeps no source name: its source was renamed away
+	}
+	return c.Filter.Match(sdb, scoll)
+}

@@ -51,24 +51,121 @@ type Regex struct {
 	Options string `json:"options,omitempty"`
 }
 
-// StartParams is the body of POST /api/v1/start.
+// StartParams is the body of POST /api/v1/start: every field of
+// mongosync's current start API, with its documented types and values, and
+// logbridge's own extensions (dropDestinationData). README.md has a table of
+// each field and what logbridge does with it.
 type StartParams struct {
-	Source                  string          `json:"source"`
-	Destination             string          `json:"destination"`
-	IncludeNamespaces       []NamespaceSpec `json:"includeNamespaces,omitempty"`
-	ExcludeNamespaces       []NamespaceSpec `json:"excludeNamespaces,omitempty"`
-	Reversible              bool            `json:"reversible,omitempty"`
-	EnableUserWriteBlocking bool            `json:"enableUserWriteBlocking,omitempty"`
-	// BuildIndexes: "afterDataCopy" (default), "beforeDataCopy" or "never".
+	Source            string          `json:"source"`
+	Destination       string          `json:"destination"`
+	IncludeNamespaces []NamespaceSpec `json:"includeNamespaces,omitempty"`
+	ExcludeNamespaces []NamespaceSpec `json:"excludeNamespaces,omitempty"`
+	Reversible        bool            `json:"reversible,omitempty"`
+	// EnableUserWriteBlocking takes mongosync's strings or its older booleans.
+	EnableUserWriteBlocking WriteBlocking `json:"enableUserWriteBlocking,omitempty"`
+	// BuildIndexes: afterDataCopy (the default), beforeDataCopy,
+	// excludeHashed, excludeHashedAfterCopy or never.
 	BuildIndexes string `json:"buildIndexes,omitempty"`
 	// NamespaceRemap renames namespaces on the destination.
 	NamespaceRemap []Remap `json:"namespaceRemap,omitempty"`
+	// PreExistingDestinationData: true lets the sync merge into included
+	// namespaces that already exist on the destination; without it (or
+	// dropDestinationData) such a start is refused, as mongosync refuses it.
+	PreExistingDestinationData bool `json:"preExistingDestinationData,omitempty"`
+	// DropDestinationData (logbridge; mongomirror's --drop) drops the
+	// included namespaces on the destination before the copy.
+	DropDestinationData bool `json:"dropDestinationData,omitempty"`
+	// Verification maps mongosync's embedded verifier onto logbridge's
+	// verifier (pkg/verify): enabled (the default, as in mongosync) runs it
+	// when the sync is committed.
+	Verification *VerificationParams `json:"verification,omitempty"`
+	// Sharding (mongosync: shard collections on a sharded destination) is
+	// accepted and not applied: the start answers with a warning.
+	Sharding *ShardingParams `json:"sharding,omitempty"`
+	// DetectRandomID (mongosync's detectRandomId) is accepted and not
+	// applied (logbridge always copies in _id ranges): a warning says so.
+	DetectRandomID *bool `json:"detectRandomId,omitempty"`
+	// DocumentFilter is mongosync's (beta) document filter. logbridge does
+	// not filter documents; a start with one is refused rather than
+	// copying documents the user meant to leave behind.
+	DocumentFilter json.RawMessage `json:"documentFilter,omitempty"`
 	// FilterOnDestination says that IncludeNamespaces and ExcludeNamespaces
 	// name the destination's namespaces, not the source's. Reversed sets it
 	// (the filter of a reversed sync keeps the first source's names, which
 	// its source holds remapped); a start request cannot give it.
 	FilterOnDestination bool `json:"filterOnDestination,omitempty"`
 }
+
+// VerificationParams is mongosync's "verification" start option.
+type VerificationParams struct {
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// VerificationEnabled reports whether the built-in verifier runs on
+// commit: yes unless the request says "verification": {"enabled": false}.
+func (p StartParams) VerificationEnabled() bool {
+	return p.Verification == nil || p.Verification.Enabled == nil || *p.Verification.Enabled
+}
+
+// ShardingParams is mongosync's "sharding" start option.
+type ShardingParams struct {
+	CreateSupportingIndexes bool            `json:"createSupportingIndexes,omitempty"`
+	ShardingEntries         []ShardingEntry `json:"shardingEntries,omitempty"`
+}
+
+// ShardingEntry names a collection to shard on the destination and its key.
+type ShardingEntry struct {
+	Database        string          `json:"database"`
+	Collection      string          `json:"collection"`
+	ShardCollection json.RawMessage `json:"shardCollection,omitempty"`
+}
+
+// WriteBlocking is enableUserWriteBlocking, kept as mongosync's string.
+type WriteBlocking string
+
+const (
+	// WriteBlockNone blocks nothing (logbridge's default, see README).
+	WriteBlockNone WriteBlocking = "none"
+	// WriteBlockDestinationOnly blocks user writes on the destination
+	// until canWrite is true.
+	WriteBlockDestinationOnly WriteBlocking = "destinationOnly"
+	// WriteBlockSourceAndDestination also blocks user writes on the source
+	// from commit on (true, in mongosync's older form).
+	WriteBlockSourceAndDestination WriteBlocking = "sourceAndDestination"
+)
+
+// UnmarshalJSON takes "none", "destinationOnly", "sourceAndDestination",
+// true (sourceAndDestination) or false (none), as mongosync does.
+func (w *WriteBlocking) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case bool:
+		*w = WriteBlockNone
+		if v {
+			*w = WriteBlockSourceAndDestination
+		}
+		return nil
+	case string:
+		switch x := WriteBlocking(v); x {
+		case WriteBlockNone, WriteBlockDestinationOnly, WriteBlockSourceAndDestination:
+			*w = x
+			return nil
+		}
+	}
+	return fmt.Errorf("enableUserWriteBlocking %s: use \"sourceAndDestination\", \"destinationOnly\", \"none\", true or false", b)
+}
+
+// Destination reports whether user writes are blocked on the destination
+// until canWrite.
+func (w WriteBlocking) Destination() bool {
+	return w == WriteBlockDestinationOnly || w == WriteBlockSourceAndDestination
+}
+
+// Source reports whether user writes are blocked on the source from commit on.
+func (w WriteBlocking) Source() bool { return w == WriteBlockSourceAndDestination }
 
 // Remap renames a source database (and optionally collection) on the destination.
 type Remap struct {

@@ -79,7 +79,8 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &p) {
 		return
 	}
-	if err := c.validateStart(p); err != nil {
+	compiled, err := c.validateStart(p)
+	if err != nil {
 		fail(w, http.StatusBadRequest, "InvalidRequest", err)
 		return
 	}
@@ -88,14 +89,25 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 	c.ops.Lock()
 	defer c.ops.Unlock()
 	c.mu.Lock()
-	err := c.state.Check(control.ActionStart)
+	err = c.state.Check(control.ActionStart)
 	c.mu.Unlock()
 	if err != nil {
 		fail(w, http.StatusConflict, "InvalidStateTransition", err)
 		return
 	}
-	var warnings []string
-	if p.EnableUserWriteBlocking {
+	// mongosync's checks of the clusters (prestart.go), then the
+	// destination-data policy: refused with 400 before anything is written.
+	checked, err := c.preStart(r.Context(), p, compiled)
+	switch {
+	case errors.Is(err, errPreStart):
+		fail(w, http.StatusBadRequest, "InvalidRequest", err)
+		return
+	case err != nil:
+		fail(w, http.StatusServiceUnavailable, "ClusterUnavailable", fmt.Errorf("checking the clusters before the start: %w: retry once they answer", c.red.Error(err)))
+		return
+	}
+	warnings := append(append([]string{}, compiled.Warnings...), checked...)
+	if p.EnableUserWriteBlocking.Destination() {
 		if warn := c.writeBlock(r.Context(), p.Destination, true); warn != "" {
 			warnings = append(warnings, warn)
 		}
@@ -105,19 +117,24 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.poke()
-	ok(w)
+	if len(warnings) == 0 {
+		ok(w)
+		return
+	}
+	// mongosync answers {"success": true}; the warnings are logbridge's
+	// addition (they stay in progress.warnings too).
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "warnings": warnings})
 }
 
 // validateStart compiles every start parameter (control.Compile, the same
 // function every epoch start uses) so that a request that could not run is
 // refused with 400 before anything is written to the control log.
-func (c *Controller) validateStart(p control.StartParams) error {
+func (c *Controller) validateStart(p control.StartParams) (*control.Compiled, error) {
 	if p.FilterOnDestination {
 		// Only a reversal writes it (control.StartParams.Reversed).
-		return errors.New("\"filterOnDestination\" is set by reverse, not by a start request: name the source's namespaces in includeNamespaces/excludeNamespaces and remove the field")
+		return nil, errors.New("\"filterOnDestination\" is set by reverse, not by a start request: name the source's namespaces in includeNamespaces/excludeNamespaces and remove the field")
 	}
-	_, err := control.Compile(p, c.names())
-	return err
+	return control.Compile(p, c.names())
 }
 
 var transitionEvent = map[control.Action]control.EventType{

@@ -47,6 +47,9 @@ func newTestAPIWith(t *testing.T, clusters map[string]string) (*Controller, *htt
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	// No cluster answers here: the pre-start checks have their own tests
+	// (prestart_test.go, and tests/lifecycle on real servers).
+	c.probe = func(context.Context, control.StartParams, *control.Compiled) ([]string, error) { return nil, nil }
 	mux := http.NewServeMux()
 	c.Routes(mux)
 	srv := httptest.NewServer(mux)

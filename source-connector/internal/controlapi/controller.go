@@ -94,6 +94,8 @@ type Controller struct {
 	beforeAppend func(context.Context)
 	verif        verifier
 	lag          *lagProbe
+	// probe, when set (tests), replaces the pre-start checks of the clusters.
+	probe func(context.Context, control.StartParams, *control.Compiled) ([]string, error)
 }
 
 // New returns a controller; kafkaOpts connect to the cluster holding the log.
@@ -231,7 +233,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	case startCommit:
 		go c.commit(ctx, st)
 	case st.State == control.Committing && st.SinkCommitted:
-		if st.Params.EnableUserWriteBlocking {
+		if st.Params.EnableUserWriteBlocking.Destination() {
 			if w := c.writeBlock(ctx, st.Params.Destination, false); w != "" {
 				return c.append(ctx, control.Event{Type: control.EvCommitted, Warnings: []string{w}})
 			}
@@ -318,7 +320,7 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 		c.poke()
 	}()
 	var warnings []string
-	if st.Params.EnableUserWriteBlocking {
+	if st.Params.EnableUserWriteBlocking.Source() {
 		if w := c.writeBlock(ctx, st.Params.Source, true); w != "" {
 			warnings = append(warnings, w)
 		}
