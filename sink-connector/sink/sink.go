@@ -52,7 +52,10 @@ type Config struct {
 	DLQTopic       string // default "<prefix>._dlq"
 	ErrorTolerance string // none | all
 	BuildIndexes   bool
-	Transactions   bool
+	// ExcludeHashedIndexes leaves hashed indexes out of createIndexes
+	// (buildIndexes excludeHashed / excludeHashedAfterCopy).
+	ExcludeHashedIndexes bool
+	Transactions         bool
 	TxnWait        time.Duration  // --transaction-wait
 	TxnMaxEvents   int            // --transaction-max-events
 	HTTP           httpapi.Config // HTTP.Addr "" disables the HTTP server
@@ -113,6 +116,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DLQTopic, "dlq-topic", "", "dead-letter topic for records that cannot be applied (default <prefix>._dlq)")
 	fs.StringVar(&c.ErrorTolerance, "error-tolerance", d.ErrorTolerance, "none: stop at a record that cannot be applied, without committing past it; all: send it to the dead-letter topic with the reason and go on")
 	fs.BoolVar(&c.BuildIndexes, "build-indexes", d.BuildIndexes, "apply createIndexes records (false: create collections but no secondary indexes)")
+	fs.BoolVar(&c.ExcludeHashedIndexes, "exclude-hashed-indexes", false, "with --build-indexes: leave hashed indexes out (mongosync's buildIndexes excludeHashed)")
 	fs.BoolVar(&c.Transactions, "transactions", false, "apply the events of one source transaction (same lsid and txnNumber) in one destination multi-document transaction, so that readers never see half of one (needs a replica set or sharded destination; see README for the per-event fallback)")
 	fs.DurationVar(&c.TxnWait, "transaction-wait", d.TxnWait, "with --transactions: longest wait for all events of a source transaction to reach this member; then its events are applied per event (counted, logged)")
 	fs.IntVar(&c.TxnMaxEvents, "transaction-max-events", d.TxnMaxEvents, "with --transactions: source transactions with more events are applied per event (bounds the events held in memory)")
@@ -315,12 +319,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		ckopts = append(ckopts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
 	}
 	writer := apply.NewWriter(s.dest, wc, s.metrics, log)
+	ddl := apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log)
+	ddl.ExcludeHashed = cfg.ExcludeHashedIndexes
 	s.consumer, err = consume.New(cfg.consumeConfig(), consume.Deps{
 		KafkaOpts:   ckopts,
 		Decoder:     serde,
 		Writer:      writer,
 		TxnWriter:   writer,
-		Barriers:    apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log),
+		Barriers:    ddl,
 		DeadLetters: dlq,
 		NSMap:       nsmap,
 		Metrics:     s.metrics,

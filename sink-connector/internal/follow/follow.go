@@ -239,7 +239,8 @@ func (f *Follower) EpochConfig(st control.Status) (sink.Config, error) {
 	c.TopicPrefix = control.TopicPrefix(f.prefix, st.Epoch)
 	c.Group = control.SinkGroup(f.base.Group, st.Epoch)
 	c.HTTP = httpapi.Config{} // the follower serves HTTP for every epoch
-	c.BuildIndexes = f.base.BuildIndexes && st.Params.BuildIndexes != "never"
+	c.BuildIndexes = f.base.BuildIndexes && st.Params.BuildIndexes != control.BuildNever
+	c.ExcludeHashedIndexes = f.base.ExcludeHashedIndexes || st.Params.ExcludeHashedIndexes()
 	rules, err := NSMapRules(st.Params.NamespaceRemap)
 	if err != nil {
 		return c, err

@@ -57,6 +57,10 @@ type Config struct {
 	// this source cluster time (a reversed sync, or a destination already
 	// seeded). Collection metadata is still published first.
 	StartAt *bson.Timestamp
+	// IndexesAfterCopy publishes the collections' index definitions after
+	// the snapshot's documents (mongosync's buildIndexes afterDataCopy)
+	// instead of with the collection metadata before them.
+	IndexesAfterCopy bool
 	// SourceName identifies the source in every record (default: the
 	// replica set name, or "mongos").
 	SourceName string

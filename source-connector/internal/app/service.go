@@ -221,12 +221,8 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 				DDL: &schema.DDL{Kind: schema.DDLCreate, Options: c.Options, ID: id + "/create"}},
 			Broadcast: true, NSType: c.Type, State: states,
 		})
-		if c.Type != checkpoint.TypeView && len(c.Indexes) > 0 {
-			items = append(items, checkpoint.Item{
-				Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: s.cfg.SyncEpoch, Source: source,
-					DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, Indexes: c.Indexes, ID: id + "/createIndexes"}},
-				Broadcast: true, NSType: c.Type,
-			})
+		if !s.indexesAfterCopy() {
+			items = append(items, indexItems(c, t0, s.cfg.SyncEpoch, source)...)
 		}
 		total += c.EstimatedDocs
 		s.log.Info("planned namespace", "ns", c.NS.String(), "type", c.Type, "topic", topic, "estimatedDocs", c.EstimatedDocs, "ranges", len(ranges))
@@ -237,6 +233,24 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 	}
 	s.log.Info("snapshot planned", "t0", fmt.Sprintf("%d.%d", t0.T, t0.I), "namespaces", len(colls), "estimatedDocs", total)
 	return pub.ReadState(ctx)
+}
+
+// indexesAfterCopy: the index definitions follow the snapshot's documents.
+// An epoch without a copy (StartAt) publishes them with the metadata.
+func (s *Service) indexesAfterCopy() bool { return s.cfg.IndexesAfterCopy && s.cfg.StartAt == nil }
+
+// indexItems is the createIndexes record of a collection (none for a view
+// or a collection without indexes).
+func indexItems(c snapshot.Collection, t0 bson.Timestamp, epoch int64, source string) []checkpoint.Item {
+	if c.Type == checkpoint.TypeView || len(c.Indexes) == 0 {
+		return nil
+	}
+	id := fmt.Sprintf("snapshot/%d.%d/%s", t0.T, t0.I, c.NS)
+	return []checkpoint.Item{{
+		Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: epoch, Source: source,
+			DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, Indexes: c.Indexes, ID: id + "/createIndexes"}},
+		Broadcast: true, NSType: c.Type,
+	}}
 }
 
 // snapshot copies the pending ranges and commits the snapshotDone markers.
@@ -291,6 +305,27 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 	}
 	data, _ := bson.Marshal(bson.D{{Key: "t0", Value: st.Meta.T0}, {Key: "documents", Value: docs}})
 	t0 := st.Meta.T0
+	if s.indexesAfterCopy() {
+		// buildIndexes afterDataCopy: the indexes as they are now, after
+		// every document of the copy and in the same transaction as the
+		// snapshotDone markers (a crash before it commits redoes both).
+		// An index created or dropped during the copy is also in the
+		// change stream after T0, which follows and converges.
+		colls, err := snapshot.ListCollections(ctx, cl, s.filter, topo.IsMongos)
+		if err != nil {
+			return s.sourceErr("listing indexes after the copy", err)
+		}
+		planned := map[string]bool{}
+		for _, n := range pub.Catalog("") {
+			planned[n.NS().String()] = n.InSnapshot
+		}
+		for _, c := range colls {
+			if planned[c.NS.String()] {
+				marks = append(marks, indexItems(c, t0, epoch, source)...)
+			}
+		}
+		s.log.Info("buildIndexes afterDataCopy: index definitions published after the copy", "items", len(marks))
+	}
 	id := fmt.Sprintf("snapshotDone/%d.%d", t0.T, t0.I)
 	for _, n := range pub.Catalog("") {
 		if !n.InSnapshot {

@@ -264,6 +264,7 @@ func (c *Controller) epochConfig(st control.Status) (app.Config, error) {
 		return cfg, fmt.Errorf("the logged start parameters do not compile: %w", err)
 	}
 	cfg.Include, cfg.Exclude, cfg.Filter = nil, nil, compiled.Filter
+	cfg.IndexesAfterCopy = st.Params.IndexesAfterCopy()
 	if st.EpochStart != nil {
 		t := st.EpochStart.Timestamp()
 		cfg.StartAt = &t
