@@ -56,11 +56,11 @@ type Config struct {
 	// (buildIndexes excludeHashed / excludeHashedAfterCopy).
 	ExcludeHashedIndexes bool
 	Transactions         bool
-	TxnWait        time.Duration  // --transaction-wait
-	TxnMaxEvents   int            // --transaction-max-events
-	HTTP           httpapi.Config // HTTP.Addr "" disables the HTTP server
-	SchemaRegistry schema.RegistryConfig
-	StartFrom      string // earliest | latest
+	TxnWait              time.Duration  // --transaction-wait
+	TxnMaxEvents         int            // --transaction-max-events
+	HTTP                 httpapi.Config // HTTP.Addr "" disables the HTTP server
+	SchemaRegistry       schema.RegistryConfig
+	StartFrom            string // earliest | latest
 	// SessionTimeout is the consumer group session timeout: how long a
 	// member that died without leaving keeps its partitions (0: Kafka's default).
 	SessionTimeout time.Duration
