@@ -225,6 +225,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.sup.Stop()
 	}
 
+	c.verifyOnCommit(ctx, st)
+
 	c.mu.Lock()
 	startCommit := st.State == control.Committing && st.MarkerID == "" && !c.committing && c.commitRetry.Ready(time.Now())
 	c.committing = c.committing || startCommit
