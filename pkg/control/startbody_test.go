@@ -101,3 +101,21 @@ func TestStartBodyRefusals(t *testing.T) {
 		t.Fatalf("reversible without write blocking: warnings %q, want the difference from mongosync named", c.Warnings)
 	}
 }
+
+// The copy totals recorded at commit stay in the folded state until the
+// next epoch starts (progress shows them after the connector stopped).
+func TestCopyTotalsFold(t *testing.T) {
+	p := start(func(p *StartParams) { p.Reversible = true })
+	rev := p.Reversed()
+	events := []Event{{Type: EvStart, Params: &p}, {Type: EvCommit},
+		{Type: EvCommitMarked, MarkerID: "m", Copy: &CopyTotals{EstimatedTotalBytes: 100, EstimatedCopiedBytes: 90}},
+		{Type: EvSinkCommitted, MarkerID: "m"}, {Type: EvCommitted}}
+	st := Fold(events)
+	if st.State != Committed || st.Copy == nil || st.Copy.EstimatedTotalBytes != 100 || st.Copy.EstimatedCopiedBytes != 90 {
+		t.Fatalf("after commit: state %s, copy %+v, want COMMITTED with 100/90", st.State, st.Copy)
+	}
+	st = Fold(append(events, Event{Type: EvReverse}, Event{Type: EvReversed, Params: &rev}))
+	if st.Copy != nil {
+		t.Fatalf("the reversed epoch kept the first epoch's copy totals: %+v", st.Copy)
+	}
+}

@@ -208,8 +208,17 @@ type Event struct {
 	DestClusterTime *ClusterTime `json:"destClusterTime,omitempty"`
 	// Warnings to show in progress (e.g. write blocking unsupported).
 	Warnings []string `json:"warnings,omitempty"`
+	// CommitMarked: the epoch's copy totals, so that progress shows them
+	// after the epoch's connector stopped (and after a restart).
+	Copy *CopyTotals `json:"copy,omitempty"`
 	// Offset is the event's offset in the control topic (set when read).
 	Offset int64 `json:"-"`
+}
+
+// CopyTotals are progress.collectionCopy of an epoch.
+type CopyTotals struct {
+	EstimatedTotalBytes  int64 `json:"estimatedTotalBytes"`
+	EstimatedCopiedBytes int64 `json:"estimatedCopiedBytes"`
 }
 
 // Status is the folded control log.
@@ -230,6 +239,8 @@ type Status struct {
 	// PausedAt is when the current pause was recorded (zero unless PAUSED):
 	// the destination knows nothing of the source after it.
 	PausedAt time.Time
+	// Copy: the current epoch's copy totals, recorded at commit.
+	Copy     *CopyTotals
 	Warnings []string
 	Events   int
 }
@@ -307,7 +318,7 @@ func (s *Status) Apply(ev Event) {
 		}
 	case EvCommitMarked:
 		if s.State == Committing && s.MarkerID == "" {
-			s.MarkerID, s.CommitTime = ev.MarkerID, ev.ClusterTime
+			s.MarkerID, s.CommitTime, s.Copy = ev.MarkerID, ev.ClusterTime, ev.Copy
 		}
 	case EvSinkCommitted:
 		// The first one counts: a duplicate (a restarted sink) must not move
@@ -326,7 +337,7 @@ func (s *Status) Apply(ev Event) {
 	case EvReversed:
 		if s.State == Reversing && ev.Params != nil {
 			s.State, s.Epoch, s.Params, s.EpochStart = Running, s.Epoch+1, *ev.Params, ev.ClusterTime
-			s.MarkerID, s.CommitTime, s.SinkCommitted = "", nil, false
+			s.MarkerID, s.CommitTime, s.SinkCommitted, s.Copy = "", nil, false, nil
 		}
 	}
 	s.Warnings = appendNew(s.Warnings, ev.Warnings...)

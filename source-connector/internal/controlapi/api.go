@@ -188,6 +188,11 @@ type Progress struct {
 	LagTimeSeconds   int64             `json:"lagTimeSeconds"`
 	CollectionCopy   CollectionCopy    `json:"collectionCopy"`
 	DirectionMapping *DirectionMapping `json:"directionMapping,omitempty"`
+	// MongosyncID names this instance (mongosync's --id); logbridge runs one
+	// source-connector per sync, so it is also the coordinator: both are
+	// the topic prefix, which names the sync's control log.
+	MongosyncID   string `json:"mongosyncID"`
+	CoordinatorID string `json:"coordinatorID"`
 	Source           *ClusterInfo      `json:"source,omitempty"`
 	Destination      *ClusterInfo      `json:"destination,omitempty"`
 	Warnings         []string          `json:"warnings"`
@@ -275,7 +280,8 @@ func (c *Controller) progress(ctx context.Context) Progress {
 	}
 
 	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime,
-		Verification: c.verif.snapshot(), Report: c.sup.Status().Report()}
+		Verification: c.verif.snapshot(), Report: c.sup.Status().Report(),
+		MongosyncID: c.cfg.Base.TopicPrefix, CoordinatorID: c.cfg.Base.TopicPrefix}
 	if p.Warnings == nil {
 		p.Warnings = []string{}
 	}
@@ -284,8 +290,8 @@ func (c *Controller) progress(ctx context.Context) Progress {
 			Source:      st.Params.Source + ": " + mongox.Redact(c.cfg.Clusters[st.Params.Source]),
 			Destination: st.Params.Destination + ": " + mongox.Redact(c.cfg.Clusters[st.Params.Destination]),
 		}
-		p.Source = &ClusterInfo{Name: st.Params.Source, PingLatencyMs: -1}
-		p.Destination = &ClusterInfo{Name: st.Params.Destination, PingLatencyMs: -1}
+		p.Source = &ClusterInfo{Name: st.Params.Source, PingLatencyMs: c.ping.get(st.Params.Source)}
+		p.Destination = &ClusterInfo{Name: st.Params.Destination, PingLatencyMs: c.ping.get(st.Params.Destination)}
 	}
 	if svcStatus != nil {
 		p.Phase = string(svcStatus.Phase)
@@ -293,9 +299,29 @@ func (c *Controller) progress(ctx context.Context) Progress {
 		p.SourceLagSeconds = svcStatus.LagSeconds
 		_, _, estBytes, copiedBytes := svcStatus.Totals()
 		p.CollectionCopy = CollectionCopy{EstimatedTotalBytes: estBytes, EstimatedCopiedBytes: copiedBytes}
+		c.mu.Lock()
+		c.lastCopy[st.Epoch] = p.CollectionCopy
+		c.mu.Unlock()
 		for _, n := range svcStatus.Namespaces {
 			p.Namespaces = append(p.Namespaces, NamespaceCopy{Namespace: n.NS, EstimatedDocs: n.EstimatedDocs, CopiedDocs: n.CopiedDocs,
 				EstimatedBytes: n.EstimatedBytes, CopiedBytes: n.CopiedBytes, Percent: n.Percent(), Done: n.Done})
+		}
+	}
+	if svcStatus == nil {
+		// The epoch's connector is stopped (PAUSED, COMMITTED) or restarting:
+		// the copy totals it last had, or those recorded at commit.
+		c.mu.Lock()
+		cc, ok := c.lastCopy[st.Epoch]
+		c.mu.Unlock()
+		if !ok && st.Copy != nil {
+			cc, ok = CollectionCopy{EstimatedTotalBytes: st.Copy.EstimatedTotalBytes, EstimatedCopiedBytes: st.Copy.EstimatedCopiedBytes}, true
+		}
+		if ok {
+			p.CollectionCopy = cc
+		}
+		// A connector that failed and waits out its backoff: its error.
+		if p.NextRestart != nil {
+			p.Error = p.LastError
 		}
 	}
 	switch st.State {

@@ -359,3 +359,19 @@ func TestReversedEpochFiltersOnRemappedNames(t *testing.T) {
 			cfg.SourceName, cfg.Filter)
 	}
 }
+
+// TestProgressIdentityAndPing: progress names the instance like mongosync
+// (mongosyncID) and reads pingLatencyMs -1 until a ping was measured.
+func TestProgressIdentityAndPing(t *testing.T) {
+	c, _, _ := newTestAPI(t)
+	c.state = control.Fold([]control.Event{{Type: control.EvStart, Params: &control.StartParams{Source: "cluster0", Destination: "cluster1"}}})
+	p := c.progress(context.Background())
+	if p.MongosyncID != "lb" || p.CoordinatorID != "lb" || p.Source.PingLatencyMs != -1 || p.Destination.PingLatencyMs != -1 {
+		t.Fatalf("progress: id %q/%q, ping %d/%d: want lb/lb and -1/-1 before any ping", p.MongosyncID, p.CoordinatorID, p.Source.PingLatencyMs, p.Destination.PingLatencyMs)
+	}
+	// Nothing answers at cluster0 (127.0.0.1:1): the latency stays unknown.
+	c.ping.ping(context.Background(), c, "cluster0")
+	if got := c.ping.get("cluster0"); got != -1 {
+		t.Fatalf("pingLatencyMs of an unreachable cluster: got %d, want -1", got)
+	}
+}

@@ -94,6 +94,10 @@ type Controller struct {
 	beforeAppend func(context.Context)
 	verif        verifier
 	lag          *lagProbe
+	ping *pinger
+	// lastCopy keeps the copy totals of an epoch whose connector stopped
+	// (PAUSED, COMMITTED), so that progress does not fall back to 0.
+	lastCopy map[int]CollectionCopy
 	// probe, when set (tests), replaces the pre-start checks of the clusters.
 	probe func(context.Context, control.StartParams, *control.Compiled) ([]string, error)
 }
@@ -134,7 +138,7 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: log, red: red, sup: sup, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1),
-		commitRetry: supervise.NewBackoff(cfg.Restart)}
+		commitRetry: supervise.NewBackoff(cfg.Restart), ping: newPinger(), lastCopy: map[int]CollectionCopy{}}
 	// The lag probe decodes record values as the sink does (every encoding,
 	// with the registry when one is configured).
 	c.lag = newLagProbe(kafkaOpts, func(ctx context.Context) (*schema.Serde, error) {
@@ -160,6 +164,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	defer c.stop()
+	pctx, stopPing := context.WithCancel(ctx)
+	pinged := make(chan struct{})
+	defer func() { stopPing(); <-pinged }()
+	go func() { defer close(pinged); c.ping.run(pctx, c, c.clusterPair) }()
 	for {
 		if err := c.reconcile(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -174,6 +182,16 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-c.kick:
 		}
 	}
+}
+
+// clusterPair names the clusters of the current sync (none before start).
+func (c *Controller) clusterPair() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.State == control.Idle {
+		return nil
+	}
+	return []string{c.state.Params.Source, c.state.Params.Destination}
 }
 
 func (c *Controller) poke() {
@@ -346,8 +364,10 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 	}
 	c.ops.Lock()
 	defer c.ops.Unlock()
+	_, _, estBytes, copiedBytes := svc.Status().Totals()
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
-		ClusterTime: control.TimeOf(final), Warnings: warnings}); err != nil {
+		ClusterTime: control.TimeOf(final), Warnings: warnings,
+		Copy: &control.CopyTotals{EstimatedTotalBytes: estBytes, EstimatedCopiedBytes: copiedBytes}}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)
 		return
 	}
