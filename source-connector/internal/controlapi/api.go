@@ -191,11 +191,11 @@ type Progress struct {
 	// MongosyncID names this instance (mongosync's --id); logbridge runs one
 	// source-connector per sync, so it is also the coordinator: both are
 	// the topic prefix, which names the sync's control log.
-	MongosyncID   string `json:"mongosyncID"`
-	CoordinatorID string `json:"coordinatorID"`
-	Source           *ClusterInfo      `json:"source,omitempty"`
-	Destination      *ClusterInfo      `json:"destination,omitempty"`
-	Warnings         []string          `json:"warnings"`
+	MongosyncID   string       `json:"mongosyncID"`
+	CoordinatorID string       `json:"coordinatorID"`
+	Source        *ClusterInfo `json:"source,omitempty"`
+	Destination   *ClusterInfo `json:"destination,omitempty"`
+	Warnings      []string     `json:"warnings"`
 
 	Epoch int `json:"epoch"`
 	// SourceLagSeconds is the source connector's own capture lag: now minus

@@ -94,7 +94,7 @@ type Controller struct {
 	beforeAppend func(context.Context)
 	verif        verifier
 	lag          *lagProbe
-	ping *pinger
+	ping         *pinger
 	// lastCopy keeps the copy totals of an epoch whose connector stopped
 	// (PAUSED, COMMITTED), so that progress does not fall back to 0.
 	lastCopy map[int]CollectionCopy
