@@ -73,7 +73,10 @@ type Config struct {
 	// RestartBackoffMax caps the wait between restarts of a failed epoch
 	// sink in mongosync mode (waits start at 1 s and double).
 	RestartBackoffMax time.Duration
-	Log               obs.LogConfig
+	// ProgressInterval is the period of the progress log line (records
+	// applied, rate, how far the destination is behind).
+	ProgressInterval time.Duration
+	Log              obs.LogConfig
 }
 
 // DefaultConfig returns the defaults the flags also have.
@@ -94,6 +97,7 @@ func DefaultConfig() Config {
 		SessionTimeout:    45 * time.Second,
 		ControlPoll:       500 * time.Millisecond,
 		RestartBackoffMax: time.Minute,
+		ProgressInterval:  10 * time.Second,
 		TxnWait:           10 * time.Second,
 		TxnMaxEvents:      10000,
 		Log:               obs.LogConfig{Level: "info", Format: "text"},
@@ -127,6 +131,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the sink follows the control log <topic-prefix>._control (mongosync mode: the source-connector's /api/v1/start names the destination) instead of applying to --dest-uri")
 	fs.StringVar(&c.Cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
 	fs.DurationVar(&c.ControlPoll, "control-poll", d.ControlPoll, "how often the control log is re-read (mongosync mode)")
+	fs.DurationVar(&c.ProgressInterval, "progress-interval", d.ProgressInterval, "period of the progress log line: records applied, rate, and how far the destination is behind the source")
 	fs.DurationVar(&c.RestartBackoffMax, "restart-backoff-max", d.RestartBackoffMax,
 		"longest wait between restarts of a failed epoch sink (mongosync mode): waits start at 1s and double up to this, so a cluster that rejects the credentials sees few login attempts")
 	c.Log.RegisterFlags(fs)
@@ -206,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ControlPoll <= 0 {
 		errs = append(errs, fmt.Errorf("control-poll %v: must be positive, e.g. 500ms", c.ControlPoll))
+	}
+	if c.ProgressInterval <= 0 {
+		errs = append(errs, fmt.Errorf("progress-interval %v: must be positive, e.g. 10s", c.ProgressInterval))
 	}
 	if c.RestartBackoffMax < time.Second {
 		errs = append(errs, fmt.Errorf("restart-backoff-max %v: must be at least 1s (the first wait)", c.RestartBackoffMax))
@@ -387,6 +395,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.consumer.Run(gctx) })
+	g.Go(func() error { s.logProgress(gctx); return nil })
 	if s.http != nil {
 		g.Go(func() error { return s.http.Run(gctx) })
 	}

@@ -112,6 +112,9 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 	if cfg.SinkGroup == "" {
 		cfg.SinkGroup = "logbridge-sink"
 	}
+	if cfg.Base.ProgressInterval <= 0 {
+		cfg.Base.ProgressInterval = app.DefaultConfig().ProgressInterval
+	}
 	if cfg.Restart.Initial == 0 && cfg.Restart.Max == 0 {
 		cfg.Restart = supervise.DefaultConfig()
 	}
@@ -168,6 +171,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	pinged := make(chan struct{})
 	defer func() { stopPing(); <-pinged }()
 	go func() { defer close(pinged); c.ping.run(pctx, c, c.clusterPair) }()
+	lagT := time.NewTicker(c.cfg.Base.ProgressInterval)
+	defer lagT.Stop()
 	for {
 		if err := c.reconcile(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -180,8 +185,34 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-c.kick:
+		case <-lagT.C:
+			c.logLag(ctx)
 		}
 	}
+}
+
+// logLag logs, once the epoch streams, mongomirror's line with how far the
+// destination is behind the source (progress.lagTimeSeconds), next to the
+// source's own capture lag.
+func (c *Controller) logLag(ctx context.Context) {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	svc, epoch, ok := c.sup.Current()
+	if st.State != control.Running || !ok || epoch != st.Epoch {
+		return
+	}
+	s := svc.Status()
+	if s.Phase != app.PhaseStreaming {
+		return
+	}
+	pos := c.sinkPosition(ctx, st.Epoch, control.TopicPrefix(c.cfg.Base.TopicPrefix, st.Epoch))
+	if pos == nil {
+		return
+	}
+	c.log.Info(fmt.Sprintf("Current lag from source: %d s", int64(pos.LagSeconds)),
+		"destinationLagSeconds", int64(pos.LagSeconds), "lagRecords", pos.LagRecords,
+		"sourceCaptureLagSeconds", fmt.Sprintf("%.1f", s.LagSeconds), "epoch", st.Epoch)
 }
 
 // clusterPair names the clusters of the current sync (none before start).
