@@ -49,7 +49,7 @@ func TestPacingArithmetic(t *testing.T) {
 		docs, bytes int
 		want        time.Duration
 	}{
-		{10, 10, 0},                      // first: at once; books 100 ms (docs)
+		{10, 10, 0},                       // first: at once; books 100 ms (docs)
 		{10, 500, 100 * time.Millisecond}, // books 500 ms (bytes)
 		{1, 1, 600 * time.Millisecond},
 	} {
