@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/pkg/throttle"
 )
 
 // State is the sync's phase, named as mongosync names it.
@@ -34,6 +36,8 @@ const (
 	EvCommitted     EventType = "committed"
 	EvReverse       EventType = "reverse"
 	EvReversed      EventType = "reversed"
+	// EvThrottle sets the read and/or write throttle (any state).
+	EvThrottle EventType = "throttle"
 )
 
 // NamespaceSpec is one entry of includeNamespaces/excludeNamespaces, as in
@@ -211,8 +215,19 @@ type Event struct {
 	// CommitMarked: the epoch's copy totals, so that progress shows them
 	// after the epoch's connector stopped (and after a restart).
 	Copy *CopyTotals `json:"copy,omitempty"`
+	// Throttle: the rates it sets (a nil rate leaves that one as it was).
+	Throttle *Throttle `json:"throttle,omitempty"`
 	// Offset is the event's offset in the control topic (set when read).
 	Offset int64 `json:"-"`
+}
+
+// Throttle is the body of POST /api/v1/throttle and its control event:
+// the source's snapshot read rate and the sink's write rate, in documents
+// and bytes per second ({} is unlimited). They override --max-read-rate
+// and --max-write-rate from then on, in every epoch.
+type Throttle struct {
+	MaxReadRate  *throttle.Rate `json:"maxReadRate,omitempty"`
+	MaxWriteRate *throttle.Rate `json:"maxWriteRate,omitempty"`
 }
 
 // CopyTotals are progress.collectionCopy of an epoch.
@@ -240,7 +255,9 @@ type Status struct {
 	// the destination knows nothing of the source after it.
 	PausedAt time.Time
 	// Copy: the current epoch's copy totals, recorded at commit.
-	Copy     *CopyTotals
+	Copy *CopyTotals
+	// Throttle: the rates set through the API (nil: the flags' rates).
+	Throttle Throttle
 	Warnings []string
 	Events   int
 }
@@ -338,6 +355,14 @@ func (s *Status) Apply(ev Event) {
 		if s.State == Reversing && ev.Params != nil {
 			s.State, s.Epoch, s.Params, s.EpochStart = Running, s.Epoch+1, *ev.Params, ev.ClusterTime
 			s.MarkerID, s.CommitTime, s.SinkCommitted, s.Copy = "", nil, false, nil
+		}
+	}
+	if ev.Type == EvThrottle && ev.Throttle != nil {
+		if r := ev.Throttle.MaxReadRate; r != nil {
+			s.Throttle.MaxReadRate = r
+		}
+		if r := ev.Throttle.MaxWriteRate; r != nil {
+			s.Throttle.MaxWriteRate = r
 		}
 	}
 	s.Warnings = appendNew(s.Warnings, ev.Warnings...)

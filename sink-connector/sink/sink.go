@@ -27,6 +27,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/internal/consume"
@@ -73,6 +74,9 @@ type Config struct {
 	// RestartBackoffMax caps the wait between restarts of a failed epoch
 	// sink in mongosync mode (waits start at 1 s and double).
 	RestartBackoffMax time.Duration
+	// MaxWriteRate throttles the destination writes (documents and bytes
+	// per second; zero: unlimited).
+	MaxWriteRate throttle.Rate
 	// ProgressInterval is the period of the progress log line (records
 	// applied, rate, how far the destination is behind).
 	ProgressInterval time.Duration
@@ -131,6 +135,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the sink follows the control log <topic-prefix>._control (mongosync mode: the source-connector's /api/v1/start names the destination) instead of applying to --dest-uri")
 	fs.StringVar(&c.Cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
 	fs.DurationVar(&c.ControlPoll, "control-poll", d.ControlPoll, "how often the control log is re-read (mongosync mode)")
+	fs.Var(&c.MaxWriteRate, "max-write-rate", "throttle of the destination writes, per second: docs=N, bytes=N[K|M|G|KiB|MiB|GiB] or both (docs=5000,bytes=8MiB); empty: unlimited. In mongosync mode POST /api/v1/throttle on the source-connector overrides it while running")
 	fs.DurationVar(&c.ProgressInterval, "progress-interval", d.ProgressInterval, "period of the progress log line: records applied, rate, and how far the destination is behind the source")
 	fs.DurationVar(&c.RestartBackoffMax, "restart-backoff-max", d.RestartBackoffMax,
 		"longest wait between restarts of a failed epoch sink (mongosync mode): waits start at 1s and double up to this, so a cluster that rejects the credentials sees few login attempts")
@@ -212,6 +217,9 @@ func (c *Config) Validate() error {
 	if c.ControlPoll <= 0 {
 		errs = append(errs, fmt.Errorf("control-poll %v: must be positive, e.g. 500ms", c.ControlPoll))
 	}
+	if err := c.MaxWriteRate.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("max-write-rate: %w", err))
+	}
 	if c.ProgressInterval <= 0 {
 		errs = append(errs, fmt.Errorf("progress-interval %v: must be positive, e.g. 10s", c.ProgressInterval))
 	}
@@ -258,6 +266,7 @@ type Service struct {
 	dest     *mongo.Client
 	dlq      *kgo.Client
 	http     *httpapi.Server
+	writes   *throttle.Limiter // MaxWriteRate, SetWriteRate
 }
 
 // New connects to the destination (and the schema registry when set), creates
@@ -327,6 +336,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		ckopts = append(ckopts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
 	}
 	writer := apply.NewWriter(s.dest, wc, s.metrics, log)
+	s.writes = throttle.New(cfg.MaxWriteRate)
+	writer.SetLimiter(s.writes)
+	s.setRateGauge(cfg.MaxWriteRate)
 	ddl := apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log)
 	ddl.ExcludeHashed = cfg.ExcludeHashedIndexes
 	s.consumer, err = consume.New(cfg.consumeConfig(), consume.Deps{
@@ -383,6 +395,24 @@ type Progress = consume.Progress
 
 // Progress returns the sink's position and lag. Safe for concurrent use.
 func (s *Service) Progress() Progress { return s.consumer.Progress() }
+
+// WriteRate is the destination write throttle in force.
+func (s *Service) WriteRate() throttle.Rate { return s.writes.Rate() }
+
+// SetWriteRate changes the destination write throttle while the sink runs.
+func (s *Service) SetWriteRate(r throttle.Rate) {
+	if s.writes.Rate() == r {
+		return
+	}
+	s.writes.Set(r)
+	s.setRateGauge(r)
+	s.log.Info("destination write throttle changed", "maxWriteRate", r.String())
+}
+
+func (s *Service) setRateGauge(r throttle.Rate) {
+	s.metrics.MaxWriteRate.WithLabelValues("docs").Set(r.Docs)
+	s.metrics.MaxWriteRate.WithLabelValues("bytes").Set(r.Bytes)
+}
 
 func (s *Service) serveProgress(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

@@ -19,6 +19,7 @@
 //	logbridge_sink_transaction_events                events per source transaction applied in one destination transaction
 //	logbridge_sink_transaction_wait_seconds          first event of a source transaction gathered → resolved
 //	logbridge_sink_transaction_late_events_total     events of an already resolved transaction, applied per event
+//	logbridge_sink_max_write_rate_per_second{unit}   destination write throttle, docs or bytes per second (0: unlimited)
 //
 // In mongosync mode the epoch supervisor (pkg/supervise) adds, on the process
 // registry, logbridge_sink_epoch_restarts_total and
@@ -48,6 +49,9 @@ type Metrics struct {
 	TxnEvents      prometheus.Histogram
 	TxnWaitSeconds prometheus.Histogram
 	TxnLateEvents  prometheus.Counter
+	// MaxWriteRate is the destination write throttle, by unit (docs,
+	// bytes; 0: unlimited).
+	MaxWriteRate *prometheus.GaugeVec
 }
 
 // New creates the metrics and registers them on reg (nil: not registered,
@@ -88,11 +92,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Time from a source transaction's first gathered event to its resolution.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		TxnLateEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_late_events_total",
 			Help: "Events of a source transaction that was already resolved, applied per event."}),
+		MaxWriteRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "max_write_rate_per_second",
+			Help: "Throttle of the destination writes (--max-write-rate, POST /api/v1/throttle), by unit: docs or bytes per second; 0 is unlimited."}, []string{"unit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.Applied, m.BulkSeconds, m.BulkDocs, m.ApplyLag, m.ConsumerLag, m.Retries,
 			m.DeadLetters, m.BarrierWaits, m.BarrierSeconds, m.DDLApplied, m.MissingUpdates, m.Commits,
-			m.Txns, m.TxnEvents, m.TxnWaitSeconds, m.TxnLateEvents)
+			m.Txns, m.TxnEvents, m.TxnWaitSeconds, m.TxnLateEvents, m.MaxWriteRate)
 	}
 	return m
 }

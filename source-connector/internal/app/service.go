@@ -16,6 +16,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
 	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
@@ -37,6 +38,8 @@ type Service struct {
 	metrics *metrics.Metrics
 	filter  *nsfilter.Filter
 	router  *publish.Router
+	// reads throttles the snapshot (MaxReadRate, SetReadRate).
+	reads *throttle.Limiter
 
 	marks chan *markRequest
 
@@ -61,8 +64,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, err
 		f, _ = nsfilter.New(cfg.Include, cfg.Exclude)
 	}
 	r, _ := publish.NewRouter(cfg.TopicPrefix, cfg.TopicRoute)
+	m := metrics.New(reg)
+	setRateGauge(m, cfg.MaxReadRate)
 	return &Service{
-		cfg: cfg, log: log, metrics: metrics.New(reg), filter: f, router: r,
+		cfg: cfg, log: log, metrics: m, filter: f, router: r, reads: throttle.New(cfg.MaxReadRate),
 		status:           Status{Phase: PhaseStarting},
 		progress:         map[string]*NamespaceProgress{},
 		marks:            make(chan *markRequest),
@@ -72,6 +77,24 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, err
 
 // Config returns the service's configuration.
 func (s *Service) Config() Config { return s.cfg }
+
+// ReadRate is the current snapshot read throttle.
+func (s *Service) ReadRate() throttle.Rate { return s.reads.Rate() }
+
+// SetReadRate changes the snapshot read throttle while the service runs.
+func (s *Service) SetReadRate(r throttle.Rate) {
+	if s.reads.Rate() == r {
+		return
+	}
+	s.reads.Set(r)
+	setRateGauge(s.metrics, r)
+	s.log.Info("snapshot read throttle changed", "maxReadRate", r.String())
+}
+
+func setRateGauge(m *metrics.Metrics, r throttle.Rate) {
+	m.MaxReadRate.WithLabelValues("docs").Set(r.Docs)
+	m.MaxReadRate.WithLabelValues("bytes").Set(r.Bytes)
+}
 
 // Run runs the connector until ctx ends (then it returns ctx's error) or a
 // fatal error. A Service runs once.
@@ -283,10 +306,31 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 		OnRetry: func(error) { s.metrics.Retries.WithLabelValues("snapshot_read").Inc() },
 		Encode:  pub.EncodeDoc}
 	g, gctx := errgroup.WithContext(ctx)
+	read := make(chan checkpoint.Item, cap(items))
+	g.Go(func() error {
+		defer close(read)
+		if err := rd.Run(gctx, pending, read); err != nil {
+			return s.sourceErr("snapshot", err)
+		}
+		return nil
+	})
+	// The read throttle paces the readers' chunks on their way to the
+	// publisher: the bounded channels then hold the readers back.
 	g.Go(func() error {
 		defer close(items)
-		if err := rd.Run(gctx, pending, items); err != nil {
-			return s.sourceErr("snapshot", err)
+		for it := range read {
+			var bytes int
+			for _, d := range it.Docs {
+				bytes += d.SourceBytes
+			}
+			if err := s.reads.Wait(gctx, len(it.Docs), bytes); err != nil {
+				return err
+			}
+			select {
+			case items <- it:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 		}
 		return nil
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
 
@@ -28,6 +29,7 @@ func (c *Controller) Routes(m Mux) {
 	m.Handle("POST /api/v1/start", http.HandlerFunc(c.handleStart))
 	m.Handle("GET /api/v1/progress", http.HandlerFunc(c.handleProgress))
 	m.Handle("POST /api/v1/verify", http.HandlerFunc(c.handleVerify))
+	m.Handle("POST /api/v1/throttle", http.HandlerFunc(c.handleThrottle))
 	for _, a := range []control.Action{control.ActionPause, control.ActionResume, control.ActionCommit, control.ActionReverse} {
 		m.Handle("POST /api/v1/"+string(a), c.transition(a))
 	}
@@ -137,6 +139,36 @@ func (c *Controller) validateStart(p control.StartParams) (*control.Compiled, er
 	return control.Compile(p, c.names())
 }
 
+// handleThrottle sets the snapshot read rate and/or the sink's write rate
+// (POST /api/v1/throttle, logbridge's): recorded in the control log, so
+// both services apply it, now and after a restart. Any state.
+func (c *Controller) handleThrottle(w http.ResponseWriter, r *http.Request) {
+	var t control.Throttle
+	if !decode(w, r, &t) {
+		return
+	}
+	if t.MaxReadRate == nil && t.MaxWriteRate == nil {
+		fail(w, http.StatusBadRequest, "InvalidRequest", errors.New(`give "maxReadRate" and/or "maxWriteRate", e.g. {"maxReadRate": {"docs": 5000, "bytes": 8388608}} ({} is unlimited)`))
+		return
+	}
+	for name, rate := range map[string]*throttle.Rate{"maxReadRate": t.MaxReadRate, "maxWriteRate": t.MaxWriteRate} {
+		if rate != nil {
+			if err := rate.Validate(); err != nil {
+				fail(w, http.StatusBadRequest, "InvalidRequest", fmt.Errorf("%s: %w", name, err))
+				return
+			}
+		}
+	}
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	if err := c.append(r.Context(), control.Event{Type: control.EvThrottle, Throttle: &t}); err != nil {
+		fail(w, http.StatusServiceUnavailable, "ControlLogUnavailable", err)
+		return
+	}
+	c.poke()
+	ok(w)
+}
+
 var transitionEvent = map[control.Action]control.EventType{
 	control.ActionPause:   control.EvPause,
 	control.ActionResume:  control.EvResume,
@@ -207,6 +239,9 @@ type Progress struct {
 	Sink             *SinkPosition        `json:"sink,omitempty"`
 	Commit           *control.ClusterTime `json:"commitClusterTime,omitempty"`
 	Error            string               `json:"error,omitempty"`
+	// Throttle is the rates in force: the snapshot's reads (this service)
+	// and the sink's writes (as set here or by the sink's flag).
+	Throttle ThrottleRates `json:"throttle"`
 	// Verification is the last run started with POST /api/v1/verify.
 	Verification *Verification `json:"verification,omitempty"`
 	// Report is the epoch connector's supervision: restarts after a
@@ -214,6 +249,14 @@ type Progress struct {
 	supervise.Report
 
 	notReady string
+}
+
+// ThrottleRates are progress.throttle. A rate set through the API shows
+// here; MaxWriteRate is null until one is (the sink's --max-write-rate is
+// then in force, shown in the sink's progress).
+type ThrottleRates struct {
+	MaxReadRate  throttle.Rate  `json:"maxReadRate"`
+	MaxWriteRate *throttle.Rate `json:"maxWriteRate"`
 }
 
 // CollectionCopy estimates the copy like mongosync.
@@ -281,7 +324,8 @@ func (c *Controller) progress(ctx context.Context) Progress {
 
 	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime,
 		Verification: c.verif.snapshot(), Report: c.sup.Status().Report(),
-		MongosyncID: c.cfg.Base.TopicPrefix, CoordinatorID: c.cfg.Base.TopicPrefix}
+		MongosyncID: c.cfg.Base.TopicPrefix, CoordinatorID: c.cfg.Base.TopicPrefix,
+		Throttle: ThrottleRates{MaxReadRate: c.readRate(st), MaxWriteRate: st.Throttle.MaxWriteRate}}
 	if p.Warnings == nil {
 		p.Warnings = []string{}
 	}

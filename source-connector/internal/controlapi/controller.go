@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
@@ -275,6 +276,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 
 	c.verifyOnCommit(ctx, st)
+	if svc, epoch, ok := c.sup.Current(); ok && epoch == st.Epoch {
+		svc.SetReadRate(c.readRate(st)) // a throttle changed through the API
+	}
 
 	c.mu.Lock()
 	startCommit := st.State == control.Committing && st.MarkerID == "" && !c.committing && c.commitRetry.Ready(time.Now())
@@ -316,11 +320,20 @@ func (c *Controller) epochConfig(st control.Status) (app.Config, error) {
 	}
 	cfg.Include, cfg.Exclude, cfg.Filter = nil, nil, compiled.Filter
 	cfg.IndexesAfterCopy = st.Params.IndexesAfterCopy()
+	cfg.MaxReadRate = c.readRate(st)
 	if st.EpochStart != nil {
 		t := st.EpochStart.Timestamp()
 		cfg.StartAt = &t
 	}
 	return cfg, nil
+}
+
+// readRate is the snapshot read throttle in force: the API's, else the flag's.
+func (c *Controller) readRate(st control.Status) throttle.Rate {
+	if r := st.Throttle.MaxReadRate; r != nil {
+		return *r
+	}
+	return c.cfg.Base.MaxReadRate
 }
 
 func (c *Controller) names() []string {
