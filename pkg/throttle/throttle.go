@@ -36,7 +36,7 @@ func (r Rate) String() string {
 // Validate refuses negative rates.
 func (r Rate) Validate() error {
 	if r.Docs < 0 || r.Bytes < 0 {
-		return fmt.Errorf("rate %v: documents and bytes per second must be 0 (unlimited) or more", r)
+		return fmt.Errorf("rate docs=%g,bytes=%g: documents and bytes per second must be 0 (unlimited) or more", r.Docs, r.Bytes)
 	}
 	return nil
 }

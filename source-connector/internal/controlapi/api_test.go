@@ -3,6 +3,7 @@ package controlapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/httpapi"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
 
@@ -373,5 +375,43 @@ func TestProgressIdentityAndPing(t *testing.T) {
 	c.ping.ping(context.Background(), c, "cluster0")
 	if got := c.ping.get("cluster0"); got != -1 {
 		t.Fatalf("pingLatencyMs of an unreachable cluster: got %d, want -1", got)
+	}
+}
+
+// TestThrottleRecorded: POST /api/v1/throttle records the rates in the
+// control log (any state), progress shows them, the epoch starts with
+// them, and an empty or negative request is refused with nothing written.
+func TestThrottleRecorded(t *testing.T) {
+	c, srv, _ := newTestAPI(t)
+	for _, bad := range []struct{ body, want string }{
+		{`{}`, `give "maxReadRate" and/or "maxWriteRate"`},
+		{`{"maxReadRate":{"docs":-5}}`, "maxReadRate: rate docs=-5"},
+		{`{"maxReadRate":"docs=5"}`, "not valid JSON for this endpoint"},
+	} {
+		code, body := call(t, srv, "POST", "/api/v1/throttle", bad.body)
+		if code != 400 || !strings.Contains(fmt.Sprint(body["errorDescription"]), bad.want) {
+			t.Fatalf("%s: got HTTP %d %v, want 400 mentioning %q", bad.body, code, body, bad.want)
+		}
+	}
+	if c.state.Events != 0 {
+		t.Fatalf("refused throttles wrote %d control events", c.state.Events)
+	}
+	if code, body := call(t, srv, "POST", "/api/v1/throttle", `{"maxReadRate":{"docs":500,"bytes":1048576},"maxWriteRate":{"docs":200}}`); code != 200 {
+		t.Fatalf("throttle: HTTP %d %v", code, body)
+	}
+	if code, body := call(t, srv, "POST", "/api/v1/throttle", `{"maxWriteRate":{}}`); code != 200 {
+		t.Fatalf("throttle (write unlimited): HTTP %d %v", code, body)
+	}
+	p := c.progress(context.Background())
+	if p.Throttle.MaxReadRate != (throttle.Rate{Docs: 500, Bytes: 1 << 20}) || p.Throttle.MaxWriteRate == nil || !p.Throttle.MaxWriteRate.Unlimited() {
+		t.Fatalf("progress.throttle %+v, want read docs=500,bytes=1MiB and write unlimited (the second request left read alone)", p.Throttle)
+	}
+	code, _ := call(t, srv, "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster1"}`)
+	if code != 200 {
+		t.Fatalf("start: HTTP %d", code)
+	}
+	cfg, err := c.epochConfig(c.state)
+	if err != nil || cfg.MaxReadRate != (throttle.Rate{Docs: 500, Bytes: 1 << 20}) {
+		t.Fatalf("epoch config read rate %v (%v), want the API's docs=500,bytes=1048576", cfg.MaxReadRate, err)
 	}
 }
