@@ -117,6 +117,20 @@ func requireCapable(t *testing.T, ctx context.Context, cl *mongo.Client, name, u
 // topic prefix, sink group and database, and seeds the database on cluster0.
 func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, ctx, harnessOpts{blocking: blocking})
+}
+
+// harnessOpts vary a harness: write blocking, extra source-connector
+// flags, and another URI the services know as cluster1 (a proxy).
+type harnessOpts struct {
+	blocking bool
+	srcArgs  []string
+	cluster1 string
+}
+
+func newHarnessWith(t *testing.T, ctx context.Context, o harnessOpts) *harness {
+	t.Helper()
+	blocking := o.blocking
 	env := testenv.New(t)
 	h := &harness{t: t, ctx: ctx, env: env, c0: env.Source(t), c1: env.Dest(t),
 		db: testenv.DBName(t), prefix: testenv.TopicPrefix(t), blocking: blocking, restarted: map[string]bool{}}
@@ -148,10 +162,14 @@ func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	srcAddr, sinkAddr := freePort(t), freePort(t)
 	// The mutating endpoints need the API token, on loopback too.
 	tf, token := tokenFile(t)
-	h.src = startProc(t, "source", srcBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
+	cluster1 := env.DestURI
+	if o.cluster1 != "" {
+		cluster1 = o.cluster1
+	}
+	h.src = startProc(t, "source", srcBin, append([]string{"--cluster0", env.SourceURI, "--cluster1", cluster1,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--sink-group", h.group,
-		"--http-addr", srcAddr, "--api-token-file", tf, "--heartbeat-interval", "1s")
-	h.snk = startProc(t, "sink", sinkBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
+		"--http-addr", srcAddr, "--api-token-file", tf, "--heartbeat-interval", "1s"}, o.srcArgs...)...)
+	h.snk = startProc(t, "sink", sinkBin, "--cluster0", env.SourceURI, "--cluster1", cluster1,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--group", h.group,
 		"--http-addr", sinkAddr, "--api-token-file", tf, "--session-timeout", "6s")
 	h.sapi, h.kapi = newAPI(t, srcAddr, token), newAPI(t, sinkAddr, token)
