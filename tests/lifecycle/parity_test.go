@@ -393,3 +393,41 @@ func TestProgressFields(t *testing.T) {
 		t.Fatalf("collectionCopy after a restart in COMMITTED %v, want the copy's %d bytes", cc2, docBytes)
 	}
 }
+
+// TestWriteBlockingModesDisruptive runs a sync per write-blocking form of
+// mongosync's start body and checks where user writes are refused.
+// setUserWriteBlockMode is global: LOGBRIDGE_DISRUPTIVE=1 only.
+func TestWriteBlockingModesDisruptive(t *testing.T) {
+	testenv.Disruptive(t)
+	for _, tc := range []struct {
+		value                    any
+		blockDest, blockSrcAfter bool
+	}{
+		{"destinationOnly", true, false},
+		{"sourceAndDestination", true, true},
+		{true, true, true},
+		{"none", false, false},
+		{false, false, false},
+	} {
+		t.Run(fmt.Sprint(tc.value), func(t *testing.T) {
+			ctx := testenv.Context(t, 10*time.Minute)
+			h := newHarness(t, ctx, true) // the cleanup unblocks both servers
+			h.post("/api/v1/start", map[string]any{"source": "cluster0", "destination": "cluster1",
+				"includeNamespaces": []map[string]any{{"database": h.db}}, "enableUserWriteBlocking": tc.value}, 200)
+			h.waitSource("canCommit", 5*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+			_, err := h.c1.Database(h.db).Collection("probe").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
+			if blocked := err != nil; blocked != tc.blockDest {
+				t.Fatalf("enableUserWriteBlocking %v: a user write to the destination while RUNNING: err %v, want blocked %v", tc.value, err, tc.blockDest)
+			}
+			h.post("/api/v1/commit", nil, 200)
+			h.waitSource("COMMITTED", 3*time.Minute, func(p map[string]any) bool { return str(p, "state") == "COMMITTED" && flag(p, "canWrite") })
+			if _, err := h.c1.Database(h.db).Collection("probe").InsertOne(ctx, bson.D{{Key: "x", Value: 2}}); err != nil {
+				t.Fatalf("the destination is not writable after the commit: %v", err)
+			}
+			_, err = h.c0.Database(h.db).Collection("probe").InsertOne(ctx, bson.D{{Key: "x", Value: 3}})
+			if blocked := err != nil; blocked != tc.blockSrcAfter {
+				t.Fatalf("enableUserWriteBlocking %v: a user write to the source after the commit: err %v, want blocked %v", tc.value, err, tc.blockSrcAfter)
+			}
+		})
+	}
+}
