@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -86,7 +87,11 @@ func TestReverseWithFilterAndRemap(t *testing.T) {
 	if n, _ := h.c0.Database(h.db).Collection("stray").CountDocuments(ctx, bson.D{}); n != 0 {
 		t.Fatal("a collection under the original name on cluster1 (not written by the first sync) flowed into cluster0")
 	}
-	if names, _ := h.c0.ListDatabaseNames(ctx, bson.D{{Key: "name", Value: v2}}); len(names) != 0 {
+	names, err := h.c0.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(names, v2) {
 		t.Fatalf("the reversal created %s on cluster0: it must write the original names", v2)
 	}
 }

@@ -359,12 +359,10 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 		if err != nil {
 			return s.sourceErr("listing indexes after the copy", err)
 		}
-		planned := map[string]bool{}
-		for _, n := range pub.Catalog("") {
-			planned[n.NS().String()] = n.InSnapshot
-		}
+		// The plan as committed (st): the publisher's in-memory catalog
+		// learns namespaces before their plan records say InSnapshot.
 		for _, c := range colls {
-			if planned[c.NS.String()] {
+			if n := st.Namespaces[c.NS.String()]; n != nil && n.InSnapshot {
 				marks = append(marks, indexItems(c, t0, epoch, source)...)
 			}
 		}
