@@ -3,10 +3,10 @@
 // sink-connector's destination writes (--max-write-rate), so that a
 // migration cannot saturate a production cluster.
 //
-// A Limiter is a pacer (a virtual clock, like GCRA): each Wait reserves the
-// time its documents and bytes take at the rate and waits until the
-// reservation starts, so the long-run rate equals the limit whatever the
-// request sizes, with no burst beyond one request. Set changes the rate
+// A Limiter is a pacer (a virtual clock, like GCRA): each Wait books the
+// time its documents and bytes take at the rate, after what is booked
+// already, and returns when that booking ends, so the rate equals the limit
+// whatever the request sizes, with no burst. Set changes the rate
 // while work runs (the control API's POST /api/v1/throttle).
 //
 //	r, err := throttle.ParseRate("docs=5000,bytes=8MiB") // per second

@@ -119,8 +119,12 @@ func (l *Limiter) Set(r Rate) {
 	}
 }
 
-// reserve returns how long the caller must wait before doing docs/bytes of
-// work, and books the time that work takes at the rate.
+// reserve books the time docs/bytes of work take at the rate, after what
+// is booked already, and returns how long the caller must wait: until the
+// end of its booking. Waiting to the end rather than the start means that
+// work is released only once it has been "paid for": between any two
+// releases exactly the released amount passed at the rate, whatever the
+// request sizes (a large first request does not go out at once).
 func (l *Limiter) reserve(docs, bytes int) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -140,11 +144,12 @@ func (l *Limiter) reserve(docs, bytes int) time.Duration {
 		start = now
 	}
 	l.next = start.Add(time.Duration(cost * float64(time.Second)))
-	return start.Sub(now)
+	return l.next.Sub(now)
 }
 
 // Wait blocks until docs documents of bytes bytes may be processed at the
-// rate (at once when unlimited or nil), or ctx ends.
+// rate (at once when unlimited or nil), or ctx ends. A cancelled wait keeps
+// its booking: the rate stays a ceiling.
 func (l *Limiter) Wait(ctx context.Context, docs, bytes int) error {
 	if l == nil {
 		return nil

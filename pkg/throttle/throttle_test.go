@@ -49,9 +49,9 @@ func TestPacingArithmetic(t *testing.T) {
 		docs, bytes int
 		want        time.Duration
 	}{
-		{10, 10, 0},                       // first: at once; books 100 ms (docs)
-		{10, 500, 100 * time.Millisecond}, // books 500 ms (bytes)
-		{1, 1, 600 * time.Millisecond},
+		{10, 10, 100 * time.Millisecond},  // 100 ms (the docs bind)
+		{10, 500, 600 * time.Millisecond}, // then 500 ms (the bytes bind)
+		{1, 1, 610 * time.Millisecond},
 	} {
 		if got := l.reserve(tc.docs, tc.bytes); got != tc.want {
 			t.Fatalf("request %d: wait %v, want %v", i, got, tc.want)

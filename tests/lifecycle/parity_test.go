@@ -288,7 +288,7 @@ func copyRate(h *harness, total int64) float64 {
 func TestThrottleHoldsRate(t *testing.T) {
 	ctx := testenv.Context(t, 10*time.Minute)
 	// Small find batches: the pacing steps are 50 documents.
-	h := newHarnessWith(t, ctx, harnessOpts{srcArgs: []string{"--snapshot-batch-size", "50"}})
+	h := newHarnessWith(t, ctx, harnessOpts{srcArgs: []string{"--snapshot-batch-size", "50", "--progress-interval", "2s"}})
 	const rate = 300.0
 	// Set before the start (any state): recorded, and the epoch starts with it.
 	h.post("/api/v1/throttle", map[string]any{"maxReadRate": map[string]any{"docs": rate}}, 200)
@@ -344,6 +344,14 @@ func TestThrottleHoldsRate(t *testing.T) {
 	t.Logf("destination write rate %.0f docs/s with maxWriteRate docs=%.0f", wgot, wrate)
 	if wgot < 0.9*wrate || wgot > 1.1*wrate {
 		t.Fatalf("destination write rate %.0f docs/s, want %.0f ± 10%%", wgot, wrate)
+	}
+	// The progress lines: the sink's (every 10 s by default; this test
+	// runs longer) and the source's mongomirror line once streaming.
+	if tail := h.snk.Tail(1 << 20); !strings.Contains(tail, "behind the source") || !strings.Contains(tail, "ratePerSecond=") {
+		t.Fatalf("the sink logged no progress line (records applied, rate, destination lag); log tail:\n%s", h.snk.Tail(3000))
+	}
+	if tail := h.src.Tail(1 << 20); !strings.Contains(tail, "Current lag from source:") || !strings.Contains(tail, "destinationLagSeconds=") {
+		t.Fatalf("the source logged no 'Current lag from source' line; log tail:\n%s", h.src.Tail(3000))
 	}
 }
 
