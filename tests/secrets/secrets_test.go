@@ -74,7 +74,7 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
-var httpAddrRe = regexp.MustCompile(`(?:msg="HTTP listening" addr|http)=(127\.0\.0\.1:\d+)`)
+var httpAddrRe = regexp.MustCompile(`(?:msg="HTTP listening" addr=|msg="HTTP listening" url=http://|http=)(127\.0\.0\.1:\d+)`)
 
 // httpAddr waits for the process to log its bound HTTP address.
 func httpAddr(t *testing.T, p *procs.Proc) string {
