@@ -110,16 +110,24 @@ func checkClusters(p control.StartParams, src, dst clusterInfo) (problems, warni
 		}
 	}
 	if p.Reversible {
-		// The reversed sync reads the destination with a change stream
-		// from the commit point: it must be able to be a source.
-		if dok && (dv.less(minVersion) || maxVersion.less(dv)) {
-			problems = append(problems, fmt.Sprintf("\"reversible\": true, but the destination %s (MongoDB %s) cannot be the source of the reversed sync: it needs %s to 8.x", dst.Name, dst.Version, minVersion))
+		// mongosync's reverse prerequisites: the same topology and major
+		// version on both sides (after a reversal each side is the other's
+		// role; a newer destination could not be the older one's source).
+		if sok && dok && sv != dv {
+			problems = append(problems, fmt.Sprintf("\"reversible\": true, but the source %s runs MongoDB %s and the destination %s %s: a reversible sync needs the same major version on both sides (the reversed sync's destination must not be older than its source); upgrade one or drop \"reversible\"", src.Name, src.Version, dst.Name, dst.Version))
 		}
-		if sok && dok && sv.less(dv) {
-			problems = append(problems, fmt.Sprintf("\"reversible\": true, but the source %s (MongoDB %s) is older than the destination %s (%s): after a reversal it would be the destination, which must not be older; upgrade it or drop \"reversible\"", src.Name, src.Version, dst.Name, dst.Version))
+		if src.Mongos != dst.Mongos {
+			problems = append(problems, fmt.Sprintf("\"reversible\": true, but the source %s is %s and the destination %s %s: a reversible sync needs the same topology on both sides; drop \"reversible\"", src.Name, topology(src), dst.Name, topology(dst)))
 		}
 	}
 	return problems, warnings
+}
+
+func topology(c clusterInfo) string {
+	if c.Mongos {
+		return "a sharded cluster (mongos)"
+	}
+	return "a replica set"
 }
 
 func blockingFallback(wb control.WriteBlocking, role string) control.WriteBlocking {

@@ -49,7 +49,12 @@ func TestCheckClusters(t *testing.T) {
 			want: []string{`on the destination cluster1 until canWrite, but it runs MongoDB 5.0.3`}},
 		{name: "reversible onto a newer destination", p: with(func(p *control.StartParams) { p.Reversible = true }),
 			src: rs("cluster0", "6.0.14"), dst: rs("cluster1", "7.0.2"),
-			want: []string{`"reversible": true, but the source cluster0 (MongoDB 6.0.14) is older than the destination cluster1 (7.0.2)`}},
+			want: []string{`"reversible": true, but the source cluster0 runs MongoDB 6.0.14 and the destination cluster1 7.0.2: a reversible sync needs the same major version`}},
+		{name: "reversible across topologies", p: with(func(p *control.StartParams) { p.Reversible = true }),
+			src: rs("cluster0", "7.0.2"), dst: clusterInfo{Name: "cluster1", Mongos: true, Version: "7.0.5", FCV: "7.0"},
+			want: []string{`the source cluster0 is a replica set and the destination cluster1 a sharded cluster (mongos): a reversible sync needs the same topology`}},
+		{name: "reversible, same major, other patch", p: with(func(p *control.StartParams) { p.Reversible = true }),
+			src: rs("cluster0", "7.0.2"), dst: rs("cluster1", "7.0.12")},
 		{name: "every problem at once", p: base, src: clusterInfo{Name: "cluster0", Version: "4.0.1", FCV: "4.0"}, dst: clusterInfo{Name: "cluster1", Version: "3.6.0", FCV: "3.6"},
 			want: []string{"source cluster0 is a standalone", "destination cluster1 is a standalone", "runs MongoDB 4.0.1", "runs MongoDB 3.6.0", "older than the source"}},
 	}
