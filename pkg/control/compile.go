@@ -128,6 +128,9 @@ func warnings(p StartParams) []string {
 	if p.DetectRandomID != nil {
 		w = append(w, "detectRandomId: accepted but not applied: logbridge always copies collections in _id ranges")
 	}
+	if len(p.CopyInNaturalOrder) > 0 && string(p.CopyInNaturalOrder) != "null" {
+		w = append(w, "copyInNaturalOrder: accepted but not applied: logbridge always copies collections in _id ranges")
+	}
 	if p.Reversible && !p.EnableUserWriteBlocking.Source() {
 		w = append(w, "reversible without enableUserWriteBlocking \"sourceAndDestination\": mongosync refuses this; logbridge allows it, but writes to the source after the commit are not carried over: stop them yourself before commit")
 	}

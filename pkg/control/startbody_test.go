@@ -51,7 +51,7 @@ func TestStartBodyMongosyncForms(t *testing.T) {
 	// Every other field of the current start API decodes.
 	body := `{"source":"cluster0","destination":"cluster1","buildIndexes":"excludeHashed","reversible":true,
 		"enableUserWriteBlocking":"sourceAndDestination","preExistingDestinationData":true,
-		"verification":{"enabled":false},"detectRandomId":false,
+		"verification":{"enabled":false},"detectRandomId":false,"copyInNaturalOrder":[{"database":"shop","collections":["orders"]}],
 		"sharding":{"createSupportingIndexes":true,"shardingEntries":[{"database":"shop","collection":"orders","shardCollection":{"key":[{"cust":1}]}}]},
 		"includeNamespaces":[{"database":"shop"}],"namespaceRemap":[{"from":{"database":"shop"},"to":{"database":"shop2"}}]}`
 	dec := json.NewDecoder(strings.NewReader(body))
@@ -67,7 +67,8 @@ func TestStartBodyMongosyncForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(c.Warnings, "\n"); !strings.Contains(got, "sharding: accepted but not applied") || !strings.Contains(got, "detectRandomId: accepted but not applied") {
+	if got := strings.Join(c.Warnings, "\n"); !strings.Contains(got, "sharding: accepted but not applied") || !strings.Contains(got, "detectRandomId: accepted but not applied") ||
+		!strings.Contains(got, "copyInNaturalOrder: accepted but not applied") {
 		t.Fatalf("warnings %q: want sharding and detectRandomId named", c.Warnings)
 	}
 }

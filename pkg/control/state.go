@@ -89,6 +89,9 @@ type StartParams struct {
 	// DetectRandomID (mongosync's detectRandomId) is accepted and not
 	// applied (logbridge always copies in _id ranges): a warning says so.
 	DetectRandomID *bool `json:"detectRandomId,omitempty"`
+	// CopyInNaturalOrder (mongosync 1.16+: namespaces copied in natural
+	// order) is accepted and not applied, with a warning, like detectRandomId.
+	CopyInNaturalOrder json.RawMessage `json:"copyInNaturalOrder,omitempty"`
 	// DocumentFilter is mongosync's (beta) document filter. logbridge does
 	// not filter documents; a start with one is refused rather than
 	// copying documents the user meant to leave behind.
