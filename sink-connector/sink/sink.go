@@ -416,7 +416,11 @@ func (s *Service) setRateGauge(r throttle.Rate) {
 
 func (s *Service) serveProgress(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"progress": s.Progress()})
+	// The write throttle in force next to the position.
+	_ = json.NewEncoder(w).Encode(map[string]any{"progress": struct {
+		Progress
+		MaxWriteRate throttle.Rate `json:"maxWriteRate"`
+	}{s.Progress(), s.WriteRate()}})
 }
 
 // Run consumes and applies until ctx ends (nil) or a fatal error. It closes
