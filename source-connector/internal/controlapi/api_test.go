@@ -298,6 +298,12 @@ func TestStartRefusedLeavesTheLogUntouched(t *testing.T) {
 			"chains and cycles are not supported"},
 		{"reversed remap cannot run", `{"source":"cluster0","destination":"cluster1","reversible":true,"namespaceRemap":[{"from":{"database":"s","collection":"a"},"to":{"database":"x"}},{"from":{"database":"s"},"to":{"database":"y"}}]}`,
 			"the reversed sync could not run"},
+		{"documentFilter", `{"source":"cluster0","destination":"cluster1","documentFilter":{"status":"active"}}`,
+			"documentFilter: logbridge does not filter documents"},
+		{"never and reversible", `{"source":"cluster0","destination":"cluster1","buildIndexes":"never","reversible":true}`,
+			`buildIndexes "never" with "reversible": true`},
+		{"unknown write-blocking mode", `{"source":"cluster0","destination":"cluster1","enableUserWriteBlocking":"always"}`,
+			`enableUserWriteBlocking "always": use "sourceAndDestination", "destinationOnly", "none", true or false`},
 		{"filterOnDestination is the reversal's", `{"source":"cluster0","destination":"cluster1","filterOnDestination":true}`,
 			`"filterOnDestination" is set by reverse, not by a start request`},
 	}
