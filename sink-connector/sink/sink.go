@@ -116,7 +116,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", d.TopicPrefix, "topic prefix of the log: consumes <prefix>.<db>.<coll> topics, never <prefix>._* (source state, control, dead letters)")
 	fs.StringVar(&c.TopicRegex, "topic-regex", "", "consume the topics matching this Go regular expression instead of every <prefix>.<db>.<coll> (topics ending in ._source_state, ._control, ._dlq are always excluded)")
 	fs.StringVar(&c.DestURI, "dest-uri", "", "destination MongoDB URI (mongodb:// or mongodb+srv://; TLS and auth through the URI) (required)")
-	fs.Var(&c.NSMap, "ns-map", "comma-separated namespace rename rules src=dst: srcdb.*=dstdb.* renames a database, db.a=db2.b a collection (an exact rule wins over a database rule)")
+	fs.Var(&c.NSMap, "ns-map", "comma-separated namespace rename rules src=dst: srcdb.*=dstdb.* renames a database, db.a=db2.b a collection (an exact rule wins over a database rule; checked as the control API's namespaceRemap: no two sources onto one target, no chains)")
 	fs.StringVar(&c.WriteConcern, "write-concern", d.WriteConcern, "destination write concern: majority, a number of members (>= 1) or a tag set name; offsets are committed only after writes are acknowledged with it")
 	fs.IntVar(&c.BatchSize, "batch-size", d.BatchSize, "events per partition gathered into one bulk write before a flush")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "longest time an event waits in a partial batch before it is flushed (keeps lag low at low rates)")
