@@ -172,7 +172,7 @@ func TestDestinationDataPolicy(t *testing.T) {
 	body := map[string]any{"source": "cluster0", "destination": "cluster1", "includeNamespaces": []map[string]any{{"database": h.db}}}
 	ans := h.post("/api/v1/start", body, 400)
 	desc := str(ans, "errorDescription")
-	if !strings.Contains(desc, "already holds 1 included namespaces ("+h.db+".items)") || !strings.Contains(desc, "dropDestinationData") {
+	if !strings.Contains(desc, "already holds included namespaces (1: "+h.db+".items)") || !strings.Contains(desc, "dropDestinationData") {
 		t.Fatalf("start onto a non-empty destination: %v, want a refusal naming %s.items and the options", ans, h.db)
 	}
 	if st := h.controlState(); st.Events != 0 {
@@ -186,7 +186,7 @@ func TestDestinationDataPolicy(t *testing.T) {
 		merge[k] = v
 	}
 	ans = h.post("/api/v1/start", merge, 200)
-	if w := fmt.Sprint(ans["warnings"]); !strings.Contains(w, "merging into 1 namespaces") {
+	if w := fmt.Sprint(ans["warnings"]); !strings.Contains(w, "merging into namespaces the destination already holds (1: ") {
 		t.Fatalf("merge start answered %v, want a warning that it merges", ans)
 	}
 	h.waitSource("canCommit", 5*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
@@ -217,7 +217,7 @@ func TestDestinationDataDropped(t *testing.T) {
 	}
 	ans := h.post("/api/v1/start", map[string]any{"source": "cluster0", "destination": "cluster1",
 		"includeNamespaces": []map[string]any{{"database": h.db}}, "dropDestinationData": true}, 200)
-	if w := fmt.Sprint(ans["warnings"]); !strings.Contains(w, "dropped 1 namespaces") {
+	if w := fmt.Sprint(ans["warnings"]); !strings.Contains(w, "before the copy (1: ") {
 		t.Fatalf("drop start answered %v, want a warning naming the drop", ans)
 	}
 	h.waitSource("canCommit", 5*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })

@@ -234,7 +234,7 @@ func (c *Controller) preStart(ctx context.Context, p control.StartParams, compil
 	switch {
 	case len(existing) == 0:
 	case p.PreExistingDestinationData:
-		warnings = append(warnings, fmt.Sprintf("preExistingDestinationData: merging into %d namespaces the destination already holds (%s): documents with the same _id are replaced, others are kept", len(existing), listSome(existing)))
+		warnings = append(warnings, fmt.Sprintf("preExistingDestinationData: merging into namespaces the destination already holds (%d: %s): documents with the same _id are replaced, others are kept", len(existing), listSome(existing)))
 	case p.DropDestinationData:
 		if len(problems) == 0 {
 			for _, ns := range existing {
@@ -244,10 +244,10 @@ func (c *Controller) preStart(ctx context.Context, p control.StartParams, compil
 				}
 			}
 			c.log.Warn("dropDestinationData: dropped the destination's copies of included namespaces", "destination", p.Destination, "namespaces", existing)
-			warnings = append(warnings, fmt.Sprintf("dropDestinationData: dropped %d namespaces on %s before the copy (%s)", len(existing), p.Destination, listSome(existing)))
+			warnings = append(warnings, fmt.Sprintf("dropDestinationData: dropped namespaces on %s before the copy (%d: %s)", p.Destination, len(existing), listSome(existing)))
 		}
 	default:
-		problems = append(problems, fmt.Sprintf("the destination %s already holds %d included namespaces (%s): a sync starts on an empty destination; drop them, or start with \"dropDestinationData\": true to drop them first or \"preExistingDestinationData\": true to merge into them", p.Destination, len(existing), listSome(existing)))
+		problems = append(problems, fmt.Sprintf("the destination %s already holds included namespaces (%d: %s): a sync starts on an empty destination; drop them, or start with \"dropDestinationData\": true to drop them first or \"preExistingDestinationData\": true to merge into them", p.Destination, len(existing), listSome(existing)))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s", errPreStart, strings.Join(problems, "; "))
