@@ -18,18 +18,13 @@ type Compiled struct {
 	Filter *nsfilter.Filter
 	// NSMap is namespaceRemap as the sink's --ns-map rules.
 	NSMap []string
-
-	dbs   map[string]string
-	exact map[nsName]nsName
-}
-
-type nsName struct{ db, coll string }
-
-func (n nsName) String() string {
-	if n.coll == "" {
-		return n.db + ".*"
-	}
-	return n.db + "." + n.coll
+	// Remapper renames source namespaces to destination ones (Remap): the
+	// one implementation the sink, the verifier and the control API share.
+	Remapper
+	// Warnings name the accepted fields that logbridge does not apply, and
+	// choices that differ from mongosync; the start answers with them and
+	// progress shows them.
+	Warnings []string
 }
 
 // Compile checks every start parameter and compiles the namespace filter
@@ -65,9 +60,20 @@ func compile(p StartParams, clusters []string) (*Compiled, error) {
 		errs = append(errs, errors.New("source and destination must be different clusters"))
 	}
 	switch p.BuildIndexes {
-	case "", "afterDataCopy", "beforeDataCopy", "never":
+	case "", BuildAfterCopy, BuildBeforeCopy, BuildExcludeHashed, BuildExcludeHashedAfterCopy, BuildNever:
 	default:
-		errs = append(errs, fmt.Errorf("buildIndexes %q: use afterDataCopy, beforeDataCopy or never", p.BuildIndexes))
+		errs = append(errs, fmt.Errorf("buildIndexes %q: use afterDataCopy, beforeDataCopy, excludeHashed, excludeHashedAfterCopy or never", p.BuildIndexes))
+	}
+	if p.BuildIndexes == BuildNever && p.Reversible {
+		// As mongosync: the reversed sync would need the indexes the
+		// forward one never built (unique constraints above all).
+		errs = append(errs, errors.New("buildIndexes \"never\" with \"reversible\": true: a reversible sync must build the indexes; drop one of the two"))
+	}
+	if len(p.DocumentFilter) > 0 && string(p.DocumentFilter) != "null" {
+		errs = append(errs, errors.New("documentFilter: logbridge does not filter documents (it copies whole collections); remove the field, or filter with includeNamespaces/excludeNamespaces"))
+	}
+	if p.DropDestinationData && p.PreExistingDestinationData {
+		errs = append(errs, errors.New("dropDestinationData and preExistingDestinationData both given: drop the destination's copies first, or merge into them, not both"))
 	}
 	include, err := filterRules("includeNamespaces", p.IncludeNamespaces, true)
 	if err != nil {
@@ -84,7 +90,51 @@ func compile(p StartParams, clusters []string) (*Compiled, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if p.FilterOnDestination {
+		c.Filter = c.Remapper.destinationFilter(c.Filter)
+	}
+	c.Warnings = warnings(p)
 	return c, nil
+}
+
+// buildIndexes values (mongosync's).
+const (
+	BuildAfterCopy              = "afterDataCopy"
+	BuildBeforeCopy             = "beforeDataCopy"
+	BuildExcludeHashed          = "excludeHashed"
+	BuildExcludeHashedAfterCopy = "excludeHashedAfterCopy"
+	BuildNever                  = "never"
+)
+
+// IndexesAfterCopy reports whether the initial copy's indexes are built
+// after its documents (afterDataCopy, the default, and
+// excludeHashedAfterCopy) rather than before them.
+func (p StartParams) IndexesAfterCopy() bool {
+	return p.BuildIndexes == "" || p.BuildIndexes == BuildAfterCopy || p.BuildIndexes == BuildExcludeHashedAfterCopy
+}
+
+// ExcludeHashedIndexes reports whether hashed indexes are left out.
+func (p StartParams) ExcludeHashedIndexes() bool {
+	return p.BuildIndexes == BuildExcludeHashed || p.BuildIndexes == BuildExcludeHashedAfterCopy
+}
+
+// warnings names what a valid request asks for that logbridge does not do,
+// or does differently from mongosync: never silently.
+func warnings(p StartParams) []string {
+	var w []string
+	if p.Sharding != nil {
+		w = append(w, "sharding: accepted but not applied: logbridge does not shard collections on the destination; shard them there yourself (sh.shardCollection) before the start if the destination is a sharded cluster")
+	}
+	if p.DetectRandomID != nil {
+		w = append(w, "detectRandomId: accepted but not applied: logbridge always copies collections in _id ranges")
+	}
+	if len(p.CopyInNaturalOrder) > 0 && string(p.CopyInNaturalOrder) != "null" {
+		w = append(w, "copyInNaturalOrder: accepted but not applied: logbridge always copies collections in _id ranges")
+	}
+	if p.Reversible && !p.EnableUserWriteBlocking.Source() {
+		w = append(w, "reversible without enableUserWriteBlocking \"sourceAndDestination\": mongosync refuses this; logbridge allows it, but writes to the source after the commit are not carried over: stop them yourself before commit")
+	}
+	return w
 }
 
 // filterRules compiles mongosync namespace specs into filter rules. field names
@@ -190,6 +240,7 @@ func ValidCollection(name string) error {
 // checked without dialling any cluster.
 func (c *Compiled) compileRemap(remaps []Remap) error {
 	c.dbs, c.exact = map[string]string{}, map[nsName]nsName{}
+	c.rules = nil
 	var errs []error
 	type rule struct {
 		at       string
@@ -248,6 +299,7 @@ func (c *Compiled) compileRemap(remaps []Remap) error {
 			}
 		}
 		rules = append(rules, rule{at, from, to})
+		c.rules = append(c.rules, [2]nsName{from, to})
 		if from.coll == "" {
 			c.dbs[from.db] = to.db
 		} else {
@@ -304,19 +356,6 @@ func (c *Compiled) compileRemap(remaps []Remap) error {
 	return nil
 }
 
-// Remap returns the destination name of the source namespace db.coll, as
-// the sink's --ns-map rules rename it: a collection rule wins over a
-// database rule; other namespaces keep their name.
-func (c *Compiled) Remap(db, coll string) (string, string) {
-	if to, ok := c.exact[nsName{db, coll}]; ok {
-		return to.db, to.coll
-	}
-	if to, ok := c.dbs[db]; ok {
-		return to, coll
-	}
-	return db, coll
-}
-
 // RemapRules checks namespaceRemap alone (no filter) and returns it as the
 // sink's --ns-map rules.
 func RemapRules(remaps []Remap) ([]string, error) {
@@ -325,4 +364,14 @@ func RemapRules(remaps []Remap) ([]string, error) {
 		return nil, err
 	}
 	return c.NSMap, nil
+}
+
+// NewRemapper checks remaps as namespaceRemap is checked (no filter) and
+// returns the renaming. The sink builds its --ns-map with it.
+func NewRemapper(remaps []Remap) (Remapper, error) {
+	c := &Compiled{Filter: nsfilter.FromRules(nil, nil)}
+	if err := c.compileRemap(remaps); err != nil {
+		return Remapper{}, err
+	}
+	return c.Remapper, nil
 }

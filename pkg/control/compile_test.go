@@ -116,7 +116,7 @@ func TestCompileRefuses(t *testing.T) {
 		{"no source", start(func(p *StartParams) { p.Source = "" }), `"source" is required (one of [cluster0 cluster1])`},
 		{"unknown destination", start(func(p *StartParams) { p.Destination = "cluster9" }), `destination "cluster9" is not a configured cluster (configured: [cluster0 cluster1]; add it with --cluster9)`},
 		{"same cluster", start(func(p *StartParams) { p.Destination = "cluster0" }), "source and destination must be different clusters"},
-		{"buildIndexes", start(func(p *StartParams) { p.BuildIndexes = "later" }), `buildIndexes "later": use afterDataCopy, beforeDataCopy or never`},
+		{"buildIndexes", start(func(p *StartParams) { p.BuildIndexes = "later" }), `buildIndexes "later": use afterDataCopy, beforeDataCopy, excludeHashed, excludeHashedAfterCopy or never`},
 		{"bad regex", start(func(p *StartParams) {
 			p.IncludeNamespaces = []NamespaceSpec{{Database: "shop", CollectionsRegex: &Regex{Pattern: "("}}}
 		}), `includeNamespaces[0].collectionsRegex "(": not a valid regular expression`},
@@ -191,7 +191,7 @@ func TestCompileReversedRefusedOnlyWhenReversible(t *testing.T) {
 
 func TestCompileAccepts(t *testing.T) {
 	p := start(func(p *StartParams) {
-		p.BuildIndexes = "never"
+		p.BuildIndexes = "excludeHashedAfterCopy"
 		p.Reversible = true
 		p.IncludeNamespaces = []NamespaceSpec{
 			{Database: "shop"},

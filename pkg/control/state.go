@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/pkg/version"
 )
 
@@ -36,6 +37,8 @@ const (
 	EvCommitted     EventType = "committed"
 	EvReverse       EventType = "reverse"
 	EvReversed      EventType = "reversed"
+	// EvThrottle sets the read and/or write throttle (any state).
+	EvThrottle EventType = "throttle"
 )
 
 // NamespaceSpec is one entry of includeNamespaces/excludeNamespaces, as in
@@ -53,19 +56,124 @@ type Regex struct {
 	Options string `json:"options,omitempty"`
 }
 
-// StartParams is the body of POST /api/v1/start.
+// StartParams is the body of POST /api/v1/start: every field of
+// mongosync's current start API, with its documented types and values, and
+// logbridge's own extensions (dropDestinationData). README.md has a table of
+// each field and what logbridge does with it.
 type StartParams struct {
-	Source                  string          `json:"source"`
-	Destination             string          `json:"destination"`
-	IncludeNamespaces       []NamespaceSpec `json:"includeNamespaces,omitempty"`
-	ExcludeNamespaces       []NamespaceSpec `json:"excludeNamespaces,omitempty"`
-	Reversible              bool            `json:"reversible,omitempty"`
-	EnableUserWriteBlocking bool            `json:"enableUserWriteBlocking,omitempty"`
-	// BuildIndexes: "afterDataCopy" (default), "beforeDataCopy" or "never".
+	Source            string          `json:"source"`
+	Destination       string          `json:"destination"`
+	IncludeNamespaces []NamespaceSpec `json:"includeNamespaces,omitempty"`
+	ExcludeNamespaces []NamespaceSpec `json:"excludeNamespaces,omitempty"`
+	Reversible        bool            `json:"reversible,omitempty"`
+	// EnableUserWriteBlocking takes mongosync's strings or its older booleans.
+	EnableUserWriteBlocking WriteBlocking `json:"enableUserWriteBlocking,omitempty"`
+	// BuildIndexes: afterDataCopy (the default), beforeDataCopy,
+	// excludeHashed, excludeHashedAfterCopy or never.
 	BuildIndexes string `json:"buildIndexes,omitempty"`
 	// NamespaceRemap renames namespaces on the destination.
 	NamespaceRemap []Remap `json:"namespaceRemap,omitempty"`
+	// PreExistingDestinationData: true lets the sync merge into included
+	// namespaces that already exist on the destination; without it (or
+	// dropDestinationData) such a start is refused, as mongosync refuses it.
+	PreExistingDestinationData bool `json:"preExistingDestinationData,omitempty"`
+	// DropDestinationData (logbridge; mongomirror's --drop) drops the
+	// included namespaces on the destination before the copy.
+	DropDestinationData bool `json:"dropDestinationData,omitempty"`
+	// Verification maps mongosync's embedded verifier onto logbridge's
+	// verifier (pkg/verify): enabled (the default, as in mongosync) runs it
+	// when the sync is committed.
+	Verification *VerificationParams `json:"verification,omitempty"`
+	// Sharding (mongosync: shard collections on a sharded destination) is
+	// accepted and not applied: the start answers with a warning.
+	Sharding *ShardingParams `json:"sharding,omitempty"`
+	// DetectRandomID (mongosync's detectRandomId) is accepted and not
+	// applied (logbridge always copies in _id ranges): a warning says so.
+	DetectRandomID *bool `json:"detectRandomId,omitempty"`
+	// CopyInNaturalOrder (mongosync 1.16+: namespaces copied in natural
+	// order) is accepted and not applied, with a warning, like detectRandomId.
+	CopyInNaturalOrder json.RawMessage `json:"copyInNaturalOrder,omitempty"`
+	// DocumentFilter is mongosync's (beta) document filter. logbridge does
+	// not filter documents; a start with one is refused rather than
+	// copying documents the user meant to leave behind.
+	DocumentFilter json.RawMessage `json:"documentFilter,omitempty"`
+	// FilterOnDestination says that IncludeNamespaces and ExcludeNamespaces
+	// name the destination's namespaces, not the source's. Reversed sets it
+	// (the filter of a reversed sync keeps the first source's names, which
+	// its source holds remapped); a start request cannot give it.
+	FilterOnDestination bool `json:"filterOnDestination,omitempty"`
 }
+
+// VerificationParams is mongosync's "verification" start option.
+type VerificationParams struct {
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// VerificationEnabled reports whether the built-in verifier runs on
+// commit: yes unless the request says "verification": {"enabled": false}.
+func (p StartParams) VerificationEnabled() bool {
+	return p.Verification == nil || p.Verification.Enabled == nil || *p.Verification.Enabled
+}
+
+// ShardingParams is mongosync's "sharding" start option.
+type ShardingParams struct {
+	CreateSupportingIndexes bool            `json:"createSupportingIndexes,omitempty"`
+	ShardingEntries         []ShardingEntry `json:"shardingEntries,omitempty"`
+}
+
+// ShardingEntry names a collection to shard on the destination and its key.
+type ShardingEntry struct {
+	Database        string          `json:"database"`
+	Collection      string          `json:"collection"`
+	ShardCollection json.RawMessage `json:"shardCollection,omitempty"`
+}
+
+// WriteBlocking is enableUserWriteBlocking, kept as mongosync's string.
+type WriteBlocking string
+
+const (
+	// WriteBlockNone blocks nothing (logbridge's default, see README).
+	WriteBlockNone WriteBlocking = "none"
+	// WriteBlockDestinationOnly blocks user writes on the destination
+	// until canWrite is true.
+	WriteBlockDestinationOnly WriteBlocking = "destinationOnly"
+	// WriteBlockSourceAndDestination also blocks user writes on the source
+	// from commit on (true, in mongosync's older form).
+	WriteBlockSourceAndDestination WriteBlocking = "sourceAndDestination"
+)
+
+// UnmarshalJSON takes "none", "destinationOnly", "sourceAndDestination",
+// true (sourceAndDestination) or false (none), as mongosync does.
+func (w *WriteBlocking) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case bool:
+		*w = WriteBlockNone
+		if v {
+			*w = WriteBlockSourceAndDestination
+		}
+		return nil
+	case string:
+		switch x := WriteBlocking(v); x {
+		case WriteBlockNone, WriteBlockDestinationOnly, WriteBlockSourceAndDestination:
+			*w = x
+			return nil
+		}
+	}
+	return fmt.Errorf("enableUserWriteBlocking %s: use \"sourceAndDestination\", \"destinationOnly\", \"none\", true or false", b)
+}
+
+// Destination reports whether user writes are blocked on the destination
+// until canWrite.
+func (w WriteBlocking) Destination() bool {
+	return w == WriteBlockDestinationOnly || w == WriteBlockSourceAndDestination
+}
+
+// Source reports whether user writes are blocked on the source from commit on.
+func (w WriteBlocking) Source() bool { return w == WriteBlockSourceAndDestination }
 
 // Remap renames a source database (and optionally collection) on the destination.
 type Remap struct {
@@ -113,8 +221,28 @@ type Event struct {
 	DestClusterTime *ClusterTime `json:"destClusterTime,omitempty"`
 	// Warnings to show in progress (e.g. write blocking unsupported).
 	Warnings []string `json:"warnings,omitempty"`
+	// CommitMarked: the epoch's copy totals, so that progress shows them
+	// after the epoch's connector stopped (and after a restart).
+	Copy *CopyTotals `json:"copy,omitempty"`
+	// Throttle: the rates it sets (a nil rate leaves that one as it was).
+	Throttle *Throttle `json:"throttle,omitempty"`
 	// Offset is the event's offset in the control topic (set when read).
 	Offset int64 `json:"-"`
+}
+
+// Throttle is the body of POST /api/v1/throttle and its control event:
+// the source's snapshot read rate and the sink's write rate, in documents
+// and bytes per second ({} is unlimited). They override --max-read-rate
+// and --max-write-rate from then on, in every epoch.
+type Throttle struct {
+	MaxReadRate  *throttle.Rate `json:"maxReadRate,omitempty"`
+	MaxWriteRate *throttle.Rate `json:"maxWriteRate,omitempty"`
+}
+
+// CopyTotals are progress.collectionCopy of an epoch.
+type CopyTotals struct {
+	EstimatedTotalBytes  int64 `json:"estimatedTotalBytes"`
+	EstimatedCopiedBytes int64 `json:"estimatedCopiedBytes"`
 }
 
 // Status is the folded control log.
@@ -135,6 +263,10 @@ type Status struct {
 	// PausedAt is when the current pause was recorded (zero unless PAUSED):
 	// the destination knows nothing of the source after it.
 	PausedAt time.Time
+	// Copy: the current epoch's copy totals, recorded at commit.
+	Copy *CopyTotals
+	// Throttle: the rates set through the API (nil: the flags' rates).
+	Throttle Throttle
 	Warnings []string
 	Events   int
 	// unknown is the first event whose type this binary does not know
@@ -228,7 +360,7 @@ func (s *Status) Apply(ev Event) {
 		}
 	case EvCommitMarked:
 		if s.State == Committing && s.MarkerID == "" {
-			s.MarkerID, s.CommitTime = ev.MarkerID, ev.ClusterTime
+			s.MarkerID, s.CommitTime, s.Copy = ev.MarkerID, ev.ClusterTime, ev.Copy
 		}
 	case EvSinkCommitted:
 		// The first one counts: a duplicate (a restarted sink) must not move
@@ -247,7 +379,16 @@ func (s *Status) Apply(ev Event) {
 	case EvReversed:
 		if s.State == Reversing && ev.Params != nil {
 			s.State, s.Epoch, s.Params, s.EpochStart = Running, s.Epoch+1, *ev.Params, ev.ClusterTime
-			s.MarkerID, s.CommitTime, s.SinkCommitted = "", nil, false
+			s.MarkerID, s.CommitTime, s.SinkCommitted, s.Copy = "", nil, false, nil
+		}
+	case EvThrottle: // in any state
+		if ev.Throttle != nil {
+			if r := ev.Throttle.MaxReadRate; r != nil {
+				s.Throttle.MaxReadRate = r
+			}
+			if r := ev.Throttle.MaxWriteRate; r != nil {
+				s.Throttle.MaxWriteRate = r
+			}
 		}
 	default:
 		if s.unknown == nil {
@@ -281,10 +422,13 @@ func Fold(events []Event) Status {
 }
 
 // Reversed returns the parameters of the reversed epoch: source and
-// destination swapped, namespace remapping inverted.
+// destination swapped, namespace remapping inverted, and the namespace
+// filter kept as it was written, now naming the destination's side
+// (FilterOnDestination flips): reversing twice gives back the request.
 func (p StartParams) Reversed() StartParams {
 	r := p
 	r.Source, r.Destination = p.Destination, p.Source
+	r.FilterOnDestination = !p.FilterOnDestination
 	r.NamespaceRemap = nil
 	for _, m := range p.NamespaceRemap {
 		// A collection rule without "to.collection" keeps the name; spelt

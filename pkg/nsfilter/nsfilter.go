@@ -106,6 +106,30 @@ func FromRules(include, exclude []Rule) *Filter {
 // Filter selects namespaces. The zero value selects every user namespace.
 type Filter struct {
 	include, exclude []matcher
+	// via, when set, makes this filter a view of another one through a
+	// renaming (Through); include and exclude are then empty.
+	via *view
+}
+
+// view selects a namespace when it renames (back) to one that inner selects.
+type view struct {
+	inner *Filter
+	back  func(db, coll string) (string, string, bool)
+	mayDB func(db string) bool
+	desc  string
+}
+
+// Through returns a filter that selects db.coll when back renames it to a
+// namespace inner selects (back answers false for a namespace that has no
+// counterpart: the filter never selects it). mayDB answers MayMatchDB: it
+// must be true for every database holding a selected collection, and should
+// be false for the others, since a dropDatabase event is selected by it.
+//
+// A reversed sync uses it: its filter was written in the names of the first
+// sync's source, and the reversed source holds them under their remapped
+// names. desc describes the renaming in String.
+func Through(inner *Filter, back func(db, coll string) (string, string, bool), mayDB func(db string) bool, desc string) *Filter {
+	return &Filter{via: &view{inner: inner, back: back, mayDB: mayDB, desc: desc}}
 }
 
 // New compiles the include and exclude patterns.
@@ -169,6 +193,10 @@ func (f *Filter) Match(db, coll string) bool {
 	if f == nil {
 		return true
 	}
+	if f.via != nil {
+		bdb, bcoll, ok := f.via.back(db, coll)
+		return ok && f.via.inner.Match(bdb, bcoll)
+	}
 	if len(f.include) > 0 {
 		in := false
 		for _, m := range f.include {
@@ -196,6 +224,9 @@ func (f *Filter) MayMatchDB(db string) bool {
 	if SkippedDB(db) {
 		return false
 	}
+	if f != nil && f.via != nil {
+		return f.via.mayDB(db)
+	}
 	if f.ExcludesDB(db) {
 		return false
 	}
@@ -213,6 +244,10 @@ func (f *Filter) MayMatchDB(db string) bool {
 // Excludes reports whether an exclude pattern matches db.coll (whatever
 // the include patterns say).
 func (f *Filter) Excludes(db, coll string) bool {
+	if f != nil && f.via != nil {
+		bdb, bcoll, ok := f.via.back(db, coll)
+		return ok && f.via.inner.Excludes(bdb, bcoll)
+	}
 	for _, m := range f.excludeList() {
 		if m.match(db, coll) {
 			return true
@@ -222,7 +257,8 @@ func (f *Filter) Excludes(db, coll string) bool {
 }
 
 // ExcludesDB reports whether an exclude pattern removes every collection
-// of db. Regular expressions over "db.coll" never count: they may spare some.
+// of db. Regular expressions over "db.coll" never count: they may spare some;
+// nor does a view (Through), whose renaming may spare some too.
 func (f *Filter) ExcludesDB(db string) bool {
 	for _, m := range f.excludeList() {
 		if m.wholeDB(db) {
@@ -243,6 +279,9 @@ func (f *Filter) excludeList() []matcher {
 func (f *Filter) String() string {
 	if f == nil {
 		return "include=* exclude="
+	}
+	if f.via != nil {
+		return f.via.inner.String() + " (names " + f.via.desc + ")"
 	}
 	srcs := func(ms []matcher) string {
 		var s []string

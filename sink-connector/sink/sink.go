@@ -28,6 +28,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
@@ -54,12 +55,15 @@ type Config struct {
 	DLQTopic       string // default "<prefix>._dlq"
 	ErrorTolerance string // none | all
 	BuildIndexes   bool
-	Transactions   bool
-	TxnWait        time.Duration  // --transaction-wait
-	TxnMaxEvents   int            // --transaction-max-events
-	HTTP           httpapi.Config // HTTP.Addr "" disables the HTTP server
-	SchemaRegistry schema.RegistryConfig
-	StartFrom      string // earliest | latest
+	// ExcludeHashedIndexes leaves hashed indexes out of createIndexes
+	// (buildIndexes excludeHashed / excludeHashedAfterCopy).
+	ExcludeHashedIndexes bool
+	Transactions         bool
+	TxnWait              time.Duration  // --transaction-wait
+	TxnMaxEvents         int            // --transaction-max-events
+	HTTP                 httpapi.Config // HTTP.Addr "" disables the HTTP server
+	SchemaRegistry       schema.RegistryConfig
+	StartFrom            string // earliest | latest
 	// SessionTimeout is the consumer group session timeout: how long a
 	// member that died without leaving keeps its partitions (0: Kafka's default).
 	SessionTimeout time.Duration
@@ -72,7 +76,13 @@ type Config struct {
 	// RestartBackoffMax caps the wait between restarts of a failed epoch
 	// sink in mongosync mode (waits start at 1 s and double).
 	RestartBackoffMax time.Duration
-	Log               obs.LogConfig
+	// MaxWriteRate throttles the destination writes (documents and bytes
+	// per second; zero: unlimited).
+	MaxWriteRate throttle.Rate
+	// ProgressInterval is the period of the progress log line (records
+	// applied, rate, how far the destination is behind).
+	ProgressInterval time.Duration
+	Log              obs.LogConfig
 }
 
 // DefaultConfig returns the defaults the flags also have.
@@ -93,6 +103,7 @@ func DefaultConfig() Config {
 		SessionTimeout:    45 * time.Second,
 		ControlPoll:       500 * time.Millisecond,
 		RestartBackoffMax: time.Minute,
+		ProgressInterval:  10 * time.Second,
 		TxnWait:           10 * time.Second,
 		TxnMaxEvents:      10000,
 		Log:               obs.LogConfig{Level: "info", Format: "text"},
@@ -107,7 +118,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", d.TopicPrefix, "topic prefix of the log: consumes <prefix>.<db>.<coll> topics, never <prefix>._* (source state, control, dead letters)")
 	fs.StringVar(&c.TopicRegex, "topic-regex", "", "consume the topics matching this Go regular expression instead of every <prefix>.<db>.<coll> (topics ending in ._source_state, ._control, ._dlq are always excluded)")
 	fs.StringVar(&c.DestURI, "dest-uri", "", "destination MongoDB URI (mongodb:// or mongodb+srv://; TLS and auth through the URI) (required)")
-	fs.Var(&c.NSMap, "ns-map", "comma-separated namespace rename rules src=dst: srcdb.*=dstdb.* renames a database, db.a=db2.b a collection (an exact rule wins over a database rule)")
+	fs.Var(&c.NSMap, "ns-map", "comma-separated namespace rename rules src=dst: srcdb.*=dstdb.* renames a database, db.a=db2.b a collection (an exact rule wins over a database rule; checked as the control API's namespaceRemap: no two sources onto one target, no chains)")
 	fs.StringVar(&c.WriteConcern, "write-concern", d.WriteConcern, "destination write concern: majority, a number of members (>= 1) or a tag set name; offsets are committed only after writes are acknowledged with it")
 	fs.IntVar(&c.BatchSize, "batch-size", d.BatchSize, "events per partition gathered into one bulk write before a flush")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "longest time an event waits in a partial batch before it is flushed (keeps lag low at low rates)")
@@ -115,6 +126,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DLQTopic, "dlq-topic", "", "dead-letter topic for records that cannot be applied (default <prefix>._dlq)")
 	fs.StringVar(&c.ErrorTolerance, "error-tolerance", d.ErrorTolerance, "none: stop at a record that cannot be applied, without committing past it; all: send it to the dead-letter topic with the reason and go on")
 	fs.BoolVar(&c.BuildIndexes, "build-indexes", d.BuildIndexes, "apply createIndexes records (false: create collections but no secondary indexes)")
+	fs.BoolVar(&c.ExcludeHashedIndexes, "exclude-hashed-indexes", false, "with --build-indexes: leave hashed indexes out (mongosync's buildIndexes excludeHashed)")
 	fs.BoolVar(&c.Transactions, "transactions", false, "apply the events of one source transaction (same lsid and txnNumber) in one destination multi-document transaction, so that readers never see half of one (needs a replica set or sharded destination; see README for the per-event fallback)")
 	fs.DurationVar(&c.TxnWait, "transaction-wait", d.TxnWait, "with --transactions: longest wait for all events of a source transaction to reach this member; then its events are applied per event (counted, logged)")
 	fs.IntVar(&c.TxnMaxEvents, "transaction-max-events", d.TxnMaxEvents, "with --transactions: source transactions with more events are applied per event (bounds the events held in memory)")
@@ -125,6 +137,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Cluster0, "cluster0", "", "URI of the cluster named \"cluster0\" in control API requests; with --cluster0/--cluster1 the sink follows the control log <topic-prefix>._control (mongosync mode: the source-connector's /api/v1/start names the destination) instead of applying to --dest-uri")
 	fs.StringVar(&c.Cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
 	fs.DurationVar(&c.ControlPoll, "control-poll", d.ControlPoll, "how often the control log is re-read (mongosync mode)")
+	fs.Var(&c.MaxWriteRate, "max-write-rate", "throttle of the destination writes, per second: docs=N, bytes=N[K|M|G|KiB|MiB|GiB] or both (docs=5000,bytes=8MiB); empty: unlimited. In mongosync mode POST /api/v1/throttle on the source-connector overrides it while running")
+	fs.DurationVar(&c.ProgressInterval, "progress-interval", d.ProgressInterval, "period of the progress log line: records applied, rate, and how far the destination is behind the source")
 	fs.DurationVar(&c.RestartBackoffMax, "restart-backoff-max", d.RestartBackoffMax,
 		"longest wait between restarts of a failed epoch sink (mongosync mode): waits start at 1s and double up to this, so a cluster that rejects the credentials sees few login attempts")
 	c.Log.RegisterFlags(fs)
@@ -213,6 +227,12 @@ func (c *Config) Validate() error {
 	if c.ControlPoll <= 0 {
 		errs = append(errs, fmt.Errorf("control-poll %v: must be positive, e.g. 500ms", c.ControlPoll))
 	}
+	if err := c.MaxWriteRate.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("max-write-rate: %w", err))
+	}
+	if c.ProgressInterval <= 0 {
+		errs = append(errs, fmt.Errorf("progress-interval %v: must be positive, e.g. 10s", c.ProgressInterval))
+	}
 	if c.RestartBackoffMax < time.Second {
 		errs = append(errs, fmt.Errorf("restart-backoff-max %v: must be at least 1s (the first wait)", c.RestartBackoffMax))
 	}
@@ -256,9 +276,10 @@ type Service struct {
 	dest     *mongo.Client
 	dlq      *kgo.Client
 	http     *httpapi.Server
-	kprobe   *kgo.Client    // readiness: Kafka reachable (HTTP server only)
-	mprobe   *mongox.Prober // readiness: destination reachable (HTTP server only)
-	running  atomic.Bool    // Run is consuming
+	kprobe   *kgo.Client       // readiness: Kafka reachable (HTTP server only)
+	mprobe   *mongox.Prober    // readiness: destination reachable (HTTP server only)
+	running  atomic.Bool       // Run is consuming
+	writes   *throttle.Limiter // MaxWriteRate, SetWriteRate
 }
 
 // New connects to the destination (and the schema registry when set), creates
@@ -333,12 +354,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		ckopts = append(ckopts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)))
 	}
 	writer := apply.NewWriter(s.dest, wc, s.metrics, log)
+	s.writes = throttle.New(cfg.MaxWriteRate)
+	writer.SetLimiter(s.writes)
+	s.setRateGauge(cfg.MaxWriteRate)
+	ddl := apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log)
+	ddl.ExcludeHashed = cfg.ExcludeHashedIndexes
 	s.consumer, err = consume.New(cfg.consumeConfig(), consume.Deps{
 		KafkaOpts:   ckopts,
 		Decoder:     serde,
 		Writer:      writer,
 		TxnWriter:   writer,
-		Barriers:    apply.NewDDLApplier(s.dest, wc, cfg.Group, cfg.BuildIndexes, nsmap, s.metrics, log),
+		Barriers:    ddl,
 		DeadLetters: dlq,
 		NSMap:       nsmap,
 		Metrics:     s.metrics,
@@ -394,13 +420,33 @@ type Progress = consume.Progress
 // Progress returns the sink's position and lag. Safe for concurrent use.
 func (s *Service) Progress() Progress { return s.consumer.Progress() }
 
+// WriteRate is the destination write throttle in force.
+func (s *Service) WriteRate() throttle.Rate { return s.writes.Rate() }
+
+// SetWriteRate changes the destination write throttle while the sink runs.
+func (s *Service) SetWriteRate(r throttle.Rate) {
+	if s.writes.Rate() == r {
+		return
+	}
+	s.writes.Set(r)
+	s.setRateGauge(r)
+	s.log.Info("destination write throttle changed", "maxWriteRate", r.String())
+}
+
+func (s *Service) setRateGauge(r throttle.Rate) {
+	s.metrics.MaxWriteRate.WithLabelValues("docs").Set(r.Docs)
+	s.metrics.MaxWriteRate.WithLabelValues("bytes").Set(r.Bytes)
+}
+
 func (s *Service) serveProgress(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	// "build" names the binary (pkg/version), as in the source's progress.
+	// "build" names the binary (pkg/version), as in the source's progress;
+	// the write throttle in force next to the position.
 	_ = json.NewEncoder(w).Encode(map[string]any{"progress": struct {
 		Progress
-		Build version.Info `json:"build"`
-	}{s.Progress(), version.Get()}})
+		Build        version.Info  `json:"build"`
+		MaxWriteRate throttle.Rate `json:"maxWriteRate"`
+	}{s.Progress(), version.Get(), s.WriteRate()}})
 }
 
 // Run consumes and applies until ctx ends (nil) or a fatal error. It closes
@@ -409,6 +455,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.consumer.Run(gctx) })
+	g.Go(func() error { s.logProgress(gctx); return nil })
 	if s.http != nil {
 		g.Go(func() error { return s.http.Run(gctx) })
 	}

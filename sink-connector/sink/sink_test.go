@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/logbridge/logbridge/pkg/config"
 )
 
@@ -104,5 +106,14 @@ func TestSubscription(t *testing.T) {
 	}
 	if c.DLQ() != "logbridge._dlq" {
 		t.Errorf("got DLQ %s, want logbridge._dlq", c.DLQ())
+	}
+}
+
+func TestCounterTotal(t *testing.T) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x_total", Help: "x"}, []string{"op"})
+	c.WithLabelValues("insert").Add(3)
+	c.WithLabelValues("delete").Add(4)
+	if got := counterTotal(c); got != 7 {
+		t.Fatalf("got %v, want 7 (the sum over label values)", got)
 	}
 }

@@ -23,6 +23,11 @@
 //     acknowledged − source write, one clock) at a steady insert rate of
 //     20% of the raw insert rate; p50/p99 and drift (first vs last third).
 //     Goal p99 ≤ 250 ms with no upward drift.
+//   - BenchmarkSnapshotThrottled (issue 23): the snapshot under
+//     --max-read-rate, limited once in documents and once in bytes per
+//     second (LOGBRIDGE_BENCH_THROTTLE_DOCS, default 20000;
+//     LOGBRIDGE_BENCH_THROTTLE_BYTES, default 12 MiB). Goal: the rate
+//     within ±10% of the limit.
 //
 // The other throughput benchmarks run each side twice, alternately, and
 // count the better run of each: on a fresh stack the first run warms the

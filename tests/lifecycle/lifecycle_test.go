@@ -129,6 +129,8 @@ type harnessOpts struct {
 	beforeStart func(h *harness)
 	// srcArgs are extra source-connector flags.
 	srcArgs []string
+	// cluster1 is another URI the services know as cluster1 (a proxy).
+	cluster1 string
 }
 
 // newHarnessWith is newHarness with the given binaries and options.
@@ -152,6 +154,9 @@ func newHarnessWith(t *testing.T, ctx context.Context, o harnessOpts) *harness {
 		}
 	})
 	srcBin, sinkBin := o.srcBin, o.sinkBin
+	if srcBin == "" || sinkBin == "" {
+		srcBin, sinkBin = binaries(t)
+	}
 	seed(t, ctx, h.c0, h.db)
 	if o.beforeStart != nil {
 		o.beforeStart(h)
@@ -169,11 +174,15 @@ func newHarnessWith(t *testing.T, ctx context.Context, o harnessOpts) *harness {
 	srcAddr, sinkAddr := freePort(t), freePort(t)
 	// The mutating endpoints need the API token, on loopback too.
 	tf, token := tokenFile(t)
-	srcArgs := []string{"--cluster0", env.SourceURI, "--cluster1", env.DestURI,
+	cluster1 := env.DestURI
+	if o.cluster1 != "" {
+		cluster1 = o.cluster1
+	}
+	srcArgs := []string{"--cluster0", env.SourceURI, "--cluster1", cluster1,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--sink-group", h.group,
 		"--http-addr", srcAddr, "--api-token-file", tf, "--heartbeat-interval", "1s"}
 	h.src = startProc(t, "source", srcBin, append(srcArgs, o.srcArgs...)...)
-	h.snk = startProc(t, "sink", sinkBin, "--cluster0", env.SourceURI, "--cluster1", env.DestURI,
+	h.snk = startProc(t, "sink", sinkBin, "--cluster0", env.SourceURI, "--cluster1", cluster1,
 		"--kafka-brokers", brokers, "--topic-prefix", h.prefix, "--group", h.group,
 		"--http-addr", sinkAddr, "--api-token-file", tf, "--session-timeout", "6s")
 	h.sapi, h.kapi = newAPI(t, srcAddr, token), newAPI(t, sinkAddr, token)

@@ -230,3 +230,19 @@ func TestRole(t *testing.T) {
 		})
 	}
 }
+
+func TestHashedIndex(t *testing.T) {
+	for _, tc := range []struct {
+		spec bson.D
+		want bool
+	}{
+		{bson.D{{Key: "name", Value: "a_hashed"}, {Key: "key", Value: bson.D{{Key: "a", Value: "hashed"}}}}, true},
+		{bson.D{{Key: "name", Value: "b_1_a_hashed"}, {Key: "key", Value: bson.D{{Key: "b", Value: 1}, {Key: "a", Value: "hashed"}}}}, true},
+		{bson.D{{Key: "name", Value: "a_1"}, {Key: "key", Value: bson.D{{Key: "a", Value: 1}}}}, false},
+		{bson.D{{Key: "name", Value: "t_text"}, {Key: "key", Value: bson.D{{Key: "_fts", Value: "text"}}}}, false},
+	} {
+		if got := hashedIndex(raw(t, tc.spec)); got != tc.want {
+			t.Errorf("hashedIndex(%v): got %v, want %v", tc.spec, got, tc.want)
+		}
+	}
+}

@@ -41,6 +41,9 @@ type DDLApplier struct {
 	// PollInterval is how often a rename target waits for the rename to be
 	// recorded.
 	PollInterval time.Duration
+	// ExcludeHashed skips hashed indexes in createIndexes (mongosync's
+	// buildIndexes excludeHashed): set before the first Apply.
+	ExcludeHashed bool
 }
 
 // NewDDLApplier returns an applier for the consumer group.
@@ -350,6 +353,10 @@ func (a *DDLApplier) applyDDL(ctx context.Context, ev *schema.Event, dst schema.
 			if name == "_id_" {
 				continue
 			}
+			if a.ExcludeHashed && hashedIndex(spec) {
+				a.log.Info("buildIndexes excludes hashed indexes: not built", "ns", dst.String(), "index", name)
+				continue
+			}
 			clean, err := appendRaw(bson.D{}, spec, "ns")
 			if err != nil {
 				return err
@@ -391,4 +398,19 @@ func (a *DDLApplier) applyDDL(ctx context.Context, ev *schema.Event, dst schema.
 		return rejected(a.run(ctx, dst.DB, cmd), "collMod "+dst.String())
 	}
 	return fmt.Errorf("%w: unknown DDL kind %q", ErrBadEvent, d.Kind)
+}
+
+// hashedIndex reports whether an index spec has a hashed key field.
+func hashedIndex(spec bson.Raw) bool {
+	key, ok := spec.Lookup("key").DocumentOK()
+	if !ok {
+		return false
+	}
+	elems, _ := key.Elements()
+	for _, e := range elems {
+		if s, ok := e.Value().StringValueOK(); ok && s == "hashed" {
+			return true
+		}
+	}
+	return false
 }

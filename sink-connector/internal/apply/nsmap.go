@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/schema"
 )
 
@@ -12,15 +13,17 @@ import (
 // A rule is "src=dst" where both sides are "db.coll" (one collection) or
 // "db.*" (every collection of a database, keeping the collection name).
 // An exact collection rule wins over a database rule; namespaces that no rule
-// matches keep their name. The zero value maps every namespace to itself.
+// matches keep their name. The renaming itself is control.Remapper, the one
+// the control API and the verifier use, so --ns-map rules are checked as a
+// namespaceRemap is (no two sources onto one target, no chains). The zero
+// value maps every namespace to itself.
 type NSMap struct {
-	exact map[schema.Namespace]schema.Namespace
-	dbs   map[string]string
+	r control.Remapper
 }
 
 // ParseNSMap parses rules such as "srcdb.*=dstdb.*" and "db.a=db.b".
 func ParseNSMap(rules []string) (NSMap, error) {
-	m := NSMap{exact: map[schema.Namespace]schema.Namespace{}, dbs: map[string]string{}}
+	var remaps []control.Remap
 	for _, r := range rules {
 		src, dst, ok := strings.Cut(r, "=")
 		if !ok {
@@ -38,18 +41,17 @@ func ParseNSMap(rules []string) (NSMap, error) {
 			return NSMap{}, fmt.Errorf("ns-map rule %q: map a database (db.*) to a database (db2.*) or a collection (db.a) to a collection (db2.b)", r)
 		}
 		if s.Coll == "*" {
-			if _, dup := m.dbs[s.DB]; dup {
-				return NSMap{}, fmt.Errorf("ns-map rule %q: database %s is mapped twice", r, s.DB)
-			}
-			m.dbs[s.DB] = d.DB
-			continue
+			s.Coll, d.Coll = "", ""
 		}
-		if _, dup := m.exact[s]; dup {
-			return NSMap{}, fmt.Errorf("ns-map rule %q: namespace %s is mapped twice", r, s)
-		}
-		m.exact[s] = d
+		remaps = append(remaps, control.Remap{From: control.NamespaceRef{Database: s.DB, Collection: s.Coll},
+			To: control.NamespaceRef{Database: d.DB, Collection: d.Coll}})
 	}
-	return m, nil
+	m, err := control.NewRemapper(remaps)
+	if err != nil {
+		// The checks name rules as namespaceRemap[i]; i is the rule's place in --ns-map.
+		return NSMap{}, fmt.Errorf("ns-map rules %q (namespaceRemap[i] is the i-th rule, from 0): %w", strings.Join(rules, ","), err)
+	}
+	return NSMap{r: m}, nil
 }
 
 func parseNSPattern(s string) (schema.Namespace, error) {
@@ -69,11 +71,6 @@ func parseNSPattern(s string) (schema.Namespace, error) {
 // Map returns the destination namespace of ns. A database-level namespace
 // (empty Coll) is mapped by the database rules only.
 func (m NSMap) Map(ns schema.Namespace) schema.Namespace {
-	if d, ok := m.exact[ns]; ok {
-		return d
-	}
-	if d, ok := m.dbs[ns.DB]; ok {
-		return schema.Namespace{DB: d, Coll: ns.Coll}
-	}
-	return ns
+	db, coll := m.r.Remap(ns.DB, ns.Coll)
+	return schema.Namespace{DB: db, Coll: coll}
 }

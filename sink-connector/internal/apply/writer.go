@@ -15,6 +15,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/retry"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/sink-connector/internal/metrics"
 )
@@ -27,6 +28,24 @@ type Writer struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	retry   retry.Policy
+	limit   *throttle.Limiter // nil: unlimited
+}
+
+// SetLimiter paces the writes (--max-write-rate): each bulk write waits
+// for its documents and bytes at the limiter's rate. Call before the first
+// Flush; the limiter's rate may change at any time.
+func (w *Writer) SetLimiter(l *throttle.Limiter) { w.limit = l }
+
+// pace waits until the writes ws may go at the write throttle.
+func (w *Writer) pace(ctx context.Context, ws []write) error {
+	if w.limit == nil {
+		return nil
+	}
+	var bytes int
+	for _, wr := range ws {
+		bytes += len(wr.doc)
+	}
+	return w.limit.Wait(ctx, len(ws), bytes)
 }
 
 // NewWriter returns a Writer on client writing with wc.
@@ -115,6 +134,9 @@ func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res
 		return nil
 	}
 	coll := w.coll(ns)
+	if err := w.pace(ctx, ws); err != nil {
+		return err
+	}
 	var br *mongo.BulkWriteResult
 	err := retry.Do(ctx, w.retry, bulkTransient, func(ctx context.Context) error {
 		start := time.Now()
@@ -243,6 +265,14 @@ func (w *Writer) FlushTxn(ctx context.Context, b *Batch) (Result, error) {
 		br *mongo.BulkWriteResult
 	}
 	var rounds []done
+	// Paced once for the whole transaction, outside its retries.
+	var all []write
+	for _, gen := range b.generations() {
+		all = append(all, gen...)
+	}
+	if err := w.pace(ctx, all); err != nil {
+		return Result{}, err
+	}
 	body := func(sc context.Context) (any, error) {
 		rounds = rounds[:0]
 		for _, gen := range b.generations() {

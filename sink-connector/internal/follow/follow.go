@@ -44,6 +44,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/sink-connector/internal/apply"
 	"github.com/logbridge/logbridge/sink-connector/sink"
@@ -291,6 +292,9 @@ func (f *Follower) Reconcile(ctx context.Context) error {
 		if err := f.ensure(ctx, st); err != nil {
 			return fmt.Errorf("starting the epoch %d sink: %w", st.Epoch, err)
 		}
+		if svc, epoch, ok := f.sup.Current(); ok && epoch == st.Epoch {
+			svc.SetWriteRate(f.writeRate(st)) // a throttle changed through the API
+		}
 	}
 	if st.State == control.Committing && st.MarkerID != "" && !st.SinkCommitted {
 		return f.checkCommit(ctx, st)
@@ -313,13 +317,24 @@ func (f *Follower) EpochConfig(st control.Status) (sink.Config, error) {
 	c.TopicPrefix = control.TopicPrefix(f.prefix, st.Epoch)
 	c.Group = control.SinkGroup(f.base.Group, st.Epoch)
 	c.HTTP = httpapi.Config{} // the follower serves HTTP for every epoch
-	c.BuildIndexes = f.base.BuildIndexes && st.Params.BuildIndexes != "never"
+	c.BuildIndexes = f.base.BuildIndexes && st.Params.BuildIndexes != control.BuildNever
+	c.ExcludeHashedIndexes = f.base.ExcludeHashedIndexes || st.Params.ExcludeHashedIndexes()
+	c.MaxWriteRate = f.writeRate(st)
 	rules, err := NSMapRules(st.Params.NamespaceRemap)
 	if err != nil {
 		return c, err
 	}
 	c.NSMap = append(append(c.NSMap[:0:0], f.base.NSMap...), rules...)
 	return c, nil
+}
+
+// writeRate is the write throttle in force: the one set through the
+// control API (POST /api/v1/throttle), else --max-write-rate.
+func (f *Follower) writeRate(st control.Status) throttle.Rate {
+	if r := st.Throttle.MaxWriteRate; r != nil {
+		return *r
+	}
+	return f.base.MaxWriteRate
 }
 
 // NSMapRules turns namespaceRemap entries into --ns-map rules, checked by
@@ -480,6 +495,8 @@ type Progress struct {
 	CommitWait    string               `json:"commitWait,omitempty"`
 	Warnings      []string             `json:"warnings"`
 	Error         string               `json:"error,omitempty"`
+	// MaxWriteRate is the destination write throttle in force.
+	MaxWriteRate throttle.Rate `json:"maxWriteRate"`
 	// Report is the epoch sink's supervision: restarts after a failure,
 	// the last error (redacted) and its time, the next attempt.
 	supervise.Report
@@ -493,7 +510,7 @@ func (f *Follower) Progress() Progress {
 	st := f.state
 	p := Progress{State: st.State, Epoch: st.Epoch, MarkerID: st.MarkerID, SinkCommitted: st.SinkCommitted,
 		DestTime: st.ResumeDestTime, CommitWait: f.commitWait, Error: f.lastErr, Warnings: append([]string{}, st.Warnings...),
-		Report: f.sup.Status().Report(), Build: version.Get()}
+		Report: f.sup.Status().Report(), Build: version.Get(), MaxWriteRate: f.writeRate(st)}
 	f.mu.Unlock()
 	if st.State != control.Idle {
 		p.Destination = st.Params.Destination

@@ -73,13 +73,16 @@ func TestEpochConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("epoch 1 config does not validate: %v", err)
 	}
+	if c.ExcludeHashedIndexes {
+		t.Fatal("epoch 1 config: hashed indexes excluded without excludeHashed")
+	}
 	rev := p.Reversed()
-	rev.BuildIndexes = ""
+	rev.BuildIndexes = "excludeHashedAfterCopy"
 	c, err = f.EpochConfig(control.Status{State: control.Running, Epoch: 2, Params: rev})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DestURI != "mongodb://c0" || c.TopicPrefix != "lb-e2" || c.Group != "g-e2" || !c.BuildIndexes || strings.Join(c.NSMap, ",") != "b.*=a.*" {
+	if c.DestURI != "mongodb://c0" || c.TopicPrefix != "lb-e2" || c.Group != "g-e2" || !c.BuildIndexes || !c.ExcludeHashedIndexes || strings.Join(c.NSMap, ",") != "b.*=a.*" {
 		t.Fatalf("epoch 2 config: %+v", c)
 	}
 	if !c.Subscribes("lb-e2.shop.orders") || c.Subscribes("lb.shop.orders") || c.Subscribes("lb-e2._control") || c.Subscribes("lb-e2._source_state") {

@@ -19,6 +19,7 @@
 //	logbridge_sink_transaction_events                events per source transaction applied in one destination transaction
 //	logbridge_sink_transaction_wait_seconds          first event of a source transaction gathered → resolved
 //	logbridge_sink_transaction_late_events_total     events of an already resolved transaction, applied per event
+//	logbridge_sink_max_write_rate_per_second{unit}   destination write throttle, docs or bytes per second (0: unlimited)
 //
 // In mongosync mode, on the process registry (exported whether or not the
 // epoch's sink can start): the epoch supervisor's (pkg/supervise)
@@ -59,6 +60,9 @@ type Metrics struct {
 	TxnEvents      prometheus.Histogram
 	TxnWaitSeconds prometheus.Histogram
 	TxnLateEvents  prometheus.Counter
+	// MaxWriteRate is the destination write throttle, by unit (docs,
+	// bytes; 0: unlimited).
+	MaxWriteRate *prometheus.GaugeVec
 
 	lag *lagVec // ConsumerLag as registered: refreshed on each scrape
 }
@@ -127,6 +131,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Time from a source transaction's first gathered event to its resolution.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		TxnLateEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_late_events_total",
 			Help: "Events of a source transaction that was already resolved, applied per event."}),
+		MaxWriteRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "max_write_rate_per_second",
+			Help: "Throttle of the destination writes (--max-write-rate, POST /api/v1/throttle), by unit: docs or bytes per second; 0 is unlimited."}, []string{"unit"}),
 	}
 	// The dead-letter reasons, retry kinds and commit results exist at 0
 	// from the start: increase() over a series that appears at 1 sees no
@@ -144,7 +150,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.Applied, m.BulkSeconds, m.BulkDocs, m.ApplyLag, m.lag, m.Retries,
 			m.DeadLetters, m.BarrierWaits, m.BarrierSeconds, m.DDLApplied, m.MissingUpdates, m.Commits,
-			m.Txns, m.TxnEvents, m.TxnWaitSeconds, m.TxnLateEvents)
+			m.Txns, m.TxnEvents, m.TxnWaitSeconds, m.TxnLateEvents, m.MaxWriteRate)
 	}
 	return m
 }

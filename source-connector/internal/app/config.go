@@ -13,6 +13,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
 	"github.com/logbridge/logbridge/source-connector/internal/publish"
@@ -58,6 +59,10 @@ type Config struct {
 	// this source cluster time (a reversed sync, or a destination already
 	// seeded). Collection metadata is still published first.
 	StartAt *bson.Timestamp
+	// IndexesAfterCopy publishes the collections' index definitions after
+	// the snapshot's documents (mongosync's buildIndexes afterDataCopy)
+	// instead of with the collection metadata before them.
+	IndexesAfterCopy bool
 	// SourceName identifies the source in every record (default: the
 	// replica set name, or "mongos").
 	SourceName string
@@ -67,6 +72,10 @@ type Config struct {
 	// BatchMaxRecords and BatchMaxBytes bound one Kafka transaction.
 	BatchMaxRecords int
 	BatchMaxBytes   int
+	// MaxReadRate throttles the snapshot's reads of the source (documents
+	// and bytes per second; zero: unlimited). The change stream is never
+	// throttled: falling behind it risks the oplog.
+	MaxReadRate throttle.Rate
 	// ProgressInterval is the period of progress log lines.
 	ProgressInterval time.Duration
 }
@@ -155,6 +164,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"compression of the record batches written to Kafka: none, gzip, snappy, lz4 or zstd (the retained log is stored as written)")
 	fs.IntVar(&c.BatchMaxRecords, "batch-max-records", c.BatchMaxRecords, "most records per Kafka transaction")
 	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", c.BatchMaxBytes, "most encoded bytes per Kafka transaction")
+	fs.Var(&c.MaxReadRate, "max-read-rate", "throttle of the snapshot's source reads, per second: docs=N, bytes=N[K|M|G|KiB|MiB|GiB] or both (docs=5000,bytes=8MiB); empty: unlimited. The change stream is not throttled. Changeable while running through POST /api/v1/throttle")
 	fs.DurationVar(&c.ProgressInterval, "progress-interval", c.ProgressInterval, "period of the progress log lines")
 }
 
@@ -227,6 +237,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchMaxBytes < 1024 {
 		errs = append(errs, fmt.Errorf("batch-max-bytes %d: must be at least 1024", c.BatchMaxBytes))
+	}
+	if err := c.MaxReadRate.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("max-read-rate: %w", err))
 	}
 	if c.ProgressInterval <= 0 {
 		errs = append(errs, fmt.Errorf("progress-interval %v: must be positive, e.g. 10s", c.ProgressInterval))

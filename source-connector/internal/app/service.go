@@ -16,6 +16,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/nsfilter"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/capture"
@@ -38,6 +39,8 @@ type Service struct {
 	metrics *metrics.Metrics
 	filter  *nsfilter.Filter
 	router  *publish.Router
+	// reads throttles the snapshot (MaxReadRate, SetReadRate).
+	reads *throttle.Limiter
 
 	marks chan *markRequest
 
@@ -62,8 +65,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, err
 		f, _ = nsfilter.New(cfg.Include, cfg.Exclude)
 	}
 	r, _ := publish.NewRouter(cfg.TopicPrefix, cfg.TopicRoute)
+	m := metrics.New(reg)
+	setRateGauge(m, cfg.MaxReadRate)
 	s := &Service{
-		cfg: cfg, log: log, metrics: metrics.New(reg), filter: f, router: r,
+		cfg: cfg, log: log, metrics: m, filter: f, router: r, reads: throttle.New(cfg.MaxReadRate),
 		status:           Status{Phase: PhaseStarting},
 		progress:         map[string]*NamespaceProgress{},
 		marks:            make(chan *markRequest),
@@ -79,6 +84,24 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, err
 
 // Config returns the service's configuration.
 func (s *Service) Config() Config { return s.cfg }
+
+// ReadRate is the current snapshot read throttle.
+func (s *Service) ReadRate() throttle.Rate { return s.reads.Rate() }
+
+// SetReadRate changes the snapshot read throttle while the service runs.
+func (s *Service) SetReadRate(r throttle.Rate) {
+	if s.reads.Rate() == r {
+		return
+	}
+	s.reads.Set(r)
+	setRateGauge(s.metrics, r)
+	s.log.Info("snapshot read throttle changed", "maxReadRate", r.String())
+}
+
+func setRateGauge(m *metrics.Metrics, r throttle.Rate) {
+	m.MaxReadRate.WithLabelValues("docs").Set(r.Docs)
+	m.MaxReadRate.WithLabelValues("bytes").Set(r.Bytes)
+}
 
 // Run runs the connector until ctx ends (then it returns ctx's error) or a
 // fatal error. A Service runs once.
@@ -228,12 +251,8 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 				DDL: &schema.DDL{Kind: schema.DDLCreate, Options: c.Options, ID: id + "/create"}},
 			Broadcast: true, NSType: c.Type, State: states,
 		})
-		if c.Type != checkpoint.TypeView && len(c.Indexes) > 0 {
-			items = append(items, checkpoint.Item{
-				Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: s.cfg.SyncEpoch, Source: source,
-					DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, Indexes: c.Indexes, ID: id + "/createIndexes"}},
-				Broadcast: true, NSType: c.Type,
-			})
+		if !s.indexesAfterCopy() {
+			items = append(items, indexItems(c, t0, s.cfg.SyncEpoch, source)...)
 		}
 		total += c.EstimatedDocs
 		s.log.Info("planned namespace", "ns", c.NS.String(), "type", c.Type, "topic", topic, "estimatedDocs", c.EstimatedDocs, "ranges", len(ranges))
@@ -244,6 +263,24 @@ func (s *Service) plan(ctx context.Context, cl *mongo.Client, topo mongox.Topolo
 	}
 	s.log.Info("snapshot planned", "t0", fmt.Sprintf("%d.%d", t0.T, t0.I), "namespaces", len(colls), "estimatedDocs", total)
 	return pub.ReadState(ctx)
+}
+
+// indexesAfterCopy: the index definitions follow the snapshot's documents.
+// An epoch without a copy (StartAt) publishes them with the metadata.
+func (s *Service) indexesAfterCopy() bool { return s.cfg.IndexesAfterCopy && s.cfg.StartAt == nil }
+
+// indexItems is the createIndexes record of a collection (none for a view
+// or a collection without indexes).
+func indexItems(c snapshot.Collection, t0 bson.Timestamp, epoch int64, source string) []checkpoint.Item {
+	if c.Type == checkpoint.TypeView || len(c.Indexes) == 0 {
+		return nil
+	}
+	id := fmt.Sprintf("snapshot/%d.%d/%s", t0.T, t0.I, c.NS)
+	return []checkpoint.Item{{
+		Event: &schema.Event{Op: schema.OpDDL, NS: c.NS, ClusterTime: t0, Epoch: epoch, Source: source,
+			DDL: &schema.DDL{Kind: schema.DDLCreateIndexes, Indexes: c.Indexes, ID: id + "/createIndexes"}},
+		Broadcast: true, NSType: c.Type,
+	}}
 }
 
 // snapshot copies the pending ranges and commits the snapshotDone markers.
@@ -276,10 +313,31 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 		OnRetry: func(error) { s.metrics.Retries.WithLabelValues("snapshot_read").Inc() },
 		Encode:  pub.EncodeDoc}
 	g, gctx := errgroup.WithContext(ctx)
+	read := make(chan checkpoint.Item, cap(items))
+	g.Go(func() error {
+		defer close(read)
+		if err := rd.Run(gctx, pending, read); err != nil {
+			return s.sourceErr("snapshot", err)
+		}
+		return nil
+	})
+	// The read throttle paces the readers' chunks on their way to the
+	// publisher: the bounded channels then hold the readers back.
 	g.Go(func() error {
 		defer close(items)
-		if err := rd.Run(gctx, pending, items); err != nil {
-			return s.sourceErr("snapshot", err)
+		for it := range read {
+			var bytes int
+			for _, d := range it.Docs {
+				bytes += d.SourceBytes
+			}
+			if err := s.reads.Wait(gctx, len(it.Docs), bytes); err != nil {
+				return err
+			}
+			select {
+			case items <- it:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 		}
 		return nil
 	})
@@ -298,6 +356,25 @@ func (s *Service) snapshot(ctx context.Context, cl *mongo.Client, topo mongox.To
 	}
 	data, _ := bson.Marshal(bson.D{{Key: "t0", Value: st.Meta.T0}, {Key: "documents", Value: docs}})
 	t0 := st.Meta.T0
+	if s.indexesAfterCopy() {
+		// buildIndexes afterDataCopy: the indexes as they are now, after
+		// every document of the copy and in the same transaction as the
+		// snapshotDone markers (a crash before it commits redoes both).
+		// An index created or dropped during the copy is also in the
+		// change stream after T0, which follows and converges.
+		colls, err := snapshot.ListCollections(ctx, cl, s.filter, topo.IsMongos)
+		if err != nil {
+			return s.sourceErr("listing indexes after the copy", err)
+		}
+		// The plan as committed (st): the publisher's in-memory catalog
+		// learns namespaces before their plan records say InSnapshot.
+		for _, c := range colls {
+			if n := st.Namespaces[c.NS.String()]; n != nil && n.InSnapshot {
+				marks = append(marks, indexItems(c, t0, epoch, source)...)
+			}
+		}
+		s.log.Info("buildIndexes afterDataCopy: index definitions published after the copy", "items", len(marks))
+	}
 	id := fmt.Sprintf("snapshotDone/%d.%d", t0.T, t0.I)
 	for _, n := range pub.Catalog("") {
 		if !n.InSnapshot {

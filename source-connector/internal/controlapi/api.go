@@ -15,6 +15,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 )
@@ -29,6 +30,7 @@ func (c *Controller) Routes(m Mux) {
 	m.Handle("POST /api/v1/start", http.HandlerFunc(c.handleStart))
 	m.Handle("GET /api/v1/progress", http.HandlerFunc(c.handleProgress))
 	m.Handle("POST /api/v1/verify", http.HandlerFunc(c.handleVerify))
+	m.Handle("POST /api/v1/throttle", http.HandlerFunc(c.handleThrottle))
 	for _, a := range []control.Action{control.ActionPause, control.ActionResume, control.ActionCommit, control.ActionReverse} {
 		m.Handle("POST /api/v1/"+string(a), c.transition(a))
 	}
@@ -80,7 +82,8 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &p) {
 		return
 	}
-	if err := c.validateStart(p); err != nil {
+	compiled, err := c.validateStart(p)
+	if err != nil {
 		fail(w, http.StatusBadRequest, "InvalidRequest", err)
 		return
 	}
@@ -89,14 +92,25 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 	c.ops.Lock()
 	defer c.ops.Unlock()
 	c.mu.Lock()
-	err := c.state.Check(control.ActionStart)
+	err = c.state.Check(control.ActionStart)
 	c.mu.Unlock()
 	if err != nil {
 		fail(w, http.StatusConflict, "InvalidStateTransition", err)
 		return
 	}
-	var warnings []string
-	if p.EnableUserWriteBlocking {
+	// mongosync's checks of the clusters (prestart.go), then the
+	// destination-data policy: refused with 400 before anything is written.
+	checked, err := c.preStart(r.Context(), p, compiled)
+	switch {
+	case errors.Is(err, errPreStart):
+		fail(w, http.StatusBadRequest, "InvalidRequest", err)
+		return
+	case err != nil:
+		fail(w, http.StatusServiceUnavailable, "ClusterUnavailable", fmt.Errorf("checking the clusters before the start: %w: retry once they answer", c.red.Error(err)))
+		return
+	}
+	warnings := append(append([]string{}, compiled.Warnings...), checked...)
+	if p.EnableUserWriteBlocking.Destination() {
 		if warn := c.writeBlock(r.Context(), p.Destination, true); warn != "" {
 			warnings = append(warnings, warn)
 		}
@@ -106,15 +120,54 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.poke()
-	ok(w)
+	if len(warnings) == 0 {
+		ok(w)
+		return
+	}
+	// mongosync answers {"success": true}; the warnings are logbridge's
+	// addition (they stay in progress.warnings too).
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "warnings": warnings})
 }
 
 // validateStart compiles every start parameter (control.Compile, the same
 // function every epoch start uses) so that a request that could not run is
 // refused with 400 before anything is written to the control log.
-func (c *Controller) validateStart(p control.StartParams) error {
-	_, err := control.Compile(p, c.names())
-	return err
+func (c *Controller) validateStart(p control.StartParams) (*control.Compiled, error) {
+	if p.FilterOnDestination {
+		// Only a reversal writes it (control.StartParams.Reversed).
+		return nil, errors.New("\"filterOnDestination\" is set by reverse, not by a start request: name the source's namespaces in includeNamespaces/excludeNamespaces and remove the field")
+	}
+	return control.Compile(p, c.names())
+}
+
+// handleThrottle sets the snapshot read rate and/or the sink's write rate
+// (POST /api/v1/throttle, logbridge's): recorded in the control log, so
+// both services apply it, now and after a restart. Any state.
+func (c *Controller) handleThrottle(w http.ResponseWriter, r *http.Request) {
+	var t control.Throttle
+	if !decode(w, r, &t) {
+		return
+	}
+	if t.MaxReadRate == nil && t.MaxWriteRate == nil {
+		fail(w, http.StatusBadRequest, "InvalidRequest", errors.New(`give "maxReadRate" and/or "maxWriteRate", e.g. {"maxReadRate": {"docs": 5000, "bytes": 8388608}} ({} is unlimited)`))
+		return
+	}
+	for name, rate := range map[string]*throttle.Rate{"maxReadRate": t.MaxReadRate, "maxWriteRate": t.MaxWriteRate} {
+		if rate != nil {
+			if err := rate.Validate(); err != nil {
+				fail(w, http.StatusBadRequest, "InvalidRequest", fmt.Errorf("%s: %w", name, err))
+				return
+			}
+		}
+	}
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	if err := c.append(r.Context(), control.Event{Type: control.EvThrottle, Throttle: &t}); err != nil {
+		fail(w, http.StatusServiceUnavailable, "ControlLogUnavailable", err)
+		return
+	}
+	c.poke()
+	ok(w)
 }
 
 var transitionEvent = map[control.Action]control.EventType{
@@ -168,9 +221,14 @@ type Progress struct {
 	LagTimeSeconds   int64             `json:"lagTimeSeconds"`
 	CollectionCopy   CollectionCopy    `json:"collectionCopy"`
 	DirectionMapping *DirectionMapping `json:"directionMapping,omitempty"`
-	Source           *ClusterInfo      `json:"source,omitempty"`
-	Destination      *ClusterInfo      `json:"destination,omitempty"`
-	Warnings         []string          `json:"warnings"`
+	// MongosyncID names this instance (mongosync's --id); logbridge runs one
+	// source-connector per sync, so it is also the coordinator: both are
+	// the topic prefix, which names the sync's control log.
+	MongosyncID   string       `json:"mongosyncID"`
+	CoordinatorID string       `json:"coordinatorID"`
+	Source        *ClusterInfo `json:"source,omitempty"`
+	Destination   *ClusterInfo `json:"destination,omitempty"`
+	Warnings      []string     `json:"warnings"`
 
 	Epoch int `json:"epoch"`
 	// SourceLagSeconds is the source connector's own capture lag: now minus
@@ -182,6 +240,9 @@ type Progress struct {
 	Sink             *SinkPosition        `json:"sink,omitempty"`
 	Commit           *control.ClusterTime `json:"commitClusterTime,omitempty"`
 	Error            string               `json:"error,omitempty"`
+	// Throttle is the rates in force: the snapshot's reads (this service)
+	// and the sink's writes (as set here or by the sink's flag).
+	Throttle ThrottleRates `json:"throttle"`
 	// Verification is the last run started with POST /api/v1/verify.
 	Verification *Verification `json:"verification,omitempty"`
 	// Report is the epoch connector's supervision: restarts after a
@@ -191,6 +252,14 @@ type Progress struct {
 	Build version.Info `json:"build"`
 
 	notReady string
+}
+
+// ThrottleRates are progress.throttle. A rate set through the API shows
+// here; MaxWriteRate is null until one is (the sink's --max-write-rate is
+// then in force, shown in the sink's progress).
+type ThrottleRates struct {
+	MaxReadRate  throttle.Rate  `json:"maxReadRate"`
+	MaxWriteRate *throttle.Rate `json:"maxWriteRate"`
 }
 
 // CollectionCopy estimates the copy like mongosync.
@@ -257,7 +326,9 @@ func (c *Controller) progress(ctx context.Context) Progress {
 	}
 
 	p := Progress{State: st.State, Epoch: st.Epoch, TopicPrefix: prefix, Warnings: append([]string{}, st.Warnings...), Commit: st.CommitTime,
-		Verification: c.verif.snapshot(), Report: c.sup.Status().Report(), Build: version.Get()}
+		Verification: c.verif.snapshot(), Report: c.sup.Status().Report(), Build: version.Get(),
+		MongosyncID: c.cfg.Base.TopicPrefix, CoordinatorID: c.cfg.Base.TopicPrefix,
+		Throttle: ThrottleRates{MaxReadRate: c.readRate(st), MaxWriteRate: st.Throttle.MaxWriteRate}}
 	if p.Warnings == nil {
 		p.Warnings = []string{}
 	}
@@ -266,8 +337,8 @@ func (c *Controller) progress(ctx context.Context) Progress {
 			Source:      st.Params.Source + ": " + mongox.Redact(c.cfg.Clusters[st.Params.Source]),
 			Destination: st.Params.Destination + ": " + mongox.Redact(c.cfg.Clusters[st.Params.Destination]),
 		}
-		p.Source = &ClusterInfo{Name: st.Params.Source, PingLatencyMs: -1}
-		p.Destination = &ClusterInfo{Name: st.Params.Destination, PingLatencyMs: -1}
+		p.Source = &ClusterInfo{Name: st.Params.Source, PingLatencyMs: c.ping.get(st.Params.Source)}
+		p.Destination = &ClusterInfo{Name: st.Params.Destination, PingLatencyMs: c.ping.get(st.Params.Destination)}
 	}
 	if svcStatus != nil {
 		p.Phase = string(svcStatus.Phase)
@@ -275,9 +346,29 @@ func (c *Controller) progress(ctx context.Context) Progress {
 		p.SourceLagSeconds = svcStatus.LagSeconds
 		_, _, estBytes, copiedBytes := svcStatus.Totals()
 		p.CollectionCopy = CollectionCopy{EstimatedTotalBytes: estBytes, EstimatedCopiedBytes: copiedBytes}
+		c.mu.Lock()
+		c.lastCopy[st.Epoch] = p.CollectionCopy
+		c.mu.Unlock()
 		for _, n := range svcStatus.Namespaces {
 			p.Namespaces = append(p.Namespaces, NamespaceCopy{Namespace: n.NS, EstimatedDocs: n.EstimatedDocs, CopiedDocs: n.CopiedDocs,
 				EstimatedBytes: n.EstimatedBytes, CopiedBytes: n.CopiedBytes, Percent: n.Percent(), Done: n.Done})
+		}
+	}
+	if svcStatus == nil {
+		// The epoch's connector is stopped (PAUSED, COMMITTED) or restarting:
+		// the copy totals it last had, or those recorded at commit.
+		c.mu.Lock()
+		cc, ok := c.lastCopy[st.Epoch]
+		c.mu.Unlock()
+		if !ok && st.Copy != nil {
+			cc, ok = CollectionCopy{EstimatedTotalBytes: st.Copy.EstimatedTotalBytes, EstimatedCopiedBytes: st.Copy.EstimatedCopiedBytes}, true
+		}
+		if ok {
+			p.CollectionCopy = cc
+		}
+		// A connector that failed and waits out its backoff: its error.
+		if p.NextRestart != nil {
+			p.Error = p.LastError
 		}
 	}
 	switch st.State {

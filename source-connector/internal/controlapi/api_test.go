@@ -3,6 +3,7 @@ package controlapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/httpapi"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
@@ -49,6 +51,9 @@ func newTestAPIWith(t *testing.T, clusters map[string]string) (*Controller, *htt
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	// No cluster answers here: the pre-start checks have their own tests
+	// (prestart_test.go, and tests/lifecycle on real servers).
+	c.probe = func(context.Context, control.StartParams, *control.Compiled) ([]string, error) { return nil, nil }
 	mux := http.NewServeMux()
 	c.Routes(mux)
 	srv := httptest.NewServer(mux)
@@ -295,6 +300,14 @@ func TestStartRefusedLeavesTheLogUntouched(t *testing.T) {
 			"chains and cycles are not supported"},
 		{"reversed remap cannot run", `{"source":"cluster0","destination":"cluster1","reversible":true,"namespaceRemap":[{"from":{"database":"s","collection":"a"},"to":{"database":"x"}},{"from":{"database":"s"},"to":{"database":"y"}}]}`,
 			"the reversed sync could not run"},
+		{"documentFilter", `{"source":"cluster0","destination":"cluster1","documentFilter":{"status":"active"}}`,
+			"documentFilter: logbridge does not filter documents"},
+		{"never and reversible", `{"source":"cluster0","destination":"cluster1","buildIndexes":"never","reversible":true}`,
+			`buildIndexes "never" with "reversible": true`},
+		{"unknown write-blocking mode", `{"source":"cluster0","destination":"cluster1","enableUserWriteBlocking":"always"}`,
+			`enableUserWriteBlocking "always": use "sourceAndDestination", "destinationOnly", "none", true or false`},
+		{"filterOnDestination is the reversal's", `{"source":"cluster0","destination":"cluster1","filterOnDestination":true}`,
+			`"filterOnDestination" is set by reverse, not by a start request`},
 	}
 	for _, r := range refused {
 		code, body := call(t, srv, "POST", "/api/v1/start", r.body)
@@ -340,5 +353,86 @@ func TestProgressNamesTheBuild(t *testing.T) {
 	if b == nil || b["version"] != want.Version || b["commit"] != want.Commit || b["recordContract"] != schema.ContractVersion ||
 		b["metadataVersion"] != float64(version.Metadata()) || b["goVersion"] != want.GoVersion {
 		t.Fatalf("progress build: got %v, want %+v", b, want)
+	}
+}
+
+// TestReversedEpochFiltersOnRemappedNames: after a sync of crm remapped to
+// crm_v2, the reversed epoch's source connector (reading the old
+// destination) selects crm_v2, not crm, as the verifier does.
+func TestReversedEpochFiltersOnRemappedNames(t *testing.T) {
+	c, _, _ := newTestAPI(t)
+	p := control.StartParams{Source: "cluster0", Destination: "cluster1", Reversible: true,
+		IncludeNamespaces: []control.NamespaceSpec{{Database: "crm"}},
+		NamespaceRemap:    []control.Remap{{From: control.NamespaceRef{Database: "crm"}, To: control.NamespaceRef{Database: "crm_v2"}}}}
+	st := control.Fold([]control.Event{
+		{Type: control.EvStart, Params: &p}, {Type: control.EvCommit}, {Type: control.EvCommitMarked, MarkerID: "m"},
+		{Type: control.EvSinkCommitted, MarkerID: "m"}, {Type: control.EvCommitted}, {Type: control.EvReverse},
+	})
+	rev := st.Params.Reversed()
+	st.Apply(control.Event{Type: control.EvReversed, Params: &rev})
+	if st.State != control.Running || st.Epoch != 2 {
+		t.Fatalf("folded state %s epoch %d, want RUNNING epoch 2", st.State, st.Epoch)
+	}
+	cfg, err := c.epochConfig(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SourceName != "cluster1" || !cfg.Filter.Match("crm_v2", "accounts") || cfg.Filter.Match("crm", "accounts") || cfg.Filter.MayMatchDB("crm") {
+		t.Fatalf("reversed epoch reads %s with filter %v: want cluster1, crm_v2.accounts selected, crm neither as a collection nor as a database",
+			cfg.SourceName, cfg.Filter)
+	}
+}
+
+// TestProgressIdentityAndPing: progress names the instance like mongosync
+// (mongosyncID) and reads pingLatencyMs -1 until a ping was measured.
+func TestProgressIdentityAndPing(t *testing.T) {
+	c, _, _ := newTestAPI(t)
+	c.state = control.Fold([]control.Event{{Type: control.EvStart, Params: &control.StartParams{Source: "cluster0", Destination: "cluster1"}}})
+	p := c.progress(context.Background())
+	if p.MongosyncID != "lb" || p.CoordinatorID != "lb" || p.Source.PingLatencyMs != -1 || p.Destination.PingLatencyMs != -1 {
+		t.Fatalf("progress: id %q/%q, ping %d/%d: want lb/lb and -1/-1 before any ping", p.MongosyncID, p.CoordinatorID, p.Source.PingLatencyMs, p.Destination.PingLatencyMs)
+	}
+	// Nothing answers at cluster0 (127.0.0.1:1): the latency stays unknown.
+	c.ping.ping(context.Background(), c, "cluster0")
+	if got := c.ping.get("cluster0"); got != -1 {
+		t.Fatalf("pingLatencyMs of an unreachable cluster: got %d, want -1", got)
+	}
+}
+
+// TestThrottleRecorded: POST /api/v1/throttle records the rates in the
+// control log (any state), progress shows them, the epoch starts with
+// them, and an empty or negative request is refused with nothing written.
+func TestThrottleRecorded(t *testing.T) {
+	c, srv, _ := newTestAPI(t)
+	for _, bad := range []struct{ body, want string }{
+		{`{}`, `give "maxReadRate" and/or "maxWriteRate"`},
+		{`{"maxReadRate":{"docs":-5}}`, "maxReadRate: rate docs=-5"},
+		{`{"maxReadRate":"docs=5"}`, "not valid JSON for this endpoint"},
+	} {
+		code, body := call(t, srv, "POST", "/api/v1/throttle", bad.body)
+		if code != 400 || !strings.Contains(fmt.Sprint(body["errorDescription"]), bad.want) {
+			t.Fatalf("%s: got HTTP %d %v, want 400 mentioning %q", bad.body, code, body, bad.want)
+		}
+	}
+	if c.state.Events != 0 {
+		t.Fatalf("refused throttles wrote %d control events", c.state.Events)
+	}
+	if code, body := call(t, srv, "POST", "/api/v1/throttle", `{"maxReadRate":{"docs":500,"bytes":1048576},"maxWriteRate":{"docs":200}}`); code != 200 {
+		t.Fatalf("throttle: HTTP %d %v", code, body)
+	}
+	if code, body := call(t, srv, "POST", "/api/v1/throttle", `{"maxWriteRate":{}}`); code != 200 {
+		t.Fatalf("throttle (write unlimited): HTTP %d %v", code, body)
+	}
+	p := c.progress(context.Background())
+	if p.Throttle.MaxReadRate != (throttle.Rate{Docs: 500, Bytes: 1 << 20}) || p.Throttle.MaxWriteRate == nil || !p.Throttle.MaxWriteRate.Unlimited() {
+		t.Fatalf("progress.throttle %+v, want read docs=500,bytes=1MiB and write unlimited (the second request left read alone)", p.Throttle)
+	}
+	code, _ := call(t, srv, "POST", "/api/v1/start", `{"source":"cluster0","destination":"cluster1"}`)
+	if code != 200 {
+		t.Fatalf("start: HTTP %d", code)
+	}
+	cfg, err := c.epochConfig(c.state)
+	if err != nil || cfg.MaxReadRate != (throttle.Rate{Docs: 500, Bytes: 1 << 20}) {
+		t.Fatalf("epoch config read rate %v (%v), want the API's docs=500,bytes=1048576", cfg.MaxReadRate, err)
 	}
 }

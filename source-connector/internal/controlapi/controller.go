@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/throttle"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/schema"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
@@ -95,6 +96,12 @@ type Controller struct {
 	beforeAppend func(context.Context)
 	verif        verifier
 	lag          *lagProbe
+	ping         *pinger
+	// lastCopy keeps the copy totals of an epoch whose connector stopped
+	// (PAUSED, COMMITTED), so that progress does not fall back to 0.
+	lastCopy map[int]CollectionCopy
+	// probe, when set (tests), replaces the pre-start checks of the clusters.
+	probe func(context.Context, control.StartParams, *control.Compiled) ([]string, error)
 }
 
 // New returns a controller; kafkaOpts connect to the cluster holding the log.
@@ -109,6 +116,9 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 	}
 	if cfg.SinkGroup == "" {
 		cfg.SinkGroup = "logbridge-sink"
+	}
+	if cfg.Base.ProgressInterval <= 0 {
+		cfg.Base.ProgressInterval = app.DefaultConfig().ProgressInterval
 	}
 	if cfg.Restart.Initial == 0 && cfg.Restart.Max == 0 {
 		cfg.Restart = supervise.DefaultConfig()
@@ -138,7 +148,7 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: log, red: red, sup: sup, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1),
-		commitRetry: supervise.NewBackoff(cfg.Restart)}
+		commitRetry: supervise.NewBackoff(cfg.Restart), ping: newPinger(), lastCopy: map[int]CollectionCopy{}}
 	// The lag probe decodes record values as the sink does (every encoding,
 	// with the registry when one is configured).
 	c.lag = newLagProbe(kafkaOpts, func(ctx context.Context) (*schema.Serde, error) {
@@ -171,6 +181,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	defer c.stop()
+	pctx, stopPing := context.WithCancel(ctx)
+	pinged := make(chan struct{})
+	defer func() { stopPing(); <-pinged }()
+	go func() { defer close(pinged); c.ping.run(pctx, c, c.clusterPair) }()
+	lagT := time.NewTicker(c.cfg.Base.ProgressInterval)
+	defer lagT.Stop()
 	for {
 		if err := c.reconcile(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -188,8 +204,44 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-c.kick:
+		case <-lagT.C:
+			c.logLag(ctx)
 		}
 	}
+}
+
+// logLag logs, once the epoch streams, mongomirror's line with how far the
+// destination is behind the source (progress.lagTimeSeconds), next to the
+// source's own capture lag.
+func (c *Controller) logLag(ctx context.Context) {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	svc, epoch, ok := c.sup.Current()
+	if st.State != control.Running || !ok || epoch != st.Epoch {
+		return
+	}
+	s := svc.Status()
+	if s.Phase != app.PhaseStreaming {
+		return
+	}
+	pos := c.sinkPosition(ctx, st.Epoch, control.TopicPrefix(c.cfg.Base.TopicPrefix, st.Epoch))
+	if pos == nil {
+		return
+	}
+	c.log.Info(fmt.Sprintf("Current lag from source: %d s", int64(pos.LagSeconds)),
+		"destinationLagSeconds", int64(pos.LagSeconds), "lagRecords", pos.LagRecords,
+		"sourceCaptureLagSeconds", fmt.Sprintf("%.1f", s.LagSeconds), "epoch", st.Epoch)
+}
+
+// clusterPair names the clusters of the current sync (none before start).
+func (c *Controller) clusterPair() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.State == control.Idle {
+		return nil
+	}
+	return []string{c.state.Params.Source, c.state.Params.Destination}
 }
 
 func (c *Controller) poke() {
@@ -244,6 +296,11 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.sup.Stop()
 	}
 
+	c.verifyOnCommit(ctx, st)
+	if svc, epoch, ok := c.sup.Current(); ok && epoch == st.Epoch {
+		svc.SetReadRate(c.readRate(st)) // a throttle changed through the API
+	}
+
 	c.mu.Lock()
 	startCommit := st.State == control.Committing && st.MarkerID == "" && !c.committing && c.commitRetry.Ready(time.Now())
 	c.committing = c.committing || startCommit
@@ -252,7 +309,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	case startCommit:
 		go c.commit(ctx, st)
 	case st.State == control.Committing && st.SinkCommitted:
-		if st.Params.EnableUserWriteBlocking {
+		if st.Params.EnableUserWriteBlocking.Destination() {
 			if w := c.writeBlock(ctx, st.Params.Destination, false); w != "" {
 				return c.append(ctx, control.Event{Type: control.EvCommitted, Warnings: []string{w}})
 			}
@@ -283,11 +340,21 @@ func (c *Controller) epochConfig(st control.Status) (app.Config, error) {
 		return cfg, fmt.Errorf("the logged start parameters do not compile: %w", err)
 	}
 	cfg.Include, cfg.Exclude, cfg.Filter = nil, nil, compiled.Filter
+	cfg.IndexesAfterCopy = st.Params.IndexesAfterCopy()
+	cfg.MaxReadRate = c.readRate(st)
 	if st.EpochStart != nil {
 		t := st.EpochStart.Timestamp()
 		cfg.StartAt = &t
 	}
 	return cfg, nil
+}
+
+// readRate is the snapshot read throttle in force: the API's, else the flag's.
+func (c *Controller) readRate(st control.Status) throttle.Rate {
+	if r := st.Throttle.MaxReadRate; r != nil {
+		return *r
+	}
+	return c.cfg.Base.MaxReadRate
 }
 
 func (c *Controller) names() []string {
@@ -339,7 +406,7 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 		c.poke()
 	}()
 	var warnings []string
-	if st.Params.EnableUserWriteBlocking {
+	if st.Params.EnableUserWriteBlocking.Source() {
 		if w := c.writeBlock(ctx, st.Params.Source, true); w != "" {
 			warnings = append(warnings, w)
 		}
@@ -362,8 +429,10 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 	}
 	c.ops.Lock()
 	defer c.ops.Unlock()
+	_, _, estBytes, copiedBytes := svc.Status().Totals()
 	if err := c.append(ctx, control.Event{Type: control.EvCommitMarked, MarkerID: id,
-		ClusterTime: control.TimeOf(final), Warnings: warnings}); err != nil {
+		ClusterTime: control.TimeOf(final), Warnings: warnings,
+		Copy: &control.CopyTotals{EstimatedTotalBytes: estBytes, EstimatedCopiedBytes: copiedBytes}}); err != nil {
 		c.log.Error("commit: recording the markers", "err", err)
 		return
 	}

@@ -12,9 +12,18 @@ import (
 	"github.com/logbridge/logbridge/pkg/verify"
 )
 
-// Verification is the state of the last verification run, shown in progress.
+// Verification is the state of the last verification run, shown in
+// progress: mongosync's shape (source and destination) first, then
+// logbridge's result per namespace.
 type Verification struct {
-	State      string    `json:"state"` // running, equal, different, failed
+	Source      VerifierSide `json:"source"`
+	Destination VerifierSide `json:"destination"`
+
+	State string `json:"state"` // running, equal, different, failed
+	// Trigger says what started it: "commit" (the start request's
+	// verification.enabled, the default) or "request" (POST /api/v1/verify).
+	Trigger    string    `json:"trigger"`
+	Epoch      int       `json:"epoch"`
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
 	Checked    int       `json:"namespacesChecked"`
@@ -23,9 +32,23 @@ type Verification struct {
 	Error      string    `json:"error,omitempty"`
 }
 
+// VerifierSide is one side of mongosync's progress.verification. logbridge
+// compares once, at commit or on request, instead of hashing a stream:
+// phase is "initial hashing" while it runs and "complete" once done
+// (lagTimeSeconds is then 0: the comparison ran after the commit point).
+type VerifierSide struct {
+	Phase                  string `json:"phase"`
+	EstimatedDocumentCount int64  `json:"estimatedDocumentCount"`
+	HashedDocumentCount    int64  `json:"hashedDocumentCount"`
+	LagTimeSeconds         int64  `json:"lagTimeSeconds"`
+	TotalCollectionCount   int    `json:"totalCollectionCount"`
+	ScannedCollectionCount int    `json:"scannedCollectionCount"`
+}
+
 type verifier struct {
-	mu  sync.Mutex
-	cur *Verification
+	mu   sync.Mutex
+	cur  *Verification
+	auto int // the epoch whose commit started a verification
 }
 
 func (v *verifier) snapshot() *Verification {
@@ -58,11 +81,39 @@ func (c *Controller) handleVerify(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusConflict, "VerificationRunning", errors.New("a verification is already running; see progress.verification"))
 		return
 	}
-	v := &Verification{State: "running", StartedAt: time.Now().UTC(), Results: []string{}}
+	v := newVerification("request", st.Epoch)
 	c.verif.cur = v
 	c.verif.mu.Unlock()
 	go c.runVerification(context.WithoutCancel(r.Context()), st, v)
 	ok(w)
+}
+
+func newVerification(trigger string, epoch int) *Verification {
+	side := VerifierSide{Phase: "initial hashing"}
+	return &Verification{Source: side, Destination: side, State: "running", Trigger: trigger, Epoch: epoch,
+		StartedAt: time.Now().UTC(), Results: []string{}}
+}
+
+// verifyOnCommit runs the verifier once per committed epoch when the start
+// request left verification enabled (mongosync's default): the commit
+// point is where source and destination must be equal. After a restart in
+// COMMITTED it runs again (as mongosync's verifier restarts from the
+// beginning).
+func (c *Controller) verifyOnCommit(ctx context.Context, st control.Status) {
+	if st.State != control.Committed || !st.Params.VerificationEnabled() {
+		return
+	}
+	c.verif.mu.Lock()
+	if c.verif.auto == st.Epoch || (c.verif.cur != nil && c.verif.cur.State == "running") {
+		c.verif.mu.Unlock()
+		return
+	}
+	c.verif.auto = st.Epoch
+	v := newVerification("commit", st.Epoch)
+	c.verif.cur = v
+	c.verif.mu.Unlock()
+	c.log.Info("verification: comparing source and destination at the commit point", "epoch", st.Epoch)
+	go c.runVerification(ctx, st, v)
 }
 
 func (c *Controller) runVerification(ctx context.Context, st control.Status, v *Verification) {
@@ -70,9 +121,11 @@ func (c *Controller) runVerification(ctx context.Context, st control.Status, v *
 		c.verif.mu.Lock()
 		defer c.verif.mu.Unlock()
 		v.State, v.FinishedAt = state, time.Now().UTC()
+		v.Source.Phase, v.Destination.Phase = "complete", "complete"
 		if err != nil {
 			v.Error = c.red.String(err.Error())
 		}
+		c.log.Info("verification finished", "epoch", v.Epoch, "state", v.State, "namespaces", v.Checked, "error", v.Error)
 	}
 	compiled, err := control.Compile(st.Params, c.names())
 	if err != nil {
@@ -96,12 +149,27 @@ func (c *Controller) runVerification(ctx context.Context, st control.Status, v *
 		finish("failed", err)
 		return
 	}
+	var srcEst, dstEst int64
+	for _, p := range pairs {
+		// Estimates, as mongosync's are: the collection metadata counts.
+		if n, err := src.Database(p.SourceDB).Collection(p.SourceColl).EstimatedDocumentCount(ctx); err == nil {
+			srcEst += n
+		}
+		if n, err := dst.Database(p.DestDB).Collection(p.DestColl).EstimatedDocumentCount(ctx); err == nil {
+			dstEst += n
+		}
+	}
 	c.verif.mu.Lock()
 	v.Total = len(pairs)
+	v.Source.TotalCollectionCount, v.Destination.TotalCollectionCount = len(pairs), len(pairs)
+	v.Source.EstimatedDocumentCount, v.Destination.EstimatedDocumentCount = srcEst, dstEst
 	c.verif.mu.Unlock()
 	rep, err := verify.Run(ctx, src, dst, pairs, verify.Options{}, func(r *verify.Result) {
 		c.verif.mu.Lock()
 		v.Checked++
+		v.Source.ScannedCollectionCount, v.Destination.ScannedCollectionCount = v.Checked, v.Checked
+		v.Source.HashedDocumentCount += r.SourceCount
+		v.Destination.HashedDocumentCount += r.DestCount
 		v.Results = append(v.Results, r.Summary())
 		c.verif.mu.Unlock()
 	})

@@ -16,6 +16,8 @@
 //	logbridge_source_heartbeats_total                 resume-point-only state updates on a quiet stream
 //	logbridge_source_retries_total{op}                transient errors retried, by operation
 //	logbridge_source_events_filtered_total            change events dropped by the namespace filter
+//	logbridge_source_split_events_total               change events over 16 MiB reassembled from fragments
+//	logbridge_source_max_read_rate_per_second{unit}   snapshot read throttle, docs or bytes per second (0: unlimited)
 //
 // The service's status, read at scrape time (internal/app):
 //
@@ -55,6 +57,9 @@ type Metrics struct {
 	Retries         *prometheus.CounterVec
 	EventsFiltered  prometheus.Counter
 	SplitEvents     prometheus.Counter
+	// MaxReadRate is the snapshot read throttle, by unit (docs, bytes;
+	// 0: unlimited).
+	MaxReadRate *prometheus.GaugeVec
 }
 
 // New creates the collectors and registers them on reg (when non-nil).
@@ -89,10 +94,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Change events dropped by the namespace filter."}),
 		SplitEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "split_events_total",
 			Help: "Change events over 16 MiB that arrived as $changeStreamSplitLargeEvent fragments and were reassembled."}),
+		MaxReadRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "max_read_rate_per_second",
+			Help: "Throttle of the snapshot reads (--max-read-rate, POST /api/v1/throttle), by unit: docs or bytes per second; 0 is unlimited."}, []string{"unit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.SnapshotDocs, m.SnapshotBytes, m.EventsCaptured, m.EventsPublished, m.PublishedBytes,
-			m.PublishLatency, m.TxnCommits, m.TxnAborts, m.StreamLag, m.BufferedRecords, m.Heartbeats, m.Retries, m.EventsFiltered, m.SplitEvents)
+			m.PublishLatency, m.TxnCommits, m.TxnAborts, m.StreamLag, m.BufferedRecords, m.Heartbeats, m.Retries, m.EventsFiltered, m.SplitEvents, m.MaxReadRate)
 	}
 	return m
 }
