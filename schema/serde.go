@@ -32,7 +32,43 @@ const (
 	EncodingSingleObject Encoding = "avro-single-object"
 	// EncodingJSON is the canonical Extended JSON envelope (see json.go).
 	EncodingJSON Encoding = "json"
+	// EncodingConnectJSON is the envelope as Kafka Connect's JsonConverter
+	// writes it with schemas enabled, documents as canonical Extended JSON
+	// strings (see connectjson.go). Lossless like EncodingJSON.
+	EncodingConnectJSON Encoding = "connect-json"
+	// EncodingDebezium is Debezium's MongoDB change event through Kafka
+	// Connect's JsonConverter (see debezium.go). For consumers only: it
+	// loses what a sync needs (see Loses), so DecodeValue refuses it with
+	// ErrLossyEncoding.
+	EncodingDebezium Encoding = "debezium"
 )
+
+// Encodings lists every encoding a source can write, for flag help and
+// validation.
+var Encodings = []Encoding{EncodingSingleObject, EncodingConfluent, EncodingJSON, EncodingConnectJSON, EncodingDebezium}
+
+// Loses says what an encoding cannot carry, "" for the lossless encodings.
+// The source logs it at start-up; the sink refuses to apply such an
+// encoding (ErrLossyEncoding) rather than write a lossy copy.
+func (e Encoding) Loses() string {
+	if e == EncodingDebezium {
+		return "DDL events and control markers (not written), the sync epoch, resume tokens, transaction boundaries, " +
+			"shard key fields of the document key (the key holds _id only), and BSON values legacy strict Extended JSON " +
+			"cannot reproduce: DBPointer (written as a {$ref, $id} document), NaN payload bits, invalid UTF-8, " +
+			"sub-documents whose first key is an Extended JSON keyword"
+	}
+	return ""
+}
+
+// known reports whether e is one of Encodings.
+func (e Encoding) known() bool {
+	for _, k := range Encodings {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}
 
 // HeaderEncoding is the record header naming the value encoding of a record
 // (its value is the Encoding string).
@@ -78,6 +114,9 @@ type Serde struct {
 	badID   map[int]badSchema // Confluent: negative cache
 
 	flight singleflight.Group // registry calls
+
+	// now is the clock of the Debezium ts_ms field (tests fix it).
+	now func() time.Time
 }
 
 // writer is a known writer schema; res is nil when it is the current schema.
@@ -101,10 +140,8 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 			enc = EncodingConfluent
 		}
 	}
-	switch enc {
-	case EncodingConfluent, EncodingSingleObject, EncodingJSON:
-	default:
-		return nil, fmt.Errorf("%w: %q (want %q, %q or %q)", ErrUnknownEncoding, enc, EncodingConfluent, EncodingSingleObject, EncodingJSON)
+	if !enc.known() {
+		return nil, fmt.Errorf("%w: %q (want one of %v)", ErrUnknownEncoding, enc, Encodings)
 	}
 	if enc == EncodingConfluent && cfg.Registry.URL == "" {
 		return nil, fmt.Errorf("encoding %q needs a schema registry: give --%s", enc, flagRegistryURL)
@@ -115,6 +152,7 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 		byID:    map[int]*writer{},
 		badID:   map[int]badSchema{},
 		byFP:    map[uint64]*writer{current.codec.Rabin: {}},
+		now:     time.Now,
 	}
 	s.soHeader[0], s.soHeader[1] = 0xC3, 0x01
 	binary.LittleEndian.PutUint64(s.soHeader[2:], current.codec.Rabin)
@@ -206,9 +244,59 @@ func (s *Serde) AppendValue(dst []byte, topic string, ev *Event) ([]byte, error)
 		return appendAvro(append(dst, hdr...), ev), nil
 	case EncodingSingleObject:
 		return appendAvro(append(dst, s.soHeader[:]...), ev), nil
+	case EncodingConnectJSON:
+		return appendConnectJSON(dst, ev)
+	case EncodingDebezium:
+		return appendDebezium(dst, topic, ev, s.now().UnixMilli())
 	default:
 		return appendJSON(dst, ev)
 	}
+}
+
+// Carries reports whether the encoding writes events of op at all. The
+// Debezium encoding has no DDL or marker events (Debezium's MongoDB format
+// has none): a producer skips them (their state still advances) rather than
+// put records into data topics that Debezium consumers cannot read.
+func (s *Serde) Carries(op Op) bool {
+	if s.enc == EncodingDebezium {
+		return op == OpHeartbeat || debeziumOp(op) != ""
+	}
+	return true
+}
+
+// WireKey returns the record key as written on the wire for topic, given
+// the raw record key (Key: the BSON document key or a control key). For the
+// Avro and JSON encodings that is key itself; connect-json wraps it as a
+// Connect struct of its canonical Extended JSON; debezium writes
+// {"id": <_id in relaxed Extended JSON>} as Debezium does. Partitioning must
+// always hash the raw key (PartitionKey), never the wire key, so that all
+// events of one document share a partition whatever the encoding (see
+// docs/decisions.md "Keys"). nil if key cannot be written in the encoding.
+func (s *Serde) WireKey(topic string, key []byte) []byte {
+	switch s.enc {
+	case EncodingConnectJSON:
+		return connectJSONKey(key)
+	case EncodingDebezium:
+		if !isDoc(key) || IsControlKey(key) {
+			return nil
+		}
+		return debeziumKey(topic, &Event{Op: OpInsert, DocumentKey: key})
+	}
+	return key
+}
+
+// RawKeys reports whether WireKey returns the raw key unchanged (every
+// encoding but connect-json and debezium), so producers can skip it.
+func (s *Serde) RawKeys() bool { return !isConnectEncoding(s.enc) }
+
+// HeartbeatKey is the record key of a heartbeat record in a heartbeat
+// topic: Debezium's {"serverName": ev.Source} in the Debezium encoding, the
+// heartbeat control key otherwise.
+func (s *Serde) HeartbeatKey(ev *Event) []byte {
+	if s.enc == EncodingDebezium {
+		return debeziumKey("", ev)
+	}
+	return s.WireKey("", recordKey(ev))
 }
 
 func (s *Serde) header(topic string) ([]byte, error) {
@@ -338,6 +426,21 @@ func (s *Serde) DecodeValue(encoding Encoding, value []byte) (*Event, error) {
 			return nil, fmt.Errorf("decoding %s value: %w: fingerprint %#016x is no envelope version this build knows", encoding, ErrUnknownSchema, fp)
 		}
 		return decodeWith(w, value[10:], encoding)
+	case EncodingDebezium:
+		return nil, fmt.Errorf("decoding %s value: %w: it loses %s; re-run the source with a lossless --encoding (%s, %s, %s or %s) to sync from it",
+			encoding, ErrLossyEncoding, encoding.Loses(), EncodingSingleObject, EncodingConfluent, EncodingJSON, EncodingConnectJSON)
+	case EncodingConnectJSON:
+		if len(value) == 0 {
+			return nil, fmt.Errorf("decoding %s value: %w", encoding, ErrTruncated)
+		}
+		if value[0] != '{' {
+			return nil, fmt.Errorf("decoding %s value: %w: got %#02x, want '{'", encoding, ErrBadMagic, value[0])
+		}
+		ev, err := decodeConnectJSON(value)
+		if err != nil {
+			return nil, fmt.Errorf("decoding %s value: %w", encoding, err)
+		}
+		return checkDecoded(ev, encoding)
 	case EncodingJSON:
 		if len(value) == 0 {
 			return nil, fmt.Errorf("decoding %s value: %w", encoding, ErrTruncated)
@@ -481,8 +584,7 @@ func EncodingOf[H ~RecordHeader](headers []H) (Encoding, error) {
 	if !found {
 		return "", fmt.Errorf("%w: no %s record header", ErrBadHeader, HeaderEncoding)
 	}
-	switch enc {
-	case EncodingConfluent, EncodingSingleObject, EncodingJSON:
+	if enc.known() {
 		return enc, nil
 	}
 	return "", fmt.Errorf("%w: %s header %q", ErrUnknownEncoding, HeaderEncoding, enc)
