@@ -176,7 +176,7 @@ func TestJavaFormatting(t *testing.T) {
 	strs := []struct{ in, want string }{
 		{"plain é ☃", `"plain é ☃"`},
 		{"q\"b\\n\n\x01", `"q\"b\\n\n\u0001"`},
-		{"e\u0301", `"e\u0301"`},    // combining mark: escaped by Java's writer
+		{"e\u0301", `"e\u0301"`},   // combining mark: escaped by Java's writer
 		{"😀", `"\ud83d\ude00"`},    // outside the BMP: surrogate pair
 		{"a\u2028b", `"a\u2028b"`}, // line separator
 	}
