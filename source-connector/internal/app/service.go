@@ -113,6 +113,10 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("setting up the %s encoding: %w", s.cfg.Encoding, err)
 	}
+	if loses := serde.Encoding().Loses(); loses != "" {
+		s.log.Warn("the encoding is for other consumers of the log, not for a sync: a logbridge sink refuses to apply it",
+			"encoding", s.cfg.Encoding, "loses", loses)
+	}
 	kopts, err := s.cfg.Kafka.ClientOpts()
 	if err != nil {
 		return err
@@ -127,6 +131,8 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		Serde:             serde,
 		Logger:            s.log,
 		Metrics:           s.metrics,
+		Heartbeat: publish.HeartbeatConfig{Topic: s.cfg.HeartbeatTopic, DataTopics: s.cfg.HeartbeatDataTopics,
+			Source: source, Epoch: s.cfg.SyncEpoch},
 	})
 	if err != nil {
 		return fmt.Errorf("opening the Kafka publisher: %w", err)
