@@ -1,0 +1,10 @@
+// Package consumers proves the log is readable by consumers logbridge did
+// not write, against the local stack (tests/testenv): the connect-json
+// encoding synced by the sink and partitioned by the raw document key; the
+// debezium encoding as Debezium consumers read it, and refused by the sink;
+// heartbeat records for consumers on a quiet stream; and clients from other
+// ecosystems, each run by its test: a Python consumer with confluent-kafka
+// and fastavro from PyPI (a venv under .cache/consumers-venv) decoding the
+// Confluent-encoded topics through the schema registry, and the README's
+// kcat/jq recipes when kcat is installed.
+package consumers
