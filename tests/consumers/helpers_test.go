@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,15 @@ func parseConnect(t *testing.T, what string, b []byte) connectRecord {
 		t.Fatalf("%s is not a JsonConverter schema+payload record (%v): %s", what, err, b)
 	}
 	return c
+}
+
+// freeAddr is a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
