@@ -143,3 +143,21 @@ func freeAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// waitSnapshotDone waits until every source logged the end of its snapshot
+// (it read every document), so later source writes are change events.
+func waitSnapshotDone(t *testing.T, sources ...*procs.Proc) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, p := range sources {
+		for !strings.Contains(p.Tail(1<<20), `msg="snapshot done"`) {
+			if err := p.Exited(); err != nil {
+				t.Fatalf("%s exited: %v\n%s", p.Name, err, p.Tail(4000))
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not finish its snapshot within 2m:\n%s", p.Name, p.Tail(4000))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
