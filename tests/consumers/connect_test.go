@@ -14,12 +14,13 @@ import (
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
-// connectJars resolves testdata/connect/pom.xml (Kafka Connect's runtime,
-// JsonConverter and FileStreamSink; Debezium's MongoDB connector for its
-// ExtractNewDocumentState transform) from Maven Central into
-// .cache/connect-jars, once per pom content. It skips the test when java or
+// connectJars resolves testdata/<pomDir>/pom.xml from Maven Central into
+// .cache/<cacheDir>, once per pom content: connect/ is Kafka Connect's
+// runtime, JsonConverter and FileStreamSink with Debezium's MongoDB connector
+// (for its ExtractNewDocumentState transform); mongo-connect/ is Connect with
+// the MongoDB Kafka Connector. It skips the test when java or
 // mvn is missing (failing with LOGBRIDGE_REQUIRE_STACK=1).
-func connectJars(t *testing.T) string {
+func connectJars(t *testing.T, pomDir, cacheDir string) string {
 	t.Helper()
 	for _, tool := range []string{"java", "mvn"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -29,12 +30,12 @@ func connectJars(t *testing.T) string {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
-	pom := filepath.Join("testdata", "connect", "pom.xml")
+	pom := filepath.Join("testdata", pomDir, "pom.xml")
 	want, err := os.ReadFile(pom)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(repoRoot(), ".cache", "connect-jars")
+	dir := filepath.Join(repoRoot(), ".cache", cacheDir)
 	stamp := filepath.Join(dir, "pom.resolved")
 	if have, err := os.ReadFile(stamp); err == nil && bytes.Equal(have, want) {
 		return dir
@@ -72,7 +73,7 @@ func writeProps(t *testing.T, path string, kv ...string) {
 // transform (the after document unwrapped into a Struct of its fields, as
 // Debezium consumers use it). Both files get every source document.
 func TestKafkaConnectReadsLog(t *testing.T) {
-	jars := connectJars(t)
+	jars := connectJars(t, "connect", "connect-jars")
 	const n = 30
 	f := newFixture(t, n)
 	cjPrefix, dbzPrefix := f.prefix+"-cj", f.prefix+"-dbz"
