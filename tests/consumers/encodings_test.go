@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -157,4 +158,13 @@ func TestDebeziumForConsumersRefusedBySink(t *testing.T) {
 	if n, err := f.dest.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
 		t.Fatalf("destination holds %d documents (%v), want 0: nothing may be applied from a lossy encoding", n, err)
 	}
+	offs, err := f.env.Admin(t).FetchOffsets(ctx, f.prefix+"-sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == f.topic && o.At > 0 {
+			t.Fatalf("the sink committed offset %d of partition %d: it must commit nothing past a lossy record", o.At, o.Partition)
+		}
+	})
 }
