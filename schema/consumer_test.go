@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
@@ -56,7 +57,7 @@ func TestGoldenDebezium(t *testing.T) {
 				if !errors.Is(err, ErrInvalidEvent) {
 					t.Fatalf("EncodeValue of a %s event: got %v, want ErrInvalidEvent", ev.Op, err)
 				}
-				if k := s.WireKey("golden", s.Key(ev)); k != nil {
+				if k, _ := s.WireKey("golden", s.Key(ev)); k != nil {
 					t.Fatalf("WireKey of a %s event: got %s, want nil", ev.Op, k)
 				}
 				return
@@ -65,9 +66,9 @@ func TestGoldenDebezium(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkGolden(t, filepath.Join(dir, goldenName(name, EncodingDebezium)), val)
-			key := s.WireKey("golden", s.Key(ev))
+			key, _ := s.WireKey("golden", s.Key(ev))
 			if ev.Op == OpHeartbeat {
-				key = s.HeartbeatKey(ev)
+				key, _ = s.HeartbeatKey("golden", ev)
 			}
 			checkGolden(t, filepath.Join(dir, name+".debezium.key.json"), key)
 			for what, b := range map[string][]byte{"value": val, "key": key} {
@@ -203,5 +204,46 @@ func TestLossyEncodingsDeclared(t *testing.T) {
 		if _, err := EncodingOf([]RecordHeader{{Key: HeaderEncoding, Value: []byte(enc)}}); err != nil {
 			t.Errorf("EncodingOf(%s): %v", enc, err)
 		}
+	}
+}
+
+// TestConfluentKeys: with ConfluentKeys the key schema is registered under
+// <topic>-key (compatibility BACKWARD or stricter), keys are framed as
+// Confluent Avro bytes of the raw BSON key, and decode back to it.
+func TestConfluentKeys(t *testing.T) {
+	reg, hc := fakeRegistry(t)
+	s, err := NewSerde(context.Background(), SerdeConfig{Encoding: EncodingConfluent, ConfluentKeys: true,
+		Registry: RegistryConfig{URL: reg.URL(), HTTPClient: hc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RawKeys() {
+		t.Fatal("RawKeys with ConfluentKeys: producers would write unframed keys")
+	}
+	ev := testEvents(t)["insert"]
+	key, err := s.WireKey("orders", s.Key(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key[0] != 0 || bytes.Equal(key, ev.DocumentKey) {
+		t.Fatalf("key %x is not Confluent-framed", key)
+	}
+	back, err := DecodeConfluentKey(key)
+	if err != nil || !bytes.Equal(back, ev.DocumentKey) {
+		t.Fatalf("DecodeConfluentKey: %v, %v; want the raw document key", back, err)
+	}
+	sub, err := s.reg.SchemaByVersion(context.Background(), "orders-key", -1)
+	if err != nil || sub.Schema.Schema != KeySubjectSchema {
+		t.Fatalf("subject orders-key: %+v, %v", sub, err)
+	}
+	if id := int(binary.BigEndian.Uint32(key[1:5])); id != sub.ID {
+		t.Fatalf("key header has schema id %d, the subject's is %d", id, sub.ID)
+	}
+	if _, err := NewSerde(context.Background(), SerdeConfig{Encoding: EncodingJSON, ConfluentKeys: true}); err == nil {
+		t.Fatal("ConfluentKeys with the json encoding was accepted")
+	}
+	plain, _ := NewSerde(context.Background(), SerdeConfig{Encoding: EncodingSingleObject})
+	if k, _ := plain.WireKey("orders", ev.DocumentKey); !bytes.Equal(k, ev.DocumentKey) || !plain.RawKeys() {
+		t.Fatal("without ConfluentKeys the wire key must be the raw key")
 	}
 }

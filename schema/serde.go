@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/logbridge/logbridge/schema/internal/avroresolve"
@@ -85,7 +86,21 @@ type SerdeConfig struct {
 	// Required for EncodingConfluent; with another encoding it lets
 	// DecodeValue read Confluent-framed values.
 	Registry RegistryConfig
+	// ConfluentKeys (EncodingConfluent only) frames record keys in the
+	// Confluent wire format too (0x00, the key schema id, the raw BSON key:
+	// a value of schema "bytes" as Confluent's serializers write it, without
+	// an Avro length prefix) and registers KeySubjectSchema under
+	// "<topic>-key", so that
+	// registry-aware consumers decode keys as well as values. Partitioning
+	// still hashes the raw BSON key (WireKey). Off by default: existing
+	// topics keep one key format, and byte-array key readers keep working.
+	ConfluentKeys bool
 }
+
+// KeySubjectSchema is the key schema registered under "<topic>-key" with
+// SerdeConfig.ConfluentKeys: "bytes", the raw BSON document key (or control
+// key) after the Confluent header.
+const KeySubjectSchema = `{"type":"bytes","doc":"logbridge record key: the raw BSON bytes of the document key ({_id[, shard key fields]}) or of a control key ({$logbridge: ...}) for DDL, marker and heartbeat records"}`
 
 // registryTimeout bounds registry calls made without a caller context (lazy
 // registration in EncodeValue, schema lookups in DecodeValue).
@@ -117,6 +132,9 @@ type Serde struct {
 
 	// now is the clock of the Debezium ts_ms field (tests fix it).
 	now func() time.Time
+
+	confluentKeys bool
+	keyHeaders    map[string][]byte // ConfluentKeys: topic → 5-byte key header
 }
 
 // writer is a known writer schema; res is nil when it is the current schema.
@@ -146,6 +164,9 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 	if enc == EncodingConfluent && cfg.Registry.URL == "" {
 		return nil, fmt.Errorf("encoding %q needs a schema registry: give --%s", enc, flagRegistryURL)
 	}
+	if cfg.ConfluentKeys && enc != EncodingConfluent {
+		return nil, fmt.Errorf("Confluent-framed keys need encoding %q, not %q", EncodingConfluent, enc)
+	}
 	s := &Serde{
 		enc:     enc,
 		headers: map[string][]byte{},
@@ -153,6 +174,9 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 		badID:   map[int]badSchema{},
 		byFP:    map[uint64]*writer{current.codec.Rabin: {}},
 		now:     time.Now,
+
+		confluentKeys: cfg.ConfluentKeys,
+		keyHeaders:    map[string][]byte{},
 	}
 	s.soHeader[0], s.soHeader[1] = 0xC3, 0x01
 	binary.LittleEndian.PutUint64(s.soHeader[2:], current.codec.Rabin)
@@ -272,31 +296,83 @@ func (s *Serde) Carries(op Op) bool {
 // always hash the raw key (PartitionKey), never the wire key, so that all
 // events of one document share a partition whatever the encoding (see
 // docs/decisions.md "Keys"). nil if key cannot be written in the encoding.
-func (s *Serde) WireKey(topic string, key []byte) []byte {
+func (s *Serde) WireKey(topic string, key []byte) ([]byte, error) {
 	switch s.enc {
 	case EncodingConnectJSON:
-		return connectJSONKey(key)
+		return connectJSONKey(key), nil
 	case EncodingDebezium:
 		if !isDoc(key) || IsControlKey(key) {
-			return nil
+			return nil, nil
 		}
-		return debeziumKey(topic, &Event{Op: OpInsert, DocumentKey: key})
+		return debeziumKey(topic, &Event{Op: OpInsert, DocumentKey: key}), nil
+	case EncodingConfluent:
+		if !s.confluentKeys || key == nil {
+			return key, nil
+		}
+		hdr, err := s.keyHeader(topic)
+		if err != nil {
+			return nil, err
+		}
+		// No Avro length prefix: Confluent's serializers (Java
+		// KafkaAvroSerializer, confluent-kafka's AvroSerializer) write a
+		// value of schema "bytes" as the bytes themselves after the header,
+		// and their deserializers read it so.
+		out := make([]byte, 0, len(hdr)+len(key))
+		return append(append(out, hdr...), key...), nil
 	}
-	return key
+	return key, nil
 }
 
-// RawKeys reports whether WireKey returns the raw key unchanged (every
-// encoding but connect-json and debezium), so producers can skip it.
-func (s *Serde) RawKeys() bool { return !isConnectEncoding(s.enc) }
+// RawKeys reports whether WireKey returns the raw key unchanged, so
+// producers can skip it: every encoding but connect-json, debezium and
+// confluent with ConfluentKeys.
+func (s *Serde) RawKeys() bool { return !isConnectEncoding(s.enc) && !s.confluentKeys }
 
-// HeartbeatKey is the record key of a heartbeat record in a heartbeat
-// topic: Debezium's {"serverName": ev.Source} in the Debezium encoding, the
-// heartbeat control key otherwise.
-func (s *Serde) HeartbeatKey(ev *Event) []byte {
-	if s.enc == EncodingDebezium {
-		return debeziumKey("", ev)
+// DecodeConfluentKey returns the raw BSON key of a Confluent-framed record
+// key (SerdeConfig.ConfluentKeys): the bytes after the 5-byte header (the
+// schema id is not looked up: the key schema is always KeySubjectSchema).
+// Errors wrap ErrBadMagic, ErrTruncated or ErrMalformed.
+func DecodeConfluentKey(key []byte) (bson.Raw, error) {
+	if len(key) < 5 {
+		return nil, fmt.Errorf("decoding Confluent key: %w: %d bytes", ErrTruncated, len(key))
 	}
-	return s.WireKey("", recordKey(ev))
+	if key[0] != 0 {
+		return nil, fmt.Errorf("decoding Confluent key: %w: got %#02x, want 0x00", ErrBadMagic, key[0])
+	}
+	raw := bson.Raw(key[5:])
+	if !isDoc(raw) {
+		return nil, fmt.Errorf("decoding Confluent key: %w: not a BSON document", ErrMalformed)
+	}
+	return raw, nil
+}
+
+// keyHeader returns the Confluent header of topic's keys, registering the
+// key schema the first time.
+func (s *Serde) keyHeader(topic string) ([]byte, error) {
+	s.mu.RLock()
+	hdr, ok := s.keyHeaders[topic]
+	s.mu.RUnlock()
+	if ok {
+		return hdr, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
+	defer cancel()
+	if _, err := s.Register(ctx, topic); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keyHeaders[topic], nil
+}
+
+// HeartbeatKey is the record key of a heartbeat record in heartbeat topic
+// topic: Debezium's {"serverName": ev.Source} in the Debezium encoding, the
+// heartbeat control key (as WireKey writes it) otherwise.
+func (s *Serde) HeartbeatKey(topic string, ev *Event) ([]byte, error) {
+	if s.enc == EncodingDebezium {
+		return debeziumKey(topic, ev), nil
+	}
+	return s.WireKey(topic, recordKey(ev))
 }
 
 func (s *Serde) header(topic string) ([]byte, error) {
@@ -338,11 +414,27 @@ func (s *Serde) Register(ctx context.Context, topic string) (int, error) {
 		if err := s.ensureBackward(ctx, subject); err != nil {
 			return 0, err
 		}
+		var keyHdr []byte
+		if s.confluentKeys {
+			keySubject := topic + "-key"
+			kid, err := s.reg.RegisterSchema(ctx, keySubject, sr.Schema{Schema: KeySubjectSchema, Type: sr.TypeAvro}, -1, -1)
+			if err != nil {
+				return 0, fmt.Errorf("registering the key schema under subject %q: %w", keySubject, s.registryErr(err))
+			}
+			if err := s.ensureBackward(ctx, keySubject); err != nil {
+				return 0, err
+			}
+			keyHdr = make([]byte, 5)
+			binary.BigEndian.PutUint32(keyHdr[1:], uint32(kid))
+		}
 		hdr := make([]byte, 5)
 		binary.BigEndian.PutUint32(hdr[1:], uint32(id))
 		s.mu.Lock()
 		s.headers[topic] = hdr
 		s.byID[id] = &writer{}
+		if keyHdr != nil {
+			s.keyHeaders[topic] = keyHdr
+		}
 		s.mu.Unlock()
 		return id, nil
 	})

@@ -68,9 +68,9 @@ func pythonVenv(t *testing.T) string {
 // TestPythonConsumerReadsConfluent: a Python consumer built only from PyPI
 // packages (confluent-kafka's Consumer and AvroDeserializer, which uses
 // fastavro; pymongo's bson for the documents) decodes the topic the source
-// writes with --encoding confluent, fetching the envelope schema from the
-// registry by the id in each record, and gets every source document back
-// byte for byte.
+// writes with --encoding confluent --confluent-keys, values and keys,
+// fetching their schemas from the registry by the id in each record, and
+// gets every source document back byte for byte, its key naming it.
 func TestPythonConsumerReadsConfluent(t *testing.T) {
 	python := pythonVenv(t)
 	const n = 50
@@ -81,10 +81,12 @@ func TestPythonConsumerReadsConfluent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = regCl.DeleteSubject(context.Background(), f.topic+"-value", sr.SoftDelete)
-		_, _ = regCl.DeleteSubject(context.Background(), f.topic+"-value", sr.HardDelete)
+		for _, sub := range []string{f.topic + "-value", f.topic + "-key"} {
+			_, _ = regCl.DeleteSubject(context.Background(), sub, sr.SoftDelete)
+			_, _ = regCl.DeleteSubject(context.Background(), sub, sr.HardDelete)
+		}
 	})
-	src := f.source(t, "--encoding", "confluent", "--schema-registry-url", reg)
+	src := f.source(t, "--encoding", "confluent", "--schema-registry-url", reg, "--confluent-keys")
 	waitRecords(t, f.env.KafkaBrokers, f.topic, n, 2*time.Minute, src)
 
 	ctx := testenv.Context(t, 2*time.Minute)
@@ -109,6 +111,8 @@ func TestPythonConsumerReadsConfluent(t *testing.T) {
 		var line struct {
 			Op       string
 			ID       *int32 `json:"_id"`
+			KeyID    *int32 `json:"key_id"`
+			Framed   bool   `json:"key_framed"`
 			Hex      string `json:"fullDocumentHex"`
 			SchemaID int    `json:"schema_id"`
 			Records  *int   `json:"records"`
@@ -126,7 +130,7 @@ func TestPythonConsumerReadsConfluent(t *testing.T) {
 		if line.Op == "ddl" || line.Op == "marker" || line.Op == "heartbeat" {
 			continue // the collection's create barrier, markers
 		}
-		if line.Op != "snapshot" || line.ID == nil {
+		if line.Op != "snapshot" || line.ID == nil || line.KeyID == nil || *line.KeyID != *line.ID || !line.Framed {
 			t.Fatalf("unexpected record from python: %s", sc.Text())
 		}
 		got, err := hex.DecodeString(line.Hex)
@@ -145,4 +149,8 @@ func TestPythonConsumerReadsConfluent(t *testing.T) {
 	if want := int64(n * (n - 1) / 2); summary.Records != n || summary.SumN != want || checked != n {
 		t.Fatalf("python read %d records (checked %d), sum of n %d; want %d records, sum %d\n%s", summary.Records, checked, summary.SumN, n, want, out)
 	}
+	// The sink, which reads values only, syncs the same log (framed keys
+	// change nothing for it).
+	sink := f.sink(t, "--schema-registry-url", reg)
+	testenv.WaitSameDocuments(t, ctx, f.coll, f.dest, src, sink)
 }

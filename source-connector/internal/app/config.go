@@ -52,6 +52,8 @@ type Config struct {
 	// consumers (publish.HeartbeatConfig).
 	HeartbeatTopic      string
 	HeartbeatDataTopics bool
+	// ConfluentKeys frames keys and registers <topic>-key (schema.SerdeConfig.ConfluentKeys).
+	ConfluentKeys bool
 	// Encoding of record values; SchemaRegistry for confluent.
 	Encoding       string
 	SchemaRegistry schema.RegistryConfig
@@ -143,6 +145,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Encoding, "encoding", c.Encoding,
 		"record encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url), json (canonical Extended JSON),\n"+
 			"connect-json (Kafka Connect JsonConverter schema+payload) or debezium (Debezium MongoDB change events; for other consumers only: lossy, the sink refuses it)")
+	fs.BoolVar(&c.ConfluentKeys, "confluent-keys", c.ConfluentKeys,
+		"with --encoding confluent: also frame record keys in the Confluent wire format and register their schema (Avro \"bytes\": the raw BSON key) under <topic>-key,\n"+
+			"so registry-aware consumers decode keys too (partitioning still hashes the raw key; default: keys are raw BSON)")
 	fs.StringVar(&c.HeartbeatTopic, "heartbeat-topic", c.HeartbeatTopic,
 		"also write a heartbeat record (source cluster time, resume token) to this topic on every heartbeat, for consumers that must tell idle from stalled,\n"+
 			"e.g. '__debezium-heartbeat.<prefix>' with --encoding debezium, '<prefix>._heartbeat' otherwise (default: none)")
@@ -226,6 +231,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("encoding %q: use avro-single-object, confluent, json, connect-json or debezium", c.Encoding))
+	}
+	if c.ConfluentKeys && schema.Encoding(c.Encoding) != schema.EncodingConfluent {
+		errs = append(errs, fmt.Errorf("confluent-keys needs --encoding confluent (the encoding is %s)", c.Encoding))
 	}
 	if h := c.HeartbeatTopic; h != "" && (h == c.TopicPrefix+"._source_state" || h == c.TopicPrefix+"._control" || !validTopicName(h)) {
 		errs = append(errs, fmt.Errorf("heartbeat-topic %q: name a topic of its own (letters, digits, '.', '_', '-'), e.g. %s._heartbeat", c.HeartbeatTopic, c.TopicPrefix))

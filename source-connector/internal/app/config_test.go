@@ -71,6 +71,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "tiny batch bytes", mutate: func(c *Config) { c.BatchMaxBytes = 1023 }, want: "batch-max-bytes"},
 		{name: "zero progress interval", mutate: func(c *Config) { c.ProgressInterval = 0 }, want: "progress-interval"},
 		{name: "negative progress interval", mutate: func(c *Config) { c.ProgressInterval = -1 }, want: "progress-interval"},
+		{name: "confluent keys without confluent", mutate: func(c *Config) { c.ConfluentKeys = true }, want: "confluent-keys needs --encoding confluent"},
 		{name: "unknown encoding", mutate: func(c *Config) { c.Encoding = "protobuf" }, want: "connect-json or debezium"},
 		{name: "debezium heartbeats in data topics", mutate: func(c *Config) { c.Encoding = "debezium"; c.HeartbeatDataTopics = true }, want: "heartbeat-data-topics"},
 		{name: "heartbeat topic is the state topic", mutate: func(c *Config) { c.HeartbeatTopic = c.TopicPrefix + "._source_state" }, want: "heartbeat-topic"},

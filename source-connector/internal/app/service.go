@@ -109,7 +109,8 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(s.cfg.Encoding), Registry: s.cfg.SchemaRegistry})
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(s.cfg.Encoding), Registry: s.cfg.SchemaRegistry,
+		ConfluentKeys: s.cfg.ConfluentKeys})
 	if err != nil {
 		return fmt.Errorf("setting up the %s encoding: %w", s.cfg.Encoding, err)
 	}

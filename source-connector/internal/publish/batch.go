@@ -198,9 +198,14 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 			for i, r := range recs {
 				slab[i] = kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: hdrs}
 				if !rawKeys {
-					// The wire key is JSON; the partition still comes
-					// from the raw document key (see partitioner.go).
-					slab[i].Key, slab[i].Context = p.cfg.Serde.WireKey(topic, r.Key), withHashKey(r.Key)
+					// The wire key is JSON or Confluent-framed; the
+					// partition still comes from the raw document key
+					// (see partitioner.go).
+					key, err := p.cfg.Serde.WireKey(topic, r.Key)
+					if err != nil {
+						return fmt.Errorf("record key for %s: %w", topic, err)
+					}
+					slab[i].Key, slab[i].Context = key, withHashKey(r.Key)
 				}
 				b.Records = append(b.Records, &slab[i])
 				b.Bytes += len(slab[i].Key) + len(r.Value)
@@ -210,7 +215,10 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 		for _, r := range recs {
 			key := r.Key
 			if !rawKeys {
-				key = p.cfg.Serde.WireKey(topic, r.Key)
+				var err error
+				if key, err = p.cfg.Serde.WireKey(topic, r.Key); err != nil {
+					return fmt.Errorf("record key for %s: %w", topic, err)
+				}
 			}
 			for i := int32(0); i < parts; i++ {
 				b.Records = append(b.Records, &kgo.Record{Topic: topic, Partition: i, Context: explicitPartition,

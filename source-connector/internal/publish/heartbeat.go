@@ -56,7 +56,11 @@ func (p *Publisher) addHeartbeat(ctx context.Context, b *Batch, ss *checkpoint.S
 		if err != nil {
 			return fmt.Errorf("encoding heartbeat: %w", err)
 		}
-		b.Records = append(b.Records, &kgo.Record{Topic: hc.Topic, Key: p.cfg.Serde.HeartbeatKey(ev), Value: v, Headers: p.hdrs})
+		key, err := p.cfg.Serde.HeartbeatKey(hc.Topic, ev)
+		if err != nil {
+			return fmt.Errorf("heartbeat key: %w", err)
+		}
+		b.Records = append(b.Records, &kgo.Record{Topic: hc.Topic, Key: key, Value: v, Headers: p.hdrs})
 		b.Bytes += len(v)
 	}
 	if hc.DataTopics {
@@ -71,7 +75,10 @@ func (p *Publisher) addHeartbeat(ctx context.Context, b *Batch, ss *checkpoint.S
 			if err != nil {
 				return fmt.Errorf("encoding heartbeat: %w", err)
 			}
-			key := p.cfg.Serde.WireKey(topic, raw)
+			key, err := p.cfg.Serde.WireKey(topic, raw)
+			if err != nil {
+				return fmt.Errorf("heartbeat key: %w", err)
+			}
 			for i := int32(0); i < parts; i++ {
 				b.Records = append(b.Records, &kgo.Record{Topic: topic, Partition: i, Context: explicitPartition, Key: key, Value: v, Headers: p.hdrs})
 				b.Bytes += len(key) + len(v)

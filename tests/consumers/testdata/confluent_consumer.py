@@ -5,7 +5,12 @@ pymongo's bson decodes the documents, which the envelope carries as raw BSON.
 
 usage: confluent_consumer.py BROKERS REGISTRY_URL TOPIC COUNT
 
-Prints one JSON line per record: op, ns, the document's _id, its "n" field,
+Keys: with the source's --confluent-keys they are Confluent-framed too
+(subject <topic>-key, schema "bytes": the BSON key after the header) and decoded the same
+way; otherwise they are the raw BSON key.
+
+Prints one JSON line per record: op, ns, the document's _id (from the value
+and, as key_id, from the key), its "n" field,
 the raw fullDocument as hex (for byte-exact checks), and the schema id; then
 a summary line {"records": N, "sum_n": S}. Exits 1 when COUNT records do not
 arrive within 60 s.
@@ -26,6 +31,7 @@ brokers, registry_url, topic, count = sys.argv[1], sys.argv[2], sys.argv[3], int
 registry = SchemaRegistryClient({"url": registry_url})
 # No reader schema: decode with the writer's schema, fetched by id.
 deserialize = AvroDeserializer(registry)
+deserialize_key = AvroDeserializer(registry)
 consumer = Consumer({
     "bootstrap.servers": brokers,
     "group.id": "python-analytics-" + topic,
@@ -50,6 +56,11 @@ while seen < count and time.time() < deadline:
         seen += 1
         key = bson.decode(env["documentKey"], codec)
         line["_id"] = key["_id"]
+        raw_key = msg.key()
+        if raw_key[:1] == b"\x00":  # Confluent-framed (--confluent-keys)
+            raw_key = deserialize_key(raw_key, SerializationContext(topic, MessageField.KEY))
+            line["key_framed"] = True
+        line["key_id"] = bson.decode(raw_key, codec)["_id"]
         if env["fullDocument"] is not None:
             doc = bson.decode(env["fullDocument"], codec)
             line["n"] = int(doc["n"])
