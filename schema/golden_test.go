@@ -103,7 +103,10 @@ func TestFuzzSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, name := range sortedNames(events) {
-			for i, enc := range fuzzEncodings[:3] {
+			for i, enc := range fuzzEncodings {
+				if serdes[enc] == nil {
+					continue // "unknown", and debezium (never decoded)
+				}
 				val, err := serdes[enc].EncodeValue("golden", events[name])
 				if err != nil {
 					t.Fatal(err)
