@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -19,10 +20,10 @@ import (
 //	before             pre-image (strict Extended JSON string) or null
 //	after              full document or null (delete; update without post-image)
 //	updateDescription  {removedFields, updatedFields (JSON string), truncatedArrays [{field, size}]} or null
-//	source             {version, connector "mongodb", name, ts_ms, snapshot, db, sequence, rs,
+//	source             {version, connector "mongodb", name, ts_ms, snapshot, db, sequence, ts_us, ts_ns, rs,
 //	                    collection, ord, lsid, txnNumber, wallTime}
 //	op                 "r" snapshot, "c" insert, "u" update and replace, "d" delete
-//	ts_ms              when logbridge encoded the record (Debezium: when the connector processed it)
+//	ts_ms, ts_us, ts_ns  when logbridge encoded the record (Debezium: when the connector processed it)
 //	transaction        {id, total_order, data_collection_order} for events of a transaction, else null
 //
 // What it cannot carry, and why the sink refuses it (ErrLossyEncoding):
@@ -44,6 +45,8 @@ const debeziumSourceSchema = `{"type":"struct","fields":[` +
 	`{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},` +
 	`{"type":"string","optional":false,"field":"db"},` +
 	`{"type":"string","optional":true,"field":"sequence"},` +
+	`{"type":"int64","optional":true,"field":"ts_us"},` +
+	`{"type":"int64","optional":true,"field":"ts_ns"},` +
 	`{"type":"string","optional":false,"field":"rs"},` +
 	`{"type":"string","optional":false,"field":"collection"},` +
 	`{"type":"int32","optional":false,"field":"ord"},` +
@@ -69,6 +72,8 @@ const debeziumValueSchema = `{"type":"struct","fields":[` +
 	debeziumSourceSchema + `,` +
 	`{"type":"string","optional":true,"field":"op"},` +
 	`{"type":"int64","optional":true,"field":"ts_ms"},` +
+	`{"type":"int64","optional":true,"field":"ts_us"},` +
+	`{"type":"int64","optional":true,"field":"ts_ns"},` +
 	`{"type":"struct","fields":[` +
 	`{"type":"string","optional":false,"field":"id"},` +
 	`{"type":"int64","optional":false,"field":"total_order"},` +
@@ -122,9 +127,9 @@ func appendOptJavaDoc(dst []byte, doc bson.Raw) []byte {
 	return appendJacksonString(dst, string(appendJavaDoc(nil, doc, javaStrict)))
 }
 
-// appendDebezium appends ev (validated) as a Debezium value. nowMillis is
-// the record's ts_ms.
-func appendDebezium(dst []byte, topic string, ev *Event, nowMillis int64) ([]byte, error) {
+// appendDebezium appends ev (validated) as a Debezium value; now gives
+// the record's ts_ms, ts_us and ts_ns.
+func appendDebezium(dst []byte, topic string, ev *Event, now time.Time) ([]byte, error) {
 	if ev.Op == OpHeartbeat {
 		dst = append(dst, `{"schema":`+debeziumHeartbeatSchema+`,"payload":{"ts_ms":`...)
 		dst = strconv.AppendInt(dst, int64(ev.ClusterTime.T)*1000, 10)
@@ -185,7 +190,9 @@ func appendDebezium(dst []byte, topic string, ev *Event, nowMillis int64) ([]byt
 	dst = strconv.AppendInt(append(dst, `,"ts_ms":`...), int64(ev.ClusterTime.T)*1000, 10)
 	dst = append(dst, `,"snapshot":"`+snapshot+`","db":`...)
 	dst = appendJacksonString(dst, ev.NS.DB)
-	dst = append(dst, `,"sequence":null,"rs":`...)
+	dst = strconv.AppendInt(append(dst, `,"sequence":null,"ts_us":`...), int64(ev.ClusterTime.T)*1_000_000, 10)
+	dst = strconv.AppendInt(append(dst, `,"ts_ns":`...), int64(ev.ClusterTime.T)*1_000_000_000, 10)
+	dst = append(dst, `,"rs":`...)
 	dst = appendJacksonString(dst, ev.Source)
 	dst = appendJacksonString(append(dst, `,"collection":`...), ev.NS.Coll)
 	dst = strconv.AppendInt(append(dst, `,"ord":`...), int64(ev.ClusterTime.I), 10)
@@ -201,7 +208,9 @@ func appendDebezium(dst []byte, topic string, ev *Event, nowMillis int64) ([]byt
 		dst = append(dst, `,"wallTime":null`...)
 	}
 	dst = append(dst, `},"op":"`+op+`","ts_ms":`...)
-	dst = strconv.AppendInt(dst, nowMillis, 10)
+	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	dst = strconv.AppendInt(append(dst, `,"ts_us":`...), now.UnixMicro(), 10)
+	dst = strconv.AppendInt(append(dst, `,"ts_ns":`...), now.UnixNano(), 10)
 	dst = append(dst, `,"transaction":`...)
 	if t := ev.Txn; t != nil {
 		id := string(appendJavaDoc(nil, t.LSID, javaStrict)) + ":" + strconv.FormatInt(t.TxnNumber, 10)

@@ -271,7 +271,7 @@ func (s *Serde) AppendValue(dst []byte, topic string, ev *Event) ([]byte, error)
 	case EncodingConnectJSON:
 		return appendConnectJSON(dst, ev)
 	case EncodingDebezium:
-		return appendDebezium(dst, topic, ev, s.now().UnixMilli())
+		return appendDebezium(dst, topic, ev, s.now())
 	default:
 		return appendJSON(dst, ev)
 	}
