@@ -1,6 +1,6 @@
 // Package schema is the record contract of the log: the Event type, the
 // record key, the Avro value envelope (schema/avro/*.avsc, embedded), its
-// three wire encodings, and the rules by which the envelope evolves. The
+// wire encodings, and the rules by which the envelope evolves. The
 // source connector writes records through it, the sink connector and every
 // other consumer read them through it; the connectors never import each
 // other.
@@ -32,6 +32,12 @@
 //	confluent           0x00 | schema id (4 bytes, big-endian) | Avro binary
 //	avro-single-object  0xC3 0x01 | CRC-64-AVRO fingerprint of the canonical schema (8 bytes, little-endian) | Avro binary
 //	json                canonical Extended JSON of the envelope, documents as sub-documents
+//	connect-json        Kafka Connect JsonConverter schema+payload of the envelope, documents as canonical Extended JSON strings
+//	debezium            Debezium's MongoDB change event via JsonConverter (lossy: DecodeValue refuses it with ErrLossyEncoding)
+//
+// connect-json and debezium write a JSON record key (Serde.WireKey) for
+// Kafka Connect and Debezium consumers; producers still partition by the raw
+// BSON key. Encoding.Loses says what an encoding cannot carry.
 //
 // Confluent registers the envelope under the subject "<topic>-value"
 // (TopicNameStrategy) and keeps the subject's compatibility at BACKWARD or

@@ -35,9 +35,16 @@ var (
 	// invalid JSON, ...).
 	ErrMalformed = errors.New("schema: malformed value")
 
-	// ErrUnknownEncoding: an Encoding other than EncodingConfluent,
-	// EncodingSingleObject and EncodingJSON.
+	// ErrUnknownEncoding: an Encoding this build does not know (not in
+	// Encodings).
 	ErrUnknownEncoding = errors.New("schema: unknown encoding")
+
+	// ErrLossyEncoding: the record is in an encoding written for other
+	// consumers that does not carry everything a sync needs
+	// (EncodingDebezium; Encoding.Loses says what). Not a problem of one
+	// record: every record of the topic fails alike, so a sink stops
+	// instead of applying a lossy copy or dead-lettering the whole log.
+	ErrLossyEncoding = errors.New("schema: lossy encoding, not applicable")
 
 	// ErrInvalidEvent: EncodeValue was given an Event that cannot be written
 	// (unknown op, data event without document key, DDL event without DDL

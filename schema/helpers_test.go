@@ -19,7 +19,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-var allEncodings = []Encoding{EncodingConfluent, EncodingSingleObject, EncodingJSON}
+var allEncodings = []Encoding{EncodingConfluent, EncodingSingleObject, EncodingJSON, EncodingConnectJSON}
+
+// isJSON reports the encodings bound by canonical Extended JSON's limits.
+func isJSON(enc Encoding) bool { return enc == EncodingJSON || enc == EncodingConnectJSON }
 
 // inProcess is an http.RoundTripper that serves requests with h directly,
 // without sockets (fast enough for fuzzing).

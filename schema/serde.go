@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/logbridge/logbridge/schema/internal/avroresolve"
@@ -32,7 +33,43 @@ const (
 	EncodingSingleObject Encoding = "avro-single-object"
 	// EncodingJSON is the canonical Extended JSON envelope (see json.go).
 	EncodingJSON Encoding = "json"
+	// EncodingConnectJSON is the envelope as Kafka Connect's JsonConverter
+	// writes it with schemas enabled, documents as canonical Extended JSON
+	// strings (see connectjson.go). Lossless like EncodingJSON.
+	EncodingConnectJSON Encoding = "connect-json"
+	// EncodingDebezium is Debezium's MongoDB change event through Kafka
+	// Connect's JsonConverter (see debezium.go). For consumers only: it
+	// loses what a sync needs (see Loses), so DecodeValue refuses it with
+	// ErrLossyEncoding.
+	EncodingDebezium Encoding = "debezium"
 )
+
+// Encodings lists every encoding a source can write, for flag help and
+// validation.
+var Encodings = []Encoding{EncodingSingleObject, EncodingConfluent, EncodingJSON, EncodingConnectJSON, EncodingDebezium}
+
+// Loses says what an encoding cannot carry, "" for the lossless encodings.
+// The source logs it at start-up; the sink refuses to apply such an
+// encoding (ErrLossyEncoding) rather than write a lossy copy.
+func (e Encoding) Loses() string {
+	if e == EncodingDebezium {
+		return "DDL events and control markers (not written), the sync epoch, resume tokens, transaction boundaries, " +
+			"shard key fields of the document key (the key holds _id only), and BSON values legacy strict Extended JSON " +
+			"cannot reproduce: DBPointer (written as a {$ref, $id} document), NaN payload bits, invalid UTF-8, " +
+			"sub-documents whose first key is an Extended JSON keyword"
+	}
+	return ""
+}
+
+// known reports whether e is one of Encodings.
+func (e Encoding) known() bool {
+	for _, k := range Encodings {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}
 
 // HeaderEncoding is the record header naming the value encoding of a record
 // (its value is the Encoding string).
@@ -49,7 +86,21 @@ type SerdeConfig struct {
 	// Required for EncodingConfluent; with another encoding it lets
 	// DecodeValue read Confluent-framed values.
 	Registry RegistryConfig
+	// ConfluentKeys (EncodingConfluent only) frames record keys in the
+	// Confluent wire format too (0x00, the key schema id, the raw BSON key:
+	// a value of schema "bytes" as Confluent's serializers write it, without
+	// an Avro length prefix) and registers KeySubjectSchema under
+	// "<topic>-key", so that
+	// registry-aware consumers decode keys as well as values. Partitioning
+	// still hashes the raw BSON key (WireKey). Off by default: existing
+	// topics keep one key format, and byte-array key readers keep working.
+	ConfluentKeys bool
 }
+
+// KeySubjectSchema is the key schema registered under "<topic>-key" with
+// SerdeConfig.ConfluentKeys: "bytes", the raw BSON document key (or control
+// key) after the Confluent header.
+const KeySubjectSchema = `{"type":"bytes","doc":"logbridge record key: the raw BSON bytes of the document key ({_id[, shard key fields]}) or of a control key ({$logbridge: ...}) for DDL, marker and heartbeat records"}`
 
 // registryTimeout bounds registry calls made without a caller context (lazy
 // registration in EncodeValue, schema lookups in DecodeValue).
@@ -78,6 +129,12 @@ type Serde struct {
 	badID   map[int]badSchema // Confluent: negative cache
 
 	flight singleflight.Group // registry calls
+
+	// now is the clock of the Debezium ts_ms field (tests fix it).
+	now func() time.Time
+
+	confluentKeys bool
+	keyHeaders    map[string][]byte // ConfluentKeys: topic → 5-byte key header
 }
 
 // writer is a known writer schema; res is nil when it is the current schema.
@@ -101,13 +158,14 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 			enc = EncodingConfluent
 		}
 	}
-	switch enc {
-	case EncodingConfluent, EncodingSingleObject, EncodingJSON:
-	default:
-		return nil, fmt.Errorf("%w: %q (want %q, %q or %q)", ErrUnknownEncoding, enc, EncodingConfluent, EncodingSingleObject, EncodingJSON)
+	if !enc.known() {
+		return nil, fmt.Errorf("%w: %q (want one of %v)", ErrUnknownEncoding, enc, Encodings)
 	}
 	if enc == EncodingConfluent && cfg.Registry.URL == "" {
 		return nil, fmt.Errorf("encoding %q needs a schema registry: give --%s", enc, flagRegistryURL)
+	}
+	if cfg.ConfluentKeys && enc != EncodingConfluent {
+		return nil, fmt.Errorf("Confluent-framed keys need encoding %q, not %q", EncodingConfluent, enc)
 	}
 	s := &Serde{
 		enc:     enc,
@@ -115,6 +173,10 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 		byID:    map[int]*writer{},
 		badID:   map[int]badSchema{},
 		byFP:    map[uint64]*writer{current.codec.Rabin: {}},
+		now:     time.Now,
+
+		confluentKeys: cfg.ConfluentKeys,
+		keyHeaders:    map[string][]byte{},
 	}
 	s.soHeader[0], s.soHeader[1] = 0xC3, 0x01
 	binary.LittleEndian.PutUint64(s.soHeader[2:], current.codec.Rabin)
@@ -206,9 +268,111 @@ func (s *Serde) AppendValue(dst []byte, topic string, ev *Event) ([]byte, error)
 		return appendAvro(append(dst, hdr...), ev), nil
 	case EncodingSingleObject:
 		return appendAvro(append(dst, s.soHeader[:]...), ev), nil
+	case EncodingConnectJSON:
+		return appendConnectJSON(dst, ev)
+	case EncodingDebezium:
+		return appendDebezium(dst, topic, ev, s.now())
 	default:
 		return appendJSON(dst, ev)
 	}
+}
+
+// Carries reports whether the encoding writes events of op at all. The
+// Debezium encoding has no DDL or marker events (Debezium's MongoDB format
+// has none): a producer skips them (their state still advances) rather than
+// put records into data topics that Debezium consumers cannot read.
+func (s *Serde) Carries(op Op) bool {
+	if s.enc == EncodingDebezium {
+		return op == OpHeartbeat || debeziumOp(op) != ""
+	}
+	return true
+}
+
+// WireKey returns the record key as written on the wire for topic, given
+// the raw record key (Key: the BSON document key or a control key). For the
+// Avro and JSON encodings that is key itself; connect-json wraps it as a
+// Connect struct of its canonical Extended JSON; debezium writes
+// {"id": <_id in relaxed Extended JSON>} as Debezium does. Partitioning must
+// always hash the raw key (PartitionKey), never the wire key, so that all
+// events of one document share a partition whatever the encoding (see
+// docs/decisions.md "Keys"). nil if key cannot be written in the encoding.
+func (s *Serde) WireKey(topic string, key []byte) ([]byte, error) {
+	switch s.enc {
+	case EncodingConnectJSON:
+		return connectJSONKey(key), nil
+	case EncodingDebezium:
+		if !isDoc(key) || IsControlKey(key) {
+			return nil, nil
+		}
+		return debeziumKey(topic, &Event{Op: OpInsert, DocumentKey: key}), nil
+	case EncodingConfluent:
+		if !s.confluentKeys || key == nil {
+			return key, nil
+		}
+		hdr, err := s.keyHeader(topic)
+		if err != nil {
+			return nil, err
+		}
+		// No Avro length prefix: Confluent's serializers (Java
+		// KafkaAvroSerializer, confluent-kafka's AvroSerializer) write a
+		// value of schema "bytes" as the bytes themselves after the header,
+		// and their deserializers read it so.
+		out := make([]byte, 0, len(hdr)+len(key))
+		return append(append(out, hdr...), key...), nil
+	}
+	return key, nil
+}
+
+// RawKeys reports whether WireKey returns the raw key unchanged, so
+// producers can skip it: every encoding but connect-json, debezium and
+// confluent with ConfluentKeys.
+func (s *Serde) RawKeys() bool { return !isConnectEncoding(s.enc) && !s.confluentKeys }
+
+// DecodeConfluentKey returns the raw BSON key of a Confluent-framed record
+// key (SerdeConfig.ConfluentKeys): the bytes after the 5-byte header (the
+// schema id is not looked up: the key schema is always KeySubjectSchema).
+// Errors wrap ErrBadMagic, ErrTruncated or ErrMalformed.
+func DecodeConfluentKey(key []byte) (bson.Raw, error) {
+	if len(key) < 5 {
+		return nil, fmt.Errorf("decoding Confluent key: %w: %d bytes", ErrTruncated, len(key))
+	}
+	if key[0] != 0 {
+		return nil, fmt.Errorf("decoding Confluent key: %w: got %#02x, want 0x00", ErrBadMagic, key[0])
+	}
+	raw := bson.Raw(key[5:])
+	if !isDoc(raw) {
+		return nil, fmt.Errorf("decoding Confluent key: %w: not a BSON document", ErrMalformed)
+	}
+	return raw, nil
+}
+
+// keyHeader returns the Confluent header of topic's keys, registering the
+// key schema the first time.
+func (s *Serde) keyHeader(topic string) ([]byte, error) {
+	s.mu.RLock()
+	hdr, ok := s.keyHeaders[topic]
+	s.mu.RUnlock()
+	if ok {
+		return hdr, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
+	defer cancel()
+	if _, err := s.Register(ctx, topic); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keyHeaders[topic], nil
+}
+
+// HeartbeatKey is the record key of a heartbeat record in heartbeat topic
+// topic: Debezium's {"serverName": ev.Source} in the Debezium encoding, the
+// heartbeat control key (as WireKey writes it) otherwise.
+func (s *Serde) HeartbeatKey(topic string, ev *Event) ([]byte, error) {
+	if s.enc == EncodingDebezium {
+		return debeziumKey(topic, ev), nil
+	}
+	return s.WireKey(topic, recordKey(ev))
 }
 
 func (s *Serde) header(topic string) ([]byte, error) {
@@ -250,11 +414,27 @@ func (s *Serde) Register(ctx context.Context, topic string) (int, error) {
 		if err := s.ensureBackward(ctx, subject); err != nil {
 			return 0, err
 		}
+		var keyHdr []byte
+		if s.confluentKeys {
+			keySubject := topic + "-key"
+			kid, err := s.reg.RegisterSchema(ctx, keySubject, sr.Schema{Schema: KeySubjectSchema, Type: sr.TypeAvro}, -1, -1)
+			if err != nil {
+				return 0, fmt.Errorf("registering the key schema under subject %q: %w", keySubject, s.registryErr(err))
+			}
+			if err := s.ensureBackward(ctx, keySubject); err != nil {
+				return 0, err
+			}
+			keyHdr = make([]byte, 5)
+			binary.BigEndian.PutUint32(keyHdr[1:], uint32(kid))
+		}
 		hdr := make([]byte, 5)
 		binary.BigEndian.PutUint32(hdr[1:], uint32(id))
 		s.mu.Lock()
 		s.headers[topic] = hdr
 		s.byID[id] = &writer{}
+		if keyHdr != nil {
+			s.keyHeaders[topic] = keyHdr
+		}
 		s.mu.Unlock()
 		return id, nil
 	})
@@ -338,6 +518,21 @@ func (s *Serde) DecodeValue(encoding Encoding, value []byte) (*Event, error) {
 			return nil, fmt.Errorf("decoding %s value: %w: fingerprint %#016x is no envelope version this build knows", encoding, ErrUnknownSchema, fp)
 		}
 		return decodeWith(w, value[10:], encoding)
+	case EncodingDebezium:
+		return nil, fmt.Errorf("decoding %s value: %w: it loses %s; re-run the source with a lossless --encoding (%s, %s, %s or %s) to sync from it",
+			encoding, ErrLossyEncoding, encoding.Loses(), EncodingSingleObject, EncodingConfluent, EncodingJSON, EncodingConnectJSON)
+	case EncodingConnectJSON:
+		if len(value) == 0 {
+			return nil, fmt.Errorf("decoding %s value: %w", encoding, ErrTruncated)
+		}
+		if value[0] != '{' {
+			return nil, fmt.Errorf("decoding %s value: %w: got %#02x, want '{'", encoding, ErrBadMagic, value[0])
+		}
+		ev, err := decodeConnectJSON(value)
+		if err != nil {
+			return nil, fmt.Errorf("decoding %s value: %w", encoding, err)
+		}
+		return checkDecoded(ev, encoding)
 	case EncodingJSON:
 		if len(value) == 0 {
 			return nil, fmt.Errorf("decoding %s value: %w", encoding, ErrTruncated)
@@ -481,8 +676,7 @@ func EncodingOf[H ~RecordHeader](headers []H) (Encoding, error) {
 	if !found {
 		return "", fmt.Errorf("%w: no %s record header", ErrBadHeader, HeaderEncoding)
 	}
-	switch enc {
-	case EncodingConfluent, EncodingSingleObject, EncodingJSON:
+	if enc.known() {
 		return enc, nil
 	}
 	return "", fmt.Errorf("%w: %s header %q", ErrUnknownEncoding, HeaderEncoding, enc)

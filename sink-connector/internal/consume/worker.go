@@ -165,6 +165,13 @@ func (w *worker) handle(ctx context.Context, r *kgo.Record) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, schema.ErrLossyEncoding) {
+			// The source writes an encoding meant for other consumers
+			// (debezium): applying it would make a lossy copy, and every
+			// record of the log fails alike, so stop before applying or
+			// committing anything.
+			return fmt.Errorf("topic %s partition %d offset %d: %w; the sink stopped without applying or committing it", r.Topic, r.Partition, r.Offset, err)
+		}
 		if errors.Is(err, schema.ErrRegistryAccess) {
 			// Not this record's fault (credentials refused, certificate not
 			// trusted): every record would fail alike, so neither dead-letter

@@ -49,6 +49,12 @@ type Config struct {
 	// FullDocumentBeforeChange: off, whenAvailable, required.
 	FullDocumentBeforeChange string
 	HeartbeatInterval        time.Duration
+	// HeartbeatTopic and HeartbeatDataTopics publish heartbeats for
+	// consumers (publish.HeartbeatConfig).
+	HeartbeatTopic      string
+	HeartbeatDataTopics bool
+	// ConfluentKeys frames keys and registers <topic>-key (schema.SerdeConfig.ConfluentKeys).
+	ConfluentKeys bool
 	// Encoding of record values; SchemaRegistry for confluent.
 	Encoding       string
 	SchemaRegistry schema.RegistryConfig
@@ -146,7 +152,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval,
 		"when the change stream is quiet this long, checkpoint its resume point so it keeps moving")
 	fs.StringVar(&c.Encoding, "encoding", c.Encoding,
-		"record value encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url) or json (canonical Extended JSON)")
+		"record encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url), json (canonical Extended JSON),\n"+
+			"connect-json (Kafka Connect JsonConverter schema+payload) or debezium (Debezium MongoDB change events; for other consumers only: lossy, the sink refuses it)")
+	fs.BoolVar(&c.ConfluentKeys, "confluent-keys", c.ConfluentKeys,
+		"with --encoding confluent: also frame record keys in the Confluent wire format and register their schema (Avro \"bytes\": the raw BSON key) under <topic>-key,\n"+
+			"so registry-aware consumers decode keys too (partitioning still hashes the raw key; default: keys are raw BSON)")
+	fs.StringVar(&c.HeartbeatTopic, "heartbeat-topic", c.HeartbeatTopic,
+		"also write a heartbeat record (source cluster time, resume token) to this topic on every heartbeat, for consumers that must tell idle from stalled,\n"+
+			"e.g. '__debezium-heartbeat.<prefix>' with --encoding debezium, '<prefix>._heartbeat' otherwise (default: none)")
+	fs.BoolVar(&c.HeartbeatDataTopics, "heartbeat-data-topics", c.HeartbeatDataTopics,
+		"also write the heartbeat record into every partition of every data topic (not with --encoding debezium)")
 	c.SchemaRegistry.RegisterFlags(fs)
 	fs.StringVar(&c.TransactionalID, "transactional-id", c.TransactionalID,
 		"Kafka transactional id of the producer (default logbridge-source-<topic-prefix>); exactly one running connector may use it")
@@ -215,13 +230,23 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("heartbeat-interval %s: use at least 100ms", c.HeartbeatInterval))
 	}
 	switch schema.Encoding(c.Encoding) {
-	case schema.EncodingSingleObject, schema.EncodingJSON:
+	case schema.EncodingSingleObject, schema.EncodingJSON, schema.EncodingConnectJSON:
+	case schema.EncodingDebezium:
+		if c.HeartbeatDataTopics {
+			errs = append(errs, errors.New("heartbeat-data-topics cannot be used with encoding debezium (Debezium consumers expect heartbeats only in the heartbeat topic): use --heartbeat-topic"))
+		}
 	case schema.EncodingConfluent:
 		if !c.SchemaRegistry.Configured() {
 			errs = append(errs, errors.New("encoding confluent needs --schema-registry-url"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("encoding %q: use avro-single-object, confluent or json", c.Encoding))
+		errs = append(errs, fmt.Errorf("encoding %q: use avro-single-object, confluent, json, connect-json or debezium", c.Encoding))
+	}
+	if c.ConfluentKeys && schema.Encoding(c.Encoding) != schema.EncodingConfluent {
+		errs = append(errs, fmt.Errorf("confluent-keys needs --encoding confluent (the encoding is %s)", c.Encoding))
+	}
+	if h := c.HeartbeatTopic; h != "" && (h == c.TopicPrefix+"._source_state" || h == c.TopicPrefix+"._control" || !validTopicName(h)) {
+		errs = append(errs, fmt.Errorf("heartbeat-topic %q: name a topic of its own (letters, digits, '.', '_', '-'), e.g. %s._heartbeat", c.HeartbeatTopic, c.TopicPrefix))
 	}
 	if err := c.SchemaRegistry.Validate(); err != nil {
 		errs = append(errs, err)
@@ -253,4 +278,17 @@ func (c *Config) transactionalID() string {
 		return c.TransactionalID
 	}
 	return "logbridge-source-" + c.TopicPrefix
+}
+
+// validTopicName reports whether Kafka accepts name as a topic name.
+func validTopicName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > 249 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

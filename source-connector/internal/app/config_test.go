@@ -27,6 +27,13 @@ func TestConfigDefaultsValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults with a URI and brokers do not validate: %v", err)
 	}
+	for _, enc := range []string{"json", "connect-json", "debezium"} {
+		c := validConfig()
+		c.Encoding, c.HeartbeatTopic = enc, "logbridge._heartbeat"
+		if err := c.Validate(); err != nil {
+			t.Errorf("--encoding %s with --heartbeat-topic: %v", enc, err)
+		}
+	}
 	if c.transactionalID() != "logbridge-source-logbridge" {
 		t.Errorf("transactional id %q", c.transactionalID())
 	}
@@ -64,6 +71,11 @@ func TestConfigValidate(t *testing.T) {
 		{name: "tiny batch bytes", mutate: func(c *Config) { c.BatchMaxBytes = 1023 }, want: "batch-max-bytes"},
 		{name: "zero progress interval", mutate: func(c *Config) { c.ProgressInterval = 0 }, want: "progress-interval"},
 		{name: "negative progress interval", mutate: func(c *Config) { c.ProgressInterval = -1 }, want: "progress-interval"},
+		{name: "confluent keys without confluent", mutate: func(c *Config) { c.ConfluentKeys = true }, want: "confluent-keys needs --encoding confluent"},
+		{name: "unknown encoding", mutate: func(c *Config) { c.Encoding = "protobuf" }, want: "connect-json or debezium"},
+		{name: "debezium heartbeats in data topics", mutate: func(c *Config) { c.Encoding = "debezium"; c.HeartbeatDataTopics = true }, want: "heartbeat-data-topics"},
+		{name: "heartbeat topic is the state topic", mutate: func(c *Config) { c.HeartbeatTopic = c.TopicPrefix + "._source_state" }, want: "heartbeat-topic"},
+		{name: "heartbeat topic not a topic name", mutate: func(c *Config) { c.HeartbeatTopic = "beats/1" }, want: "heartbeat-topic"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -139,9 +139,14 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(s.cfg.Encoding), Registry: s.cfg.SchemaRegistry})
+	serde, err := schema.NewSerde(ctx, schema.SerdeConfig{Encoding: schema.Encoding(s.cfg.Encoding), Registry: s.cfg.SchemaRegistry,
+		ConfluentKeys: s.cfg.ConfluentKeys})
 	if err != nil {
 		return fmt.Errorf("setting up the %s encoding: %w", s.cfg.Encoding, err)
+	}
+	if loses := serde.Encoding().Loses(); loses != "" {
+		s.log.Warn("the encoding is for other consumers of the log, not for a sync: a logbridge sink refuses to apply it",
+			"encoding", s.cfg.Encoding, "loses", loses)
 	}
 	kopts, err := s.cfg.Kafka.ClientOpts()
 	if err != nil {
@@ -157,6 +162,8 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		Serde:             serde,
 		Logger:            s.log,
 		Metrics:           s.metrics,
+		Heartbeat: publish.HeartbeatConfig{Topic: s.cfg.HeartbeatTopic, DataTopics: s.cfg.HeartbeatDataTopics,
+			Source: source, Epoch: s.cfg.SyncEpoch},
 	})
 	if err != nil {
 		return fmt.Errorf("opening the Kafka publisher: %w", err)

@@ -138,6 +138,9 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 		for _, u := range it.State {
 			if ss, ok := u.Value.(*checkpoint.StreamState); ok {
 				b.observe(ss.ClusterTime, 0)
+				if err := p.addHeartbeat(ctx, b, ss); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -145,6 +148,9 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 	if ev == nil {
 		return nil
 	}
+	// An encoding without a representation for the op (debezium: DDL and
+	// markers) writes no record; topics and the catalog still follow.
+	carried := p.cfg.Serde.Carries(ev.Op)
 	if ev.Op != schema.OpSnapshot && ev.Op != schema.OpMarker {
 		b.observe(ev.ClusterTime, ev.WallTimeMillis)
 	}
@@ -160,6 +166,9 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 		nss = []schema.Namespace{ev.NS}
 	}
 	recs := it.Docs
+	if !carried {
+		recs = []checkpoint.Doc{}
+	}
 	if recs == nil {
 		value, err := p.EncodeValue(ev)
 		if err != nil {
@@ -183,20 +192,38 @@ func (p *Publisher) Add(ctx context.Context, b *Batch, it checkpoint.Item) error
 				b.SetState(checkpoint.StateUpdate{Key: checkpoint.NSKey(ns.String()), Value: n})
 			}
 		}
+		rawKeys := p.cfg.Serde.RawKeys()
 		if !it.Broadcast {
 			slab := make([]kgo.Record, len(recs)) // one allocation for a reader's whole batch
 			for i, r := range recs {
 				slab[i] = kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: hdrs}
+				if !rawKeys {
+					// The wire key is JSON or Confluent-framed; the
+					// partition still comes from the raw document key
+					// (see partitioner.go).
+					key, err := p.cfg.Serde.WireKey(topic, r.Key)
+					if err != nil {
+						return fmt.Errorf("record key for %s: %w", topic, err)
+					}
+					slab[i].Key, slab[i].Context = key, withHashKey(r.Key)
+				}
 				b.Records = append(b.Records, &slab[i])
-				b.Bytes += len(r.Key) + len(r.Value)
+				b.Bytes += len(slab[i].Key) + len(r.Value)
 			}
 			continue
 		}
 		for _, r := range recs {
+			key := r.Key
+			if !rawKeys {
+				var err error
+				if key, err = p.cfg.Serde.WireKey(topic, r.Key); err != nil {
+					return fmt.Errorf("record key for %s: %w", topic, err)
+				}
+			}
 			for i := int32(0); i < parts; i++ {
 				b.Records = append(b.Records, &kgo.Record{Topic: topic, Partition: i, Context: explicitPartition,
-					Key: r.Key, Value: r.Value, Headers: hdrs})
-				b.Bytes += len(r.Key) + len(r.Value)
+					Key: key, Value: r.Value, Headers: hdrs})
+				b.Bytes += len(key) + len(r.Value)
 			}
 		}
 	}

@@ -38,5 +38,23 @@ func (p topicPartitioner) Partition(r *kgo.Record, n int) int {
 	if isExplicit(r) {
 		return int(r.Partition)
 	}
+	if r.Context != nil {
+		if raw, ok := r.Context.Value(hashKeyKey{}).([]byte); ok {
+			hashed := *r
+			hashed.Key = raw
+			return p.hash.Partition(&hashed, n)
+		}
+	}
 	return p.hash.Partition(r, n)
+}
+
+type hashKeyKey struct{}
+
+// withHashKey marks a record whose key on the wire is not the raw BSON
+// document key (the connect-json and debezium encodings write JSON keys):
+// the partitioner hashes raw instead, so a document's partition, and with
+// it per-document order, is the same in every encoding (docs/decisions.md
+// "Keys").
+func withHashKey(raw []byte) context.Context {
+	return context.WithValue(context.Background(), hashKeyKey{}, raw)
 }

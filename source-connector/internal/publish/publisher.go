@@ -49,6 +49,8 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// StartupTimeout bounds the first contact with Kafka.
 	StartupTimeout time.Duration
+	// Heartbeat writes heartbeat records for consumers (off when zero).
+	Heartbeat HeartbeatConfig
 }
 
 // Publisher writes batches of records and the source state that covers
