@@ -74,7 +74,7 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
-var httpAddrRe = regexp.MustCompile(`(?:msg="HTTP listening" addr|http)=(127\.0\.0\.1:\d+)`)
+var httpAddrRe = regexp.MustCompile(`(?:msg="HTTP listening" url=http://|msg="HTTP listening" addr=|http=)(127\.0\.0\.1:\d+)`)
 
 // httpAddr waits for the process to log its bound HTTP address.
 func httpAddr(t *testing.T, p *procs.Proc) string {
@@ -177,6 +177,15 @@ func TestSupervisedEpochsKeepSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertNoMarkers(t, svc.name+" /metrics", metrics)
+		// /readyz names the failing check with the error: redacted too.
+		ready, err := get("http://" + svc.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ready, "[-]") {
+			t.Errorf("%s /readyz while the epoch cannot start: got %q, want a failed check", svc.name, ready)
+		}
+		assertNoMarkers(t, svc.name+" /readyz", ready)
 		if n := metricValue(metrics, svc.metric); n < 3 {
 			t.Errorf("%s: %s = %v, want at least 3", svc.name, svc.metric, n)
 		}
@@ -369,9 +378,13 @@ func TestSASLPasswordNeverShown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ready, err := get("http://" + addr + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
 			p.Stop()
 			log := p.Tail(1 << 24)
-			for what, text := range map[string]string{"progress": prog, "metrics": metrics, "log": log} {
+			for what, text := range map[string]string{"progress": prog, "metrics": metrics, "readyz": ready, "log": log} {
 				assertNoMarkers(t, what, text)
 			}
 			if got := strings.Contains(log, "visible to every local user"); got != tt.warn {
