@@ -46,6 +46,8 @@ type Stream struct {
 	LagSeconds float64
 	// Partitions and PartitionsBehind: the sink's partitions, and those holding unapplied records.
 	Partitions, PartitionsBehind int
+	// Verb names what happens to the events ("streaming" when empty; the sink says "applying").
+	Verb string
 }
 
 // IsTerminal reports whether f is a terminal.
@@ -66,6 +68,7 @@ type View struct {
 	bars     map[string]*copyBar
 	statusBr *mpb.Bar
 	events   rate // the stream's events per second
+	closed   sync.Once
 }
 
 type copyBar struct {
@@ -156,7 +159,11 @@ func (v *View) Update(now time.Time, s Snapshot) {
 
 func (s *Stream) describe(now time.Time, r *rate) string {
 	r.add(now, s.Events)
-	parts := []string{fmt.Sprintf("streaming %s events/s", humanRate(r.perSecond()))}
+	verb := s.Verb
+	if verb == "" {
+		verb = "streaming"
+	}
+	parts := []string{fmt.Sprintf("%s %s events/s", verb, humanRate(r.perSecond()))}
 	parts = append(parts, fmt.Sprintf("lag %s", (time.Duration(s.LagSeconds*float64(time.Second))).Round(100*time.Millisecond)))
 	if s.Partitions > 0 {
 		parts = append(parts, fmt.Sprintf("%d of %d partitions behind", s.PartitionsBehind, s.Partitions))
@@ -186,8 +193,10 @@ func (cb *copyBar) describe() string {
 	return s
 }
 
-// Close stops drawing and leaves the last frame.
-func (v *View) Close() {
+// Close stops drawing and leaves the last frame; later calls do nothing.
+func (v *View) Close() { v.closed.Do(v.close) }
+
+func (v *View) close() {
 	v.mu.Lock()
 	bars := make([]*mpb.Bar, 0, len(v.bars)+1)
 	for _, cb := range v.bars {
