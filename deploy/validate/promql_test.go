@@ -318,4 +318,3 @@ func TestQueriesParse(t *testing.T) {
 		}
 	}
 }
-
