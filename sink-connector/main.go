@@ -18,6 +18,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
+	"github.com/logbridge/logbridge/pkg/termview"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/sink-connector/internal/follow"
 	"github.com/logbridge/logbridge/sink-connector/sink"
@@ -66,6 +67,8 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 	var cfg sink.Config
 	cfg.RegisterFlags(fs)
 	version.RegisterFlag(fs)
+	progressView := true
+	fs.BoolVar(&progressView, "progress-view", true, "draw a live progress view (records applied per second, destination lag, partitions behind) when stderr is a terminal; log lines go above it. Never drawn to a file or pipe")
 	if err := config.Parse(fs, envPrefix, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -80,11 +83,19 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 	// Every line this process prints goes through the redactor: URI
 	// passwords, secret URI options and the SASL password never show.
 	red := mongox.NewRedactor([]string{cfg.DestURI, cfg.Cluster0, cfg.Cluster1}, cfg.Kafka.SASLPassword)
+	// On a terminal, the live view owns stderr: logs and errors go above it.
+	out := stderr
+	var view *termview.View
+	if f, ok := stderr.(*os.File); ok && progressView && termview.IsTerminal(f) {
+		view = termview.New(f, "sink-connector")
+		defer view.Close()
+		out = view
+	}
 	fail := func(code int, err error) int {
-		fmt.Fprintf(stderr, "sink-connector: %s\n", red.String(err.Error()))
+		fmt.Fprintf(out, "sink-connector: %s\n", red.String(err.Error()))
 		return code
 	}
-	log, err := cfg.Log.NewLogger(stderr)
+	log, err := cfg.Log.NewLogger(out)
 	if err != nil {
 		return fail(2, err)
 	}
@@ -101,22 +112,56 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var runner func(context.Context) error
+	var snapshot func() termview.Snapshot
 	if cfg.Managed() {
 		f, err := follow.New(ctx, cfg, log, obs.NewRegistry())
 		if err != nil {
 			return fail(1, err)
 		}
 		runner = f.Run
+		snapshot = func() termview.Snapshot {
+			p := f.Progress()
+			head := fmt.Sprintf("%s epoch %d", p.State, p.Epoch)
+			switch {
+			case p.Progress != nil:
+				return sinkView(*p.Progress, head)
+			case p.LastError != "" && !p.Running:
+				head += ": not running (" + p.LastError + ")"
+			}
+			return termview.Snapshot{Status: head}
+		}
 	} else {
 		svc, err := sink.New(ctx, cfg, log, obs.NewRegistry())
 		if err != nil {
 			return fail(1, err)
 		}
 		runner = svc.Run
+		snapshot = func() termview.Snapshot { return sinkView(svc.Progress(), "group "+cfg.Group) }
+	}
+	if view != nil {
+		vctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go view.Run(vctx, snapshot)
 	}
 	if err := runner(ctx); err != nil {
 		log.Error("sink connector stopped", "err", err)
 		return fail(1, err)
 	}
 	return 0
+}
+
+// sinkView is the sink's position as the live terminal view draws it: the
+// records applied (the sum of the partitions' applied offsets, whose rate
+// the view shows), the destination lag and the partitions holding unapplied
+// records (more than the one transaction marker a caught-up partition of the
+// exactly-once log still counts).
+func sinkView(p sink.Progress, head string) termview.Snapshot {
+	st := &termview.Stream{Verb: "applying", LagSeconds: p.ApplyLagSeconds, Partitions: len(p.Partitions)}
+	for _, pp := range p.Partitions {
+		st.Events += max(pp.AppliedOffset, 0)
+		if pp.LagRecords > 1 {
+			st.PartitionsBehind++
+		}
+	}
+	return termview.Snapshot{Status: head, Streaming: st}
 }

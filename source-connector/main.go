@@ -26,6 +26,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/pkg/supervise"
+	"github.com/logbridge/logbridge/pkg/termview"
 	"github.com/logbridge/logbridge/pkg/version"
 	"github.com/logbridge/logbridge/source-connector/internal/app"
 	"github.com/logbridge/logbridge/source-connector/internal/controlapi"
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&cluster1, "cluster1", "", "URI of the cluster named \"cluster1\" in control API requests (see --cluster0)")
 	fs.StringVar(&managed.SinkGroup, "sink-group", "logbridge-sink", "consumer group of the sink-connector, whose committed offsets progress reports (mongosync mode)")
 	fs.Int64Var(&managed.CommitMaxLag, "commit-max-lag", 1000, "canCommit is true once the sink is at most this many records behind (mongosync mode; 0 or more)")
+	progressView := true
+	fs.BoolVar(&progressView, "progress-view", true, "draw a live progress view (collections copied, rate, ETA; events/s and lag while streaming) when stderr is a terminal; log lines go above it. Never drawn to a file or pipe")
 	managed.Restart = supervise.DefaultConfig()
 	fs.DurationVar(&managed.Restart.Max, "restart-backoff-max", managed.Restart.Max,
 		"longest wait between restarts of a failed epoch connector (mongosync mode): waits start at 1s and double up to this, so a cluster that rejects the credentials sees few login attempts")
@@ -78,11 +81,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	red := mongox.NewRedactor([]string{cfg.SourceURI, cluster0, cluster1}, cfg.Kafka.SASLPassword)
+	// On a terminal, the live view owns stderr: logs and errors go above it.
+	out := stderr
+	var view *termview.View
+	if f, ok := stderr.(*os.File); ok && progressView && termview.IsTerminal(f) {
+		view = termview.New(f, "source-connector")
+		defer view.Close()
+		out = view
+	}
 	fail := func(code int, err error) int {
-		fmt.Fprintf(stderr, "source-connector: %s\n", red.String(err.Error()))
+		fmt.Fprintf(out, "source-connector: %s\n", red.String(err.Error()))
 		return code
 	}
-	log, err := logCfg.NewLogger(stderr)
+	log, err := logCfg.NewLogger(out)
 	if err != nil {
 		return fail(2, err)
 	}
@@ -121,6 +132,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	reg := obs.NewRegistry()
 	regs := supervise.NewRegistries(reg) // the process metrics and the epoch connector's
 	var runner func(context.Context) error
+	var snapshot func() termview.Snapshot
 	srv, err := httpapi.New(httpCfg, regs, log)
 	if err != nil {
 		return fail(1, err)
@@ -150,6 +162,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		ctl.Routes(srv)
 		ctl.Readiness(srv, mprobe)
 		runner = ctl.Run
+		snapshot = ctl.ViewSnapshot
 		log.Info("control API ready (mongosync mode)", "addr", srv.Addr, "clusters", len(managed.Clusters))
 	} else {
 		svc, err := app.New(cfg, log, reg)
@@ -159,12 +172,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		srv.Ready("mongodb", func(ctx context.Context) error { return red.Error(mprobe.Ping(ctx, "source", cfg.SourceURI)) })
 		srv.Ready("pipeline", func(context.Context) error { return red.Error(svc.Ready()) })
 		runner = svc.Run
+		snapshot = func() termview.Snapshot { return svc.Status().ViewSnapshot("") }
 	}
 	log.Info("HTTP listening", "url", srv.URL(), "pprof", srv.PprofAddr)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return runner(gctx) })
+	if view != nil {
+		g.Go(func() error { view.Run(gctx, snapshot); return nil })
+	}
 	err = g.Wait()
 	if err != nil && ctx.Err() == nil {
 		log.Error("source connector stopped", "err", err)

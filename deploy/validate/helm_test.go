@@ -403,4 +403,3 @@ func selects(sel, labels map[string]string) bool {
 	}
 	return true
 }
-

@@ -189,7 +189,7 @@ func checkQuery(q query, exp exposition) []string {
 			}
 			if syn, ok := synthetic[name]; ok {
 				for _, m := range n.LabelMatchers {
-					if m.Name != labels.MetricName && !syn[m.Name] && !targetLabels[m.Name] {
+					if m.Name != model.MetricNameLabel && !syn[m.Name] && !targetLabels[m.Name] {
 						bad("%s has no label %q", name, m.Name)
 					}
 				}
@@ -201,7 +201,7 @@ func checkQuery(q query, exp exposition) []string {
 				return nil
 			}
 			for _, m := range n.LabelMatchers {
-				if m.Name == labels.MetricName || targetLabels[m.Name] {
+				if m.Name == model.MetricNameLabel || targetLabels[m.Name] {
 					continue
 				}
 				vals, ok := ls[m.Name]
@@ -248,7 +248,7 @@ func selectorName(vs *parser.VectorSelector) string {
 		return vs.Name
 	}
 	for _, m := range vs.LabelMatchers {
-		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 			return m.Value
 		}
 	}
@@ -318,4 +318,3 @@ func TestQueriesParse(t *testing.T) {
 		}
 	}
 }
-

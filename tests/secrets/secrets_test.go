@@ -178,6 +178,15 @@ func TestSupervisedEpochsKeepSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertNoMarkers(t, svc.name+" /metrics", metrics)
+		// /readyz names the failing check with the error: redacted too.
+		ready, err := get("http://" + svc.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ready, "[-]") {
+			t.Errorf("%s /readyz while the epoch cannot start: got %q, want a failed check", svc.name, ready)
+		}
+		assertNoMarkers(t, svc.name+" /readyz", ready)
 		if n := metricValue(metrics, svc.metric); n < 3 {
 			t.Errorf("%s: %s = %v, want at least 3", svc.name, svc.metric, n)
 		}
@@ -375,9 +384,13 @@ func TestSASLPasswordNeverShown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ready, err := get("http://" + addr + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
 			p.Stop()
 			log := p.Tail(1 << 24)
-			for what, text := range map[string]string{"progress": prog, "metrics": metrics, "log": log} {
+			for what, text := range map[string]string{"progress": prog, "metrics": metrics, "readyz": ready, "log": log} {
 				assertNoMarkers(t, what, text)
 				if strings.Contains(text, password) {
 					t.Errorf("the %s shows the SASL password:\n%s", what, text)

@@ -2,8 +2,11 @@ package app
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logbridge/logbridge/pkg/termview"
 )
 
 // Ready reports whether the connector is past connecting: planning, copying
@@ -72,4 +75,25 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.copiedBytes, prometheus.GaugeValue, float64(n.CopiedBytes), n.NS)
 		ch <- prometheus.MustNewConstMetric(c.done, prometheus.GaugeValue, done, n.NS)
 	}
+}
+
+// ViewSnapshot is the status as the live terminal view draws it (pkg/termview).
+func (st Status) ViewSnapshot(headline string) termview.Snapshot {
+	// While streaming, the stream line says so.
+	parts := []string{}
+	if headline != "" {
+		parts = append(parts, headline)
+	}
+	if st.Phase != PhaseStreaming {
+		parts = append(parts, string(st.Phase))
+	}
+	snap := termview.Snapshot{Status: strings.Join(parts, ": ")}
+	for _, n := range st.Namespaces {
+		snap.Copies = append(snap.Copies, termview.Copy{NS: n.NS, Docs: n.CopiedDocs, EstimatedDocs: n.EstimatedDocs,
+			Bytes: n.CopiedBytes, EstimatedBytes: n.EstimatedBytes, Done: n.Done})
+	}
+	if st.Phase == PhaseStreaming {
+		snap.Streaming = &termview.Stream{Events: st.EventsPublished, LagSeconds: st.LagSeconds}
+	}
+	return snap
 }

@@ -55,6 +55,14 @@ func TestStatusMetricsAndReady(t *testing.T) {
 			t.Errorf("%s: got %v (present %v), want %v", k, v, ok, want)
 		}
 	}
+	snap := s.Status().ViewSnapshot("RUNNING epoch 1")
+	if snap.Status != "RUNNING epoch 1: snapshot" || len(snap.Copies) != 1 || snap.Copies[0].Docs != 50 || snap.Copies[0].EstimatedDocs != 200 || snap.Streaming != nil {
+		t.Fatalf("view while copying: got %+v", snap)
+	}
+	s.setPhase(PhaseStreaming)
+	if snap = s.Status().ViewSnapshot(""); snap.Status != "" || snap.Streaming == nil {
+		t.Fatalf("view while streaming: got %+v, want the stream line", snap)
+	}
 	s.mu.Lock()
 	s.status.Phase, s.status.Error = PhaseFailed, "change stream history lost"
 	s.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/termview"
 )
 
 // Readier takes readiness checks (*httpapi.Server).
@@ -66,4 +67,23 @@ func (c *Controller) currentState() control.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state
+}
+
+// ViewSnapshot is the controller's state as the live terminal view draws it:
+// the sync's state and epoch, and the running epoch connector's copy and
+// stream.
+func (c *Controller) ViewSnapshot() termview.Snapshot {
+	st := c.currentState()
+	head := fmt.Sprintf("%s epoch %d", st.State, st.Epoch)
+	if st.State == control.Idle || st.State == "" {
+		head = "IDLE: waiting for POST /api/v1/start"
+	}
+	svc, epoch, ok := c.sup.Current()
+	if !ok || epoch != st.Epoch {
+		if e := c.sup.Status().LastError; e != "" && (st.State == control.Running || st.State == control.Committing) {
+			head += ": not running (" + e + ")"
+		}
+		return termview.Snapshot{Status: head}
+	}
+	return svc.Status().ViewSnapshot(head)
 }

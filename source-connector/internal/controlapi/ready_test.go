@@ -44,6 +44,9 @@ func TestReadinessFollowsTheState(t *testing.T) {
 	if err := cs.run(t, "pipeline"); err != nil {
 		t.Fatalf("pipeline in IDLE: got %v, want ready (nothing to run)", err)
 	}
+	if v := c.ViewSnapshot(); !strings.HasPrefix(v.Status, "IDLE") {
+		t.Fatalf("view in IDLE: got %q", v.Status)
+	}
 
 	if code, body := call(t, srv, "POST", "/api/v1/start", `{"source":"cluster1","destination":"cluster0"}`); code != 200 {
 		t.Fatalf("start: got %d %v", code, body)
@@ -54,6 +57,9 @@ func TestReadinessFollowsTheState(t *testing.T) {
 	err = cs.run(t, "pipeline")
 	if err == nil || !strings.Contains(err.Error(), "epoch 1 source connector") {
 		t.Fatalf("pipeline in RUNNING without a connector: got %v, want the epoch 1 connector named", err)
+	}
+	if v := c.ViewSnapshot(); v.Status != "RUNNING epoch 1" || v.Copies != nil {
+		t.Fatalf("view in RUNNING without a connector: got %+v", v)
 	}
 	// Only the epoch's source is checked now.
 	err = cs.run(t, "mongodb")
