@@ -478,7 +478,11 @@ func (c *csCursor) render(ctx context.Context, s *Server, ev *event) (bson.Raw, 
 			d = append(d, *e)
 		}
 	case "update":
-		d = append(d, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey}, bson.E{Key: "updateDescription", Value: ev.updDesc})
+		ud := ev.updDesc
+		if c.expanded && ev.updDescExpanded != nil {
+			ud = ev.updDescExpanded // MongoDB 6.1–8.1: disambiguatedPaths only with showExpandedEvents
+		}
+		d = append(d, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey}, bson.E{Key: "updateDescription", Value: ud})
 		switch c.fullDoc {
 		case "updateLookup":
 			id := ev.docKey.Lookup("_id")

@@ -273,43 +273,13 @@ func positional(u bson.RawValue) bool {
 	return false
 }
 
-// diff computes a top-level updateDescription: fields added or changed, and
-// fields removed. (MongoDB may report nested paths; whole top-level fields
-// describe the same change.)
-func diff(pre, post bson.Raw) bson.Raw {
-	preVals := map[string]bson.RawValue{}
-	pe, _ := pre.Elements()
-	for _, e := range pe {
-		preVals[e.Key()] = e.Value()
-	}
-	idx, upd := bsoncore.AppendDocumentStart(nil)
-	seen := map[string]bool{}
-	qe, _ := post.Elements()
-	for _, e := range qe {
-		seen[e.Key()] = true
-		v := e.Value()
-		if p, ok := preVals[e.Key()]; ok && p.Type == v.Type && bytes.Equal(p.Value, v.Value) {
-			continue
-		}
-		upd = append(upd, e...)
-	}
-	upd, _ = bsoncore.AppendDocumentEnd(upd, idx)
-	removed := bson.A{}
-	for _, e := range pe {
-		if !seen[e.Key()] {
-			removed = append(removed, e.Key())
-		}
-	}
-	return mustRaw(bson.D{
-		{Key: "updatedFields", Value: bson.Raw(upd)},
-		{Key: "removedFields", Value: removed},
-		{Key: "truncatedArrays", Value: bson.A{}},
-	})
-}
-
 // changeEvents builds the events of documents updated in place: pre and post
-// images by _id key. replace is true for replacement-style updates.
-func (s *Server) changeEvents(db, coll string, ids []bson.RawValue, pres, posts map[string]bson.Raw, replace bool) []*event {
+// images by _id key, u the statement's update (stmt for its arrayFilters).
+// A replacement-style update is a replace event; an operator or pipeline
+// update is an update event with MongoDB's updateDescription (delta.go), or
+// a replace where its delta cannot express the change.
+func (s *Server) changeEvents(db, coll string, ids []bson.RawValue, pres, posts map[string]bson.Raw, u bson.RawValue, stmt bson.Raw) []*event {
+	replace := updateKind(u) == "replacement"
 	var evs []*event
 	for _, id := range ids {
 		k := valueKey(id)
@@ -317,17 +287,22 @@ func (s *Server) changeEvents(db, coll string, ids []bson.RawValue, pres, posts 
 		if pre == nil || post == nil || bytes.Equal(pre, post) {
 			continue // not modified: MongoDB writes no oplog entry
 		}
+		var desc updateDescription
+		asReplace := replace
+		if !replace {
+			desc, asReplace = updateEvent(pre, post, u, hasKey(stmt, "arrayFilters"))
+		}
 		op := "update"
-		if replace {
+		if asReplace {
 			op = "replace"
 		}
 		ev := s.newEvent(op, db, coll)
 		ev.docKey = idDoc(id)
 		ev.pre, ev.post = pre, post
-		if replace {
+		if asReplace {
 			ev.doc = post
 		} else {
-			ev.updDesc = diff(pre, post)
+			ev.updDesc, ev.updDescExpanded = desc.plain, desc.expanded
 		}
 		evs = append(evs, ev)
 	}
@@ -475,7 +450,7 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 					return nil, nil, err
 				}
 			}
-			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, updateKind(u) == "replacement")...)
+			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, u, stmt)...)
 		}
 		if upID.Type != 0 {
 			posts, err := s.be.findByIDs(ctx, db, coll, []bson.RawValue{upID})
@@ -542,7 +517,7 @@ func (s *Server) doUpdateByIDs(ctx context.Context, db, coll string, cmd bson.Ra
 				return nil, nil, err
 			}
 		}
-		evs = append(evs, s.changeEvents(db, coll, []bson.RawValue{id}, pres, posts, updateKind(stmt.Lookup("u")) == "replacement")...)
+		evs = append(evs, s.changeEvents(db, coll, []bson.RawValue{id}, pres, posts, stmt.Lookup("u"), stmt)...)
 	}
 	return reply, s.withCreate(known, db, coll, evs), nil
 }
@@ -751,7 +726,7 @@ func (s *Server) doFindAndModify(ctx context.Context, db string, cmd bson.Raw) (
 			if err != nil {
 				return nil, nil, err
 			}
-			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, updateKind(u) == "replacement")...)
+			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, u, cmd)...)
 		}
 	}
 	return reply, s.withCreate(known, db, coll, evs), nil
