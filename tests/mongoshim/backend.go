@@ -167,7 +167,7 @@ func (b *backend) roundTrip(ctx context.Context, c *bconn, cmd bson.Raw) (bson.R
 	if _, err := c.c.Write(encodeCommand(b.reqID.Add(1), cmd)); err != nil {
 		return nil, err
 	}
-	msg, err := readMessage(c.r)
+	msg, err := readMessage(c.r, maxBackendMessageSize)
 	if err != nil {
 		return nil, err
 	}
