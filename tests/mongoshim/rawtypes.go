@@ -94,7 +94,7 @@ func unwrapStored(reply []byte) []byte {
 			return t, v, false
 		}
 		sub, data, ok := es[0].Value().BinaryOK()
-		if !ok || sub != 0 || len(data) < 2 {
+		if !ok || sub != 0 || len(data) < 1 { // undefined has no value bytes
 			return t, v, false
 		}
 		return bson.Type(data[0]), data[1:], true
