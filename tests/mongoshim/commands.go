@@ -129,7 +129,7 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 				if c := s.cursors.remove(firstInt(cmd)); c != nil {
 					c.kill(ctx, s)
 				}
-				return a.err, nil
+				return s.withTopologyVersion(a.err), nil
 			}
 			return cur.getMore(ctx, s, cmd)
 		}

@@ -209,3 +209,18 @@ func (s *Server) configureFailPoint(db string, cmd bson.Raw) (bson.Raw, error) {
 	}
 	return nil, shimErr(codeBadValue, "mongoshim supports the fail points failCommand and failGetMoreAfterCursorCheckout, not "+strconv.Quote(name))
 }
+
+// stateChangeCodes are the NotPrimary and Shutdown error codes: mongod puts
+// its topologyVersion on such an error, and a client whose server
+// description already has that version treats the error as stale instead
+// of marking the server unknown (a fail point's error would otherwise make
+// the driver wait for the next awaitable hello before selecting the server
+// again).
+var stateChangeCodes = map[int64]bool{91: true, 189: true, 10107: true, 11600: true, 11602: true, 13435: true, 13436: true}
+
+func (s *Server) withTopologyVersion(reply bson.Raw) bson.Raw {
+	if c, _ := lookupInt(reply, "code"); !stateChangeCodes[c] {
+		return reply
+	}
+	return withFields(reply, "topologyVersion", bson.D{{Key: "processId", Value: s.processID}, {Key: "counter", Value: int64(0)}})
+}

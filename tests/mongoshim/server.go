@@ -130,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, be: be, cat: newCatalog(), cursors: newCursorRegistry(),
 		txns: newTxnTable(), processID: bson.NewObjectID(), ctx: ctx, cancel: cancel,
+		failCommand: failPoint{name: "failCommand"}, failGetMore: failPoint{name: "failGetMoreAfterCursorCheckout"},
 		conns: map[net.Conn]struct{}{}, bypassPrefix: cfg.WriteBlockBypassApp,
 	}
 	s.clock.now = time.Now
@@ -351,7 +352,7 @@ func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.
 				return nil
 			}
 			if a.err != nil {
-				return s.decorate(a.err, 0)
+				return s.decorate(s.withTopologyVersion(a.err), 0)
 			}
 			wce = a.wce
 		}
