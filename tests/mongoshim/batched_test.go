@@ -60,8 +60,18 @@ func TestCursorBatches(t *testing.T) {
 			var got int
 			got, id = batch(r, "nextBatch")
 			replies++
-			if len(r) > 16*1024*1024+16*1024 {
-				t.Fatalf("%s: a getMore reply of %d bytes (> 16 MiB of documents)", what, len(r))
+			// MongoDB's rule: the documents of a batch add up to at most
+			// 16 MiB (the reply adds the array's index keys around them)
+			docBytes := 0
+			vals, _ := r.Lookup("cursor", "nextBatch").Array().Values()
+			for _, v := range vals {
+				docBytes += len(v.Value)
+			}
+			if docBytes > 16*1024*1024 {
+				t.Fatalf("%s: a getMore batch of %d bytes of documents (> 16 MiB)", what, docBytes)
+			}
+			if docBytes < 15*1024*1024 && id != 0 {
+				t.Fatalf("%s: a getMore batch of only %d bytes of documents with more to come: batches are filled up to 16 MiB", what, docBytes)
 			}
 			if got == 0 && id != 0 {
 				t.Fatalf("%s: an empty getMore batch with the cursor still open", what)
