@@ -611,6 +611,75 @@ func compileOp(op string, arg bson.RawValue) (expr, error) {
 			}
 			return toRawValue(false)
 		}, nil
+	case "$slice":
+		if len(args) != 2 && len(args) != 3 {
+			return nil, shimErr(28667, fmt.Sprintf("Expression $slice takes at least 2 arguments, and at most 3, but %d were passed in.", len(args)))
+		}
+		return func(root *tdoc) any {
+			arr, ok := args[0](root).(*tarr)
+			if !ok {
+				return nullValue
+			}
+			n := len(arr.vals)
+			num := func(x any) (int, bool) {
+				r, ok := x.(bson.RawValue)
+				if !ok {
+					return 0, false
+				}
+				v, ok := r.AsInt64OK()
+				if !ok {
+					f, isF := r.DoubleOK()
+					v, ok = int64(f), isF
+				}
+				return int(v), ok
+			}
+			start, count := 0, 0
+			if len(args) == 2 {
+				c, ok := num(args[1](root))
+				if !ok {
+					return nullValue
+				}
+				if c >= 0 {
+					count = min(c, n)
+				} else {
+					start, count = max(0, n+c), min(-c, n)
+				}
+			} else {
+				p, ok1 := num(args[1](root))
+				c, ok2 := num(args[2](root))
+				if !ok1 || !ok2 || c <= 0 {
+					return nullValue
+				}
+				if p < 0 {
+					p = max(0, n+p)
+				}
+				start, count = min(p, n), c
+			}
+			end := min(n, start+count)
+			return &tarr{vals: append([]any(nil), arr.vals[start:end]...)}
+		}, nil
+	case "$concatArrays":
+		return func(root *tdoc) any {
+			out := &tarr{}
+			for _, a := range args {
+				arr, ok := a(root).(*tarr)
+				if !ok {
+					return nullValue
+				}
+				out.vals = append(out.vals, arr.vals...)
+			}
+			return out
+		}, nil
+	case "$size":
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		return func(root *tdoc) any {
+			if arr, ok := args[0](root).(*tarr); ok {
+				return toRawValue(int32(len(arr.vals)))
+			}
+			return nullValue
+		}, nil
 	case "$toLower", "$toUpper", "$toString":
 		if err := need(1); err != nil {
 			return nil, err
@@ -705,4 +774,36 @@ func truthyTree(v any) bool {
 		return n != 0
 	}
 	return truthy(r)
+}
+
+// updatePipelineStages are the stages MongoDB allows in an update pipeline.
+var updatePipelineStages = map[string]bool{"$addFields": true, "$set": true, "$project": true, "$unset": true, "$replaceRoot": true, "$replaceWith": true}
+
+// runUpdatePipeline applies an update pipeline to a document: what
+// mongo-java-server cannot do (it fails pipeline updates with a
+// ClassCastException), so the shim computes the new document and stores it
+// as a replacement (writes.go).
+func (s *Server) runUpdatePipeline(pipeline bson.RawValue, doc bson.Raw) (bson.Raw, error) {
+	out := doc
+	for _, st := range arrayValues(pipeline) {
+		d, ok := st.DocumentOK()
+		if !ok {
+			return nil, shimErr(codeFailedToParse, "each element of the update pipeline must be an object")
+		}
+		if name := cmdName(d); !updatePipelineStages[name] {
+			return nil, shimErr(codeInvalidOptions, name+" is not allowed to be used within an update")
+		}
+		stage, err := s.parseStage(d)
+		if err != nil {
+			return nil, err
+		}
+		if out, _, err = stage.apply(out); err != nil {
+			return nil, err
+		}
+	}
+	a, b := doc.Lookup("_id"), out.Lookup("_id")
+	if a.Type != b.Type || !bytes.Equal(a.Value, b.Value) {
+		return nil, shimErr(66, "Performing an update on the path '_id' would modify the immutable field '_id'")
+	}
+	return out, nil
 }

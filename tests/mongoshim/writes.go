@@ -3,6 +3,7 @@ package mongoshim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -353,7 +354,7 @@ func simpleIDs(stmts []bson.RawValue) ([]bson.RawValue, bool) {
 	seen := map[string]bool{}
 	for _, sv := range stmts {
 		stmt, ok := sv.DocumentOK()
-		if !ok || lookupBool(stmt, "multi") || hasKey(stmt, "collation") {
+		if !ok || lookupBool(stmt, "multi") || hasKey(stmt, "collation") || updateKind(stmt.Lookup("u")) == "pipeline" {
 			return nil, false
 		}
 		q := lookupDoc(stmt, "q")
@@ -407,6 +408,20 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 			pres = nil // the forwarded update reports the problem
 		}
 		ids, preMap := idsOf(pres)
+		if updateKind(u) == "pipeline" {
+			sn, sm, pevs, werr, err := s.pipelineUpdate(ctx, db, coll, base, stmt, u, ids, preMap)
+			if err != nil {
+				return nil, nil, err
+			}
+			n, nMod, evs = n+sn, nMod+sm, append(evs, pevs...)
+			if werr != nil {
+				werrs = append(werrs, withFields(werr, "index", int32(i)))
+				if ord {
+					break
+				}
+			}
+			continue
+		}
 		fstmt := stmt
 		if !multi && len(ids) == 1 && !positional(u) {
 			// pin the statement to the document found, so the backend
@@ -477,6 +492,59 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 	}
 	out = append(out, bson.E{Key: "ok", Value: 1.0})
 	return mustRaw(out), s.withCreate(known, db, coll, evs), nil
+}
+
+// pipelineUpdate runs a pipeline-style update statement on the documents it
+// matched (ids, pre-images in pres): the shim computes each new document
+// (runUpdatePipeline) and stores it as a replacement pinned to its _id; the
+// events describe the change as MongoDB's document diff does (delta.go). An
+// upsert that matches nothing is refused (not implemented). werr is the
+// statement's write error, if any.
+func (s *Server) pipelineUpdate(ctx context.Context, db, coll string, base, stmt bson.Raw, u bson.RawValue, ids []bson.RawValue, pres map[string]bson.Raw) (n, nMod int64, evs []*event, werr bson.Raw, err error) {
+	if len(ids) == 0 {
+		if lookupBool(stmt, "upsert") {
+			return 0, 0, nil, mustRaw(bson.D{{Key: "code", Value: codeIllegalOperation}, {Key: "errmsg", Value: "mongoshim does not implement an upsert with an update pipeline that matches no document"}}), nil
+		}
+		return 0, 0, nil, nil, nil
+	}
+	var stmts []bson.Raw
+	for _, id := range ids {
+		post, perr := s.runUpdatePipeline(u, pres[valueKey(id)])
+		if perr != nil {
+			var ce *cmdErr
+			code, msg := int32(codeInternalError), perr.Error()
+			if errors.As(perr, &ce) {
+				code, msg = ce.Code, ce.Msg
+			}
+			return 0, 0, nil, mustRaw(bson.D{{Key: "code", Value: code}, {Key: "errmsg", Value: msg}}), nil
+		}
+		stmts = append(stmts, mustRaw(bson.D{{Key: "q", Value: idDoc(id)}, {Key: "u", Value: post}}))
+	}
+	reply, err := s.be.run(ctx, db, withFields(base, "updates", arrayOf(stmts), "ordered", true))
+	if err != nil {
+		return 0, 0, nil, nil, err
+	}
+	if !replyOK(reply) {
+		return 0, 0, nil, writeErrorFrom(reply, 0), nil
+	}
+	n, _ = lookupInt(reply, "n")
+	nMod, _ = lookupInt(reply, "nModified")
+	for _, we := range lookupArray(reply, "writeErrors") {
+		d, _ := we.DocumentOK()
+		werr = d
+		break
+	}
+	posts, err := s.be.findByIDs(ctx, db, coll, ids)
+	if err != nil {
+		return 0, 0, nil, nil, err
+	}
+	for j, id := range ids {
+		repl := bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: stmts[j].Lookup("u").Value}
+		if err := s.keepReplacementOrder(ctx, db, coll, []bson.RawValue{id}, repl, posts); err != nil {
+			return 0, 0, nil, nil, err
+		}
+	}
+	return n, nMod, s.changeEvents(db, coll, ids, pres, posts, u, stmt), werr, nil
 }
 
 func (s *Server) doUpdateByIDs(ctx context.Context, db, coll string, cmd bson.Raw, ids []bson.RawValue, known bool) (bson.Raw, []*event, error) {
