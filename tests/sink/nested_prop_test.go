@@ -40,15 +40,16 @@ import (
 // number of updates (default 400).
 //
 // That it fails when the sink's delta application breaks was checked once in
-// a scratch copy of the tree (2026-12-06), each change alone in
-// sink-connector/internal/apply/update.go, test run with
+// a scratch copy of the tree (2026-12-06, `git archive HEAD` into /tmp), each
+// change alone in sink-connector/internal/apply/update.go, run with
 // `go test -count=1 -run TestNestedUpdatesConverge ./tests/sink/` against a
-// stack with this shim:
-//   - truncations dropped (the $push/$slice document not emitted):
-//     FAIL, "did not converge … different";
-//   - removedFields dropped (no $unset): FAIL, same;
-//   - updatedFields applied as top-level fields (each dotted path cut at its
-//     first dot): FAIL, same.
+// stack with this shim (a private mongo stack, docs/testing.md):
+//   - truncatedArrays ignored (no $push/$slice document): FAIL, "did not
+//     converge … DIFFERENT … 1 of 1 ranges differ";
+//   - removedFields ignored (no $unset): FAIL, the same (and the sink
+//     stopped on an update left empty);
+//   - updatedFields paths into array elements ("arr.3", "docs.1.a")
+//     dropped from the $set: FAIL, the same.
 func TestNestedUpdatesConverge(t *testing.T) {
 	env, src, dest, ctx, db := sourceAndDest(t, 6*time.Minute)
 	seed := uint64(time.Now().UnixNano())
