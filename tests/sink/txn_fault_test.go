@@ -127,6 +127,9 @@ func TestSinkTxnTransientRetry(t *testing.T) {
 		if e.txnTag < 0 {
 			continue
 		}
+		if e.lsid == "" {
+			t.Errorf("a write of source transaction %d reached the destination outside a transaction", e.txnTag)
+		}
 		if byTag[e.txnTag] == nil {
 			byTag[e.txnTag] = map[string]bool{}
 		}
