@@ -424,7 +424,13 @@ func checkCSUpdateDelta(ctx context.Context, e *Env, rep Reporter) {
 			return
 		}
 	}
-	evs, err := collect(ctx, e, cs, []string{dbn}, func(ev bson.Raw) bool { return opType(ev) == "update" })
+	seen := 0
+	evs, err := collect(ctx, e, cs, []string{dbn}, func(ev bson.Raw) bool {
+		if opType(ev) == "update" {
+			seen++
+		}
+		return seen == len(updates)
+	})
 	var ups []bson.Raw
 	for _, ev := range evs {
 		if opType(ev) == "update" {
