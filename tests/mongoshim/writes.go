@@ -408,6 +408,23 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 			pres = nil // the forwarded update reports the problem
 		}
 		ids, preMap := idsOf(pres)
+		if len(ids) == 0 && lookupBool(stmt, "upsert") && nullIDQuery(q) && updateKind(u) != "pipeline" {
+			up, ev, werr, err := s.upsertNullID(ctx, db, coll, base, stmt, u)
+			if err != nil {
+				return nil, nil, err
+			}
+			if werr != nil {
+				werrs = append(werrs, withFields(werr, "index", int32(i)))
+				if ord {
+					break
+				}
+				continue
+			}
+			n++
+			upserted = append(upserted, withFields(up, "index", int32(i)))
+			evs = append(evs, ev)
+			continue
+		}
 		if updateKind(u) == "pipeline" {
 			sn, sm, pevs, werr, err := s.pipelineUpdate(ctx, db, coll, base, stmt, u, ids, preMap)
 			if err != nil {
@@ -492,6 +509,67 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 	}
 	out = append(out, bson.E{Key: "ok", Value: 1.0})
 	return mustRaw(out), s.withCreate(known, db, coll, evs), nil
+}
+
+// nullIDQuery reports a query {_id: null}.
+func nullIDQuery(q bson.Raw) bool {
+	es, err := q.Elements()
+	return err == nil && len(es) == 1 && es[0].Key() == "_id" && es[0].Value().Type == bson.TypeNull
+}
+
+// upsertNullID runs an upsert of {_id: null} that matched nothing. MongoDB
+// inserts a document whose _id is null; mongo-java-server generates an
+// ObjectId instead (for an operator update and for a replacement whose _id
+// is null alike). So the shim upserts under a fresh ObjectId, then stores the
+// result again with _id null in its place, under the write lock.
+func (s *Server) upsertNullID(ctx context.Context, db, coll string, base, stmt bson.Raw, u bson.RawValue) (upserted bson.Raw, ev *event, werr bson.Raw, err error) {
+	tmp := bson.NewObjectID()
+	fstmt := withFields(stmt, "q", bson.D{{Key: "_id", Value: tmp}})
+	if repl, ok := u.DocumentOK(); ok && updateKind(u) == "replacement" && hasKey(repl, "_id") {
+		fstmt = withFields(fstmt, "u", withFields(repl, "_id", tmp))
+	}
+	reply, err := s.be.run(ctx, db, withFields(base, "updates", arrayOf([]bson.Raw{fstmt}), "ordered", true))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !replyOK(reply) {
+		return nil, nil, writeErrorFrom(reply, 0), nil
+	}
+	for _, we := range lookupArray(reply, "writeErrors") {
+		d, _ := we.DocumentOK()
+		return nil, nil, d, nil
+	}
+	tmpID := toRawValue(tmp)
+	docs, err := s.be.findByIDs(ctx, db, coll, []bson.RawValue{tmpID})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	doc := docs[valueKey(tmpID)]
+	if doc == nil {
+		return nil, nil, nil, shimErr(codeInternalError, "mongoshim: the upsert of _id null left no document")
+	}
+	stored := rebuild(doc, func(k string, v bson.RawValue) (bson.RawValue, bool) {
+		if k == "_id" {
+			return bson.RawValue{Type: bson.TypeNull}, true
+		}
+		return v, true
+	})
+	del := bson.D{{Key: "delete", Value: coll}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: idDoc(tmpID)}, {Key: "limit", Value: int32(1)}}}}}
+	if _, err := s.be.command(ctx, db, mustRaw(del)); err != nil {
+		return nil, nil, nil, fmt.Errorf("upsert of _id null (delete): %w", err)
+	}
+	ins := bson.D{{Key: "insert", Value: coll}, {Key: "documents", Value: bson.A{stored}}}
+	if r, err := s.be.command(ctx, db, mustRaw(ins)); err != nil {
+		return nil, nil, nil, fmt.Errorf("upsert of _id null (insert): %w", err)
+	} else if we := lookupArray(r, "writeErrors"); len(we) > 0 {
+		d, _ := we[0].DocumentOK()
+		return nil, nil, d, nil
+	}
+	null := bson.RawValue{Type: bson.TypeNull}
+	ev = s.newEvent("insert", db, coll)
+	ev.docKey = idDoc(null)
+	ev.doc = stored
+	return mustRaw(bson.D{{Key: "_id", Value: null}}), ev, nil, nil
 }
 
 // pipelineUpdate runs a pipeline-style update statement on the documents it
