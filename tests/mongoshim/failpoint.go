@@ -164,7 +164,7 @@ func (f *failPoint) fire(name, app string) (action, bool) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.on.Load() || (f.cmds != nil && len(f.cmds) > 0 && !f.cmds[name]) || (f.app != "" && f.app != app) {
+	if !f.on.Load() || (len(f.cmds) > 0 && !f.cmds[name]) || (f.app != "" && f.app != app) {
 		return action{}, false
 	}
 	if f.skip > 0 {

@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -153,6 +152,6 @@ func TestStreamCutResumes(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Log(fmt.Sprintf("connector output:\n%s", p.output()))
+		t.Logf("connector output:\n%s", p.output())
 	}
 }
