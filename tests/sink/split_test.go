@@ -56,12 +56,14 @@ func TestSinkAppliesSplitEvent(t *testing.T) {
 	}
 	waitEqual(t, dest, ns, want, 2*time.Minute)
 	// The source did get the event as fragments.
-	_, rest, ok := strings.Cut(source.Tail(1<<20), `msg="HTTP listening" addr=`)
+	// the source logs `msg="HTTP listening" url=http://127.0.0.1:PORT`
+	_, rest, ok := strings.Cut(source.Tail(1<<20), `msg="HTTP listening" url=`)
 	if !ok {
 		t.Fatal("the source's log does not show its HTTP address")
 	}
-	addr, _, _ := strings.Cut(rest, "\n")
-	if n := metricValue(t, "http://"+strings.TrimSpace(addr)+"/metrics", "logbridge_source_split_events_total"); n != 1 {
+	url, _, _ := strings.Cut(rest, " ")
+	url, _, _ = strings.Cut(url, "\n")
+	if n := metricValue(t, strings.TrimSpace(url)+"/metrics", "logbridge_source_split_events_total"); n != 1 {
 		t.Errorf("logbridge_source_split_events_total = %v, want 1: the event did not arrive split", n)
 	}
 }
