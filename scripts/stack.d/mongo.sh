@@ -29,7 +29,8 @@
 #   MONGO_SHIM=1                   1: mongoshim in front of each mongo-java-server role; 0: the
 #                                  Java server alone on the role's port (its launcher's setName shim
 #                                  for the source, as before)
-#   MONGO_SOURCE_BACKEND_PORT=37018  MONGO_DEST_BACKEND_PORT=37019   mongo-java-server behind the shim
+#   MONGO_SOURCE_BACKEND_PORT=27118  MONGO_DEST_BACKEND_PORT=27119   mongo-java-server behind the shim
+#                                  (defaults in scripts/stack.versions, outside the ephemeral range)
 #   MONGO_REPL_SET_NAME=rs0        setName the source presents (mongoshim, or the launcher's shim)
 #   MONGO_DEST_REPL_SET_NAME=rs1   setName the destination's mongoshim presents
 #   MONGO_SHIM_LOG_LEVEL=info      debug | info | warn | error
@@ -59,8 +60,8 @@
 : "${MONGO_REPL_SET_NAME:=rs0}"
 : "${MONGO_DEST_REPL_SET_NAME:=rs1}"
 : "${MONGO_SHIM:=1}"
-: "${MONGO_SOURCE_BACKEND_PORT:=37018}"
-: "${MONGO_DEST_BACKEND_PORT:=37019}"
+: "${MONGO_SOURCE_BACKEND_PORT:=27118}"
+: "${MONGO_DEST_BACKEND_PORT:=27119}"
 : "${MONGO_SHIM_LOG_LEVEL:=info}"
 : "${MONGO_OPLOG_MAX_EVENTS:=300000}"
 : "${MONGO_MJS_BACKEND:=memory}"
@@ -539,6 +540,14 @@ mongo_env() {
   # which programs these are, so tests can skip what a program lacks (docs/testing.md)
   printf "export SOURCE_MONGO_SERVER='%s'\n" "$(_mongo_program source)"
   printf "export DEST_MONGO_SERVER='%s'\n" "$(_mongo_program destination)"
+  # the backend ports of what runs (a stack started with other defaults keeps its own), for
+  # tests that put a shim of their own in front of a backend
+  local bport
+  bport="$(_mongo_running_server source | cut -d' ' -f4)"
+  [[ -n "$bport" && "$bport" != - ]] && printf "export MONGO_SOURCE_BACKEND_PORT='%s'\n" "$bport"
+  bport="$(_mongo_running_server destination | cut -d' ' -f4)"
+  [[ -n "$bport" && "$bport" != - ]] && printf "export MONGO_DEST_BACKEND_PORT='%s'\n" "$bport"
+  return 0
 }
 
 # _mongo_program ROLE: what serves ROLE, e.g. "mongoshim+mongo-java-server"

@@ -32,6 +32,11 @@ func changeStreamChecks() []Check {
 			Run:  checkCSUpdateLookup,
 		},
 		{
+			Name: "cs_update_delta", Role: "source",
+			Desc: "updateDescription as MongoDB's delta: dotted paths into sub-documents and array elements, dotted removedFields, truncatedArrays (pipeline update), disambiguatedPaths (showExpandedEvents)",
+			Run:  checkCSUpdateDelta,
+		},
+		{
 			Name: "cs_pre_post_images", Role: "source",
 			Desc: "changeStreamPreAndPostImages + fullDocument/fullDocumentBeforeChange:required",
 			Run:  checkCSPrePostImages,
@@ -386,6 +391,74 @@ func checkCSUpdateLookup(ctx context.Context, e *Env, rep Reporter) {
 		} else {
 			rep("cs_update_lookup", Fail, "fullDocument=%s", ev.Lookup("fullDocument"))
 		}
+	}
+}
+
+// checkCSUpdateDelta makes three updates whose descriptions MongoDB
+// documents exactly (docs/testing.md, "updateDescription as MongoDB reports
+// it") and compares them.
+func checkCSUpdateDelta(ctx context.Context, e *Env, rep Reporter) {
+	const name = "cs_update_delta"
+	dbn := e.DBName("csdelta")
+	defer dropDB(e.Client, dbn)
+	c := e.Client.Database(dbn).Collection("c")
+	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: bson.D{{Key: "b", Value: 1}, {Key: "x", Value: 1}}},
+		{Key: "arr", Value: bson.A{bson.D{{Key: "v", Value: 1}}, 2, 3, 4}}, {Key: "m", Value: bson.D{{Key: "2", Value: 1}}}}); err != nil {
+		rep(name, Error, "seed: %s", errText(err))
+		return
+	}
+	cs, err := watch(ctx, e, dbn, "c", nil, options.ChangeStream().SetShowExpandedEvents(true))
+	if err != nil {
+		rep(name, Error, "watch: %s", errText(err))
+		return
+	}
+	defer closeStream(cs)
+	updates := []any{
+		bson.D{{Key: "$set", Value: bson.D{{Key: "a.b", Value: 2}, {Key: "arr.0.v", Value: 5}}}, {Key: "$unset", Value: bson.D{{Key: "a.x", Value: ""}}}},
+		mongo.Pipeline{{{Key: "$set", Value: bson.D{{Key: "arr", Value: bson.D{{Key: "$slice", Value: bson.A{"$arr", 2}}}}}}}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "m.2", Value: 1}}}},
+	}
+	for i, u := range updates {
+		if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, u); err != nil {
+			rep(name, Error, "update %d: %s", i+1, errText(err))
+			return
+		}
+	}
+	seen := 0
+	evs, err := collect(ctx, e, cs, []string{dbn}, func(ev bson.Raw) bool {
+		if opType(ev) == "update" {
+			seen++
+		}
+		return seen == len(updates)
+	})
+	var ups []bson.Raw
+	for _, ev := range evs {
+		if opType(ev) == "update" {
+			ups = append(ups, ev)
+		}
+	}
+	if len(ups) < 3 {
+		rep(name, Fail, "%d update events, want 3 (%s, err %v)", len(ups), eventSummary(evs), err)
+		return
+	}
+	var p []string
+	ud := func(i int) bson.Raw { d, _ := ups[i].Lookup("updateDescription").DocumentOK(); return d }
+	if got := ud(0).Lookup("updatedFields").String(); got != `{"a.b": {"$numberInt":"2"},"arr.0.v": {"$numberInt":"5"}}` {
+		p = append(p, "$set a.b/arr.0.v: updatedFields="+got)
+	}
+	if got := ud(0).Lookup("removedFields").String(); got != `["a.x"]` {
+		p = append(p, "$unset a.x: removedFields="+got)
+	}
+	if got := ud(1).Lookup("truncatedArrays").String(); got != `[{"field": "arr","newSize": {"$numberInt":"2"}}]` {
+		p = append(p, "pipeline $slice: truncatedArrays="+got)
+	}
+	if got := ud(2).Lookup("disambiguatedPaths").String(); got != `{"m.2": ["m","2"]}` {
+		p = append(p, "$inc m.2 on an object: disambiguatedPaths="+got)
+	}
+	if len(p) == 0 {
+		rep(name, Pass, "dotted paths, dotted removedFields, truncatedArrays, disambiguatedPaths as MongoDB reports them")
+	} else {
+		rep(name, Fail, "%s", join(p))
 	}
 }
 

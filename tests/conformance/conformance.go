@@ -156,7 +156,10 @@ func connect(uri string, timeout time.Duration, poll bool) (*mongo.Client, error
 		SetServerSelectionTimeout(timeout).
 		SetConnectTimeout(timeout).
 		SetRetryWrites(false).
-		SetAppName("logbridge-conformance")
+		// not "logbridge…": mongoshim lets clients named so bypass user
+		// write blocking (they stand in for the connectors' privileged
+		// users), which made set_user_write_block_mode fail
+		SetAppName("lbconformance-probe")
 	if poll {
 		opts.SetServerMonitoringMode(options.ServerMonitoringModePoll)
 	}

@@ -92,7 +92,7 @@ func (b *backend) close() {
 // run sends cmd (a command document without $db) to database db and returns
 // the reply document, whatever its ok. err is a transport error only.
 func (b *backend) run(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, error) {
-	full := withFields(cmd, "$db", db)
+	full := bson.Raw(wrapUnstorable(withFields(cmd, "$db", db))) // rawtypes.go
 	c, err := b.get(ctx)
 	if err != nil {
 		return nil, err
@@ -114,7 +114,7 @@ func (b *backend) run(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, e
 		return nil, fmt.Errorf("backend %s: %w", b.addr, err)
 	}
 	b.put(c)
-	return withMissingCode(reply), nil
+	return withMissingCode(bson.Raw(unwrapStored(reply))), nil
 }
 
 // readOnly names the commands run repeats once after a dropped connection.
@@ -167,7 +167,7 @@ func (b *backend) roundTrip(ctx context.Context, c *bconn, cmd bson.Raw) (bson.R
 	if _, err := c.c.Write(encodeCommand(b.reqID.Add(1), cmd)); err != nil {
 		return nil, err
 	}
-	msg, err := readMessage(c.r)
+	msg, err := readMessage(c.r, maxBackendMessageSize)
 	if err != nil {
 		return nil, err
 	}

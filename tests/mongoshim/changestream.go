@@ -49,15 +49,6 @@ type csCursor struct {
 	}
 }
 
-// csStage is one pipeline stage after $changeStream: $match, or a simple
-// $project/$unset of top-level fields; other stages pass events unchanged.
-type csStage struct {
-	split   bool // $changeStreamSplitLargeEvent (handled by the cursor)
-	match   *matcher
-	include map[string]bool
-	exclude map[string]bool
-}
-
 func (c *csCursor) idle() time.Time               { return c.used }
 func (c *csCursor) kill(context.Context, *Server) {}
 
@@ -191,87 +182,6 @@ func historyLost() error {
 	return shimErr(codeChangeStreamHistoryLost, "Resume of change stream was not possible, as the resume point may no longer be in the oplog.")
 }
 
-func (s *Server) parseStage(d bson.Raw) (*csStage, error) {
-	name := cmdName(d)
-	v := firstValue(d)
-	switch name {
-	case "$match":
-		f, ok := v.DocumentOK()
-		if !ok {
-			return nil, shimErr(codeFailedToParse, "$match must be an object")
-		}
-		m, err := newMatcher(f)
-		if err != nil {
-			return nil, shimErr(codeBadValue, err.Error())
-		}
-		return &csStage{match: m}, nil
-	case "$project":
-		f, ok := v.DocumentOK()
-		if !ok {
-			return nil, shimErr(codeFailedToParse, "$project must be an object")
-		}
-		st := &csStage{}
-		elems, _ := f.Elements()
-		for _, e := range elems {
-			k := strings.SplitN(e.Key(), ".", 2)[0]
-			if e.Value().Type == bson.TypeBoolean || e.Value().Type == bson.TypeInt32 || e.Value().Type == bson.TypeInt64 || e.Value().Type == bson.TypeDouble {
-				if truthy(e.Value()) {
-					if st.include == nil {
-						st.include = map[string]bool{"_id": true}
-					}
-					st.include[k] = true
-				} else {
-					if st.exclude == nil {
-						st.exclude = map[string]bool{}
-					}
-					st.exclude[k] = true
-				}
-				continue
-			}
-			s.log.Warn("change stream $project with expressions is not applied by mongoshim; events pass unchanged", "stage", d.String())
-			return nil, nil
-		}
-		if st.include != nil && st.exclude != nil {
-			delete(st.exclude, "_id")
-			if len(st.exclude) > 0 {
-				return nil, shimErr(31253, "Cannot do exclusion on field in inclusion projection")
-			}
-			st.exclude = nil
-		}
-		return st, nil
-	case "$unset":
-		st := &csStage{exclude: map[string]bool{}}
-		if str, ok := v.StringValueOK(); ok {
-			st.exclude[strings.SplitN(str, ".", 2)[0]] = true
-		}
-		for _, e := range arrayValues(v) {
-			if str, ok := e.StringValueOK(); ok {
-				st.exclude[strings.SplitN(str, ".", 2)[0]] = true
-			}
-		}
-		return st, nil
-	case "$changeStreamSplitLargeEvent":
-		return &csStage{split: true}, nil
-	}
-	s.log.Warn("change stream stage not applied by mongoshim; events pass unchanged", "stage", name)
-	return nil, nil
-}
-
-func (st *csStage) apply(doc bson.Raw) (bson.Raw, bool) {
-	if st.match != nil {
-		return doc, st.match.match(doc)
-	}
-	if st.include != nil || st.exclude != nil {
-		return rebuild(doc, func(k string, v bson.RawValue) (bson.RawValue, bool) {
-			if st.include != nil {
-				return v, st.include[k]
-			}
-			return v, !st.exclude[k]
-		}), true
-	}
-	return doc, true
-}
-
 // inScope: the events this stream's namespace sees.
 func (c *csCursor) inScope(ev *event) bool {
 	if ev.expanded && !c.expanded {
@@ -345,10 +255,17 @@ func (c *csCursor) fetch(ctx context.Context, s *Server, limit int, wait time.Du
 			if err != nil {
 				return nil, nil, err
 			}
-			keep := true
+			keep, orig := true, doc
 			for i := range c.stages {
-				if doc, keep = c.stages[i].apply(doc); !keep {
+				if doc, keep, err = c.stages[i].apply(doc); err != nil {
+					return nil, nil, err
+				} else if !keep {
 					break
+				}
+			}
+			if keep && len(c.stages) > 0 {
+				if err := checkToken(orig, doc); err != nil {
+					return nil, nil, err
 				}
 			}
 			if keep && c.split && len(doc) > maxEventBytes {
@@ -478,7 +395,11 @@ func (c *csCursor) render(ctx context.Context, s *Server, ev *event) (bson.Raw, 
 			d = append(d, *e)
 		}
 	case "update":
-		d = append(d, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey}, bson.E{Key: "updateDescription", Value: ev.updDesc})
+		ud := ev.updDesc
+		if c.expanded && ev.updDescExpanded != nil {
+			ud = ev.updDescExpanded // MongoDB 6.1–8.1: disambiguatedPaths only with showExpandedEvents
+		}
+		d = append(d, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey}, bson.E{Key: "updateDescription", Value: ud})
 		switch c.fullDoc {
 		case "updateLookup":
 			id := ev.docKey.Lookup("_id")

@@ -123,6 +123,14 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 		return s.aggregate(ctx, db, cmd)
 	case "getmore":
 		if cur := s.cursors.get(firstInt(cmd)); cur != nil {
+			if a, fired := s.failGetMore.fire(name, c.app); fired && a.err != nil {
+				// the cursor was checked out, then the getMore failed:
+				// mongod kills such a cursor
+				if c := s.cursors.remove(firstInt(cmd)); c != nil {
+					c.kill(ctx, s)
+				}
+				return s.withTopologyVersion(a.err), nil
+			}
 			return cur.getMore(ctx, s, cmd)
 		}
 		return s.forward(ctx, db, cmd)
@@ -135,11 +143,11 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request, opTime *ts
 		if hasKey(cmd, "min") || hasKey(cmd, "max") {
 			return s.findMinMax(ctx, db, cmd)
 		}
-		return s.forward(ctx, db, cmd)
+		return s.batched(ctx, db, cmd)
 	case "listcollections":
 		return s.listCollections(ctx, db, cmd)
 	case "configurefailpoint":
-		return s.failCommand.configure(db, cmd)
+		return s.configureFailPoint(db, cmd)
 	case "shutdown", "replsetinitiate", "replsetreconfig", "replsetstepdown", "fsync":
 		return nil, shimErr(codeIllegalOperation, name+" is not supported by mongoshim")
 	}

@@ -155,7 +155,7 @@ func TestRenameAcrossDatabases(t *testing.T) {
 }
 
 // h2BackendURI is MONGOSHIM_H2_BACKEND_URI, else the local stack's
-// destination backend (MONGO_DEST_BACKEND_PORT, default 37019: h2 unless
+// destination backend (MONGO_DEST_BACKEND_PORT, default 27119: h2 unless
 // MONGO_DEST_MJS_BACKEND=memory), else "" when nothing listens there.
 func h2BackendURI() string {
 	if v := os.Getenv("MONGOSHIM_H2_BACKEND_URI"); v != "" {
@@ -163,7 +163,7 @@ func h2BackendURI() string {
 	}
 	port := os.Getenv("MONGO_DEST_BACKEND_PORT")
 	if port == "" {
-		port = "37019"
+		port = "27119"
 	}
 	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 2*time.Second)
 	if err != nil {

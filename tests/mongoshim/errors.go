@@ -55,6 +55,15 @@ var codeNames = map[int32]string{
 	codeInvalidResumeToken:        "InvalidResumeToken",
 	codeChangeStreamHistoryLost:   "ChangeStreamHistoryLost",
 	codeUserWritesBlocked:         "UserWritesBlocked",
+	// codes tests give fail points (the driver's retryable and resumable
+	// errors), so that their replies carry MongoDB's codeName
+	6: "HostUnreachable", 7: "HostNotFound", 50: "MaxTimeMSExpired", 89: "NetworkTimeout",
+	91: "ShutdownInProgress", 112: "WriteConflict", 133: "FailedToSatisfyReadPreference",
+	189: "PrimarySteppedDown", 234: "RetryChangeStream", 262: "ExceededTimeLimit",
+	280: "ChangeStreamFatalError", 9001: "SocketException", 10107: "NotWritablePrimary",
+	11600: "InterruptedAtShutdown", 11602: "InterruptedDueToReplStateChange",
+	13435: "NotPrimaryNoSecondaryOk", 13436: "NotPrimaryOrSecondary", 13388: "StaleConfig",
+	63: "StaleShardVersion", 150: "StaleEpoch", 24: "LockTimeout",
 }
 
 // shimErr builds a command error.

@@ -85,14 +85,120 @@ func TestFailCommand(t *testing.T) {
 		_ = cur.Close(ctx)
 	}
 
-	// What the shim does not do is refused, not ignored.
-	if _, err := configure("alwaysOn", bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "closeConnection", Value: true}}); err == nil || !strings.Contains(err.Error(), "closeConnection") {
-		t.Errorf("closeConnection: got %v, want an error naming it", err)
+	// What the shim does not know is refused, not ignored.
+	if _, err := configure(bson.D{{Key: "sometimes", Value: 1}}, bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "errorCode", Value: 13}}); err == nil {
+		t.Error("mode {sometimes: 1} was accepted")
 	}
-	if _, err := configure(bson.D{{Key: "skip", Value: 1}}, bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "errorCode", Value: 13}}); err == nil {
-		t.Error("mode {skip: 1} was accepted")
+	if _, err := configure("alwaysOn", bson.D{{Key: "failCommands", Value: bson.A{"find"}}}); err == nil {
+		t.Error("failCommand without an action was accepted")
 	}
 	if err := find(victim); err != nil {
 		t.Errorf("find after refused configurations: %v", err)
+	}
+}
+
+// TestFailPointActions: closeConnection, blockConnection/blockTimeMS,
+// writeConcernError, the skip and activationProbability modes and
+// failGetMoreAfterCursorCheckout act as mongod's do.
+func TestFailPointActions(t *testing.T) {
+	admin := connect(t)
+	ctx := ctxT(t)
+	db := dbName(t)
+	coll := admin.Database(db).Collection("c")
+	for i := range 5 {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := "actions-" + db
+	victim, err := mongo.Connect(options.Client().ApplyURI(clientURI).SetAppName(app).SetServerSelectionTimeout(5 * time.Second).SetRetryReads(false).SetRetryWrites(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = victim.Disconnect(ctx) })
+	vc := victim.Database(db).Collection("c")
+	configure := func(fp string, mode any, data bson.D) bson.Raw {
+		t.Helper()
+		r, err := admin.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: fp}, {Key: "mode", Value: mode}, {Key: "data", Value: data}}).Raw()
+		if err != nil {
+			t.Fatalf("configureFailPoint %s %v %v: %v", fp, mode, data, err)
+		}
+		return r
+	}
+	t.Cleanup(func() {
+		configure("failCommand", "off", nil)
+		configure("failGetMoreAfterCursorCheckout", "off", nil)
+	})
+	find := func() error { return vc.FindOne(ctx, bson.D{}).Err() }
+
+	// closeConnection: no reply, the connection is gone — a network error
+	configure("failCommand", bson.D{{Key: "times", Value: 1}}, bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "closeConnection", Value: true}, {Key: "appName", Value: app}})
+	if err := find(); !mongo.IsNetworkError(err) {
+		t.Errorf("find under closeConnection: got %v, want a network error", err)
+	}
+	if err := find(); err != nil {
+		t.Errorf("find after the one closeConnection: %v", err)
+	}
+
+	// blockConnection: the command waits, then runs
+	configure("failCommand", bson.D{{Key: "times", Value: 1}}, bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: 400}, {Key: "appName", Value: app}})
+	start := time.Now()
+	if err := find(); err != nil {
+		t.Errorf("find under blockConnection: %v", err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Errorf("find under blockConnection took %v, want >= 400ms", d)
+	}
+
+	// errorCode with labels and codeName; {skip: 2}: two pass, then each fails
+	configure("failCommand", bson.D{{Key: "skip", Value: 2}}, bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "errorCode", Value: 91}, {Key: "errorLabels", Value: bson.A{"RetryableWriteError"}}, {Key: "appName", Value: app}})
+	for i := range 4 {
+		err := find()
+		var ce mongo.CommandError
+		switch {
+		case i < 2 && err != nil:
+			t.Errorf("find %d within skip: %v", i, err)
+		case i >= 2 && (!errors.As(err, &ce) || ce.Code != 91 || ce.Name != "ShutdownInProgress" || !ce.HasErrorLabel("RetryableWriteError")):
+			t.Errorf("find %d after skip: got %v, want ShutdownInProgress (91) labelled RetryableWriteError", i, err)
+		}
+	}
+	// activationProbability 0 never fires, 1 always
+	configure("failCommand", bson.D{{Key: "activationProbability", Value: 0.0}}, bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "errorCode", Value: 13}, {Key: "appName", Value: app}})
+	if err := find(); err != nil {
+		t.Errorf("find with activationProbability 0: %v", err)
+	}
+	configure("failCommand", bson.D{{Key: "activationProbability", Value: 1.0}}, bson.D{{Key: "failCommands", Value: bson.A{"find"}}, {Key: "errorCode", Value: 13}, {Key: "appName", Value: app}})
+	if err := find(); err == nil {
+		t.Error("find with activationProbability 1 did not fail")
+	}
+
+	// writeConcernError: the write is done, the reply carries the error
+	configure("failCommand", bson.D{{Key: "times", Value: 1}}, bson.D{{Key: "failCommands", Value: bson.A{"insert"}}, {Key: "writeConcernError", Value: bson.D{{Key: "code", Value: 64}, {Key: "errmsg", Value: "waiting for replication timed out"}}}, {Key: "appName", Value: app}})
+	_, err = vc.InsertOne(ctx, bson.D{{Key: "_id", Value: 100}})
+	var we mongo.WriteException
+	if !errors.As(err, &we) || we.WriteConcernError == nil || we.WriteConcernError.Code != 64 {
+		t.Errorf("insert under writeConcernError: got %v, want a write concern error 64", err)
+	}
+	if n, _ := coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: 100}}); n != 1 {
+		t.Errorf("the insert under writeConcernError was not applied (%d documents)", n)
+	}
+	configure("failCommand", "off", nil)
+
+	// failGetMoreAfterCursorCheckout: the getMore fails and the cursor is gone
+	cur, err := vc.Find(ctx, bson.D{}, options.Find().SetBatchSize(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cur.ID()
+	configure("failGetMoreAfterCursorCheckout", bson.D{{Key: "times", Value: 1}}, bson.D{{Key: "errorCode", Value: 10107}, {Key: "errorLabels", Value: bson.A{"ResumableChangeStreamError"}}})
+	for cur.Next(ctx) {
+	}
+	var ce mongo.CommandError
+	if err := cur.Err(); !errors.As(err, &ce) || ce.Code != 10107 || ce.Name != "NotWritablePrimary" || !ce.HasErrorLabel("ResumableChangeStreamError") {
+		t.Errorf("getMore under failGetMoreAfterCursorCheckout: got %v, want NotWritablePrimary (10107) labelled ResumableChangeStreamError", cur.Err())
+	}
+	err = admin.Database(db).RunCommand(ctx, bson.D{{Key: "getMore", Value: id}, {Key: "collection", Value: "c"}}).Err()
+	if !errors.As(err, &ce) || ce.Code != 43 {
+		t.Errorf("getMore of the failed cursor: got %v, want CursorNotFound (43): the cursor should be gone", err)
 	}
 }

@@ -13,9 +13,11 @@ import (
 
 // findCursor serves a find with min/max on {_id: 1}: the backend ignores
 // min/max, so the shim reads the collection sorted by _id and keeps
-// [min, max) in MongoDB's BSON order (Compare).
+// [min, max) in MongoDB's BSON order (Compare). Unranged, it serves any
+// backend cursor in MongoDB's batches (batched.go).
 type findCursor struct {
 	mu       sync.Mutex
+	ranged   bool // a min/max find: filter by _id, apply skip and limit
 	ns       string
 	db, coll string
 	beID     int64
@@ -55,7 +57,7 @@ func boundID(d bson.Raw, which string) (bson.RawValue, error) {
 
 func (s *Server) findMinMax(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, error) {
 	coll := collOf(cmd)
-	f := &findCursor{ns: db + "." + coll, db: db, coll: coll, used: time.Now()}
+	f := &findCursor{ns: db + "." + coll, db: db, coll: coll, used: time.Now(), ranged: true}
 	if d := lookupDoc(cmd, "min"); d != nil {
 		v, err := boundID(d, "min")
 		if err != nil {
@@ -134,11 +136,7 @@ func (s *Server) findMinMax(ctx context.Context, db string, cmd bson.Raw) (bson.
 	if f.beColl == "" {
 		f.beColl = coll
 	}
-	batchSize := int64(101)
-	if n, ok := lookupInt(cmd, "batchSize"); ok {
-		batchSize = n
-	}
-	batch, err := f.next(ctx, s, batchSize)
+	batch, err := f.first(ctx, s, firstBatchSize(cmd))
 	if err != nil {
 		return nil, err
 	}
@@ -170,11 +168,12 @@ func rawDocs(vals []bson.RawValue) []bson.Raw {
 	return out
 }
 
-// next returns up to n documents in [min, max) (n <= 0: up to 16 MiB).
+// next returns up to n documents in [min, max) (n <= 0: as many as fit in
+// 16 MiB), or of the backend cursor as it is when the cursor is not ranged.
 func (f *findCursor) next(ctx context.Context, s *Server, n int64) ([]bson.Raw, error) {
 	var out []bson.Raw
 	size := 0
-	for !f.done && (n <= 0 || int64(len(out)) < n) && size < maxBatchBytes {
+	for !f.done && (n <= 0 || int64(len(out)) < n) {
 		if f.limit > 0 && f.returned >= f.limit {
 			f.done = true
 			break
@@ -193,7 +192,16 @@ func (f *findCursor) next(ctx context.Context, s *Server, n int64) ([]bson.Raw, 
 			continue
 		}
 		d := f.buf[0]
+		if len(out) > 0 && size+len(d) > maxBatchBytes {
+			break // as MongoDB: a batch holds at most 16 MiB of documents (at least one)
+		}
 		f.buf = f.buf[1:]
+		if !f.ranged {
+			out = append(out, d)
+			size += len(d)
+			f.returned++
+			continue
+		}
 		id, err := d.LookupErr("_id")
 		if err != nil {
 			continue
@@ -231,6 +239,9 @@ func (f *findCursor) getMore(ctx context.Context, s *Server, cmd bson.Raw) (bson
 		s.cursors.remove(id)
 		return nil, err
 	}
+	if !f.ranged && len(f.buf) == 0 && f.beID == 0 {
+		f.done = true // exhausted: this batch carries id 0, as MongoDB's last one does
+	}
 	if f.done {
 		s.cursors.remove(id)
 		id = 0
@@ -238,7 +249,8 @@ func (f *findCursor) getMore(ctx context.Context, s *Server, cmd bson.Raw) (bson
 	return cursorReply("nextBatch", batch, nil, id, f.ns), nil
 }
 
-// aggregate forwards a non-change-stream aggregate; $sample pipelines are
+// aggregate runs a non-change-stream aggregate, served in MongoDB's batches
+// (batched.go); $sample pipelines are
 // retried, as mongo-java-server's $sample fails intermittently ("Comparison
 // method violates its general contract!").
 func (s *Server) aggregate(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, error) {
@@ -254,7 +266,7 @@ func (s *Server) aggregate(ctx context.Context, db string, cmd bson.Raw) (bson.R
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		reply, err := s.forward(ctx, db, cmd)
+		reply, err := s.batched(ctx, db, cmd)
 		if err != nil || !sample || replyOK(reply) || attempt >= 5 || !strings.Contains(lookupString(reply, "errmsg"), "general contract") {
 			return reply, err
 		}

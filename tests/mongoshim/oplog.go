@@ -137,11 +137,14 @@ type event struct {
 	pre      bson.Raw // pre-image (update/replace/delete)
 	images   bool     // changeStreamPreAndPostImages was enabled on the collection
 	updDesc  bson.Raw // updateDescription
-	opDesc   bson.Raw // operationDescription (expanded events, rename)
-	lsid     bson.Raw
-	txnNum   int64
-	inTxn    bool
-	expanded bool // shown only with showExpandedEvents
+	// updDescExpanded is updateDescription with disambiguatedPaths, shown
+	// with showExpandedEvents; nil when no path is ambiguous
+	updDescExpanded bson.Raw
+	opDesc          bson.Raw // operationDescription (expanded events, rename)
+	lsid            bson.Raw
+	txnNum          int64
+	inTxn           bool
+	expanded        bool // shown only with showExpandedEvents
 }
 
 // oplog is the in-memory event history.

@@ -92,7 +92,8 @@ type Server struct {
 	cursors      *cursorRegistry
 	txns         *txnTable
 	blocked      atomic.Bool
-	failCommand  failCommand // the failCommand fail point (configureFailPoint)
+	failCommand  failPoint // mongod's failCommand fail point (configureFailPoint)
+	failGetMore  failPoint // mongod's failGetMoreAfterCursorCheckout
 	bypassPrefix string
 	processID    bson.ObjectID
 	connIDs      atomic.Int32
@@ -129,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, be: be, cat: newCatalog(), cursors: newCursorRegistry(),
 		txns: newTxnTable(), processID: bson.NewObjectID(), ctx: ctx, cancel: cancel,
+		failCommand: failPoint{name: "failCommand"}, failGetMore: failPoint{name: "failGetMoreAfterCursorCheckout"},
 		conns: map[net.Conn]struct{}{}, bypassPrefix: cfg.WriteBlockBypassApp,
 	}
 	s.clock.now = time.Now
@@ -273,7 +275,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	for {
-		msg, err := readMessage(r)
+		msg, err := readMessage(r, maxMessageSize)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
 				s.log.Debug("connection closed", "conn", c.id, "err", err)
@@ -294,6 +296,9 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 		reply := s.handle(ctx, c, req)
+		if reply == nil {
+			return // a fail point's closeConnection: no reply, as mongod closes the socket
+		}
 		if s.ctx.Err() != nil && !replyOK(reply) {
 			// shutting down: a command cut short (its backend request was
 			// cancelled) gets no reply, as from a mongod going away, so the
@@ -309,7 +314,8 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 }
 
-// handle runs one command and returns its decorated reply.
+// handle runs one command and returns its decorated reply, or nil when the
+// connection is to be closed without one.
 func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.Raw) {
 	name := cmdName(req.cmd)
 	start := time.Now()
@@ -332,9 +338,23 @@ func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.
 			}
 		}
 	}
+	var wce bson.Raw
 	if lower != "configurefailpoint" {
-		if fail := s.failCommand.fire(name, c.app); fail != nil {
-			return s.decorate(fail, 0)
+		if a, fired := s.failCommand.fire(name, c.app); fired {
+			if a.block > 0 {
+				select {
+				case <-time.After(a.block):
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			if a.close {
+				return nil
+			}
+			if a.err != nil {
+				return s.decorate(s.withTopologyVersion(a.err), 0)
+			}
+			wce = a.wce
 		}
 	}
 	ctx = context.WithValue(ctx, bypassKey{}, c.bypass.Load())
@@ -342,6 +362,9 @@ func (s *Server) handle(ctx context.Context, c *conn, req *request) (reply bson.
 	out, err := s.dispatch(ctx, c, req, &opTime)
 	if err != nil {
 		out = errorReply(err)
+	}
+	if wce != nil && replyOK(out) {
+		out = withFields(out, "writeConcernError", wce)
 	}
 	return s.decorate(out, opTime)
 }

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	backend := backendURI()
 	u, _ := url.Parse(backend)
 	if c, err := net.DialTimeout("tcp", u.Host, 2*time.Second); err != nil {
-		skipWhy = fmt.Sprintf("no mongo-java-server backend at %s (set MONGOSHIM_BACKEND_URI; scripts/stack.sh up mongo starts one on 127.0.0.1:37018, or MONGO_SOURCE_BACKEND_PORT): %v", u.Host, err)
+		skipWhy = fmt.Sprintf("no mongo-java-server backend at %s (set MONGOSHIM_BACKEND_URI; scripts/stack.sh up mongo starts one on 127.0.0.1:27118, or MONGO_SOURCE_BACKEND_PORT): %v", u.Host, err)
 	} else {
 		_ = c.Close()
 		lvl := slog.LevelWarn
@@ -58,14 +58,15 @@ func TestMain(m *testing.M) {
 }
 
 // backendURI is MONGOSHIM_BACKEND_URI, else the local stack's source backend
-// (MONGO_SOURCE_BACKEND_PORT, default 37018).
+// (MONGO_SOURCE_BACKEND_PORT, as `scripts/stack.sh env` exports it; default
+// 27118).
 func backendURI() string {
 	if v := os.Getenv("MONGOSHIM_BACKEND_URI"); v != "" {
 		return v
 	}
 	port := os.Getenv("MONGO_SOURCE_BACKEND_PORT")
 	if port == "" {
-		port = "37018"
+		port = "27118"
 	}
 	return "mongodb://127.0.0.1:" + port + "/?directConnection=true"
 }

@@ -27,14 +27,20 @@ type request struct {
 	db string
 }
 
-// readMessage reads one wire message.
-func readMessage(r io.Reader) ([]byte, error) {
+// maxBackendMessageSize bounds a backend reply: mongo-java-server answers an
+// aggregate with its whole result in one batch, whatever the batchSize (60 MB
+// for 50,000 documents of 1 KiB), and the shim serves that in MongoDB's
+// batches (batched.go); 1 GiB keeps a runaway reply from exhausting memory.
+const maxBackendMessageSize = 1 << 30
+
+// readMessage reads one wire message of at most limit bytes.
+func readMessage(r io.Reader, limit int32) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
 	n := int32(binary.LittleEndian.Uint32(hdr[:]))
-	if n < 16 || n > maxMessageSize {
+	if n < 16 || n > limit {
 		return nil, fmt.Errorf("message length %d out of range", n)
 	}
 	buf := make([]byte, n)

@@ -3,6 +3,7 @@ package mongoshim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -273,43 +274,13 @@ func positional(u bson.RawValue) bool {
 	return false
 }
 
-// diff computes a top-level updateDescription: fields added or changed, and
-// fields removed. (MongoDB may report nested paths; whole top-level fields
-// describe the same change.)
-func diff(pre, post bson.Raw) bson.Raw {
-	preVals := map[string]bson.RawValue{}
-	pe, _ := pre.Elements()
-	for _, e := range pe {
-		preVals[e.Key()] = e.Value()
-	}
-	idx, upd := bsoncore.AppendDocumentStart(nil)
-	seen := map[string]bool{}
-	qe, _ := post.Elements()
-	for _, e := range qe {
-		seen[e.Key()] = true
-		v := e.Value()
-		if p, ok := preVals[e.Key()]; ok && p.Type == v.Type && bytes.Equal(p.Value, v.Value) {
-			continue
-		}
-		upd = append(upd, e...)
-	}
-	upd, _ = bsoncore.AppendDocumentEnd(upd, idx)
-	removed := bson.A{}
-	for _, e := range pe {
-		if !seen[e.Key()] {
-			removed = append(removed, e.Key())
-		}
-	}
-	return mustRaw(bson.D{
-		{Key: "updatedFields", Value: bson.Raw(upd)},
-		{Key: "removedFields", Value: removed},
-		{Key: "truncatedArrays", Value: bson.A{}},
-	})
-}
-
 // changeEvents builds the events of documents updated in place: pre and post
-// images by _id key. replace is true for replacement-style updates.
-func (s *Server) changeEvents(db, coll string, ids []bson.RawValue, pres, posts map[string]bson.Raw, replace bool) []*event {
+// images by _id key, u the statement's update (stmt for its arrayFilters).
+// A replacement-style update is a replace event; an operator or pipeline
+// update is an update event with MongoDB's updateDescription (delta.go), or
+// a replace where its delta cannot express the change.
+func (s *Server) changeEvents(db, coll string, ids []bson.RawValue, pres, posts map[string]bson.Raw, u bson.RawValue, stmt bson.Raw) []*event {
+	replace := updateKind(u) == "replacement"
 	var evs []*event
 	for _, id := range ids {
 		k := valueKey(id)
@@ -317,17 +288,22 @@ func (s *Server) changeEvents(db, coll string, ids []bson.RawValue, pres, posts 
 		if pre == nil || post == nil || bytes.Equal(pre, post) {
 			continue // not modified: MongoDB writes no oplog entry
 		}
+		var desc updateDescription
+		asReplace := replace
+		if !replace {
+			desc, asReplace = updateEvent(pre, post, u, hasKey(stmt, "arrayFilters"))
+		}
 		op := "update"
-		if replace {
+		if asReplace {
 			op = "replace"
 		}
 		ev := s.newEvent(op, db, coll)
 		ev.docKey = idDoc(id)
 		ev.pre, ev.post = pre, post
-		if replace {
+		if asReplace {
 			ev.doc = post
 		} else {
-			ev.updDesc = diff(pre, post)
+			ev.updDesc, ev.updDescExpanded = desc.plain, desc.expanded
 		}
 		evs = append(evs, ev)
 	}
@@ -378,7 +354,7 @@ func simpleIDs(stmts []bson.RawValue) ([]bson.RawValue, bool) {
 	seen := map[string]bool{}
 	for _, sv := range stmts {
 		stmt, ok := sv.DocumentOK()
-		if !ok || lookupBool(stmt, "multi") || hasKey(stmt, "collation") {
+		if !ok || lookupBool(stmt, "multi") || hasKey(stmt, "collation") || updateKind(stmt.Lookup("u")) == "pipeline" {
 			return nil, false
 		}
 		q := lookupDoc(stmt, "q")
@@ -432,6 +408,37 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 			pres = nil // the forwarded update reports the problem
 		}
 		ids, preMap := idsOf(pres)
+		if len(ids) == 0 && lookupBool(stmt, "upsert") && nullIDQuery(q) && updateKind(u) != "pipeline" {
+			up, ev, werr, err := s.upsertNullID(ctx, db, coll, base, stmt, u)
+			if err != nil {
+				return nil, nil, err
+			}
+			if werr != nil {
+				werrs = append(werrs, withFields(werr, "index", int32(i)))
+				if ord {
+					break
+				}
+				continue
+			}
+			n++
+			upserted = append(upserted, withFields(up, "index", int32(i)))
+			evs = append(evs, ev)
+			continue
+		}
+		if updateKind(u) == "pipeline" {
+			sn, sm, pevs, werr, err := s.pipelineUpdate(ctx, db, coll, base, stmt, u, ids, preMap)
+			if err != nil {
+				return nil, nil, err
+			}
+			n, nMod, evs = n+sn, nMod+sm, append(evs, pevs...)
+			if werr != nil {
+				werrs = append(werrs, withFields(werr, "index", int32(i)))
+				if ord {
+					break
+				}
+			}
+			continue
+		}
 		fstmt := stmt
 		if !multi && len(ids) == 1 && !positional(u) {
 			// pin the statement to the document found, so the backend
@@ -475,7 +482,7 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 					return nil, nil, err
 				}
 			}
-			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, updateKind(u) == "replacement")...)
+			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, u, stmt)...)
 		}
 		if upID.Type != 0 {
 			posts, err := s.be.findByIDs(ctx, db, coll, []bson.RawValue{upID})
@@ -502,6 +509,120 @@ func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Ra
 	}
 	out = append(out, bson.E{Key: "ok", Value: 1.0})
 	return mustRaw(out), s.withCreate(known, db, coll, evs), nil
+}
+
+// nullIDQuery reports a query {_id: null}.
+func nullIDQuery(q bson.Raw) bool {
+	es, err := q.Elements()
+	return err == nil && len(es) == 1 && es[0].Key() == "_id" && es[0].Value().Type == bson.TypeNull
+}
+
+// upsertNullID runs an upsert of {_id: null} that matched nothing. MongoDB
+// inserts a document whose _id is null; mongo-java-server generates an
+// ObjectId instead (for an operator update and for a replacement whose _id
+// is null alike). So the shim upserts under a fresh ObjectId, then stores the
+// result again with _id null in its place, under the write lock.
+func (s *Server) upsertNullID(ctx context.Context, db, coll string, base, stmt bson.Raw, u bson.RawValue) (upserted bson.Raw, ev *event, werr bson.Raw, err error) {
+	tmp := bson.NewObjectID()
+	fstmt := withFields(stmt, "q", bson.D{{Key: "_id", Value: tmp}})
+	if repl, ok := u.DocumentOK(); ok && updateKind(u) == "replacement" && hasKey(repl, "_id") {
+		fstmt = withFields(fstmt, "u", withFields(repl, "_id", tmp))
+	}
+	reply, err := s.be.run(ctx, db, withFields(base, "updates", arrayOf([]bson.Raw{fstmt}), "ordered", true))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !replyOK(reply) {
+		return nil, nil, writeErrorFrom(reply, 0), nil
+	}
+	for _, we := range lookupArray(reply, "writeErrors") {
+		d, _ := we.DocumentOK()
+		return nil, nil, d, nil
+	}
+	tmpID := toRawValue(tmp)
+	docs, err := s.be.findByIDs(ctx, db, coll, []bson.RawValue{tmpID})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	doc := docs[valueKey(tmpID)]
+	if doc == nil {
+		return nil, nil, nil, shimErr(codeInternalError, "mongoshim: the upsert of _id null left no document")
+	}
+	stored := rebuild(doc, func(k string, v bson.RawValue) (bson.RawValue, bool) {
+		if k == "_id" {
+			return bson.RawValue{Type: bson.TypeNull}, true
+		}
+		return v, true
+	})
+	del := bson.D{{Key: "delete", Value: coll}, {Key: "deletes", Value: bson.A{bson.D{{Key: "q", Value: idDoc(tmpID)}, {Key: "limit", Value: int32(1)}}}}}
+	if _, err := s.be.command(ctx, db, mustRaw(del)); err != nil {
+		return nil, nil, nil, fmt.Errorf("upsert of _id null (delete): %w", err)
+	}
+	ins := bson.D{{Key: "insert", Value: coll}, {Key: "documents", Value: bson.A{stored}}}
+	if r, err := s.be.command(ctx, db, mustRaw(ins)); err != nil {
+		return nil, nil, nil, fmt.Errorf("upsert of _id null (insert): %w", err)
+	} else if we := lookupArray(r, "writeErrors"); len(we) > 0 {
+		d, _ := we[0].DocumentOK()
+		return nil, nil, d, nil
+	}
+	null := bson.RawValue{Type: bson.TypeNull}
+	ev = s.newEvent("insert", db, coll)
+	ev.docKey = idDoc(null)
+	ev.doc = stored
+	return mustRaw(bson.D{{Key: "_id", Value: null}}), ev, nil, nil
+}
+
+// pipelineUpdate runs a pipeline-style update statement on the documents it
+// matched (ids, pre-images in pres): the shim computes each new document
+// (runUpdatePipeline) and stores it as a replacement pinned to its _id; the
+// events describe the change as MongoDB's document diff does (delta.go). An
+// upsert that matches nothing is refused (not implemented). werr is the
+// statement's write error, if any.
+func (s *Server) pipelineUpdate(ctx context.Context, db, coll string, base, stmt bson.Raw, u bson.RawValue, ids []bson.RawValue, pres map[string]bson.Raw) (n, nMod int64, evs []*event, werr bson.Raw, err error) {
+	if len(ids) == 0 {
+		if lookupBool(stmt, "upsert") {
+			return 0, 0, nil, mustRaw(bson.D{{Key: "code", Value: codeIllegalOperation}, {Key: "errmsg", Value: "mongoshim does not implement an upsert with an update pipeline that matches no document"}}), nil
+		}
+		return 0, 0, nil, nil, nil
+	}
+	var stmts []bson.Raw
+	for _, id := range ids {
+		post, perr := s.runUpdatePipeline(u, pres[valueKey(id)])
+		if perr != nil {
+			var ce *cmdErr
+			code, msg := int32(codeInternalError), perr.Error()
+			if errors.As(perr, &ce) {
+				code, msg = ce.Code, ce.Msg
+			}
+			return 0, 0, nil, mustRaw(bson.D{{Key: "code", Value: code}, {Key: "errmsg", Value: msg}}), nil
+		}
+		stmts = append(stmts, mustRaw(bson.D{{Key: "q", Value: idDoc(id)}, {Key: "u", Value: post}}))
+	}
+	reply, err := s.be.run(ctx, db, withFields(base, "updates", arrayOf(stmts), "ordered", true))
+	if err != nil {
+		return 0, 0, nil, nil, err
+	}
+	if !replyOK(reply) {
+		return 0, 0, nil, writeErrorFrom(reply, 0), nil
+	}
+	n, _ = lookupInt(reply, "n")
+	nMod, _ = lookupInt(reply, "nModified")
+	for _, we := range lookupArray(reply, "writeErrors") {
+		d, _ := we.DocumentOK()
+		werr = d
+		break
+	}
+	posts, err := s.be.findByIDs(ctx, db, coll, ids)
+	if err != nil {
+		return 0, 0, nil, nil, err
+	}
+	for j, id := range ids {
+		repl := bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: stmts[j].Lookup("u").Value}
+		if err := s.keepReplacementOrder(ctx, db, coll, []bson.RawValue{id}, repl, posts); err != nil {
+			return 0, 0, nil, nil, err
+		}
+	}
+	return n, nMod, s.changeEvents(db, coll, ids, pres, posts, u, stmt), werr, nil
 }
 
 func (s *Server) doUpdateByIDs(ctx context.Context, db, coll string, cmd bson.Raw, ids []bson.RawValue, known bool) (bson.Raw, []*event, error) {
@@ -542,7 +663,7 @@ func (s *Server) doUpdateByIDs(ctx context.Context, db, coll string, cmd bson.Ra
 				return nil, nil, err
 			}
 		}
-		evs = append(evs, s.changeEvents(db, coll, []bson.RawValue{id}, pres, posts, updateKind(stmt.Lookup("u")) == "replacement")...)
+		evs = append(evs, s.changeEvents(db, coll, []bson.RawValue{id}, pres, posts, stmt.Lookup("u"), stmt)...)
 	}
 	return reply, s.withCreate(known, db, coll, evs), nil
 }
@@ -751,7 +872,7 @@ func (s *Server) doFindAndModify(ctx context.Context, db string, cmd bson.Raw) (
 			if err != nil {
 				return nil, nil, err
 			}
-			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, updateKind(u) == "replacement")...)
+			evs = append(evs, s.changeEvents(db, coll, ids, preMap, posts, u, cmd)...)
 		}
 	}
 	return reply, s.withCreate(known, db, coll, evs), nil

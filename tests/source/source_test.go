@@ -16,7 +16,7 @@ import (
 )
 
 // standaloneURIs are servers that may be standalones: LOGBRIDGE_STANDALONE_URI,
-// the local stack's source backend (mongo-java-server on 37018, the server
+// the local stack's source backend (mongo-java-server on 27118, the server
 // behind the replica-set shim; only hello/isMaster is sent to it and the
 // connector fails before reading anything) and DEST_URI.
 func standaloneURIs(env testenv.Env) []string {
@@ -24,7 +24,7 @@ func standaloneURIs(env testenv.Env) []string {
 	if v := os.Getenv("LOGBRIDGE_STANDALONE_URI"); v != "" {
 		out = append(out, v)
 	}
-	backend := "127.0.0.1:37018"
+	backend := "127.0.0.1:27118"
 	if v := os.Getenv("MONGO_SOURCE_BACKEND_PORT"); v != "" {
 		backend = "127.0.0.1:" + v
 	}

@@ -15,7 +15,8 @@ import (
 // of SOURCE_URI with MONGO_SOURCE_BACKEND_PORT; the backend port that
 // scripts/stack.sh recorded for the source in
 // ${LOGBRIDGE_CACHE:-<repo>/.cache}/mongo/source.server when that source is
-// the one SOURCE_URI names; else port 37018 (the stack's default).
+// the one SOURCE_URI names; else port 27118 (the stack's default,
+// scripts/stack.versions).
 //
 // It skips when the source is not mongoshim in front of mongo-java-server
 // (SOURCE_MONGO_SERVER, as `scripts/stack.sh env` exports it), and skips —
@@ -48,7 +49,7 @@ func (e Env) SourceBackend(t testing.TB) string {
 
 // recordedBackendPort reads the source's "KIND PORT SHIM BACKEND_PORT STORE"
 // line that scripts/stack.d/mongo.sh writes, and returns BACKEND_PORT when the
-// shim it records listens on srcPort; else the default 37018.
+// shim it records listens on srcPort; else the default 27118.
 func recordedBackendPort(srcPort string) string {
 	b, err := os.ReadFile(filepath.Join(StackCache(), "mongo", "source.server"))
 	if err == nil {
@@ -56,7 +57,7 @@ func recordedBackendPort(srcPort string) string {
 			return f[3]
 		}
 	}
-	return "37018"
+	return "27118"
 }
 
 // StackCache is the directory where scripts/stack.sh keeps the local

@@ -1,7 +1,7 @@
 // Command mongoshim runs the test-only replica-set shim (package
 // tests/mongoshim) in front of a mongo-java-server:
 //
-//	mongoshim --listen 127.0.0.1:27018 --backend mongodb://127.0.0.1:37018/?directConnection=true --set-name rs0
+//	mongoshim --listen 127.0.0.1:27018 --backend mongodb://127.0.0.1:27118/?directConnection=true --set-name rs0
 //
 // With --mongos it presents a mongos of a one-shard sharded cluster instead
 // (clients connect without replicaSet=).
@@ -25,7 +25,7 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27018", "address to listen on")
-	backend := flag.String("backend", "mongodb://127.0.0.1:37018/?directConnection=true", "mongo-java-server URI (one host)")
+	backend := flag.String("backend", "mongodb://127.0.0.1:27118/?directConnection=true", "mongo-java-server URI (one host)")
 	setName := flag.String("set-name", "rs0", "replica set name reported by hello")
 	oplogMax := flag.Int("oplog-max-events", 0, "keep at most this many change events in memory (0 = unlimited)")
 	noop := flag.Duration("noop-interval", 10*time.Second, "write a no-op oplog entry when idle this long, like MongoDB's periodic no-op writer (0 = off)")

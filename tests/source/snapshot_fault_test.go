@@ -1,0 +1,100 @@
+package source
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/logbridge/logbridge/schema"
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+// TestSnapshotReadErrorsContinue: the snapshot's range reads lose their
+// connection under a getMore again and again (the failCommand fail point's
+// closeConnection, limited to the connector by its appName), and the
+// snapshot carries on: it finishes, and the log holds every document exactly
+// once. (A getMore failing with a server error instead — HostUnreachable
+// with the RetryableReadError label, its cursor gone — stops the connector
+// with "reading snapshot range N"; it resumes from its checkpoints when
+// restarted. Reported, not tested here.)
+func TestSnapshotReadErrorsContinue(t *testing.T) {
+	env := testenv.New(t)
+	if !genuine(t, env) {
+		t.Skip("the source lacks replica set semantics the connector needs (see docs/testing.md)")
+	}
+	ctx := testenv.Context(t, 5*time.Minute)
+	cl := env.Source(t)
+	admin := cl.Database("admin")
+	db := testenv.DBName(t)
+	prefix := testenv.TopicPrefix(t)
+	app := "lbsnapfault-" + strings.ReplaceAll(prefix, ".", "-")
+	t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
+	configure := func(fp string, mode any, data bson.D) (bson.Raw, error) {
+		return admin.RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: fp}, {Key: "mode", Value: mode}, {Key: "data", Value: data}}).Raw()
+	}
+	if _, err := configure("failCommand", "off", nil); err != nil {
+		t.Skipf("the source has no failCommand fail point (mongod needs enableTestCommands): %v", err)
+	}
+	t.Cleanup(func() { _, _ = configure("failCommand", "off", nil) })
+	const total = 3000
+	coll := cl.Database(db).Collection("c")
+	docs := make([]any, 0, total)
+	for i := range total {
+		docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: strings.Repeat("x", 100)}})
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	uri, err := url.Parse(env.SourceURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := uri.Query()
+	q.Set("appName", app)
+	uri.RawQuery = q.Encode()
+
+	// about one getMore of the connector in seven has its connection closed
+	// (the fail point's count is cumulative: what it was before is kept)
+	r, err := configure("failCommand", bson.D{{Key: "activationProbability", Value: 0.15}}, bson.D{{Key: "failCommands", Value: bson.A{"getMore"}},
+		{Key: "closeConnection", Value: true}, {Key: "appName", Value: app}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.Lookup("count").AsInt64OK()
+	p := start(t, "--source-uri", uri.String(), "--kafka-brokers", strings.Join(env.KafkaBrokers, ","), "--topic-prefix", prefix,
+		"--include", db+".*", "--partitions", "2", "--snapshot-range-docs", "500", "--snapshot-batch-size", "50", "--snapshot-parallelism", "2")
+	p.waitFor(t, "snapshot done", 3*time.Minute)
+	r, err = configure("failCommand", "off", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.Lookup("count").AsInt64OK()
+	fired := after - before
+	t.Logf("the connection was closed under %d getMore(s)", fired)
+	if fired < 2 {
+		t.Fatalf("the fail points fired %d time(s): the snapshot's reads were not cut (output:\n%s)", fired, p.output())
+	}
+	seen := map[int32]int{}
+	for _, rec := range readLog(t, env, prefix+"."+db+".c") {
+		if rec.ev.Op != schema.OpSnapshot {
+			continue
+		}
+		seen[rec.ev.FullDocument.Lookup("_id").Int32()]++
+	}
+	missing, dup := 0, 0
+	for i := range int32(total) {
+		switch n := seen[i]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dup++
+		}
+	}
+	if missing > 0 || dup > 0 || len(seen) != total {
+		t.Errorf("snapshot records: %d documents missing, %d more than once, %d distinct (want %d once each)", missing, dup, len(seen), total)
+	}
+}
