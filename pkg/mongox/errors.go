@@ -3,9 +3,9 @@ package mongox
 import (
 	"context"
 	"errors"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/auth"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/auth"
 )
 
 // Server error codes (the server's src/mongo/base/error_codes.yml). Every
@@ -27,7 +27,17 @@ const (
 	codeDuplicateKey            = 11000
 	codeDuplicateKeyOnUpdate    = 11001 // legacy servers' duplicate key on update
 	codeDuplicateKeyCapped      = 12582 // duplicate key in a capped collection (SERVER-7164)
+	codeCursorNotFound          = 43
 )
+
+// retryableCodes are the codes after which a read may be retried, as the
+// drivers' retryable reads specification lists them (the server labels
+// retryable writes, not reads): HostUnreachable, HostNotFound,
+// NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit,
+// SocketException, NotWritablePrimary, InterruptedAtShutdown,
+// InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk,
+// NotPrimaryOrSecondary, ReadConcernMajorityNotAvailableYet.
+var retryableCodes = []int{6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 134}
 
 // hasCode reports whether err, or an error it wraps, is a server reply (a
 // command error, a write error, a write or bulk write exception) carrying
@@ -127,5 +137,11 @@ func IsTransient(err error) bool {
 	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
 		return true
 	}
-	return hasLabel(err, "RetryableWriteError", "TransientTransactionError", "ResumableChangeStreamError", "NetworkError")
+	return hasLabel(err, "RetryableWriteError", "RetryableReadError", "TransientTransactionError", "ResumableChangeStreamError", "NetworkError") ||
+		hasCode(err, retryableCodes...)
 }
+
+// IsCursorNotFound reports CursorNotFound: the server no longer has the
+// cursor (killed, timed out, or lost with a failover). A reader that knows
+// where it was starts a new cursor from there.
+func IsCursorNotFound(err error) bool { return hasCode(err, codeCursorNotFound) }

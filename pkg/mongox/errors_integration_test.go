@@ -29,6 +29,7 @@ var predicates = map[string]func(error) bool{
 	"IsAuthError":         mongox.IsAuthError,
 	"IsHistoryLost":       mongox.IsHistoryLost,
 	"IsTransient":         mongox.IsTransient,
+	"IsCursorNotFound":    mongox.IsCursorNotFound,
 }
 
 // TestPredicatesOnServerReplies provokes each error on the destination server
@@ -153,6 +154,15 @@ func TestPredicatesOnServerReplies(t *testing.T) {
 		{name: "not implemented", want: []string{"IsNotSupported"}, provoke: func(t *testing.T) error {
 			failOnce(t, "find", 238)
 			return coll.FindOne(ctx, bson.D{}).Err()
+		}},
+		{name: "host unreachable (a retryable read code, no label)", want: []string{"IsTransient"}, provoke: func(t *testing.T) error {
+			// Through a command the driver does not retry by itself.
+			failOnce(t, "ping", 6)
+			return db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
+		}},
+		{name: "cursor not found", want: []string{"IsCursorNotFound"}, provoke: func(t *testing.T) error {
+			failOnce(t, "ping", 43)
+			return db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
 		}},
 		{name: "labelled transient", want: []string{"IsTransient"}, provoke: func(t *testing.T) error {
 			// BadValue (2), a code the driver does not retry by itself, with

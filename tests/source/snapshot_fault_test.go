@@ -13,15 +13,26 @@ import (
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
-// TestSnapshotReadErrorsContinue: the snapshot's range reads lose their
-// connection under a getMore again and again (the failCommand fail point's
-// closeConnection, limited to the connector by its appName), and the
-// snapshot carries on: it finishes, and the log holds every document exactly
-// once. (A getMore failing with a server error instead — HostUnreachable
-// with the RetryableReadError label, its cursor gone — stops the connector
-// with "reading snapshot range N"; it resumes from its checkpoints when
-// restarted. Reported, not tested here.)
+// TestSnapshotReadErrorsContinue: the snapshot's range reads fail under a
+// getMore again and again (the failCommand fail point, limited to the
+// connector by its appName) — the connection closed, a retryable server error
+// (HostUnreachable), the cursor gone (CursorNotFound) — and the snapshot
+// carries on from the last document read: it finishes, and the log holds
+// every document exactly once.
 func TestSnapshotReadErrorsContinue(t *testing.T) {
+	for _, fault := range []struct {
+		name string
+		data bson.D
+	}{
+		{"connection closed", bson.D{{Key: "closeConnection", Value: true}}},
+		{"HostUnreachable", bson.D{{Key: "errorCode", Value: 6}}},
+		{"CursorNotFound", bson.D{{Key: "errorCode", Value: 43}}},
+	} {
+		t.Run(strings.ReplaceAll(fault.name, " ", "_"), func(t *testing.T) { snapshotReadFault(t, fault.data) })
+	}
+}
+
+func snapshotReadFault(t *testing.T, fault bson.D) {
 	env := testenv.New(t)
 	if !genuine(t, env) {
 		t.Skip("the source lacks replica set semantics the connector needs (see docs/testing.md)")
@@ -57,10 +68,10 @@ func TestSnapshotReadErrorsContinue(t *testing.T) {
 	q.Set("appName", app)
 	uri.RawQuery = q.Encode()
 
-	// about one getMore of the connector in seven has its connection closed
+	// about one getMore of the connector in seven fails
 	// (the fail point's count is cumulative: what it was before is kept)
-	r, err := configure("failCommand", bson.D{{Key: "activationProbability", Value: 0.15}}, bson.D{{Key: "failCommands", Value: bson.A{"getMore"}},
-		{Key: "closeConnection", Value: true}, {Key: "appName", Value: app}})
+	r, err := configure("failCommand", bson.D{{Key: "activationProbability", Value: 0.15}},
+		append(bson.D{{Key: "failCommands", Value: bson.A{"getMore"}}, {Key: "appName", Value: app}}, fault...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +85,7 @@ func TestSnapshotReadErrorsContinue(t *testing.T) {
 	}
 	after, _ := r.Lookup("count").AsInt64OK()
 	fired := after - before
-	t.Logf("the connection was closed under %d getMore(s)", fired)
+	t.Logf("%d getMore(s) failed", fired)
 	if fired < 2 {
 		t.Fatalf("the fail points fired %d time(s): the snapshot's reads were not cut (output:\n%s)", fired, p.output())
 	}

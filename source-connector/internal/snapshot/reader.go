@@ -165,7 +165,10 @@ func (r *Reader) readRange(ctx context.Context, rg *checkpoint.RangeState, out c
 			r.Logger.Warn("snapshot read failed; retrying from the last document read", "ns", rg.NS, "range", rg.ID, "attempt", attempt, "err", err)
 		}
 	}
-	err := retry.Do(ctx, pol, mongox.IsTransient, func(ctx context.Context) error {
+	// A cursor the server lost (CursorNotFound) is no failure of the read:
+	// a new one continues from the last document handed over.
+	retryable := func(err error) bool { return mongox.IsTransient(err) || mongox.IsCursorNotFound(err) }
+	err := retry.Do(ctx, pol, retryable, func(ctx context.Context) error {
 		if cur.Natural && cur.Docs > 0 && cur.Last == nil {
 			// Natural-order ranges cannot continue: start over.
 			cur.Docs, cur.Bytes = 0, 0
