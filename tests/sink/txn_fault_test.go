@@ -58,12 +58,13 @@ func TestSinkTxnTransientRetry(t *testing.T) {
 	defer stopWatch()
 	destEvents, _ := watchDest(t, watchCtx, dest, db)
 
-	// the first transactions the sink writes fail, then it goes on
+	runSink(t, cfg)
+	// the first transactions the sink writes fail, then it goes on (set after
+	// the sink started, so that its start-up writes are not the ones failed)
 	if _, err := configure(bson.D{{Key: "times", Value: 3}}, bson.D{{Key: "failCommands", Value: bson.A{"update", "insert"}},
 		{Key: "errorCode", Value: 112}, {Key: "errorLabels", Value: bson.A{"TransientTransactionError"}}, {Key: "appName", Value: app}}); err != nil {
 		t.Fatal(err)
 	}
-	runSink(t, cfg)
 	c := src.Database(db).Collection(ns.Coll)
 	txn := func(k int) {
 		sess, err := src.StartSession()

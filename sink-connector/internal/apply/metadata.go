@@ -12,6 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/pkg/version"
 )
 
@@ -51,10 +53,15 @@ func CheckMetadata(ctx context.Context, client *mongo.Client, wc *writeconcern.W
 			return err
 		}
 	}
-	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: group}}, bson.D{
-		{Key: "$max", Value: bson.D{{Key: "v", Value: version.Metadata()}}},
-		{Key: "$set", Value: bson.D{{Key: "lastStartedBy", Value: version.Get().Version}, {Key: "at", Value: time.Now().UTC()}}},
-	}, options.UpdateOne().SetUpsert(true))
+	// The update is idempotent: a transient failure (a write conflict, a
+	// failover) is retried like the sink's other writes.
+	err = retry.Do(ctx, retry.Default, mongox.IsTransient, func(ctx context.Context) error {
+		_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: group}}, bson.D{
+			{Key: "$max", Value: bson.D{{Key: "v", Value: version.Metadata()}}},
+			{Key: "$set", Value: bson.D{{Key: "lastStartedBy", Value: version.Get().Version}, {Key: "at", Value: time.Now().UTC()}}},
+		}, options.UpdateOne().SetUpsert(true))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("recording the metadata version in the destination (%s.%s): %w", MetaDB, VersionColl, err)
 	}
