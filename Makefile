@@ -20,7 +20,7 @@ DIST := dist
 RELEASE_ARCHS := amd64 arm64
 IMAGE ?= logbridge
 
-.PHONY: all build release image test unit up down status install demo lint bench e2e soak probe clean fuzz
+.PHONY: termview all build release image test unit up down status install demo lint bench e2e soak probe clean fuzz
 
 all: build
 
