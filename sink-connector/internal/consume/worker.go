@@ -67,6 +67,11 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			var tc <-chan time.Time
 			if w.batch.Len() > 0 {
+				// Nothing more is queued: flush now (FlushInterval 0, the
+				// default) rather than wait for a batch to fill. Under load
+				// batches still grow: records queue while a flush is in
+				// flight. A fixed 50 ms wait was most of the lag at a
+				// moderate steady rate (docs/benchmarks.md, issue 21).
 				d := time.Until(w.firstAdded.Add(w.c.cfg.FlushInterval))
 				if d <= 0 {
 					if err := w.flush(ctx); err != nil {
