@@ -203,6 +203,7 @@ type proc struct {
 	started time.Time
 	done    chan struct{}
 	pprof   string // its --pprof-addr, when LOGBRIDGE_BENCH_PROFILE is set
+	http    string // its --http-addr (/metrics)
 }
 
 func (p *proc) Write(b []byte) (int, error) {
@@ -220,7 +221,8 @@ var profileDir = os.Getenv("LOGBRIDGE_BENCH_PROFILE")
 
 func startProc(b *testing.B, bin string, args []string) *proc {
 	b.Helper()
-	p := &proc{done: make(chan struct{})}
+	p := &proc{done: make(chan struct{}), http: freeAddr(b)}
+	args = append([]string{"--http-addr", p.http}, args...)
 	if profileDir != "" {
 		p.pprof = freeAddr(b)
 		args = append(args, "--pprof-addr", p.pprof)
@@ -239,7 +241,7 @@ func startProc(b *testing.B, bin string, args []string) *proc {
 func startSource(b *testing.B, env testenv.Env, prefix string, args ...string) *proc {
 	b.Helper()
 	all := append([]string{"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
-		"--topic-prefix", prefix, "--http-addr", freeAddr(b)}, args...)
+		"--topic-prefix", prefix}, args...)
 	// LOGBRIDGE_BENCH_SOURCE_ARGS: extra source flags, for tuning experiments.
 	all = append(all, strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SOURCE_ARGS"))...)
 	return startProc(b, sourceBinary(b), all)
@@ -252,7 +254,7 @@ func startSource(b *testing.B, env testenv.Env, prefix string, args ...string) *
 func startSinkProc(b *testing.B, env testenv.Env, prefix string, par int, args ...string) *proc {
 	b.Helper()
 	all := append([]string{"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
-		"--topic-prefix", prefix, "--group", prefix + "-sink", "--http-addr", freeAddr(b),
+		"--topic-prefix", prefix, "--group", prefix + "-sink",
 		"--parallelism", strconv.Itoa(par), "--log-level", "warn"}, args...)
 	for _, kv := range strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SINK_ARGS")) {
 		k, v, _ := strings.Cut(kv, "=")
@@ -296,6 +298,42 @@ func procPeakRSS(pid string) int64 {
 	}
 	return 0
 }
+
+// metrics reads the process's Prometheus metrics: each metric name (with
+// its _sum/_count suffix for histograms) → the sum over its label sets. Nil
+// when they cannot be read.
+func (p *proc) metrics() map[string]float64 {
+	resp, err := http.Get("http://" + p.http + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(line, '{'); i >= 0 && i < len(name) {
+			name = line[:i]
+			_, rest, ok = strings.Cut(line[strings.LastIndexByte(line, '}'):], " ")
+		}
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+			out[name] += v
+		}
+	}
+	return out
+}
+
+// delta is after − before of one metric.
+func delta(before, after map[string]float64, name string) float64 { return after[name] - before[name] }
 
 // profile fetches a CPU profile of d from each process (with
 // LOGBRIDGE_BENCH_PROFILE) into <dir>/<name>-<key>.pprof, in the
