@@ -48,6 +48,8 @@ type Config struct {
 	// FullDocumentBeforeChange: off, whenAvailable, required.
 	FullDocumentBeforeChange string
 	HeartbeatInterval        time.Duration
+	// StreamBatchWait is capture.Config.BatchWait (--stream-batch-wait).
+	StreamBatchWait time.Duration
 	// Encoding of record values; SchemaRegistry for confluent.
 	Encoding       string
 	SchemaRegistry schema.RegistryConfig
@@ -136,6 +138,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"pre-image of update/replace/delete events: off, whenAvailable or required (needs changeStreamPreAndPostImages)")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval,
 		"when the change stream is quiet this long, checkpoint its resume point so it keeps moving")
+	fs.DurationVar(&c.StreamBatchWait, "stream-batch-wait", c.StreamBatchWait,
+		"once the change stream is caught up, wait this long after a small getMore batch before the next getMore, so that events\n"+
+			"written meanwhile share one getMore and one Kafka transaction: less CPU per event at moderate rates, for up to this much\n"+
+			"more lag; 0 (the default) asks again at once (lowest lag). A stream that is behind never waits")
 	fs.StringVar(&c.Encoding, "encoding", c.Encoding,
 		"record value encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url) or json (canonical Extended JSON)")
 	c.SchemaRegistry.RegisterFlags(fs)
@@ -200,6 +206,9 @@ func (c *Config) Validate() error {
 	case capture.ModeOff, capture.ModeWhenAvailable, capture.ModeRequired:
 	default:
 		errs = append(errs, fmt.Errorf("full-document-before-change %q: use off, whenAvailable or required", c.FullDocumentBeforeChange))
+	}
+	if c.StreamBatchWait < 0 || c.StreamBatchWait > time.Second {
+		errs = append(errs, fmt.Errorf("stream-batch-wait %s: use 0 (no wait) up to 1s", c.StreamBatchWait))
 	}
 	if c.HeartbeatInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("heartbeat-interval %s: use at least 100ms", c.HeartbeatInterval))
