@@ -54,10 +54,10 @@ type Config struct {
 	// a getMore that returned a small batch (fewer than smallBatch events)
 	// before it asks for the next one, so that the events written
 	// meanwhile come in one getMore and go into one Kafka transaction.
-	// 0 (the default) asks again at once: the lowest lag, but at a
-	// moderate rate every event costs a getMore and nearly a transaction
-	// of its own (docs/benchmarks.md, issue 21). A stream that is behind
-	// gets full batches and never waits.
+	// 0 asks again at once, but at a moderate rate every event then costs
+	// a getMore and nearly a transaction of its own, at both connectors
+	// (docs/benchmarks.md, issue 21; the source-connector's default is
+	// 5ms). A stream that is behind gets full batches and never waits.
 	BatchWait time.Duration
 	// MaxAwait bounds one getMore on a quiet stream (default 1s).
 	MaxAwait time.Duration
