@@ -511,6 +511,11 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 				break
 			}
 		}
+		for name, c := range map[string]*proc{"source": p, "sink": sk} {
+			if err := c.exited(); err != nil {
+				b.Errorf("the %s connector stopped during the measured run: %v", name, err)
+			}
+		}
 		srcCPU1, srcRSS := p.usage()
 		sinkCPU1, sinkRSS := sk.usage()
 		srcM1, sinkM1 := p.metrics(), sk.metrics()

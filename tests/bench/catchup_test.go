@@ -79,6 +79,9 @@ func BenchmarkCatchUp(b *testing.B) {
 		profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
 		_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
 		doneAt := w.waitFinal(b, dst.Database(db), sk)
+		if err := p.exited(); err != nil {
+			b.Fatalf("the source connector stopped during the catch-up: %v", err)
+		}
 		srcCPU, srcRSS := p.usage()
 		sinkCPU1, sinkRSS := sk.usage()
 		profiled()
