@@ -94,7 +94,7 @@ func DefaultConfig() Config {
 		TopicPrefix:       "logbridge",
 		WriteConcern:      "majority",
 		BatchSize:         1000,
-		FlushInterval:     50 * time.Millisecond,
+		FlushInterval:     0,
 		Parallelism:       max(4, 2*runtime.GOMAXPROCS(0)),
 		ErrorTolerance:    "none",
 		BuildIndexes:      true,
@@ -121,7 +121,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.NSMap, "ns-map", "comma-separated namespace rename rules src=dst: srcdb.*=dstdb.* renames a database, db.a=db2.b a collection (an exact rule wins over a database rule; checked as the control API's namespaceRemap: no two sources onto one target, no chains)")
 	fs.StringVar(&c.WriteConcern, "write-concern", d.WriteConcern, "destination write concern: majority, a number of members (>= 1) or a tag set name; offsets are committed only after writes are acknowledged with it")
 	fs.IntVar(&c.BatchSize, "batch-size", d.BatchSize, "events per partition gathered into one bulk write before a flush")
-	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "longest time an event waits in a partial batch before it is flushed (keeps lag low at low rates)")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "how long a partial batch waits for more events once its partition has nothing more queued; 0 (the default) flushes it at once, which keeps the lag low; a positive value trades lag for fewer, larger bulk writes at low rates")
 	fs.IntVar(&c.Parallelism, "parallelism", d.Parallelism, "bulk writes in flight at once across partitions")
 	fs.StringVar(&c.DLQTopic, "dlq-topic", "", "dead-letter topic for records that cannot be applied (default <prefix>._dlq)")
 	fs.StringVar(&c.ErrorTolerance, "error-tolerance", d.ErrorTolerance, "none: stop at a record that cannot be applied, without committing past it; all: send it to the dead-letter topic with the reason and go on")

@@ -40,6 +40,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "ns-map", args: []string{"--dest-uri", "mongodb://x", "--ns-map", "a.*=b.c"}, wantErr: "ns-map"},
 		{name: "start-from", args: []string{"--dest-uri", "mongodb://x", "--start-from", "middle"}, wantErr: "start-from"},
 		{name: "transactions", args: []string{"--dest-uri", "mongodb://x", "--transactions"}},
+		{name: "flush when the queue runs empty", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "0s"}},
 		{name: "registry user without password", args: []string{"--dest-uri", "mongodb://x", "--schema-registry-url", "https://r", "--schema-registry-user", "u"}, wantErr: "--schema-registry-user needs a password"},
 		{name: "registry token file", args: []string{"--dest-uri", "mongodb://x", "--schema-registry-url", "https://r", "--schema-registry-token-file", "/run/t", "--schema-registry-ca-file", "/ca.pem"}},
 		{name: "transaction wait", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-wait", "0s"}, wantErr: "transaction-wait 0s: must be positive"},
@@ -47,7 +48,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "transaction size", args: []string{"--dest-uri", "mongodb://x", "--transactions", "--transaction-max-events", "0"}, wantErr: "transaction-max-events 0: must be at least 1"},
 		// Checked by the consumer's Validate on the settings the sink derives.
 		{name: "batch size", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "0"}, wantErr: "batch-size 0: must be at least 1"},
-		{name: "flush interval", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "0s"}, wantErr: "flush-interval 0s: must be positive"},
+		{name: "flush interval", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "-1s"}, wantErr: "flush-interval -1s: must be 0"},
 		{name: "parallelism", args: []string{"--dest-uri", "mongodb://x", "--parallelism", "0"}, wantErr: "parallelism 0: must be at least 1"},
 		{name: "group", args: []string{"--dest-uri", "mongodb://x", "--group", ""}, wantErr: "group is empty"},
 		{name: "malformed dest uri", args: []string{"--dest-uri", "mongodb://h:99999/"}, wantErr: "dest-uri: not a valid MongoDB connection string"},
@@ -55,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "topic regex", args: []string{"--dest-uri", "mongodb://x", "--topic-regex", "a("}, wantErr: "topic-regex \"a(\" is not a valid regular expression"},
 		{name: "zero batch", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "0"}, wantErr: "batch-size 0"},
 		{name: "negative batch", args: []string{"--dest-uri", "mongodb://x", "--batch-size", "-3"}, wantErr: "batch-size -3"},
-		{name: "zero flush", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "0s"}, wantErr: "flush-interval 0s"},
+		{name: "negative flush", args: []string{"--dest-uri", "mongodb://x", "--flush-interval", "-5ms"}, wantErr: "flush-interval -5ms"},
 		{name: "zero parallelism", args: []string{"--dest-uri", "mongodb://x", "--parallelism", "0"}, wantErr: "parallelism 0"},
 		{name: "negative session timeout", args: []string{"--dest-uri", "mongodb://x", "--session-timeout", "-1s"}, wantErr: "session-timeout -1s"},
 		{name: "zero control poll", args: []string{"--dest-uri", "mongodb://x", "--control-poll", "0s"}, wantErr: "control-poll 0s"},
@@ -115,5 +116,13 @@ func TestCounterTotal(t *testing.T) {
 	c.WithLabelValues("delete").Add(4)
 	if got := counterTotal(c); got != 7 {
 		t.Fatalf("got %v, want 7 (the sum over label values)", got)
+	}
+}
+
+// The default flush interval is 0: a partial batch is flushed as soon as its
+// partition has nothing more queued (low lag at moderate rates, issue 21).
+func TestDefaultFlushesWhenQueueRunsEmpty(t *testing.T) {
+	if c := parse(t, "--dest-uri", "mongodb://x"); c.FlushInterval != 0 {
+		t.Fatalf("got flush interval %v, want 0", c.FlushInterval)
 	}
 }

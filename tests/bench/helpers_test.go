@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,9 +122,9 @@ func seed(b *testing.B, env testenv.Env, sz sizes) string {
 var cleanups []func()
 
 var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+	buildMu  sync.Mutex
+	binDir   string
+	binaries = map[string]string{} // package → built binary
 )
 
 func TestMain(m *testing.M) {
@@ -136,24 +138,42 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sourceBinary builds the source connector once (its packages are internal,
-// so it runs as the binary users run).
+// sourceBinary is the source connector the benchmarks run: built once from
+// this tree (its packages are internal, so it runs as the binary users
+// run), or LOGBRIDGE_BENCH_SOURCE_BIN, to compare another build (A/B).
 func sourceBinary(b *testing.B) string {
+	return binary(b, "source-connector", "LOGBRIDGE_BENCH_SOURCE_BIN")
+}
+
+// sinkBinary is the sink connector run as a process (its CPU and memory are
+// then its own): built once, or LOGBRIDGE_BENCH_SINK_BIN.
+func sinkBinary(b *testing.B) string {
+	return binary(b, "sink-connector", "LOGBRIDGE_BENCH_SINK_BIN")
+}
+
+func binary(b *testing.B, name, env string) string {
 	b.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "logbridge-bench-bin")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "source-connector"), "github.com/logbridge/logbridge/source-connector").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
+	if p := os.Getenv(env); p != "" {
+		return p
 	}
-	return filepath.Join(binDir, "source-connector")
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := binaries[name]; ok {
+		return p
+	}
+	if binDir == "" {
+		d, err := os.MkdirTemp("", "logbridge-bench-bin")
+		if err != nil {
+			b.Fatal(err)
+		}
+		binDir = d
+	}
+	out := filepath.Join(binDir, name)
+	if msg, err := exec.Command("go", "build", "-o", out, "github.com/logbridge/logbridge/"+name).CombinedOutput(); err != nil {
+		b.Fatalf("go build %s: %v\n%s", name, err, msg)
+	}
+	binaries[name] = out
+	return out
 }
 
 func connect(b *testing.B, uri string) *mongo.Client {
@@ -175,13 +195,15 @@ func freeAddr(b *testing.B) string {
 	return l.Addr().String()
 }
 
-// proc is a running source connector.
+// proc is a running connector process.
 type proc struct {
 	cmd     *exec.Cmd
 	mu      sync.Mutex
 	out     bytes.Buffer
 	started time.Time
 	done    chan struct{}
+	pprof   string // its --pprof-addr, when LOGBRIDGE_BENCH_PROFILE is set
+	http    string // its --http-addr (/metrics)
 }
 
 func (p *proc) Write(b []byte) (int, error) {
@@ -192,14 +214,20 @@ func (p *proc) Write(b []byte) (int, error) {
 
 func (p *proc) output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
 
-func startSource(b *testing.B, env testenv.Env, prefix string, args ...string) *proc {
+// profileDir (LOGBRIDGE_BENCH_PROFILE) is where the lag and catch-up
+// benchmarks write CPU profiles of both connectors over their measured
+// window (go tool pprof <dir>/<benchmark>-source.pprof).
+var profileDir = os.Getenv("LOGBRIDGE_BENCH_PROFILE")
+
+func startProc(b *testing.B, bin string, args []string) *proc {
 	b.Helper()
-	p := &proc{done: make(chan struct{})}
-	all := append([]string{"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
-		"--topic-prefix", prefix, "--http-addr", freeAddr(b)}, args...)
-	// LOGBRIDGE_BENCH_SOURCE_ARGS: extra source flags, for tuning experiments.
-	all = append(all, strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SOURCE_ARGS"))...)
-	p.cmd = exec.Command(sourceBinary(b), all...)
+	p := &proc{done: make(chan struct{}), http: freeAddr(b)}
+	args = append([]string{"--http-addr", p.http}, args...)
+	if profileDir != "" {
+		p.pprof = freeAddr(b)
+		args = append(args, "--pprof-addr", p.pprof)
+	}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
@@ -208,6 +236,138 @@ func startSource(b *testing.B, env testenv.Env, prefix string, args ...string) *
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	b.Cleanup(func() { p.stop() })
 	return p
+}
+
+func startSource(b *testing.B, env testenv.Env, prefix string, args ...string) *proc {
+	b.Helper()
+	all := append([]string{"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
+		"--topic-prefix", prefix}, args...)
+	// LOGBRIDGE_BENCH_SOURCE_ARGS: extra source flags, for tuning experiments.
+	all = append(all, strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SOURCE_ARGS"))...)
+	return startProc(b, sourceBinary(b), all)
+}
+
+// startSinkProc runs the sink connector as a process in the consumer group
+// <prefix>-sink (the lag and catch-up benchmarks: its CPU and peak memory
+// are then read from /proc). LOGBRIDGE_BENCH_SINK_ARGS applies as for
+// startSink, each name=value as --name value.
+func startSinkProc(b *testing.B, env testenv.Env, prefix string, par int, args ...string) *proc {
+	b.Helper()
+	all := append([]string{"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(env.KafkaBrokers, ","),
+		"--topic-prefix", prefix, "--group", prefix + "-sink",
+		"--parallelism", strconv.Itoa(par), "--log-level", "warn"}, args...)
+	for _, kv := range strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SINK_ARGS")) {
+		k, v, _ := strings.Cut(kv, "=")
+		all = append(all, "--"+k, v)
+	}
+	return startProc(b, sinkBinary(b), all)
+}
+
+// exited reports the process's exit with its output, once it has exited.
+func (p *proc) exited() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("exited (%v):\n%s", p.cmd.ProcessState, tail(p.output(), 4000))
+	default:
+		return nil
+	}
+}
+
+// usage is the CPU time (user + system) the process used so far and its
+// peak resident memory, from /proc.
+func (p *proc) usage() (cpu time.Duration, peakRSS int64) {
+	pid := strconv.Itoa(p.cmd.Process.Pid)
+	cpu, _ = procCPU(pid)
+	return cpu, procPeakRSS(pid)
+}
+
+// procPeakRSS is VmHWM of /proc/<pid>/status in bytes (0 when unknown).
+func procPeakRSS(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// metrics reads the process's Prometheus metrics: each metric name (with
+// its _sum/_count suffix for histograms) → the sum over its label sets. Nil
+// when they cannot be read.
+func (p *proc) metrics() map[string]float64 {
+	resp, err := http.Get("http://" + p.http + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(line, '{'); i >= 0 && i < len(name) {
+			name = line[:i]
+			_, rest, ok = strings.Cut(line[strings.LastIndexByte(line, '}'):], " ")
+		}
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+			out[name] += v
+		}
+	}
+	return out
+}
+
+// delta is after − before of one metric.
+func delta(before, after map[string]float64, name string) float64 { return after[name] - before[name] }
+
+// profile fetches a CPU profile of d from each process (with
+// LOGBRIDGE_BENCH_PROFILE) into <dir>/<name>-<key>.pprof, in the
+// background; wait for it with the returned func.
+func profile(b *testing.B, name string, d time.Duration, procs map[string]*proc) (wait func()) {
+	if profileDir == "" {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for key, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprof, int(d.Seconds()))
+			resp, err := http.Get(url)
+			if err != nil {
+				b.Logf("profile of %s: %v", key, err)
+				return
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Logf("profile of %s: %v %s", key, err, resp.Status)
+				return
+			}
+			out := filepath.Join(profileDir, name+"-"+key+".pprof")
+			if err := os.WriteFile(out, body, 0o644); err != nil {
+				b.Logf("profile of %s: %v", key, err)
+				return
+			}
+			fmt.Printf("profile: %s\n", out)
+		}()
+	}
+	return wg.Wait
 }
 
 func (p *proc) stop() {

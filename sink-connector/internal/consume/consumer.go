@@ -31,11 +31,14 @@ const (
 
 // Config is how the consumer reads the log.
 type Config struct {
-	Group          string
-	TopicRegex     string   // topics to consume (Go regexp, anchored by the caller)
-	ExcludeRegex   []string // topics never to consume even when TopicRegex matches
-	StartFrom      string   // "earliest" or "latest": where a partition without a committed offset starts
-	BatchSize      int      // events per partition before a flush
+	Group        string
+	TopicRegex   string   // topics to consume (Go regexp, anchored by the caller)
+	ExcludeRegex []string // topics never to consume even when TopicRegex matches
+	StartFrom    string   // "earliest" or "latest": where a partition without a committed offset starts
+	BatchSize    int      // events per partition before a flush
+	// FlushInterval is how long a partial batch may wait for more events
+	// once its partition's queue is empty; 0 flushes it at once (see
+	// worker.run).
 	FlushInterval  time.Duration
 	Parallelism    int // concurrent destination flushes
 	QueueLimit     int // queued records per partition before its fetches pause
@@ -74,8 +77,8 @@ func (c Config) Validate() error {
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("batch-size %d: must be at least 1", c.BatchSize))
 	}
-	if c.FlushInterval <= 0 {
-		errs = append(errs, fmt.Errorf("flush-interval %v: must be positive", c.FlushInterval))
+	if c.FlushInterval < 0 {
+		errs = append(errs, fmt.Errorf("flush-interval %v: must be 0 (flush as soon as the partition has nothing more queued) or positive", c.FlushInterval))
 	}
 	if c.Parallelism < 1 {
 		errs = append(errs, fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism))
@@ -167,7 +170,8 @@ type Consumer struct {
 	sessStop context.CancelFunc
 	paused   map[tp]bool
 	progress map[tp]*partProgress
-	txns     *txnCoord // this session's transactions (nil without Config.Transactions)
+	txns     *txnCoord              // this session's transactions (nil without Config.Transactions)
+	groups   map[string]*flushGroup // per topic (group.go)
 }
 
 // New returns a consumer; Run starts it.
@@ -185,7 +189,7 @@ func New(cfg Config, deps Deps) (*Consumer, error) {
 		cfg.CommitInterval = time.Second
 	}
 	c := &Consumer{cfg: cfg, deps: deps, log: deps.Log, m: deps.Metrics, sem: make(chan struct{}, cfg.Parallelism),
-		workers: map[tp]*worker{}, barriers: map[string]*barrier{}, paused: map[tp]bool{}, progress: map[tp]*partProgress{}}
+		workers: map[tp]*worker{}, barriers: map[string]*barrier{}, paused: map[tp]bool{}, progress: map[tp]*partProgress{}, groups: map[string]*flushGroup{}}
 	return c, nil
 }
 

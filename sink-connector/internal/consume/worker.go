@@ -67,6 +67,11 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			var tc <-chan time.Time
 			if w.batch.Len() > 0 {
+				// Nothing more is queued: flush now (FlushInterval 0, the
+				// default) rather than wait for a batch to fill. Under load
+				// batches still grow: records queue while a flush is in
+				// flight. A fixed 50 ms wait was most of the lag at a
+				// moderate steady rate (docs/benchmarks.md, issue 21).
 				d := time.Until(w.firstAdded.Add(w.c.cfg.FlushInterval))
 				if d <= 0 {
 					if err := w.flush(ctx); err != nil {
@@ -227,13 +232,7 @@ func (w *worker) flush(ctx context.Context) error {
 		w.ackNext()
 		return nil
 	}
-	select {
-	case w.c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	res, err := w.c.deps.Writer.Flush(w.c.runCtx, w.batch)
-	<-w.c.sem
+	res, err := w.c.write(ctx, w.key, w.batch)
 	if err != nil {
 		return fmt.Errorf("applying %d events of %s partition %d to the destination: %w", w.batch.Len(), w.key.topic, w.key.partition, err)
 	}

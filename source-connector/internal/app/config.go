@@ -55,6 +55,8 @@ type Config struct {
 	HeartbeatDataTopics bool
 	// ConfluentKeys frames keys and registers <topic>-key (schema.SerdeConfig.ConfluentKeys).
 	ConfluentKeys bool
+	// StreamBatchWait is capture.Config.BatchWait (--stream-batch-wait).
+	StreamBatchWait time.Duration
 	// Encoding of record values; SchemaRegistry for confluent.
 	Encoding       string
 	SchemaRegistry schema.RegistryConfig
@@ -111,12 +113,18 @@ func DefaultConfig() Config {
 		FullDocument:             capture.ModeOff,
 		FullDocumentBeforeChange: capture.ModeOff,
 		HeartbeatInterval:        10 * time.Second,
-		Encoding:                 string(schema.EncodingSingleObject),
-		SyncEpoch:                1,
-		Compression:              "snappy",
-		BatchMaxRecords:          publish.DefaultMaxRecords,
-		BatchMaxBytes:            publish.DefaultMaxBytes,
-		ProgressInterval:         10 * time.Second,
+		// 5 ms: at 500 events/s the lag was p50 6–7 ms and p99 16–28 ms
+		// with the same source CPU per event as before issue 21's
+		// changes; without the wait p50 was 5–11 ms but p99 54–180 ms at
+		// twice the CPU per event at both connectors (three A/B rounds,
+		// docs/benchmarks.md).
+		StreamBatchWait:  5 * time.Millisecond,
+		Encoding:         string(schema.EncodingSingleObject),
+		SyncEpoch:        1,
+		Compression:      "snappy",
+		BatchMaxRecords:  publish.DefaultMaxRecords,
+		BatchMaxBytes:    publish.DefaultMaxBytes,
+		ProgressInterval: 10 * time.Second,
 	}
 }
 
@@ -151,6 +159,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"pre-image of update/replace/delete events: off, whenAvailable or required (needs changeStreamPreAndPostImages)")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval,
 		"when the change stream is quiet this long, checkpoint its resume point so it keeps moving")
+	fs.DurationVar(&c.StreamBatchWait, "stream-batch-wait", c.StreamBatchWait,
+		"once the change stream is caught up, wait this long after a small getMore batch before the next getMore, so that events\n"+
+			"written meanwhile share one getMore and one Kafka transaction: less CPU per event at moderate rates, for up to this much\n"+
+			"more lag; 0 asks again at once. A stream that is behind never waits")
 	fs.StringVar(&c.Encoding, "encoding", c.Encoding,
 		"record encoding: avro-single-object (Avro with schema fingerprint), confluent (needs --schema-registry-url), json (canonical Extended JSON),\n"+
 			"connect-json (Kafka Connect JsonConverter schema+payload) or debezium (Debezium MongoDB change events; for other consumers only: lossy, the sink refuses it)")
@@ -225,6 +237,9 @@ func (c *Config) Validate() error {
 	case capture.ModeOff, capture.ModeWhenAvailable, capture.ModeRequired:
 	default:
 		errs = append(errs, fmt.Errorf("full-document-before-change %q: use off, whenAvailable or required", c.FullDocumentBeforeChange))
+	}
+	if c.StreamBatchWait < 0 || c.StreamBatchWait > time.Second {
+		errs = append(errs, fmt.Errorf("stream-batch-wait %s: use 0 (no wait) up to 1s", c.StreamBatchWait))
 	}
 	if c.HeartbeatInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("heartbeat-interval %s: use at least 100ms", c.HeartbeatInterval))

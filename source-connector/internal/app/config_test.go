@@ -5,6 +5,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logbridge/logbridge/pkg/config"
 )
@@ -66,6 +67,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative snapshot batch", mutate: func(c *Config) { c.SnapshotBatchSize = -1 }, want: "snapshot-batch-size"},
 		{name: "zero range docs", mutate: func(c *Config) { c.SnapshotRangeDocs = 0 }, want: "snapshot-range-docs"},
 		{name: "negative heartbeat", mutate: func(c *Config) { c.HeartbeatInterval = -1 }, want: "heartbeat"},
+		{name: "negative stream batch wait", mutate: func(c *Config) { c.StreamBatchWait = -1 }, want: "stream-batch-wait"},
+		{name: "stream batch wait over a second", mutate: func(c *Config) { c.StreamBatchWait = 2 * time.Second }, want: "stream-batch-wait"},
 		{name: "negative epoch", mutate: func(c *Config) { c.SyncEpoch = -1 }, want: "sync-epoch"},
 		{name: "zero batch records", mutate: func(c *Config) { c.BatchMaxRecords = 0 }, want: "batch-max-records"},
 		{name: "tiny batch bytes", mutate: func(c *Config) { c.BatchMaxBytes = 1023 }, want: "batch-max-bytes"},

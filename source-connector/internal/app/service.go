@@ -421,6 +421,7 @@ func (s *Service) stream(ctx context.Context, cl *mongo.Client, topo mongox.Topo
 		ShowExpandedEvents:       topo.MaxWireVersion >= wireShowExpandedEvents,
 		SplitLargeEvents:         topo.MaxWireVersion >= wireSplitLargeEvent,
 		Heartbeat:                s.cfg.HeartbeatInterval,
+		BatchWait:                s.cfg.StreamBatchWait,
 		Epoch:                    epoch,
 		Source:                   source,
 		Logger:                   s.log,

@@ -92,35 +92,36 @@ type Mapper struct {
 	Txn    TxnTracker
 }
 
-// changeEvent holds the fields of a change event the mapper reads.
+// changeEvent holds the fields of a change event the mapper reads
+// (decode.go fills it).
 type changeEvent struct {
-	ID            bson.Raw       `bson:"_id"`
-	OperationType string         `bson:"operationType"`
-	ClusterTime   bson.Timestamp `bson:"clusterTime"`
-	WallTime      *bson.DateTime `bson:"wallTime"`
-	NS            *struct {
-		DB   string `bson:"db"`
-		Coll string `bson:"coll"`
-	} `bson:"ns"`
-	To *struct {
-		DB   string `bson:"db"`
-		Coll string `bson:"coll"`
-	} `bson:"to"`
-	DocumentKey              bson.Raw      `bson:"documentKey"`
-	FullDocument             bson.RawValue `bson:"fullDocument"`
-	FullDocumentBeforeChange bson.RawValue `bson:"fullDocumentBeforeChange"`
-	UpdateDescription        *struct {
-		UpdatedFields   bson.Raw `bson:"updatedFields"`
-		RemovedFields   []string `bson:"removedFields"`
-		TruncatedArrays []struct {
-			Field   string `bson:"field"`
-			NewSize int32  `bson:"newSize"`
-		} `bson:"truncatedArrays"`
-	} `bson:"updateDescription"`
-	OperationDescription bson.Raw      `bson:"operationDescription"`
-	NSType               string        `bson:"nsType"`
-	LSID                 bson.Raw      `bson:"lsid"`
-	TxnNumber            bson.RawValue `bson:"txnNumber"`
+	ID                       bson.Raw // _id: the resume token
+	OperationType            string
+	ClusterTime              bson.Timestamp
+	WallTime                 *bson.DateTime
+	NS                       *nsField
+	To                       *nsField
+	DocumentKey              bson.Raw
+	FullDocument             bson.RawValue
+	FullDocumentBeforeChange bson.RawValue
+	UpdateDescription        *updateDesc
+	OperationDescription     bson.Raw
+	NSType                   string
+	LSID                     bson.Raw
+	TxnNumber                bson.RawValue
+}
+
+type nsField struct{ DB, Coll string }
+
+type updateDesc struct {
+	UpdatedFields   bson.Raw
+	RemovedFields   []string
+	TruncatedArrays []truncatedArray
+}
+
+type truncatedArray struct {
+	Field   string
+	NewSize int32
 }
 
 // emptyDoc is the BSON document {} (read only).
@@ -129,7 +130,7 @@ var emptyDoc = bson.Raw{5, 0, 0, 0, 0}
 // Map maps one complete (reassembled) change event.
 func (m *Mapper) Map(raw bson.Raw) (*Mapped, error) {
 	var ce changeEvent
-	if err := bson.Unmarshal(raw, &ce); err != nil {
+	if err := ce.decode(raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
 	if len(ce.ID) == 0 {

@@ -50,6 +50,15 @@ type Config struct {
 	// checkpointed without an event (default 10s).
 	Heartbeat time.Duration
 	BatchSize int32
+	// BatchWait is how long the reader waits, once it is caught up, after
+	// a getMore that returned a small batch (fewer than smallBatch events)
+	// before it asks for the next one, so that the events written
+	// meanwhile come in one getMore and go into one Kafka transaction.
+	// 0 asks again at once, but at a moderate rate every event then costs
+	// a getMore and nearly a transaction of its own, at both connectors
+	// (docs/benchmarks.md, issue 21; the source-connector's default is
+	// 5ms). A stream that is behind gets full batches and never waits.
+	BatchWait time.Duration
 	// MaxAwait bounds one getMore on a quiet stream (default 1s).
 	MaxAwait time.Duration
 	Epoch    int64
@@ -215,14 +224,22 @@ func (h *txnHold) take(last bool) checkpoint.Item {
 	return it
 }
 
+// smallBatch is the getMore batch size below which the stream counts as
+// caught up (see Config.BatchWait).
+const smallBatch = 100
+
 // follow reads cs until it has to be reopened (nil) or fails. It owns cs.
 func (r *reader) follow(ctx context.Context, cs *mongo.ChangeStream) error {
 	defer func() { _ = cs.Close(context.WithoutCancel(ctx)) }()
 	var reasm Reassembler // per cursor: a reopened stream resumes before a split event
+	batchLen := 0         // events of the cursor batch being read; 0 between batches
 	for {
 		var reopen bool
 		var err error
 		if cs.TryNext(ctx) {
+			if batchLen == 0 {
+				batchLen = cs.RemainingBatchLength() + 1
+			}
 			reopen, err = r.event(ctx, cs, &reasm)
 		} else {
 			reopen, err = r.noEvent(ctx, cs, &reasm)
@@ -232,6 +249,21 @@ func (r *reader) follow(ctx context.Context, cs *mongo.ChangeStream) error {
 		}
 		if err := r.heartbeat(ctx, &reasm); err != nil {
 			return err
+		}
+		if batchLen > 0 && cs.RemainingBatchLength() == 0 {
+			// The batch is read: wait before the next getMore when it was
+			// small (caught up), letting events gather on the server.
+			small := batchLen < smallBatch
+			batchLen = 0
+			if w := r.s.cfg.BatchWait; w > 0 && small && !reasm.Pending() {
+				t := time.NewTimer(w)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				}
+			}
 		}
 	}
 }

@@ -54,15 +54,52 @@ func (p *Publisher) Run(ctx context.Context, in <-chan checkpoint.Item, lim Limi
 		defer close(batches)
 		cur := newBatch()
 		open := false // inside a unit of items (Item.More): never cut the batch there
+		// add folds one received item into cur; it reports false when in
+		// was closed (then cur, if it holds anything, is handed over).
+		add := func(it checkpoint.Item, ok bool) (bool, error) {
+			if !ok {
+				if cur.Items > 0 {
+					select {
+					case batches <- cur:
+					case <-ctx.Done():
+						return false, ctx.Err()
+					}
+				}
+				return false, nil
+			}
+			before := len(cur.Records)
+			if err := p.Add(ctx, cur, it); err != nil {
+				return false, err
+			}
+			open = it.More
+			p.cfg.Metrics.BufferedRecords.Add(float64(len(cur.Records) - before))
+			return true, nil
+		}
 		for {
 			full := len(cur.Records) >= lim.MaxRecords || cur.Bytes >= lim.MaxBytes
-			var out chan<- *Batch
-			if (!cur.Empty() || cur.Items > 0) && !open {
-				out = batches
-			}
 			recv := in
 			if full && !open {
 				recv = nil
+			}
+			if recv != nil {
+				// Fold in what is already waiting before offering the
+				// batch: a select between a free committer and a waiting
+				// item picks either at random, so half the time a batch
+				// went out with one item while the rest of the change
+				// stream's batch queued behind it, for one more
+				// transaction.
+				select {
+				case it, ok := <-recv:
+					if more, err := add(it, ok); !more || err != nil {
+						return err
+					}
+					continue
+				default:
+				}
+			}
+			var out chan<- *Batch
+			if (!cur.Empty() || cur.Items > 0) && !open {
+				out = batches
 			}
 			select {
 			case <-ctx.Done():
@@ -70,22 +107,9 @@ func (p *Publisher) Run(ctx context.Context, in <-chan checkpoint.Item, lim Limi
 			case out <- cur:
 				cur = newBatch()
 			case it, ok := <-recv:
-				if !ok {
-					if cur.Items > 0 {
-						select {
-						case batches <- cur:
-						case <-ctx.Done():
-							return ctx.Err()
-						}
-					}
-					return nil
-				}
-				before := len(cur.Records)
-				if err := p.Add(ctx, cur, it); err != nil {
+				if more, err := add(it, ok); !more || err != nil {
 					return err
 				}
-				open = it.More
-				p.cfg.Metrics.BufferedRecords.Add(float64(len(cur.Records) - before))
 			}
 		}
 	})

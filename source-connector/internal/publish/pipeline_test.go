@@ -59,3 +59,29 @@ func TestRunKeepsUnitsInOneTransaction(t *testing.T) {
 		t.Fatalf("committed %d records, want %d (%v)", total, n, batches)
 	}
 }
+
+// Items already waiting when the committer is free go into one transaction:
+// the batcher folds in what is queued before it hands a batch over, so a
+// change stream batch read at once costs one Kafka transaction, not one per
+// event (issue 21).
+func TestRunFoldsQueuedItemsIntoOneTransaction(t *testing.T) {
+	brokers := fakeKafka(t)
+	p, _ := openPub(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ns := schema.Namespace{DB: "d", Coll: "q"}
+	const n = 20
+	in := make(chan checkpoint.Item, n)
+	for i := range n {
+		k := docKey(i)
+		in <- checkpoint.Item{Event: &schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: k, FullDocument: k}}
+	}
+	close(in)
+	var sizes []int
+	if err := p.Run(ctx, in, Limits{}, func(b *Batch) { sizes = append(sizes, len(b.Records)) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 1 || sizes[0] != n {
+		t.Fatalf("got transactions of %v records, want one of %d", sizes, n)
+	}
+}

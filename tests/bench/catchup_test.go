@@ -1,0 +1,237 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/logbridge/logbridge/tests/testenv"
+)
+
+// BenchmarkCatchUp (issue 21, item 3): the change stream catching up on a
+// backlog, source → Kafka → destination, next to the snapshot of the same
+// documents.
+//
+// The pipeline first copies empty collections and streams; then the source
+// connector stops and LOGBRIDGE_CATCHUP_EVENTS (default 100,000) change
+// events are written into LOGBRIDGE_BENCH_COLLS collections: 60% inserts
+// (unordered insertMany of 1000), then 25% updates ($set on existing
+// documents, one updateMany per collection: one event per document), then
+// 15% deletes (one deleteMany per collection). The source connector starts
+// again (the sink ran all along) and the catch-up time runs from its
+// "change stream open" to the moment the destination holds the final state
+// (every collection's count, and every updated document's new field). Then
+// the final documents are copied by a snapshot into a new topic prefix and a
+// new sink (started once the snapshot is planned), timed from "snapshot
+// starting" to the same final state.
+//
+// It reports events/s against snapshot docs/s, the source connector's CPU
+// per event (its whole process, start-up included) against its CPU per
+// copied document, the sink's the same way, and each process's peak RSS.
+func BenchmarkCatchUp(b *testing.B) {
+	env := testenv.New(b)
+	sz := benchSizes()
+	events := envInt("LOGBRIDGE_CATCHUP_EVENTS", 100_000)
+	src := connect(b, env.SourceURI)
+	dst := connect(b, env.DestURI)
+	sourceBinary(b)
+	sinkBinary(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		db := fmt.Sprintf("logbridge_catchup_%d_%d", time.Now().Unix(), it)
+		b.Cleanup(func() {
+			_ = src.Database(db).Drop(context.Background())
+			_ = dst.Database(db).Drop(context.Background())
+		})
+		w := newBacklog(sz, events)
+		// One document per collection (_id -1), which the first snapshot copies.
+		for c := 0; c < sz.colls; c++ {
+			if _, err := src.Database(db).Collection(collName(c)).InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+
+		// 1. The pipeline, streaming an empty database.
+		prefix := testenv.TopicPrefix(b)
+		p := startSnapshotSource(b, env, prefix, db, sz)
+		p.waitLog(b, "phase=streaming", 5*time.Minute)
+		sk := startSinkProc(b, env, prefix, sz.par)
+		waitFor(b, "the first snapshot on the destination", sk, func() bool {
+			return countDocs(ctx, dst, db, sz) >= int64(sz.colls)
+		})
+		p.stop()
+
+		// 2. The backlog, written while the source connector is stopped.
+		t0 := time.Now()
+		w.write(b, src.Database(db))
+		b.Logf("wrote %d events (%d inserts, %d updates, %d deletes) in %s", w.events(), w.inserts, w.updates, w.deletes, time.Since(t0).Round(time.Millisecond))
+
+		// 3. Catch up.
+		sinkCPU0, _ := sk.usage()
+		p = startSource(b, env, prefix, "--include", db+".*", "--partitions", "4", "--log-level", "info")
+		profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
+		_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
+		doneAt := w.waitFinal(b, dst.Database(db), sk)
+		if err := p.exited(); err != nil {
+			b.Fatalf("the source connector stopped during the catch-up: %v", err)
+		}
+		srcCPU, srcRSS := p.usage()
+		sinkCPU1, sinkRSS := sk.usage()
+		profiled()
+		traceLog(p)
+		p.stop()
+		sk.stop()
+		catchUp := doneAt.Sub(openAt)
+		nev := w.events()
+		evRate := float64(nev) / catchUp.Seconds()
+		srcEvUS := float64(srcCPU.Microseconds()) / float64(nev)
+		sinkEvUS := float64((sinkCPU1 - sinkCPU0).Microseconds()) / float64(nev)
+
+		// 4. The snapshot of the same (final) documents.
+		_ = dst.Database(db).Drop(ctx)
+		prefix2 := testenv.TopicPrefix(b) + "s"
+		// As in BenchmarkEndToEndVsDirectCopy: the sink starts once the
+		// topics exist (a sink started before them finds them only at
+		// its next metadata refresh, up to 5 s later: time to first
+		// document, not throughput), the time runs from "snapshot
+		// starting".
+		p2 := startSnapshotSource(b, env, prefix2, db, sz)
+		p2.waitLog(b, "snapshot planned", 5*time.Minute)
+		sk2 := startSinkProc(b, env, prefix2, sz.par)
+		_, snapAt := p2.waitLog(b, "snapshot starting", 5*time.Minute)
+		snapDone := w.waitFinal(b, dst.Database(db), sk2)
+		snapSrcCPU, snapSrcRSS := p2.usage()
+		snapSinkCPU, snapSinkRSS := sk2.usage()
+		p2.stop()
+		sk2.stop()
+		deleteTopics(env, prefix, prefix2)
+		snap := snapDone.Sub(snapAt)
+		docs := w.finalDocs()
+		docRate := float64(docs) / snap.Seconds()
+		srcDocUS := float64(snapSrcCPU.Microseconds()) / float64(docs)
+		sinkDocUS := float64(snapSinkCPU.Microseconds()) / float64(docs)
+
+		b.ReportMetric(evRate, "catchup_events/s")
+		b.ReportMetric(docRate, "snapshot_docs/s")
+		b.ReportMetric(100*evRate/docRate, "catchup/snapshot_%")
+		b.ReportMetric(srcEvUS, "source_cpu_us/event")
+		b.ReportMetric(srcDocUS, "source_cpu_us/doc")
+		b.ReportMetric(sinkEvUS, "sink_cpu_us/event")
+		b.ReportMetric(sinkDocUS, "sink_cpu_us/doc")
+		b.ReportMetric(float64(max(srcRSS, snapSrcRSS))/(1<<20), "source_peak_rss_MiB")
+		b.ReportMetric(float64(max(sinkRSS, snapSinkRSS))/(1<<20), "sink_peak_rss_MiB")
+		fmt.Printf("SUMMARY catch-up: %d events (%d inserts, %d updates, %d deletes) in %d collections, parallelism %d | catch-up %s: %.0f events/s | snapshot of the %d final documents %s: %.0f docs/s | ratio %.0f%% (goal ≥ 90%%) | source CPU %.1f µs/event vs %.1f µs/doc (%.1f×, goal ≤ 2×) | sink CPU %.1f µs/event vs %.1f µs/doc | peak RSS source %.0f / %.0f MiB, sink %.0f / %.0f MiB (catch-up / snapshot)\n",
+			nev, w.inserts, w.updates, w.deletes, sz.colls, sz.par, catchUp.Round(time.Millisecond), evRate, docs, snap.Round(time.Millisecond), docRate,
+			100*evRate/docRate, srcEvUS, srcDocUS, srcEvUS/srcDocUS, sinkEvUS, sinkDocUS,
+			float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20))
+	}
+}
+
+// backlog is the catch-up benchmark's workload, per collection: documents
+// [0, inserts) inserted, [0, updates) updated with {v: 1}, [inserts-deletes,
+// inserts) deleted; the document -1 was there before.
+type backlog struct {
+	sz                        sizes
+	inserts, updates, deletes int // per collection
+}
+
+func newBacklog(sz sizes, events int) *backlog {
+	per := max(events/sz.colls, 20)
+	return &backlog{sz: sz, inserts: per * 60 / 100, updates: per * 25 / 100, deletes: per * 15 / 100}
+}
+
+func (w *backlog) events() int64 {
+	return int64(w.sz.colls * (w.inserts + w.updates + w.deletes))
+}
+
+func (w *backlog) finalDocs() int64 { return int64(w.sz.colls * (w.inserts - w.deletes + 1)) }
+
+// write runs the workload, one writer per collection.
+func (w *backlog) write(b *testing.B, db *mongo.Database) {
+	b.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, w.sz.colls)
+	for c := 0; c < w.sz.colls; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			coll := db.Collection(collName(c))
+			for lo := 0; lo < w.inserts; lo += 1000 {
+				docs := make([]any, 0, 1000)
+				for i := lo; i < min(lo+1000, w.inserts); i++ {
+					docs = append(docs, benchDoc(i))
+				}
+				if _, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+					errs <- fmt.Errorf("inserting into %s: %w", collName(c), err)
+					return
+				}
+			}
+			if _, err := coll.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: int64(0)}, {Key: "$lt", Value: int64(w.updates)}}}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: int32(1)}}}}); err != nil {
+				errs <- fmt.Errorf("updating %s: %w", collName(c), err)
+				return
+			}
+			if _, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: int64(w.inserts - w.deletes)}}}}); err != nil {
+				errs <- fmt.Errorf("deleting from %s: %w", collName(c), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// waitFinal polls (every 20 ms) until db holds the workload's final state
+// and returns when it first did: every collection's estimated count, then
+// (checked only once the counts match, as it scans) every updated
+// document's new field.
+func (w *backlog) waitFinal(b *testing.B, db *mongo.Database, sink *proc) time.Time {
+	b.Helper()
+	ctx := context.Background()
+	want := int64(w.inserts - w.deletes + 1)
+	var done time.Time
+	waitFor(b, "the final state on the destination", sink, func() bool {
+		at := time.Now()
+		for c := 0; c < w.sz.colls; c++ {
+			if n, err := db.Collection(collName(c)).EstimatedDocumentCount(ctx); err != nil || n != want {
+				return false
+			}
+		}
+		for c := 0; c < w.sz.colls; c++ {
+			n, err := db.Collection(collName(c)).CountDocuments(ctx, bson.D{{Key: "v", Value: int32(1)}})
+			if err != nil || n != int64(w.updates) {
+				return false
+			}
+		}
+		done = at
+		return true
+	})
+	return done
+}
+
+// waitFor polls cond every 20 ms for up to 30 minutes; it fails when the
+// sink process exits.
+func waitFor(b *testing.B, what string, sink *proc, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Minute)
+	for !cond() {
+		if err := sink.exited(); err != nil {
+			b.Fatalf("waiting for %s: the sink %v", what, err)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s:\n%s", what, tail(strings.TrimSpace(sink.output()), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
