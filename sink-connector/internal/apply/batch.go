@@ -215,30 +215,3 @@ func (b *Batch) noops() []schema.Op {
 	}
 	return out
 }
-
-// Merge returns one batch with the pending writes of bs, each batch's after
-// the previous one's; bs are left as they are (the result shares their
-// writes: use it before they are reset). The batches of one topic's
-// partitions hold disjoint keys (a key hashes to one partition), so the
-// merged batch applies each key's writes in its own order, one round per
-// generation: one bulk write for several partitions' small batches.
-func Merge(m NSMap, bs ...*Batch) *Batch {
-	out := NewBatch(m)
-	for _, b := range bs {
-		for _, ko := range b.order {
-			if len(ko.ops) == 0 {
-				continue
-			}
-			k := ko.ops[0].ns.String() + "\x00" + string(ko.ops[0].key)
-			if mine := out.keys[k]; mine != nil {
-				mine.ops = append(mine.ops[:len(mine.ops):len(mine.ops)], ko.ops...) // a copy: ko stays b's
-				continue
-			}
-			mo := &keyOps{ops: ko.ops}
-			out.keys[k] = mo
-			out.order = append(out.order, mo)
-		}
-		out.events += b.events
-	}
-	return out
-}

@@ -170,8 +170,7 @@ type Consumer struct {
 	sessStop context.CancelFunc
 	paused   map[tp]bool
 	progress map[tp]*partProgress
-	txns     *txnCoord              // this session's transactions (nil without Config.Transactions)
-	groups   map[string]*flushGroup // per topic (group.go)
+	txns     *txnCoord // this session's transactions (nil without Config.Transactions)
 }
 
 // New returns a consumer; Run starts it.
@@ -189,7 +188,7 @@ func New(cfg Config, deps Deps) (*Consumer, error) {
 		cfg.CommitInterval = time.Second
 	}
 	c := &Consumer{cfg: cfg, deps: deps, log: deps.Log, m: deps.Metrics, sem: make(chan struct{}, cfg.Parallelism),
-		workers: map[tp]*worker{}, barriers: map[string]*barrier{}, paused: map[tp]bool{}, progress: map[tp]*partProgress{}, groups: map[string]*flushGroup{}}
+		workers: map[tp]*worker{}, barriers: map[string]*barrier{}, paused: map[tp]bool{}, progress: map[tp]*partProgress{}}
 	return c, nil
 }
 

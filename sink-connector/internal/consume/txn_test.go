@@ -40,7 +40,6 @@ type fakeDest struct {
 	calls  []flushCall
 	txnErr error
 	reject map[int64]bool // offsets whose writes the destination rejects (set before pushing)
-	gate   chan struct{}  // when set (before pushing), Flush waits for it after recording the call
 }
 
 func (f *fakeDest) record(txn bool, b *apply.Batch) {
@@ -66,9 +65,6 @@ func (f *fakeDest) ackedNow() map[tp]int64 {
 
 func (f *fakeDest) Flush(_ context.Context, b *apply.Batch) (apply.Result, error) {
 	f.record(false, b)
-	if f.gate != nil {
-		<-f.gate
-	}
 	var res apply.Result
 	for _, r := range b.Refs() {
 		if f.reject[r.Offset] {

@@ -232,7 +232,13 @@ func (w *worker) flush(ctx context.Context) error {
 		w.ackNext()
 		return nil
 	}
-	res, err := w.c.write(ctx, w.key, w.batch)
+	select {
+	case w.c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	res, err := w.c.deps.Writer.Flush(w.c.runCtx, w.batch)
+	<-w.c.sem
 	if err != nil {
 		return fmt.Errorf("applying %d events of %s partition %d to the destination: %w", w.batch.Len(), w.key.topic, w.key.partition, err)
 	}

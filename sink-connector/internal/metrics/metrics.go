@@ -5,7 +5,6 @@
 //	logbridge_sink_records_applied_total{op}         events whose effect the destination acknowledged (coalesced events count each)
 //	logbridge_sink_bulk_write_seconds{kind}          latency of one destination bulk write (kind: data, ddl)
 //	logbridge_sink_bulk_write_documents              writes per bulk write
-//	logbridge_sink_grouped_flush_partitions          partitions whose small batches went in one combined bulk write (only combined ones)
 //	logbridge_sink_apply_lag_seconds{topic}          now − source cluster time of the last applied event
 //	logbridge_sink_consumer_lag_records{topic,partition}  last stable offset − committed-able offset (computed at scrape time)
 //	logbridge_sink_retries_total{what}               retried transient failures (mongo, kafka)
@@ -48,7 +47,6 @@ type Metrics struct {
 	Applied        *prometheus.CounterVec
 	BulkSeconds    *prometheus.HistogramVec
 	BulkDocs       prometheus.Histogram
-	GroupedFlushes prometheus.Histogram
 	ApplyLag       *prometheus.GaugeVec
 	ConsumerLag    *prometheus.GaugeVec
 	Retries        *prometheus.CounterVec
@@ -107,8 +105,6 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Latency of one destination bulk write or DDL command.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"kind"}),
 		BulkDocs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "bulk_write_documents",
 			Help: "Writes per destination bulk write.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
-		GroupedFlushes: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "grouped_flush_partitions",
-			Help: "Partitions whose small batches were applied in one combined bulk write (combined writes only).", Buckets: prometheus.LinearBuckets(2, 1, 15)}),
 		ApplyLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "apply_lag_seconds",
 			Help: "Now minus the source cluster time of the last applied event."}, []string{"topic"}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "consumer_lag_records",
@@ -152,7 +148,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	m.lag = &lagVec{GaugeVec: m.ConsumerLag}
 	if reg != nil {
-		reg.MustRegister(m.Consumed, m.Applied, m.BulkSeconds, m.BulkDocs, m.GroupedFlushes, m.ApplyLag, m.lag, m.Retries,
+		reg.MustRegister(m.Consumed, m.Applied, m.BulkSeconds, m.BulkDocs, m.ApplyLag, m.lag, m.Retries,
 			m.DeadLetters, m.BarrierWaits, m.BarrierSeconds, m.DDLApplied, m.MissingUpdates, m.Commits,
 			m.Txns, m.TxnEvents, m.TxnWaitSeconds, m.TxnLateEvents, m.MaxWriteRate)
 	}
