@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/logbridge/logbridge/pkg/mongox"
+	"github.com/logbridge/logbridge/pkg/retry"
 	"github.com/logbridge/logbridge/source-connector/internal/checkpoint"
 )
 
@@ -39,30 +41,42 @@ func PlanRanges(ctx context.Context, cl *mongo.Client, c Collection, rangeDocs i
 	}
 	var bounds []bson.RawValue
 	if n > 1 {
-		size := n * samplesPerRange
-		cur, err := cl.Database(c.NS.DB).Collection(c.NS.Coll).Aggregate(ctx, mongo.Pipeline{
-			{{Key: "$sample", Value: bson.D{{Key: "size", Value: size}}}},
-			{{Key: "$project", Value: bson.D{{Key: "_id", Value: 1}}}},
-			{{Key: "$sort", Value: bson.D{{Key: "_id", Value: 1}}}},
-		})
+		// The sample is a read that can simply be taken again: a dropped
+		// connection or a retryable server error does not end the snapshot.
+		var ids []bson.RawValue
+		err := retry.Do(ctx, retry.Default, func(err error) bool { return mongox.IsTransient(err) || mongox.IsCursorNotFound(err) },
+			func(ctx context.Context) (err error) {
+				ids, err = sampleIDs(ctx, cl, c, n*samplesPerRange)
+				return err
+			})
 		if err != nil {
 			return nil, fmt.Errorf("sampling _id values of %s: %w", c.NS, err)
 		}
-		var ids []bson.RawValue
-		for cur.Next(ctx) {
-			v, err := cur.Current.LookupErr("_id")
-			if err != nil {
-				continue
-			}
-			ids = append(ids, bson.RawValue{Type: v.Type, Value: append([]byte(nil), v.Value...)})
-		}
-		if err := cur.Err(); err != nil {
-			return nil, fmt.Errorf("sampling _id values of %s: %w", c.NS, err)
-		}
-		_ = cur.Close(ctx)
 		bounds = Boundaries(ids, int(n))
 	}
 	return Ranges(base, bounds), nil
+}
+
+// sampleIDs reads a sorted $sample of size _id values of c.
+func sampleIDs(ctx context.Context, cl *mongo.Client, c Collection, size int64) ([]bson.RawValue, error) {
+	cur, err := cl.Database(c.NS.DB).Collection(c.NS.Coll).Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$sample", Value: bson.D{{Key: "size", Value: size}}}},
+		{{Key: "$project", Value: bson.D{{Key: "_id", Value: 1}}}},
+		{{Key: "$sort", Value: bson.D{{Key: "_id", Value: 1}}}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var ids []bson.RawValue
+	for cur.Next(ctx) {
+		v, err := cur.Current.LookupErr("_id")
+		if err != nil {
+			continue
+		}
+		ids = append(ids, bson.RawValue{Type: v.Type, Value: append([]byte(nil), v.Value...)})
+	}
+	return ids, cur.Err()
 }
 
 // Boundaries picks up to n-1 split points from sorted sample values,
