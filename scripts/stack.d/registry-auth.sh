@@ -35,7 +35,14 @@ _registry_auth_nginx() {
 }
 
 registry-auth_install() {
-  # Nothing is downloaded: nginx comes from the machine's packages (.ci/run installs it).
+  # nginx comes from the machine's packages: installed here with apt-get when missing and we
+  # may (root, apt-get present), so that `make demo` / `make test` on a fresh machine need
+  # nothing else; otherwise the message says what to run.
+  if ! _registry_auth_nginx >/dev/null && ((EUID == 0)) && command -v apt-get >/dev/null; then
+    stack_log "registry-auth: installing nginx from Debian's packages (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } >&2 \
+      || stack_log "registry-auth: apt-get install nginx failed (see above)"
+  fi
   _registry_auth_nginx >/dev/null \
     || stack_die "registry-auth: nginx not found (looked on PATH and in /usr/sbin). It is the authenticating HTTPS gateway in front of the schema registry; install it with: apt-get update && apt-get install -y nginx"
   stack_need_cmd openssl "Install it with: apt-get install -y openssl (registry-auth generates its test CA and htpasswd with it)."
