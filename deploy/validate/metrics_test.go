@@ -17,7 +17,6 @@ import (
 
 const repoRoot = "../.."
 
-
 // stackEnv is a server address from the environment (as `scripts/stack.sh
 // env` exports it), else the local stack's default.
 func stackEnv(name, def string) string {
@@ -211,4 +210,3 @@ func TestQueriesMatchRealMetrics(t *testing.T) {
 	}
 	t.Logf("%d queries checked against %d series names of the real /metrics", len(queries), len(exp))
 }
-
