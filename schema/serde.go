@@ -165,7 +165,7 @@ func NewSerde(ctx context.Context, cfg SerdeConfig) (*Serde, error) {
 		return nil, fmt.Errorf("encoding %q needs a schema registry: give --%s", enc, flagRegistryURL)
 	}
 	if cfg.ConfluentKeys && enc != EncodingConfluent {
-		return nil, fmt.Errorf("Confluent-framed keys need encoding %q, not %q", EncodingConfluent, enc)
+		return nil, fmt.Errorf("confluent-framed keys (--confluent-keys) need encoding %q, not %q", EncodingConfluent, enc)
 	}
 	s := &Serde{
 		enc:     enc,

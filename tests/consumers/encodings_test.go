@@ -80,7 +80,7 @@ func TestDebeziumForConsumersRefusedBySink(t *testing.T) {
 	f := newFixture(t, 20)
 	hb := f.prefix + ".hb"
 	src := f.source(t, "--encoding", "debezium", "--heartbeat-interval", "300ms", "--heartbeat-topic", hb)
-	recs := waitRecords(t, f.env.KafkaBrokers, f.topic, 20, 2*time.Minute, src)
+	waitRecords(t, f.env.KafkaBrokers, f.topic, 20, 2*time.Minute, src)
 	ctx := testenv.Context(t, 2*time.Minute)
 	if _, err := f.coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(1000)}, {Key: "late", Value: 1.5}}); err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestDebeziumForConsumersRefusedBySink(t *testing.T) {
 	if _, err := f.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: int32(2)}}); err != nil {
 		t.Fatal(err)
 	}
-	recs = waitRecords(t, f.env.KafkaBrokers, f.topic, 23, 2*time.Minute, src)
+	recs := waitRecords(t, f.env.KafkaBrokers, f.topic, 23, 2*time.Minute, src)
 	if log := src.Tail(1 << 20); !strings.Contains(log, "a logbridge sink refuses to apply it") || !strings.Contains(log, "DBPointer") {
 		t.Fatalf("the source's start-up log does not say what the debezium encoding loses:\n%s", src.Tail(3000))
 	}
