@@ -348,22 +348,7 @@ func DecodeConfluentKey(key []byte) (bson.Raw, error) {
 
 // keyHeader returns the Confluent header of topic's keys, registering the
 // key schema the first time.
-func (s *Serde) keyHeader(topic string) ([]byte, error) {
-	s.mu.RLock()
-	hdr, ok := s.keyHeaders[topic]
-	s.mu.RUnlock()
-	if ok {
-		return hdr, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
-	defer cancel()
-	if _, err := s.Register(ctx, topic); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.keyHeaders[topic], nil
-}
+func (s *Serde) keyHeader(topic string) ([]byte, error) { return s.registered(s.keyHeaders, topic) }
 
 // HeartbeatKey is the record key of a heartbeat record in heartbeat topic
 // topic: Debezium's {"serverName": ev.Source} in the Debezium encoding, the
@@ -375,9 +360,13 @@ func (s *Serde) HeartbeatKey(topic string, ev *Event) ([]byte, error) {
 	return s.WireKey(topic, recordKey(ev))
 }
 
-func (s *Serde) header(topic string) ([]byte, error) {
+func (s *Serde) header(topic string) ([]byte, error) { return s.registered(s.headers, topic) }
+
+// registered returns topic's entry of cache (headers or keyHeaders, both
+// filled by Register), registering topic's subjects the first time.
+func (s *Serde) registered(cache map[string][]byte, topic string) ([]byte, error) {
 	s.mu.RLock()
-	hdr, ok := s.headers[topic]
+	hdr, ok := cache[topic]
 	s.mu.RUnlock()
 	if ok {
 		return hdr, nil
@@ -389,7 +378,7 @@ func (s *Serde) header(topic string) ([]byte, error) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.headers[topic], nil
+	return cache[topic], nil
 }
 
 // Register registers the envelope schema under the subject "<topic>-value"
