@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -131,10 +132,26 @@ func warnings(p StartParams) []string {
 	if len(p.CopyInNaturalOrder) > 0 && string(p.CopyInNaturalOrder) != "null" {
 		w = append(w, "copyInNaturalOrder: accepted but not applied: logbridge always copies collections in _id ranges")
 	}
-	if p.Reversible && !p.EnableUserWriteBlocking.Source() {
-		w = append(w, "reversible without enableUserWriteBlocking \"sourceAndDestination\": mongosync refuses this; logbridge allows it, but writes to the source after the commit are not carried over: stop them yourself before commit")
-	}
 	return w
+}
+
+// CheckRequest holds the rules a new start request must meet on top of
+// Compile. They are kept out of Compile on purpose: every epoch start
+// compiles the logged parameters again, and a sync an earlier version
+// accepted (and logged) must keep running after an upgrade.
+func CheckRequest(p StartParams) error {
+	if p.FilterOnDestination {
+		// Only a reversal writes it (StartParams.Reversed).
+		return errors.New("\"filterOnDestination\" is set by reverse, not by a start request: name the source's namespaces in includeNamespaces/excludeNamespaces and remove the field")
+	}
+	if p.Reversible && !p.EnableUserWriteBlocking.Source() {
+		// mongosync's reverse prerequisite: without blocking on both sides
+		// a write to the source after the commit point is lost to the
+		// destination, and one to the destination before canWrite is
+		// overwritten or sent back by the reversal.
+		return fmt.Errorf("\"reversible\": true needs \"enableUserWriteBlocking\": \"sourceAndDestination\" (or true), as in mongosync: a reversal relies on nobody writing to the destination before the commit nor to the source after it; add it (the sink's MongoDB user needs the bypassWriteBlockingMode privilege, the source's user setUserWriteBlockMode), or drop \"reversible\" (enableUserWriteBlocking is %q)", cmp.Or(p.EnableUserWriteBlocking, WriteBlockNone))
+	}
+	return nil
 }
 
 // filterRules compiles mongosync namespace specs into filter rules. field names

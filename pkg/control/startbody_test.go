@@ -97,9 +97,33 @@ func TestStartBodyRefusals(t *testing.T) {
 	if err != nil || !p.IndexesAfterCopy() || !p.VerificationEnabled() || len(c.Warnings) != 0 {
 		t.Fatalf("defaults: err %v, after copy %v, verification %v, warnings %q", err, p.IndexesAfterCopy(), p.VerificationEnabled(), c.Warnings)
 	}
-	p.Reversible = true
-	if c, _ := Compile(p, testClusters); len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "mongosync refuses this") {
-		t.Fatalf("reversible without write blocking: warnings %q, want the difference from mongosync named", c.Warnings)
+}
+
+// TestReversibleNeedsBlockingOnBothSides: as mongosync, a reversible start
+// is refused unless user writes are blocked on the source and the
+// destination; a sync already in the control log still compiles (an
+// upgraded binary keeps running what an earlier one accepted).
+func TestReversibleNeedsBlockingOnBothSides(t *testing.T) {
+	for _, wb := range []WriteBlocking{"", WriteBlockNone, WriteBlockDestinationOnly} {
+		p := start(func(p *StartParams) { p.Reversible, p.EnableUserWriteBlocking = true, wb })
+		err := CheckRequest(p)
+		if err == nil || !strings.Contains(err.Error(), `"reversible": true needs "enableUserWriteBlocking": "sourceAndDestination"`) {
+			t.Fatalf("reversible with enableUserWriteBlocking %q: got %v, want the prerequisite named", wb, err)
+		}
+		if _, err := Compile(p, testClusters); err != nil {
+			t.Fatalf("reversible with enableUserWriteBlocking %q as logged by an earlier version: Compile refused it: %v", wb, err)
+		}
+	}
+	for _, p := range []StartParams{
+		start(func(p *StartParams) { p.Reversible, p.EnableUserWriteBlocking = true, WriteBlockSourceAndDestination }),
+		start(func(p *StartParams) { p.EnableUserWriteBlocking = WriteBlockNone }),
+	} {
+		if err := CheckRequest(p); err != nil {
+			t.Fatalf("reversible %v with enableUserWriteBlocking %q: refused: %v", p.Reversible, p.EnableUserWriteBlocking, err)
+		}
+	}
+	if err := CheckRequest(start(func(p *StartParams) { p.FilterOnDestination = true })); err == nil || !strings.Contains(err.Error(), "set by reverse") {
+		t.Fatalf("filterOnDestination in a request: got %v, want it refused", err)
 	}
 }
 

@@ -129,13 +129,14 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "warnings": warnings})
 }
 
-// validateStart compiles every start parameter (control.Compile, the same
-// function every epoch start uses) so that a request that could not run is
-// refused with 400 before anything is written to the control log.
+// validateStart checks what only a new request must meet
+// (control.CheckRequest: reverse prerequisites) and compiles every start
+// parameter (control.Compile, the same function every epoch start uses), so
+// that a request that could not run is refused with 400 before anything is
+// written to the control log.
 func (c *Controller) validateStart(p control.StartParams) (*control.Compiled, error) {
-	if p.FilterOnDestination {
-		// Only a reversal writes it (control.StartParams.Reversed).
-		return nil, errors.New("\"filterOnDestination\" is set by reverse, not by a start request: name the source's namespaces in includeNamespaces/excludeNamespaces and remove the field")
+	if err := control.CheckRequest(p); err != nil {
+		return nil, err
 	}
 	return control.Compile(p, c.names())
 }
