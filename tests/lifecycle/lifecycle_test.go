@@ -15,11 +15,14 @@
 // replica-set shim, tests/mongoshim); otherwise it skips, or fails with
 // LOGBRIDGE_REQUIRE_STACK=1.
 //
-// TestLifecycle runs without user write blocking: setUserWriteBlockMode is
-// global, and blocking the shared servers would break every other test
-// writing to them. TestLifecycleWriteBlockingDisruptive runs the same
-// lifecycle with enableUserWriteBlocking: true (LOGBRIDGE_DISRUPTIVE=1 only)
-// and also checks that user writes are refused where they must be.
+// A reversible sync needs enableUserWriteBlocking "sourceAndDestination"
+// (as in mongosync), and setUserWriteBlockMode blocks a whole server: on the
+// shared servers it would break every other test writing to them. So every
+// sync that blocks writes (TestLifecycle, TestReverseWithFilterAndRemap,
+// TestWriteBlockingModes) runs between a pair of servers of its own
+// (testenv.Private: mongo-java-server + mongoshim processes on free ports,
+// as scripts/stack.sh starts the shared ones), and checks that user writes
+// are refused where they must be. Only Kafka is shared.
 //
 // security_test.go checks invariant 7 on the same real processes: 401 and an
 // unchanged control log for every mutating endpoint without a valid token,
@@ -115,10 +118,11 @@ func requireCapable(t *testing.T, ctx context.Context, cl *mongo.Client, name, u
 
 // newHarness checks the stack, builds and starts both services on a fresh
 // topic prefix, sink group and database, and seeds the database on cluster0.
+// A sync that blocks user writes runs between private servers.
 func newHarness(t *testing.T, ctx context.Context, blocking bool) *harness {
 	t.Helper()
 	srcBin, sinkBin := binaries(t)
-	return newHarnessWith(t, ctx, harnessOpts{blocking: blocking, srcBin: srcBin, sinkBin: sinkBin})
+	return newHarnessWith(t, ctx, harnessOpts{blocking: blocking, private: blocking, srcBin: srcBin, sinkBin: sinkBin})
 }
 
 // harnessOpts: what newHarnessWith starts.
@@ -131,6 +135,10 @@ type harnessOpts struct {
 	srcArgs []string
 	// cluster1 is another URI the services know as cluster1 (a proxy).
 	cluster1 string
+	// private runs the sync between a pair of servers of the test's own
+	// (testenv.Private) instead of the shared ones: for syncs that block
+	// user writes (setUserWriteBlockMode is server-wide).
+	private bool
 }
 
 // newHarnessWith is newHarness with the given binaries and options.
@@ -138,6 +146,10 @@ func newHarnessWith(t *testing.T, ctx context.Context, o harnessOpts) *harness {
 	t.Helper()
 	blocking := o.blocking
 	env := testenv.New(t)
+	if o.private {
+		pair := testenv.Private(t)
+		env.SourceURI, env.DestURI = pair.SourceURI, pair.DestURI
+	}
 	h := &harness{t: t, ctx: ctx, env: env, c0: env.Source(t), c1: env.Dest(t),
 		db: testenv.DBName(t), prefix: testenv.TopicPrefix(t), blocking: blocking, restarted: map[string]bool{}}
 	h.group = h.prefix + "-sink"
@@ -449,16 +461,11 @@ func userWritesRefused(t *testing.T, ctx context.Context, cl *mongo.Client, db, 
 	t.Logf("user write to %s refused as expected: %v", name, err)
 }
 
-func TestLifecycle(t *testing.T) { runLifecycle(t, false) }
-
-func TestLifecycleWriteBlockingDisruptive(t *testing.T) {
-	testenv.Disruptive(t)
-	runLifecycle(t, true)
-}
-
-func runLifecycle(t *testing.T, writeBlocking bool) {
+// TestLifecycle is reversible, so it blocks user writes on both sides (as
+// mongosync requires), on servers of its own.
+func TestLifecycle(t *testing.T) {
 	ctx := testenv.Context(t, 25*time.Minute)
-	h := newHarness(t, ctx, writeBlocking)
+	h := newHarness(t, ctx, true)
 	begin := time.Now()
 	phase := func(name string) func() {
 		s := time.Now()
@@ -482,7 +489,7 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 		"source": "cluster0", "destination": "cluster1",
 		"includeNamespaces":       []map[string]any{{"database": h.db}},
 		"reversible":              true,
-		"enableUserWriteBlocking": writeBlocking,
+		"enableUserWriteBlocking": "sourceAndDestination",
 	}
 	h.post("/api/v1/start", startBody, 200)
 	h.refused("/api/v1/start", startBody, "already started")
@@ -616,9 +623,7 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	})
 	done()
 	converged(t, ctx, h.c0, h.c1, h.db, 2)
-	if writeBlocking {
-		userWritesRefused(t, ctx, h.c0, h.db, "cluster0 (the committed source)")
-	}
+	userWritesRefused(t, ctx, h.c0, h.db, "cluster0 (the committed source)")
 
 	done = phase("kill -9 in COMMITTED")
 	h.refused("/api/v1/commit", nil, "COMMITTED")
@@ -689,11 +694,9 @@ func runLifecycle(t *testing.T, writeBlocking bool) {
 	if n, err := h.c0.Database(h.db).Collection("fresh").CountDocuments(ctx, bson.D{}); err != nil || n != 50 {
 		t.Fatalf("cluster0 has %d documents of the collection created on cluster1 after the reversal (%v), want 50", n, err)
 	}
-	if writeBlocking {
-		userWritesRefused(t, ctx, h.c1, h.db, "cluster1 (the source of epoch 2, committed)")
-		if _, err := h.c0.Database(h.db).Collection("after").InsertOne(ctx, bson.D{{Key: "ok", Value: true}}); err != nil {
-			t.Fatalf("cluster0 is not writable after the second commit: %v", err)
-		}
+	userWritesRefused(t, ctx, h.c1, h.db, "cluster1 (the source of epoch 2, committed)")
+	if _, err := h.c0.Database(h.db).Collection("after").InsertOne(ctx, bson.D{{Key: "ok", Value: true}}); err != nil {
+		t.Fatalf("cluster0 is not writable after the second commit: %v", err)
 	}
 
 	// REVERSING lasts only until the source acts on the reverse event, so

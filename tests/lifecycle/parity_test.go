@@ -4,8 +4,8 @@ package lifecycle
 // buildIndexes modes (checked by the order of events on the destination),
 // the destination-data policy, a refused version pair, the read and write
 // throttles, and the progress fields (pingLatencyMs, copy byte estimates,
-// verification on commit). Write-blocking modes are in
-// TestWriteBlockingModesDisruptive: setUserWriteBlockMode is global.
+// verification on commit). Write-blocking modes are in TestWriteBlockingModes,
+// on servers of its own (setUserWriteBlockMode blocks a whole server).
 
 import (
 	"context"
@@ -408,11 +408,10 @@ func TestProgressFields(t *testing.T) {
 	}
 }
 
-// TestWriteBlockingModesDisruptive runs a sync per write-blocking form of
-// mongosync's start body and checks where user writes are refused.
-// setUserWriteBlockMode is global: LOGBRIDGE_DISRUPTIVE=1 only.
-func TestWriteBlockingModesDisruptive(t *testing.T) {
-	testenv.Disruptive(t)
+// TestWriteBlockingModes runs a sync per write-blocking form of mongosync's
+// start body and checks where user writes are refused. Each runs between
+// servers of its own: setUserWriteBlockMode blocks a whole server.
+func TestWriteBlockingModes(t *testing.T) {
 	for _, tc := range []struct {
 		value                    any
 		blockDest, blockSrcAfter bool
@@ -425,7 +424,7 @@ func TestWriteBlockingModesDisruptive(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.value), func(t *testing.T) {
 			ctx := testenv.Context(t, 10*time.Minute)
-			h := newHarness(t, ctx, true) // the cleanup unblocks both servers
+			h := newHarness(t, ctx, true) // private servers
 			h.post("/api/v1/start", map[string]any{"source": "cluster0", "destination": "cluster1",
 				"includeNamespaces": []map[string]any{{"database": h.db}}, "enableUserWriteBlocking": tc.value}, 200)
 			h.waitSource("canCommit", 5*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })

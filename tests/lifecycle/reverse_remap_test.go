@@ -18,10 +18,11 @@ import (
 // source (cluster1) under the remapped names flow back into the original
 // names on cluster0, while what the first sync did not write there (the
 // excluded collection, a collection under the original name on cluster1)
-// stays where it is.
+// stays where it is. Reversible needs write blocking on both sides: it runs
+// on servers of its own.
 func TestReverseWithFilterAndRemap(t *testing.T) {
 	ctx := testenv.Context(t, 15*time.Minute)
-	h := newHarness(t, ctx, false)
+	h := newHarness(t, ctx, true)
 	v2 := h.db[:len(h.db)-3] + "_v2" // DBName uses all 63 bytes MongoDB allows
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -34,7 +35,7 @@ func TestReverseWithFilterAndRemap(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.post("/api/v1/start", map[string]any{
-		"source": "cluster0", "destination": "cluster1", "reversible": true,
+		"source": "cluster0", "destination": "cluster1", "reversible": true, "enableUserWriteBlocking": "sourceAndDestination",
 		"includeNamespaces": []map[string]any{{"database": h.db}},
 		"excludeNamespaces": []map[string]any{{"database": h.db, "collections": []string{"skip"}}},
 		"namespaceRemap":    []map[string]any{{"from": map[string]any{"database": h.db}, "to": map[string]any{"database": v2}}},

@@ -1,0 +1,164 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logbridge/logbridge/tests/procs"
+)
+
+// PrivatePair is a source and a destination MongoDB-compatible server that
+// belong to one test: a mongo-java-server with the replica-set shim
+// (tests/mongoshim) in front of it per role, started as processes on free
+// loopback ports exactly as scripts/stack.d/mongo.sh starts the shared ones
+// (in-memory back end, --no-oplog, setName rs0 / rs1), and stopped at the
+// test's cleanup.
+//
+// It is for tests that change server-wide state the shared servers must
+// not see: setUserWriteBlockMode blocks every user write on a server, and
+// on 27018/27019 it would break every other test writing there.
+type PrivatePair struct {
+	SourceURI, DestURI string
+}
+
+// Private starts a PrivatePair. It needs the mongo-java-server that
+// `scripts/stack.sh install mongo` put under the stack cache
+// (${LOGBRIDGE_CACHE:-<repo>/.cache}/mongo/mongo-java-server-<version>, or
+// MONGO_MJS_DIR) and a Java >= 17 (MONGO_JAVA_HOME, JAVA_HOME or PATH); it
+// builds the shim with `go build`. Without them it skips, or fails with
+// LOGBRIDGE_REQUIRE_STACK=1. Kafka stays the shared one (topics are per
+// test anyway).
+func Private(t testing.TB) PrivatePair {
+	t.Helper()
+	mjs, err := mjsDir()
+	if err != nil {
+		unavailable(t, "a private MongoDB pair: "+err.Error())
+	}
+	java, err := javaBin()
+	if err != nil {
+		unavailable(t, "a private MongoDB pair: "+err.Error())
+	}
+	shim := shimBinary(t)
+	var pair PrivatePair
+	for _, r := range []struct {
+		role, setName string
+		uri           *string
+	}{{"source", "rs0", &pair.SourceURI}, {"destination", "rs1", &pair.DestURI}} {
+		bport, sport := freeLoopbackPort(t), freeLoopbackPort(t)
+		be := procs.Start(t, "private-mongo-"+r.role, java, "-Xmx512m", "-Dlogbridge.test=private-mongo-"+r.role,
+			"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", filepath.Join(mjs, "lib", "*")+":"+filepath.Join(mjs, "classes"),
+			"LogbridgeMongoJavaServer", "--host", "127.0.0.1", "--port", bport, "--backend", "memory", "--no-oplog")
+		waitListening(t, be, "127.0.0.1:"+bport, 90*time.Second)
+		sh := procs.Start(t, "private-mongo-"+r.role+"-shim", shim, "--listen", "127.0.0.1:"+sport,
+			"--backend", "mongodb://127.0.0.1:"+bport+"/?directConnection=true", "--set-name", r.setName,
+			"--log-level", "warn", "--oplog-max-events", "300000")
+		waitListening(t, sh, "127.0.0.1:"+sport, 60*time.Second)
+		*r.uri = fmt.Sprintf("mongodb://127.0.0.1:%s/?replicaSet=%s", sport, r.setName)
+	}
+	t.Logf("private MongoDB pair: source %s, destination %s", pair.SourceURI, pair.DestURI)
+	return pair
+}
+
+// mjsDir finds the installed mongo-java-server (its jars in lib/, the
+// stack's launcher compiled into classes/).
+func mjsDir() (string, error) {
+	if d := os.Getenv("MONGO_MJS_DIR"); d != "" {
+		return d, nil
+	}
+	pattern := filepath.Join(StackCache(), "mongo", "mongo-java-server-*")
+	if v := os.Getenv("MONGO_MJS_VERSION"); v != "" {
+		pattern = filepath.Join(StackCache(), "mongo", "mongo-java-server-"+v)
+	}
+	dirs, _ := filepath.Glob(pattern)
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		if fi, err := os.Stat(filepath.Join(d, "classes", "LogbridgeMongoJavaServer.class")); err == nil && !fi.IsDir() {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("no installed mongo-java-server with the stack's launcher matches %s: run `scripts/stack.sh install mongo`, or point LOGBRIDGE_CACHE at the stack's cache (or MONGO_MJS_DIR at the install)", pattern)
+}
+
+// javaBin finds a java as scripts/stack.sh does (MONGO_JAVA_HOME,
+// JAVA_HOME, PATH); the version is left to the JVM to complain about.
+func javaBin() (string, error) {
+	for _, home := range []string{os.Getenv("MONGO_JAVA_HOME"), os.Getenv("JAVA_HOME")} {
+		if home != "" {
+			if j := filepath.Join(home, "bin", "java"); fileExists(j) {
+				return j, nil
+			}
+		}
+	}
+	j, err := exec.LookPath("java")
+	if err != nil {
+		return "", fmt.Errorf("no java (>= 17) on PATH, in MONGO_JAVA_HOME or JAVA_HOME: install a JDK (apt-get install -y openjdk-17-jdk-headless)")
+	}
+	return j, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+var (
+	shimOnce sync.Once
+	shimPath string
+	shimErr  error
+)
+
+// shimBinary builds tests/mongoshim/cmd/mongoshim once per test binary.
+func shimBinary(t testing.TB) string {
+	t.Helper()
+	shimOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "logbridge-mongoshim")
+		if err != nil {
+			shimErr = err
+			return
+		}
+		shimPath = filepath.Join(dir, "mongoshim")
+		cmd := exec.Command("go", "build", "-o", shimPath, "./tests/mongoshim/cmd/mongoshim")
+		cmd.Dir = procs.Root()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			shimErr = fmt.Errorf("building the mongoshim: %v\n%s", err, out)
+		}
+	})
+	if shimErr != nil {
+		t.Fatal(shimErr)
+	}
+	return shimPath
+}
+
+func freeLoopbackPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// waitListening waits until addr accepts connections, failing with the
+// process's log when it exits or the time runs out.
+func waitListening(t testing.TB, p *procs.Proc, addr string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for dial(addr) != nil {
+		if err := p.Exited(); err != nil {
+			t.Fatalf("a private MongoDB server did not start: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not listen on %s after %v; log tail:\n%s", p.Name, addr, d, p.Tail(3000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
