@@ -79,6 +79,11 @@ func TestStartRefusedAtTheDoor(t *testing.T) {
 			`database "admin" is never synced`},
 		{"unknown cluster", map[string]any{"source": "cluster0", "destination": "cluster7"},
 			`destination "cluster7" is not a configured cluster`},
+		// "none", not "destinationOnly": were it accepted, the shared
+		// destination must not be blocked for the other tests.
+		{"reversible without write blocking on both sides", base(map[string]any{"reversible": true, "enableUserWriteBlocking": "none",
+			"includeNamespaces": []any{map[string]any{"database": h.db}}}),
+			`"reversible": true needs "enableUserWriteBlocking": "sourceAndDestination" (or true), as in mongosync`},
 	}
 	for _, r := range refused {
 		ans := h.post("/api/v1/start", r.body, 400)

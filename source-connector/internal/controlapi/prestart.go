@@ -60,6 +60,10 @@ type clusterInfo struct {
 	FCVError string // why it could not be read
 	// Namespaces are the user collections and views, "db.coll".
 	Namespaces []string
+	// LegacyUnique are the included namespaces' unique indexes in the
+	// legacy format, "db.coll index name (v: N)" (read for a reversible
+	// sync's source only: legacyUniqueIndexes).
+	LegacyUnique []string
 }
 
 // checkClusters runs mongosync's pre-start checks on what the clusters
@@ -109,6 +113,9 @@ func checkClusters(p control.StartParams, src, dst clusterInfo) (problems, warni
 			problems = append(problems, fmt.Sprintf("enableUserWriteBlocking %q blocks user writes on the %s %s %s, but it runs MongoDB %s: setUserWriteBlockMode needs %s or later; upgrade it or set enableUserWriteBlocking to %q", wb, c.role, c.info.Name, c.when, c.info.Version, writeBlockVersion, blockingFallback(wb, c.role)))
 		}
 	}
+	if p.Reversible && len(src.LegacyUnique) > 0 {
+		problems = append(problems, fmt.Sprintf("\"reversible\": true, but the source %s has unique indexes in the legacy format, built before MongoDB 4.2 (index version v < 2) (%d: %s): a reversal needs unique indexes in the current format, as in mongosync; rebuild each (drop it and create it again: it is then built with v: 2), or drop \"reversible\"", src.Name, len(src.LegacyUnique), listSome(src.LegacyUnique)))
+	}
 	if p.Reversible {
 		// mongosync's reverse prerequisites: the same topology and major
 		// version on both sides (after a reversal each side is the other's
@@ -135,6 +142,70 @@ func blockingFallback(wb control.WriteBlocking, role string) control.WriteBlocki
 		return control.WriteBlockDestinationOnly
 	}
 	return control.WriteBlockNone
+}
+
+// legacyUniqueIndexes lists the unique indexes of the included namespaces
+// of a reversible sync's source that use the legacy format, which mongosync
+// requires to be absent before a reversal ("Unique indexes on the source
+// cluster must not use the legacy format"). What listIndexes shows is
+// checked (legacyUnique); keys in the old format inside an index whose
+// metadata was upgraded with the server are visible only to a full
+// validate, which scans every index entry: that is left to the user
+// (mongosync's "Validate Unique Indexes"), as it would load a production
+// source. Views are skipped (they have no indexes).
+func legacyUniqueIndexes(ctx context.Context, cl *mongo.Client, namespaces []string, f *nsfilter.Filter) ([]string, error) {
+	var out []string
+	for _, ns := range namespaces {
+		db, coll, _ := strings.Cut(ns, ".")
+		if !f.Match(db, coll) {
+			continue
+		}
+		cur, err := cl.Database(db).Collection(coll).Indexes().List(ctx)
+		if err != nil {
+			var se mongo.ServerError
+			if errors.As(err, &se) && se.HasErrorCode(codeCommandNotSupportedOnView) {
+				continue
+			}
+			return nil, fmt.Errorf("listing the indexes of %s: %w", ns, err)
+		}
+		var specs []bson.Raw
+		for cur.Next(ctx) {
+			specs = append(specs, slices.Clone(cur.Current))
+		}
+		err = cur.Err()
+		_ = cur.Close(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing the indexes of %s: %w", ns, err)
+		}
+		out = append(out, legacyUnique(ns, specs)...)
+	}
+	return out, nil
+}
+
+// codeCommandNotSupportedOnView is MongoDB's error for listIndexes on a view.
+const codeCommandNotSupportedOnView = 166
+
+// legacyUnique picks the unique indexes in the legacy format out of a
+// listIndexes reply: index version v 0 or 1 (v: 2 is the default since
+// MongoDB 3.4, so a v: 1 unique index was built before the 4.2 unique
+// format or on purpose in the old version). unique may be stored as a
+// number by servers older than 5.0, which did not validate index options.
+func legacyUnique(ns string, specs []bson.Raw) []string {
+	var out []string
+	for _, spec := range specs {
+		u := spec.Lookup("unique")
+		unique := u.Type == bson.TypeBoolean && u.Boolean()
+		if n, ok := u.AsFloat64OK(); ok { // int32, int64 or double
+			unique = n != 0
+		}
+		v, ok := spec.Lookup("v").AsFloat64OK()
+		if !unique || !ok || v >= 2 {
+			continue
+		}
+		name, _ := spec.Lookup("name").StringValueOK()
+		out = append(out, fmt.Sprintf("%s index %s (v: %g)", ns, name, v))
+	}
+	return out
 }
 
 // existingTargets lists the destination namespaces the sync would write
@@ -224,6 +295,11 @@ func (c *Controller) preStart(ctx context.Context, p control.StartParams, compil
 		return nil, err
 	}
 	defer scl.Disconnect(context.WithoutCancel(ctx))
+	if p.Reversible {
+		if src.LegacyUnique, err = legacyUniqueIndexes(ctx, scl, src.Namespaces, compiled.Filter); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Source, err)
+		}
+	}
 	dst, dcl, err := c.probeCluster(ctx, p.Destination)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/logbridge/logbridge/pkg/control"
 )
 
@@ -55,6 +57,14 @@ func TestCheckClusters(t *testing.T) {
 			want: []string{`the source cluster0 is a replica set and the destination cluster1 a sharded cluster (mongos): a reversible sync needs the same topology`}},
 		{name: "reversible, same major, other patch", p: with(func(p *control.StartParams) { p.Reversible = true }),
 			src: rs("cluster0", "7.0.2"), dst: rs("cluster1", "7.0.12")},
+		{name: "reversible with a legacy unique index on the source", p: with(func(p *control.StartParams) { p.Reversible = true }),
+			src: func() clusterInfo {
+				c := rs("cluster0", "7.0.2")
+				c.LegacyUnique = []string{"shop.users index email_1 (v: 1)"}
+				return c
+			}(),
+			dst:  rs("cluster1", "7.0.2"),
+			want: []string{`"reversible": true, but the source cluster0 has unique indexes in the legacy format, built before MongoDB 4.2 (index version v < 2) (1: shop.users index email_1 (v: 1)): a reversal needs unique indexes in the current format`}},
 		{name: "every problem at once", p: base, src: clusterInfo{Name: "cluster0", Version: "4.0.1", FCV: "4.0"}, dst: clusterInfo{Name: "cluster1", Version: "3.6.0", FCV: "3.6"},
 			want: []string{"source cluster0 is a standalone", "destination cluster1 is a standalone", "runs MongoDB 4.0.1", "runs MongoDB 3.6.0", "older than the source"}},
 	}
@@ -88,5 +98,32 @@ func TestExistingTargets(t *testing.T) {
 	dst := clusterInfo{Namespaces: []string{"crm.accounts", "crm_v2.accounts", "shop.orders", "shop.items", "other.x"}}
 	if got := strings.Join(existingTargets(c, dst), ","); got != "crm_v2.accounts,shop.orders" {
 		t.Fatalf("got %s, want crm_v2.accounts,shop.orders (what the sync would write; crm.accounts is no target after the remap)", got)
+	}
+}
+
+// TestLegacyUnique checks the legacy-format test on listIndexes replies as
+// MongoDB gives them: only unique indexes (unique true, or a number as
+// servers before 5.0 kept it) of index version 0 or 1 are picked; the _id
+// index (no unique field) and v: 2 unique indexes are not.
+func TestLegacyUnique(t *testing.T) {
+	spec := func(d bson.D) bson.Raw {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	specs := []bson.Raw{
+		spec(bson.D{{Key: "v", Value: int32(1)}, {Key: "key", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "name", Value: "_id_"}}),
+		spec(bson.D{{Key: "v", Value: int32(1)}, {Key: "unique", Value: true}, {Key: "key", Value: bson.D{{Key: "email", Value: 1}}}, {Key: "name", Value: "email_1"}}),
+		spec(bson.D{{Key: "v", Value: int32(2)}, {Key: "unique", Value: true}, {Key: "key", Value: bson.D{{Key: "sku", Value: 1}}}, {Key: "name", Value: "sku_1"}}),
+		spec(bson.D{{Key: "v", Value: int32(1)}, {Key: "key", Value: bson.D{{Key: "age", Value: 1}}}, {Key: "name", Value: "age_1"}}),
+		spec(bson.D{{Key: "v", Value: 0.0}, {Key: "unique", Value: 1.0}, {Key: "key", Value: bson.D{{Key: "old", Value: 1}}}, {Key: "name", Value: "old_1"}}),
+		spec(bson.D{{Key: "v", Value: int64(1)}, {Key: "unique", Value: false}, {Key: "key", Value: bson.D{{Key: "f", Value: 1}}}, {Key: "name", Value: "f_1"}}),
+		spec(bson.D{{Key: "v", Value: int32(1)}, {Key: "unique", Value: int32(0)}, {Key: "key", Value: bson.D{{Key: "g", Value: 1}}}, {Key: "name", Value: "g_1"}}),
+	}
+	got := strings.Join(legacyUnique("shop.users", specs), "; ")
+	if want := "shop.users index email_1 (v: 1); shop.users index old_1 (v: 0)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
