@@ -59,7 +59,7 @@ func TestReversibleRefusedWithLegacyUniqueIndex(t *testing.T) {
 	if st := h.controlState(); st.State != "IDLE" {
 		t.Fatalf("control state %s after the refused start, want IDLE", st.State)
 	}
-	if _, err := h.c1.Database(h.db + "_probe").Collection("probe").InsertOne(ctx, bson.D{{Key: "x", Value: 1}}); err != nil {
+	if _, err := h.c1.Database(h.db+"_probe").Collection("probe").InsertOne(ctx, bson.D{{Key: "x", Value: 1}}); err != nil {
 		t.Fatalf("the destination refuses user writes after a refused start (it must not have been blocked): %v", err)
 	}
 	_ = h.c1.Database(h.db + "_probe").Drop(ctx)
