@@ -7,6 +7,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/logbridge/logbridge/pkg/control"
+	"github.com/logbridge/logbridge/schema"
 )
 
 // logProgress logs, every ProgressInterval, the records applied (in all
@@ -30,6 +35,62 @@ func (s *Service) logProgress(ctx context.Context) {
 				"destinationLagSeconds", fmt.Sprintf("%.1f", p.ApplyLagSeconds), "partitions", len(p.Partitions))
 		}
 	}
+}
+
+// appliedRecordInterval is how often the sink adds the change events it
+// applied to its count on the destination (control.AppliedCount), which
+// the source reports as progress.totalEventsApplied.
+const appliedRecordInterval = 2 * time.Second
+
+// changeOps are the ops that count as change events in totalEventsApplied.
+var changeOps = []schema.Op{schema.OpInsert, schema.OpUpdate, schema.OpReplace, schema.OpDelete}
+
+// recordApplied adds, every appliedRecordInterval, the change events
+// applied since the last addition to the group's control.AppliedCount on
+// the destination ($inc, so a restarted sink continues the count); Run adds
+// the rest once the consumer stopped. A failed write is retried with the
+// next one.
+func (s *Service) recordApplied(ctx context.Context) {
+	t := time.NewTicker(appliedRecordInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.addApplied(ctx)
+		}
+	}
+}
+
+// addApplied adds the change events applied since the last addition.
+// Only one goroutine calls it at a time (recordApplied, then Run).
+func (s *Service) addApplied(ctx context.Context) {
+	n := changeEvents(s.metrics.Applied)
+	if n <= s.appliedRecorded {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := s.dest.Database(control.AppliedDB).Collection(control.AppliedColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: s.cfg.Group}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "eventsApplied", Value: int64(n - s.appliedRecorded)}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		s.log.Debug("recording the applied event count on the destination; retried with the next", "err", err)
+		return
+	}
+	s.appliedRecorded = n
+}
+
+// changeEvents is the change events the destination acknowledged so far.
+func changeEvents(c *prometheus.CounterVec) float64 {
+	var n float64
+	for _, op := range changeOps {
+		var d dto.Metric
+		if c.WithLabelValues(string(op)).Write(&d) == nil && d.Counter != nil {
+			n += d.Counter.GetValue()
+		}
+	}
+	return n
 }
 
 // counterTotal sums a counter over its label values.

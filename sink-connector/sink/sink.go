@@ -280,6 +280,9 @@ type Service struct {
 	mprobe   *mongox.Prober    // readiness: destination reachable (HTTP server only)
 	running  atomic.Bool       // Run is consuming
 	writes   *throttle.Limiter // MaxWriteRate, SetWriteRate
+	// appliedRecorded is the change-event count (of metrics.Applied) already
+	// added to the destination's control.AppliedCount (progress.go).
+	appliedRecorded float64
 }
 
 // New connects to the destination (and the schema registry when set), creates
@@ -294,6 +297,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		reg = prometheus.NewRegistry()
 	}
 	s := &Service{cfg: cfg, log: log, reg: reg, metrics: metrics.New(reg)}
+	s.appliedRecorded = changeEvents(s.metrics.Applied)
 	ok := false
 	defer func() {
 		if !ok {
@@ -456,6 +460,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.consumer.Run(gctx) })
 	g.Go(func() error { s.logProgress(gctx); return nil })
+	g.Go(func() error { s.recordApplied(gctx); return nil })
 	if s.http != nil {
 		g.Go(func() error { return s.http.Run(gctx) })
 	}
@@ -463,6 +468,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.running.Store(true)
 	err := g.Wait()
 	s.running.Store(false)
+	// What the consumer applied while it stopped: the count's last addition.
+	s.addApplied(context.WithoutCancel(ctx))
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}

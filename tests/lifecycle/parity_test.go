@@ -357,8 +357,9 @@ func TestThrottleHoldsRate(t *testing.T) {
 
 // TestProgressFields: after a copy and commit, collectionCopy holds the
 // copy's byte totals (the sum of the copied documents' BSON sizes, and of
-// the collections' sizes as the source reported them), and the ping
-// latency of both clusters is measured.
+// the collections' sizes as the source reported them), the ping latency of
+// both clusters is measured, and totalEventsApplied counts the change
+// events the sink applied.
 func TestProgressFields(t *testing.T) {
 	ctx := testenv.Context(t, 10*time.Minute)
 	h := newHarness(t, ctx, false)
@@ -392,6 +393,33 @@ func TestProgressFields(t *testing.T) {
 	if str(p, "mongosyncID") != h.prefix {
 		t.Fatalf("mongosyncID %q, want the topic prefix %q", str(p, "mongosyncID"), h.prefix)
 	}
+	// totalEventsApplied counts change events the sink applied, not the
+	// copy: 0 now, then exactly the 45 writes below (no sink restarts, so
+	// no replays to count twice).
+	if v, ok := p["totalEventsApplied"].(float64); !ok || v != 0 {
+		t.Fatalf("totalEventsApplied %v after the copy (%d documents copied), want 0: the copy is not change events", p["totalEventsApplied"], seedItems+seedOrders)
+	}
+	items := h.c0.Database(h.db).Collection("items")
+	for i := range 30 {
+		if _, err := items.UpdateOne(ctx, bson.D{{Key: "_id", Value: i}}, bson.D{{Key: "$set", Value: bson.D{{Key: "e", Value: i}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		if _, err := items.InsertOne(ctx, bson.D{{Key: "_id", Value: 10_000 + i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		if _, err := items.DeleteOne(ctx, bson.D{{Key: "_id", Value: 100 + i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.waitSource("totalEventsApplied 45", time.Minute, func(p map[string]any) bool { return num(p, "totalEventsApplied") >= 45 })
+	time.Sleep(3 * time.Second) // longer than the sink's recording interval: nothing more comes
+	if p := h.waitSource("progress", 10*time.Second, func(map[string]any) bool { return true }); num(p, "totalEventsApplied") != 45 {
+		t.Fatalf("totalEventsApplied %v, want exactly the 45 change events written", p["totalEventsApplied"])
+	}
 	h.post("/api/v1/commit", nil, 200)
 	p = h.waitSource("COMMITTED", 3*time.Minute, stateIs("COMMITTED"))
 	cc, _ := p["collectionCopy"].(map[string]any)
@@ -405,6 +433,10 @@ func TestProgressFields(t *testing.T) {
 	p = h.waitSource("COMMITTED after a restart", 2*time.Minute, stateIs("COMMITTED"))
 	if cc2, _ := p["collectionCopy"].(map[string]any); int64(num(cc2, "estimatedCopiedBytes")) != docBytes {
 		t.Fatalf("collectionCopy after a restart in COMMITTED %v, want the copy's %d bytes", cc2, docBytes)
+	}
+	p = h.waitSource("totalEventsApplied after a restart", 30*time.Second, func(p map[string]any) bool { return num(p, "totalEventsApplied") > 0 })
+	if num(p, "totalEventsApplied") != 45 {
+		t.Fatalf("totalEventsApplied after a restart in COMMITTED %v, want the 45 kept on the destination", p["totalEventsApplied"])
 	}
 }
 

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/logbridge/logbridge/pkg/control"
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/mongox"
@@ -219,9 +222,13 @@ type Progress struct {
 	// LagTimeSeconds is how far the destination is behind the source: the
 	// age of the oldest change in the log the sink has not applied (0 when
 	// it applied everything). See sink.lagSeconds and lag.go.
-	LagTimeSeconds   int64             `json:"lagTimeSeconds"`
-	CollectionCopy   CollectionCopy    `json:"collectionCopy"`
-	DirectionMapping *DirectionMapping `json:"directionMapping,omitempty"`
+	LagTimeSeconds int64 `json:"lagTimeSeconds"`
+	// TotalEventsApplied is the change events the epoch's sink applied to
+	// the destination (approximate, as mongosync's; see
+	// control.AppliedCount): the sink keeps the count on the destination.
+	TotalEventsApplied int64             `json:"totalEventsApplied"`
+	CollectionCopy     CollectionCopy    `json:"collectionCopy"`
+	DirectionMapping   *DirectionMapping `json:"directionMapping,omitempty"`
 	// MongosyncID names this instance (mongosync's --id); logbridge runs one
 	// source-connector per sync, so it is also the coordinator: both are
 	// the topic prefix, which names the sync's control log.
@@ -372,6 +379,9 @@ func (c *Controller) progress(ctx context.Context) Progress {
 			p.Error = p.LastError
 		}
 	}
+	if st.State != control.Idle {
+		p.TotalEventsApplied = c.eventsApplied(ctx, st)
+	}
 	switch st.State {
 	case control.Idle:
 		p.Info = "waiting for start"
@@ -424,6 +434,32 @@ func (c *Controller) canCommit(s *app.Status, sink *SinkPosition) (bool, string)
 		return false, fmt.Sprintf("the sink is %d records behind (at most %d allowed)", sink.LagRecords, c.cfg.CommitMaxLag)
 	}
 	return true, ""
+}
+
+// eventsApplied reads the epoch's sink count of applied change events from
+// the destination (control.AppliedCount) over the kept ping client; while
+// the destination does not answer it returns the last count read.
+func (c *Controller) eventsApplied(ctx context.Context, st control.Status) int64 {
+	c.mu.Lock()
+	last := c.applied[st.Epoch]
+	c.mu.Unlock()
+	cl := c.ping.client(st.Params.Destination)
+	if cl == nil {
+		return last
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var doc control.AppliedCount
+	err := cl.Database(control.AppliedDB).Collection(control.AppliedColl).FindOne(ctx,
+		bson.D{{Key: "_id", Value: control.SinkGroup(c.cfg.SinkGroup, st.Epoch)}}).Decode(&doc)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) { // no document: none applied yet
+		c.log.Debug("reading the sink's applied event count", "err", c.red.Error(err))
+		return last
+	}
+	c.mu.Lock()
+	c.applied[st.Epoch] = doc.EventsApplied
+	c.mu.Unlock()
+	return doc.EventsApplied
 }
 
 // sinkPosition reads the sink group's committed offsets against the last

@@ -100,6 +100,9 @@ type Controller struct {
 	// lastCopy keeps the copy totals of an epoch whose connector stopped
 	// (PAUSED, COMMITTED), so that progress does not fall back to 0.
 	lastCopy map[int]CollectionCopy
+	// applied keeps the last totalEventsApplied read per epoch, shown
+	// while the destination does not answer.
+	applied map[int]int64
 	// probe, when set (tests), replaces the pre-start checks of the clusters.
 	probe func(context.Context, control.StartParams, *control.Compiled) ([]string, error)
 }
@@ -148,7 +151,7 @@ func New(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.Logger,
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: log, red: red, sup: sup, clog: clog, adm: kadm.NewClient(cl), kick: make(chan struct{}, 1),
-		commitRetry: supervise.NewBackoff(cfg.Restart), ping: newPinger(), lastCopy: map[int]CollectionCopy{}}
+		commitRetry: supervise.NewBackoff(cfg.Restart), ping: newPinger(), lastCopy: map[int]CollectionCopy{}, applied: map[int]int64{}}
 	// The lag probe decodes record values as the sink does (every encoding,
 	// with the registry when one is configured).
 	c.lag = newLagProbe(kafkaOpts, func(ctx context.Context) (*schema.Serde, error) {

@@ -87,6 +87,13 @@ func (p *pinger) ping(ctx context.Context, c *Controller, name string) {
 	p.mu.Unlock()
 }
 
+// client returns the kept client of cluster name, nil before the first ping.
+func (p *pinger) client(name string) *mongo.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clients[name]
+}
+
 // forget drops a cluster's latency: an unreachable cluster reads -1.
 func (p *pinger) forget(name string) {
 	p.mu.Lock()
