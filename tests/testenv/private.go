@@ -2,11 +2,13 @@ package testenv
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -51,15 +53,16 @@ func Private(t testing.TB) PrivatePair {
 		role, setName string
 		uri           *string
 	}{{"source", "rs0", &pair.SourceURI}, {"destination", "rs1", &pair.DestURI}} {
-		bport, sport := freeLoopbackPort(t), freeLoopbackPort(t)
-		be := procs.Start(t, "private-mongo-"+r.role, java, "-Xmx512m", "-Dlogbridge.test=private-mongo-"+r.role,
-			"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", filepath.Join(mjs, "lib", "*")+":"+filepath.Join(mjs, "classes"),
-			"LogbridgeMongoJavaServer", "--host", "127.0.0.1", "--port", bport, "--backend", "memory", "--no-oplog")
-		waitListening(t, be, "127.0.0.1:"+bport, 90*time.Second)
-		sh := procs.Start(t, "private-mongo-"+r.role+"-shim", shim, "--listen", "127.0.0.1:"+sport,
-			"--backend", "mongodb://127.0.0.1:"+bport+"/?directConnection=true", "--set-name", r.setName,
-			"--log-level", "warn", "--oplog-max-events", "300000")
-		waitListening(t, sh, "127.0.0.1:"+sport, 60*time.Second)
+		bport := startListening(t, func(port string) *procs.Proc {
+			return procs.Start(t, "private-mongo-"+r.role, java, "-Xmx512m", "-Dlogbridge.test=private-mongo-"+r.role,
+				"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", filepath.Join(mjs, "lib", "*")+":"+filepath.Join(mjs, "classes"),
+				"LogbridgeMongoJavaServer", "--host", "127.0.0.1", "--port", port, "--backend", "memory", "--no-oplog")
+		}, 90*time.Second)
+		sport := startListening(t, func(port string) *procs.Proc {
+			return procs.Start(t, "private-mongo-"+r.role+"-shim", shim, "--listen", "127.0.0.1:"+port,
+				"--backend", "mongodb://127.0.0.1:"+bport+"/?directConnection=true", "--set-name", r.setName,
+				"--log-level", "warn", "--oplog-max-events", "300000")
+		}, 60*time.Second)
 		*r.uri = fmt.Sprintf("mongodb://127.0.0.1:%s/?replicaSet=%s", sport, r.setName)
 	}
 	t.Logf("private MongoDB pair: source %s, destination %s", pair.SourceURI, pair.DestURI)
@@ -136,29 +139,55 @@ func shimBinary(t testing.TB) string {
 	return shimPath
 }
 
-func freeLoopbackPort(t testing.TB) string {
+// startListening starts a server with start(port) on a free port below the
+// kernel's ephemeral range (where no outgoing connection can hold it as its
+// local end while the server starts, docs/testing.md) and waits until it
+// listens; a server that exits first (the port was taken after all) is
+// tried again on another port.
+func startListening(t testing.TB, start func(port string) *procs.Proc, d time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var last error
+	for range 3 {
+		port := privatePort(t)
+		p := start(port)
+		if last = waitListening(p, "127.0.0.1:"+port, d); last == nil {
+			return port
+		}
+		p.Stop()
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	t.Fatalf("a private MongoDB server did not start: %v", last)
+	return ""
 }
 
-// waitListening waits until addr accepts connections, failing with the
-// process's log when it exits or the time runs out.
-func waitListening(t testing.TB, p *procs.Proc, addr string, d time.Duration) {
+// privatePort picks a port in [20000, 27000) that nothing listens on: below
+// the ephemeral range and the stack's ports (27018, 27118, 28…, 29…).
+func privatePort(t testing.TB) string {
 	t.Helper()
+	for range 100 {
+		port := strconv.Itoa(20000 + rand.IntN(7000))
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
+	}
+	t.Fatal("no free loopback port in [20000, 27000)")
+	return ""
+}
+
+// waitListening waits until addr accepts connections; an error with the
+// process's log when it exits or the time runs out.
+func waitListening(p *procs.Proc, addr string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for dial(addr) != nil {
 		if err := p.Exited(); err != nil {
-			t.Fatalf("a private MongoDB server did not start: %v", err)
+			return err
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen on %s after %v; log tail:\n%s", p.Name, addr, d, p.Tail(3000))
+			return fmt.Errorf("%s does not listen on %s after %v; log tail:\n%s", p.Name, addr, d, p.Tail(3000))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	return nil
 }
