@@ -19,4 +19,5 @@
 //	db := testenv.DBName(t)       // unique per test
 //	topic := testenv.TopicPrefix(t)
 //	be := env.SourceBackend(t)    // the mongo-java-server behind the local source shim
+//	pair := testenv.Private(t)    // servers of the test's own (for write blocking), private.go
 package testenv

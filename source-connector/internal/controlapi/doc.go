@@ -4,8 +4,8 @@
 //	POST /api/v1/start    {source, destination, includeNamespaces, excludeNamespaces,
 //	                       reversible, enableUserWriteBlocking, buildIndexes, namespaceRemap}
 //	GET  /api/v1/progress {success, progress: {state, canCommit, canWrite, info,
-//	                       lagTimeSeconds, collectionCopy, directionMapping, source,
-//	                       destination, warnings, …}}
+//	                       lagTimeSeconds, totalEventsApplied, collectionCopy,
+//	                       directionMapping, source, destination, warnings, …}}
 //	POST /api/v1/pause, /resume, /commit, /reverse
 //	POST /api/v1/verify   compare source and destination (pkg/verify); progress.verification
 //
@@ -20,7 +20,14 @@
 // progress.lagTimeSeconds is the destination's lag behind the source, read
 // from the sink group's committed offsets and the source time of the first
 // record each partition has not applied yet (lag.go); progress.sink is the
-// sink's position.
+// sink's position; progress.totalEventsApplied is the count the sink keeps
+// on the destination (control.AppliedCount).
+//
+// A start is refused (400) before anything is written when it could not
+// run: control.CheckRequest (reverse needs write blocking on both sides),
+// control.Compile, and the checks of both clusters (prestart.go: topology,
+// versions, destination data, the reverse prerequisites including legacy
+// unique indexes on the source).
 //
 // Errors are JSON {success: false, error, errorDescription} with 400 for a bad
 // request, 409 for a transition the current state does not allow and 413 for
