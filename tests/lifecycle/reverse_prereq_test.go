@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/logbridge/logbridge/tests/testenv"
 )
@@ -71,4 +72,64 @@ func TestReversibleRefusedWithLegacyUniqueIndex(t *testing.T) {
 	createUnique(h.db, "items", "s_current", 2)
 	h.post("/api/v1/start", body, 200)
 	h.waitSource("canCommit", 5*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+}
+
+// TestWriteBlockingThatFailsIsNotIgnored: enableUserWriteBlocking asks for
+// blocked writes, and a reversal relies on them, so a cluster that refuses
+// setUserWriteBlockMode (a user without the privilege, here mongod's
+// failCommand fail point answering Unauthorized) is an error, not a warning:
+// the start is refused with 400 naming the cluster and the fix, nothing is
+// recorded; at commit, the final cluster time is not taken (no marker, still
+// COMMITTING, the source still writable) until the source can be blocked,
+// and then the commit completes. Private servers: it blocks writes.
+func TestWriteBlockingThatFailsIsNotIgnored(t *testing.T) {
+	ctx := testenv.Context(t, 10*time.Minute)
+	h := newHarness(t, ctx, true)
+	failBlocking := func(c *mongo.Client, on bool) {
+		t.Helper()
+		mode := any("off")
+		if on {
+			mode = "alwaysOn"
+		}
+		err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: mode},
+			{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"setUserWriteBlockMode"}}, {Key: "errorCode", Value: 13}}}}).Err()
+		if err != nil {
+			t.Fatalf("configuring the failCommand fail point: %v", err)
+		}
+	}
+	body := map[string]any{"source": "cluster0", "destination": "cluster1", "reversible": true,
+		"enableUserWriteBlocking": "sourceAndDestination", "includeNamespaces": []map[string]any{{"database": h.db}}}
+
+	failBlocking(h.c1, true)
+	ans := h.post("/api/v1/start", body, 400)
+	desc := str(ans, "errorDescription")
+	if str(ans, "error") != "InvalidRequest" || !strings.Contains(desc, "could not block user writes on cluster1") || !strings.Contains(desc, "setUserWriteBlockMode privilege") {
+		t.Fatalf("start with a destination that cannot be blocked: got %v, want InvalidRequest naming cluster1 and the privilege", ans)
+	}
+	if st := h.controlState(); st.State != "IDLE" {
+		t.Fatalf("control state %s after the refused start, want IDLE", st.State)
+	}
+	failBlocking(h.c1, false)
+
+	h.post("/api/v1/start", body, 200)
+	h.waitSource("canCommit", 5*time.Minute, func(p map[string]any) bool { return flag(p, "canCommit") })
+	failBlocking(h.c0, true)
+	h.post("/api/v1/commit", nil, 200)
+	time.Sleep(5 * time.Second) // several commit attempts (the first is immediate)
+	if st := h.controlState(); st.State != "COMMITTING" || st.MarkerID != "" {
+		t.Fatalf("commit while the source cannot be blocked: control state %s, marker %q; want COMMITTING without a marker", st.State, st.MarkerID)
+	}
+	if _, err := h.c0.Database(h.db).Collection("items").InsertOne(ctx, bson.D{{Key: "late", Value: true}}); err != nil {
+		t.Fatalf("the source refuses writes although blocking it failed: %v", err)
+	}
+	failBlocking(h.c0, false)
+	h.waitSource("COMMITTED once the source can be blocked", 3*time.Minute, func(p map[string]any) bool { return str(p, "state") == "COMMITTED" })
+	if err := h.check(); err != nil {
+		t.Fatalf("after the commit: %v", err)
+	}
+	// The write made while blocking failed precedes the commit point.
+	if n, err := h.c1.Database(h.db).Collection("items").CountDocuments(ctx, bson.D{{Key: "late", Value: true}}); err != nil || n != 1 {
+		t.Fatalf("the write made before the source could be blocked: %d copies on the destination (%v), want 1", n, err)
+	}
+	userWritesRefused(t, ctx, h.c0, h.db, "cluster0 (the committed source)")
 }

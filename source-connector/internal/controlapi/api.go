@@ -113,9 +113,18 @@ func (c *Controller) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	warnings := append(append([]string{}, compiled.Warnings...), checked...)
+	// Blocking was asked for: a destination that cannot be blocked refuses
+	// the start (mongosync fails it too) instead of a sync that would let
+	// application writes reach the destination unseen.
 	if p.EnableUserWriteBlocking.Destination() {
-		if warn := c.writeBlock(r.Context(), p.Destination, true); warn != "" {
-			warnings = append(warnings, warn)
+		if err := c.writeBlock(r.Context(), p.Destination, true); err != nil {
+			var se mongo.ServerError
+			if errors.As(err, &se) {
+				fail(w, http.StatusBadRequest, "InvalidRequest", err)
+			} else {
+				fail(w, http.StatusServiceUnavailable, "ClusterUnavailable", err)
+			}
+			return
 		}
 	}
 	if err := c.append(r.Context(), control.Event{Type: control.EvStart, Params: &p, Warnings: warnings}); err != nil {

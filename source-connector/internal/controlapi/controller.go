@@ -313,8 +313,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		go c.commit(ctx, st)
 	case st.State == control.Committing && st.SinkCommitted:
 		if st.Params.EnableUserWriteBlocking.Destination() {
-			if w := c.writeBlock(ctx, st.Params.Destination, false); w != "" {
-				return c.append(ctx, control.Event{Type: control.EvCommitted, Warnings: []string{w}})
+			if err := c.writeBlock(ctx, st.Params.Destination, false); err != nil {
+				c.log.Warn(err.Error())
+				return c.append(ctx, control.Event{Type: control.EvCommitted, Warnings: []string{err.Error()}})
 			}
 		}
 		return c.append(ctx, control.Event{Type: control.EvCommitted})
@@ -409,9 +410,12 @@ func (c *Controller) commit(ctx context.Context, st control.Status) {
 		c.poke()
 	}()
 	var warnings []string
+	// Writes that reach the source after the final cluster time would be
+	// lost: a commit that cannot block them fails and is retried.
 	if st.Params.EnableUserWriteBlocking.Source() {
-		if w := c.writeBlock(ctx, st.Params.Source, true); w != "" {
-			warnings = append(warnings, w)
+		if err := c.writeBlock(ctx, st.Params.Source, true); err != nil {
+			c.log.Error("commit: blocking user writes on the source", "err", err)
+			return
 		}
 	}
 	final, err := c.clusterTime(ctx, st.Params.Source)
@@ -459,9 +463,12 @@ func (c *Controller) clusterTime(ctx context.Context, name string) (bson.Timesta
 	return mongox.ClusterTime(ctx, cl, "logbridge source connector: commit point")
 }
 
-// writeBlock turns user write blocking on or off on a cluster and returns a
-// warning when the server cannot do it.
-func (c *Controller) writeBlock(ctx context.Context, name string, on bool) string {
+// writeBlock turns user write blocking on or off on a cluster. The error
+// says what failed and what to do; callers decide whether it is fatal:
+// blocking is (the user asked for it, and a reversal relies on it, as in
+// mongosync), unblocking after the commit is a warning (the data is in
+// place; the user can unblock by hand).
+func (c *Controller) writeBlock(ctx context.Context, name string, on bool) error {
 	cl, err := c.connect(ctx, name)
 	if err == nil {
 		defer cl.Disconnect(context.WithoutCancel(ctx))
@@ -469,13 +476,10 @@ func (c *Controller) writeBlock(ctx context.Context, name string, on bool) strin
 	}
 	if err == nil {
 		c.log.Info("user write blocking set", "cluster", name, "blocked", on)
-		return ""
+		return nil
 	}
-	verb := "block"
 	if !on {
-		verb = "unblock"
+		return fmt.Errorf("could not unblock user writes on %s with setUserWriteBlockMode (%v): run {setUserWriteBlockMode: 1, global: false} on it as a user with the setUserWriteBlockMode privilege", name, c.red.Error(err))
 	}
-	w := fmt.Sprintf("could not %s user writes on %s with setUserWriteBlockMode (%v): the server may not support it (MongoDB 6.0+ needed); stop application writes to the source yourself before commit, and keep them away from the destination until canWrite is true", verb, name, c.red.Error(err))
-	c.log.Warn(w)
-	return w
+	return fmt.Errorf("could not block user writes on %s with setUserWriteBlockMode (%w): give the source connector's user for %s the setUserWriteBlockMode privilege (MongoDB 6.0+), or start without enableUserWriteBlocking on that side (not allowed with reversible)", name, c.red.Error(err), name)
 }
