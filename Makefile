@@ -76,9 +76,10 @@ test: up
 	eval "$$($(STACK) env)" && cd deploy/validate && LOGBRIDGE_REQUIRE_STACK=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 LOGBRIDGE_DISRUPTIVE=1 $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) -run 'Disruptive' $(PKGS)
 
-# The live terminal view under tmux (tests/termview; opt-in, see its comment).
+# Only the live terminal view's check under tmux (tests/termview; part of
+# make test too), printing both panes' screens.
 termview: up
-	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 LOGBRIDGE_TERMVIEW=1 $(GO) test -count=1 -v -run TestLiveViewInATerminal ./tests/termview/
+	eval "$$($(STACK) env)" && LOGBRIDGE_REQUIRE_STACK=1 $(GO) test -count=1 -v -run TestLiveViewInATerminal ./tests/termview/
 
 # Unit tests only (no servers).
 unit:

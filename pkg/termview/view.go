@@ -58,17 +58,27 @@ func IsTerminal(f *os.File) bool {
 
 // View is a live progress view. Its Write method prints above the bars
 // (for the log handler). Safe for concurrent use.
+//
+// Locking: mpb draws from its own goroutines and calls the decorators,
+// which read the view's state under mu; Update and Close call into mpb
+// (add a bar, set its counts), which waits for those goroutines. So mu is
+// never held across an mpb call (holding it there deadlocked the view and,
+// through Write, every log line: issue 25); ops serializes Update and Close
+// and is never taken by a decorator.
 type View struct {
 	p     *mpb.Progress
+	w     io.Writer
 	title string
 
-	mu       sync.Mutex
+	ops    sync.Mutex // Update and Close, one at a time; held across mpb calls
+	closed bool       // under ops: Close ran, mpb must not be called again
+
+	mu       sync.Mutex // the state the decorators read; never held across an mpb call
 	status   string
 	stream   string
 	bars     map[string]*copyBar
 	statusBr *mpb.Bar
 	events   rate // the stream's events per second
-	closed   sync.Once
 }
 
 type copyBar struct {
@@ -80,7 +90,7 @@ type copyBar struct {
 
 // New starts drawing to w (a terminal); title names the process.
 func New(w io.Writer, title string, opts ...mpb.ContainerOption) *View {
-	v := &View{title: title, bars: map[string]*copyBar{}}
+	v := &View{w: w, title: title, bars: map[string]*copyBar{}}
 	v.p = mpb.New(append([]mpb.ContainerOption{mpb.WithOutput(w), mpb.WithRefreshRate(Interval)}, opts...)...)
 	// The status line: always last, never complete until Close.
 	v.statusBr = v.p.New(0, mpb.NopStyle(), mpb.BarPriority(math.MaxInt), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
@@ -98,8 +108,15 @@ func New(w io.Writer, title string, opts ...mpb.ContainerOption) *View {
 	return v
 }
 
-// Write prints b above the bars.
-func (v *View) Write(b []byte) (int, error) { return v.p.Write(b) }
+// Write prints b above the bars. Once the view is closed (or mpb stopped
+// drawing on an error of its own), it writes to the terminal directly, so
+// the last log lines, such as the error a connector stops on, still show.
+func (v *View) Write(b []byte) (int, error) {
+	if n, err := v.p.Write(b); err == nil {
+		return n, nil
+	}
+	return v.w.Write(b)
+}
 
 // Run polls get every Interval and updates the view until ctx ends, then
 // closes it.
@@ -117,30 +134,58 @@ func (v *View) Run(ctx context.Context, get func() Snapshot) {
 	}
 }
 
-// Update draws s as of now.
+// Update draws s as of now. After Close it does nothing.
 func (v *View) Update(now time.Time, s Snapshot) {
 	copies := append([]Copy(nil), s.Copies...)
 	sort.Slice(copies, func(i, j int) bool { return copies[i].NS < copies[j].NS })
+	v.ops.Lock()
+	defer v.ops.Unlock()
+	if v.closed {
+		return
+	}
+	// First the state the decorators read, under mu; then the mpb calls,
+	// without it (see View).
+	type pending struct {
+		cb   *copyBar
+		c    Copy
+		prio int
+	}
+	todo := make([]pending, 0, len(copies))
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	v.status = s.Status
 	for i, c := range copies {
 		cb := v.bars[c.NS]
 		if cb == nil {
 			cb = &copyBar{}
-			ns := c.NS
-			cb.bar = v.p.AddBar(max(c.EstimatedDocs, 1), mpb.BarPriority(i),
-				mpb.PrependDecorators(decor.Name(ns, decor.WCSyncSpaceR)),
-				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-					v.mu.Lock()
-					defer v.mu.Unlock()
-					return cb.describe()
-				})))
 			v.bars[c.NS] = cb
 		}
 		cb.rate.add(now, c.Docs)
 		cb.bytes.add(now, c.Bytes)
 		cb.last = c
+		todo = append(todo, pending{cb, c, i})
+	}
+	if st := s.Streaming; st != nil {
+		v.stream = st.describe(now, &v.events)
+	} else {
+		v.stream = ""
+	}
+	v.mu.Unlock()
+
+	for _, t := range todo {
+		cb, c := t.cb, t.c
+		if cb.bar == nil { // only Update (under ops) sets and reads bar
+			bar, err := v.p.Add(max(c.EstimatedDocs, 1), mpb.BarStyle().Build(), mpb.BarPriority(t.prio),
+				mpb.PrependDecorators(decor.Name(c.NS, decor.WCSyncSpaceR)),
+				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+					v.mu.Lock()
+					defer v.mu.Unlock()
+					return cb.describe()
+				})))
+			if err != nil {
+				return // mpb stopped drawing; the logs still go out through Write
+			}
+			cb.bar = bar
+		}
 		total := max(c.EstimatedDocs, c.Docs, 1)
 		if !cb.bar.Completed() {
 			cb.bar.SetTotal(total, false)
@@ -149,11 +194,6 @@ func (v *View) Update(now time.Time, s Snapshot) {
 				cb.bar.SetTotal(max(c.Docs, 1), true)
 			}
 		}
-	}
-	if st := s.Streaming; st != nil {
-		v.stream = st.describe(now, &v.events)
-	} else {
-		v.stream = ""
 	}
 }
 
@@ -194,16 +234,20 @@ func (cb *copyBar) describe() string {
 }
 
 // Close stops drawing and leaves the last frame; later calls do nothing.
-func (v *View) Close() { v.closed.Do(v.close) }
-
-func (v *View) close() {
-	v.mu.Lock()
-	bars := make([]*mpb.Bar, 0, len(v.bars)+1)
-	for _, cb := range v.bars {
-		bars = append(bars, cb.bar)
+func (v *View) Close() {
+	v.ops.Lock()
+	defer v.ops.Unlock()
+	if v.closed {
+		return
 	}
-	v.mu.Unlock()
-	for _, b := range append(bars, v.statusBr) {
+	v.closed = true
+	bars := []*mpb.Bar{v.statusBr}
+	for _, cb := range v.bars {
+		if cb.bar != nil {
+			bars = append(bars, cb.bar)
+		}
+	}
+	for _, b := range bars {
 		if !b.Completed() {
 			b.Abort(false)
 		}
