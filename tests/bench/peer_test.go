@@ -210,6 +210,8 @@ func runPeerRound(b *testing.B, env testenv.Env, src, dst *mongo.Client, db stri
 	res.copyRate = docs / doneAt.Sub(firstAt).Seconds()
 	res.wallRate = docs / doneAt.Sub(start).Seconds()
 
+	sameSample(b, p.name, src, dst, db, sz)
+
 	dcoll := dst.Database(db).Collection("events")
 	waitFor(b, "the events collection's first document on the destination", procs[len(procs)-1].proc, func() bool {
 		n, _ := dcoll.CountDocuments(ctx, bson.D{})
@@ -229,6 +231,25 @@ func runPeerRound(b *testing.B, env testenv.Env, src, dst *mongo.Client, db stri
 		b.Errorf("%s: %d of %d change-stream documents never reached the destination within 60 s of the end", p.name, ls.missing, ls.events)
 	}
 	return res
+}
+
+// sameSample checks that a few copied documents of each collection (the
+// first, the middle and the last _id) are byte-equal on both sides: the
+// counts alone would not show a pipeline that writes something else.
+func sameSample(b *testing.B, name string, src, dst *mongo.Client, db string, sz sizes) {
+	b.Helper()
+	ctx := context.Background()
+	for c := 0; c < sz.colls; c++ {
+		for _, id := range []int64{0, int64(sz.docs / 2), int64(sz.docs - 1)} {
+			filter := bson.D{{Key: "_id", Value: id}}
+			want, err1 := src.Database(db).Collection(collName(c)).FindOne(ctx, filter).Raw()
+			got, err2 := dst.Database(db).Collection(collName(c)).FindOne(ctx, filter).Raw()
+			if err1 != nil || err2 != nil || !bytes.Equal(want, got) {
+				b.Fatalf("%s: document %s.%s _id %d differs on the destination (source %v, destination %v):\n source %s\n destination %s",
+					name, db, collName(c), id, err1, err2, want, got)
+			}
+		}
+	}
 }
 
 // startLogbridge starts the source and the sink connector together.
