@@ -60,8 +60,18 @@ import (
 // at LOGBRIDGE_LAG_RATE (default 500/s) for LOGBRIDGE_LAG_WARMUP (default
 // 15s) unmeasured and LOGBRIDGE_LAG_DURATION (default 60s) measured, each
 // document's lag (its appearance in a change stream on the destination
-// minus its write's start, one clock) and the processes' CPU per event over
-// that window; and each process's peak RSS (VmHWM) over the whole run.
+// minus its write's start, one clock; also minus the source's
+// acknowledgement, which leaves out a source slow to take the write) and the
+// processes' CPU per event over that window; and each process's peak RSS
+// (VmHWM) over the whole run. A sample of the copied documents must be
+// byte-equal on both sides and every streamed document must arrive.
+//
+// On a shared stack, read the lag rows with the two conditions the table
+// prints: the rate the writers reached (their late ticks mean a machine too
+// busy to keep the rate, and the lag then measures that), and the other
+// clients' events logbridge's source read meanwhile (it reads one
+// cluster-wide change stream and filters it itself; the connector, given a
+// database, opens a database-level stream the server filters).
 //
 // LOGBRIDGE_PEER_ROUNDS (default 2) sets the rounds; the table shows the
 // median with the minimum and maximum of the rounds. The benchmark runs only
