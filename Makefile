@@ -20,7 +20,7 @@ DIST := dist
 RELEASE_ARCHS := amd64 arm64
 IMAGE ?= logbridge
 
-.PHONY: termview all build release image test unit up down status install demo lint bench e2e soak probe clean fuzz
+.PHONY: termview all build release image test unit up down status install demo lint bench bench-peer e2e soak probe clean fuzz
 
 all: build
 
@@ -104,6 +104,18 @@ lint:
 bench: up
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./schema/...
 	eval "$$($(STACK) env)" && LOGBRIDGE_LAG_DURATION=$${LOGBRIDGE_LAG_DURATION:-60s} $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 60m -v ./tests/bench/...
+
+# logbridge side by side with the MongoDB Kafka Connector 2.0.1 in Kafka
+# Connect 4.1.2 (issue 21's table): both fetched from Maven Central with mvn
+# into .cache/mongo-connect-jars on the first run (needs java 17+ and mvn),
+# both pipelines run on the stack's servers and the same data, and the
+# benchmark prints a table of both with their ratios (tests/bench,
+# BenchmarkPeerMongoKafkaConnector). LOGBRIDGE_BENCH_DOCS (per collection,
+# default 50000 × 4 collections), LOGBRIDGE_LAG_RATE (500),
+# LOGBRIDGE_LAG_WARMUP (15s), LOGBRIDGE_LAG_DURATION (60s) and
+# LOGBRIDGE_PEER_ROUNDS (2) shorten or lengthen it.
+bench-peer: up
+	eval "$$($(STACK) env)" && LOGBRIDGE_BENCH_PEER=1 $(GO) test -run '^$$' -bench '^BenchmarkPeerMongoKafkaConnector$$' -benchtime 1x -count=1 -timeout 90m -v ./tests/bench/
 
 # Fault-injection end-to-end suite (restarts the shared Kafka broker): seeds
 # 1,2,3 by default, E2E_SEEDS=4,5 (LOGBRIDGE_E2E_SEEDS) for others. `make test`

@@ -42,6 +42,14 @@
 //     second (LOGBRIDGE_BENCH_THROTTLE_DOCS, default 20000;
 //     LOGBRIDGE_BENCH_THROTTLE_BYTES, default 12 MiB). Goal: the rate
 //     within ±10% of the limit.
+//   - BenchmarkPeerMongoKafkaConnector (issue 21, item 6; make bench-peer,
+//     skipped unless LOGBRIDGE_BENCH_PEER=1): logbridge and the MongoDB Kafka
+//     Connector 2.0.1 in Kafka Connect 4.1.2 (from Maven Central, with mvn)
+//     on the same stack and data, alternately, LOGBRIDGE_PEER_ROUNDS rounds
+//     (default 2): time to first document, snapshot docs/s, CPU for the
+//     copy, peak RSS, change-stream lag p50/p99 at LOGBRIDGE_LAG_RATE
+//     (default 500/s) and CPU per streamed event, as a table of both with
+//     their ratios (how the peer is configured: its doc comment).
 //
 // The other throughput benchmarks run each side twice, alternately, and
 // count the better run of each: on a fresh stack the first run warms the
