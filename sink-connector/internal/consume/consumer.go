@@ -235,7 +235,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 		kgo.MetadataMinAge(time.Second),
-		kgo.MetadataMaxAge(5*time.Second), // discover new namespace topics quickly
+		// New namespace topics of a log already consumed are found within
+		// 5 s; a sink that knows no topic of its log yet polls faster
+		// (discover).
+		kgo.MetadataMaxAge(5*time.Second),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -243,6 +246,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.cl = cl
 	c.offs = newOffsets(c.commitSync)
+
+	go c.discover(runCtx)
 
 	commitDone := make(chan struct{})
 	go func() {
@@ -303,6 +308,36 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return fatal
 	}
 	return nil
+}
+
+// DiscoverInterval is how often a sink that knows no topic of its log yet
+// asks the brokers for their topics.
+const DiscoverInterval = 200 * time.Millisecond
+
+// discover refreshes the topic metadata every DiscoverInterval for as long
+// as no topic matches the subscription. A sink usually starts next to a
+// source that creates the log's topics only after planning its snapshot;
+// at the regular metadata refresh (every 5 s) it found them up to 5 s late,
+// which was most of the time to the first document on the destination
+// (docs/benchmarks.md, issue 21). Once a topic is known the poll stops: a
+// member left without partitions (more members than namespaces) must not
+// keep asking, and later namespaces are found by the regular refresh. Each
+// poll is one Metadata request for every topic of the cluster (a regex
+// subscription lists them all).
+func (c *Consumer) discover(ctx context.Context) {
+	t := time.NewTicker(DiscoverInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if len(c.cl.GetConsumeTopics()) > 0 {
+			return
+		}
+		c.cl.ForceMetadataRefresh()
+	}
 }
 
 func (c *Consumer) commitSync(ctx context.Context, offs map[string]map[int32]kgo.EpochOffset) error {
