@@ -42,6 +42,20 @@ type Config struct {
 	FlushInterval  time.Duration
 	Parallelism    int // concurrent destination flushes
 	QueueLimit     int // queued records per partition before its fetches pause
+	// QueueMaxBytes bounds the queues in bytes (record keys and values),
+	// across the partitions assigned to this member: each queue holds at
+	// most its share, QueueMaxBytes / assigned partitions but at least
+	// MinQueueBytes; at its share or at QueueLimit records a partition's
+	// fetches pause until its worker took the queue (0: no byte bound).
+	// Shares, not one sink-wide pause: a worker waiting at a barrier must
+	// not stop the partitions whose records it waits for.
+	QueueMaxBytes int
+	// Fetch bounds what the Kafka client fetches ahead of the queues
+	// (kgo.FetchMaxBytes, FetchMaxPartitionBytes, MaxConcurrentFetches;
+	// 0: franz-go's defaults, 50 MiB, 1 MiB, one per broker).
+	FetchMaxBytes          int32
+	FetchMaxPartitionBytes int32
+	MaxConcurrentFetches   int
 	CommitInterval time.Duration
 	Tolerance      Tolerance
 	DLQTopic       string
@@ -82,6 +96,10 @@ func (c Config) Validate() error {
 	}
 	if c.Parallelism < 1 {
 		errs = append(errs, fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism))
+	}
+	if c.FetchMaxBytes < 0 || c.FetchMaxPartitionBytes < 0 || c.QueueMaxBytes < 0 || c.MaxConcurrentFetches < 0 {
+		errs = append(errs, fmt.Errorf("fetch-max-bytes %d, fetch-max-partition-bytes %d, queue-max-bytes %d, max-concurrent-fetches %d: none may be negative",
+			c.FetchMaxBytes, c.FetchMaxPartitionBytes, c.QueueMaxBytes, c.MaxConcurrentFetches))
 	}
 	if c.Tolerance != ToleranceNone && c.Tolerance != ToleranceAll {
 		errs = append(errs, fmt.Errorf("error-tolerance %q: use none or all", c.Tolerance))
@@ -240,6 +258,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// (discover).
 		kgo.MetadataMaxAge(5*time.Second),
 	)
+	if c.cfg.FetchMaxBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(c.cfg.FetchMaxBytes))
+	}
+	if c.cfg.FetchMaxPartitionBytes > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(c.cfg.FetchMaxPartitionBytes))
+	}
+	if c.cfg.MaxConcurrentFetches > 0 {
+		opts = append(opts, kgo.MaxConcurrentFetches(c.cfg.MaxConcurrentFetches))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("creating Kafka consumer: %w", err)
@@ -363,6 +390,11 @@ func (c *Consumer) commitSync(ctx context.Context, offs map[string]map[int32]kgo
 	return rerr
 }
 
+// MinQueueBytes is the least byte share of Config.QueueMaxBytes a
+// partition's queue gets, however many partitions are assigned: below it
+// bulk writes would shrink to a few documents.
+const MinQueueBytes = 256 << 10
+
 // dispatch hands one partition's fetched records to its worker.
 func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 	key := tp{p.Topic, p.Partition}
@@ -371,11 +403,12 @@ func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 	if pp := c.progress[key]; pp != nil {
 		pp.setLastStable(p.LastStableOffset, p.HighWatermark)
 	}
+	share := c.cfg.QueueMaxBytes / max(1, len(c.workers))
 	c.mu.Unlock()
 	if w == nil || len(p.Records) == 0 {
 		return
 	}
-	if n := w.q.push(p.Records); n >= c.cfg.QueueLimit {
+	if n, bytes := w.q.push(p.Records); n >= c.cfg.QueueLimit || c.cfg.QueueMaxBytes > 0 && bytes >= max(share, MinQueueBytes) {
 		c.mu.Lock()
 		if !c.paused[key] {
 			c.paused[key] = true
