@@ -395,6 +395,15 @@ func (c *Consumer) commitSync(ctx context.Context, offs map[string]map[int32]kgo
 // bulk writes would shrink to a few documents.
 const MinQueueBytes = 256 << 10
 
+// queueFull reports whether a partition's queue of n records and bytes
+// reached its bounds, with assigned partitions sharing QueueMaxBytes.
+func (c Config) queueFull(n, bytes, assigned int) bool {
+	if n >= c.QueueLimit {
+		return true
+	}
+	return c.QueueMaxBytes > 0 && bytes >= max(c.QueueMaxBytes/max(1, assigned), MinQueueBytes)
+}
+
 // dispatch hands one partition's fetched records to its worker.
 func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 	key := tp{p.Topic, p.Partition}
@@ -403,12 +412,12 @@ func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 	if pp := c.progress[key]; pp != nil {
 		pp.setLastStable(p.LastStableOffset, p.HighWatermark)
 	}
-	share := c.cfg.QueueMaxBytes / max(1, len(c.workers))
+	assigned := len(c.workers)
 	c.mu.Unlock()
 	if w == nil || len(p.Records) == 0 {
 		return
 	}
-	if n, bytes := w.q.push(p.Records); n >= c.cfg.QueueLimit || c.cfg.QueueMaxBytes > 0 && bytes >= max(share, MinQueueBytes) {
+	if n, bytes := w.q.push(p.Records); c.cfg.queueFull(n, bytes, assigned) {
 		c.mu.Lock()
 		if !c.paused[key] {
 			c.paused[key] = true
