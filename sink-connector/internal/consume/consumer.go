@@ -39,9 +39,9 @@ type Config struct {
 	// FlushInterval is how long a partial batch may wait for more events
 	// once its partition's queue is empty; 0 flushes it at once (see
 	// worker.run).
-	FlushInterval  time.Duration
-	Parallelism    int // concurrent destination flushes
-	QueueLimit     int // queued records per partition before its fetches pause
+	FlushInterval time.Duration
+	Parallelism   int // concurrent destination flushes
+	QueueLimit    int // queued records per partition before its fetches pause
 	// QueueMaxBytes bounds the queues in bytes (record keys and values),
 	// across the partitions assigned to this member: each queue holds at
 	// most its share, QueueMaxBytes / assigned partitions but at least
@@ -56,9 +56,9 @@ type Config struct {
 	FetchMaxBytes          int32
 	FetchMaxPartitionBytes int32
 	MaxConcurrentFetches   int
-	CommitInterval time.Duration
-	Tolerance      Tolerance
-	DLQTopic       string
+	CommitInterval         time.Duration
+	Tolerance              Tolerance
+	DLQTopic               string
 	// Transactions gathers each source transaction's events and applies
 	// them in one destination transaction (txn.go); TxnWait bounds the
 	// gathering, TxnMaxEvents its size (beyond either: per event).
