@@ -82,7 +82,9 @@
 // flush-interval=50ms), LOGBRIDGE_BENCH_SOURCE_BIN and
 // LOGBRIDGE_BENCH_SINK_BIN (run other builds of the connectors: A/B
 // against an older commit), LOGBRIDGE_BENCH_PROFILE=<dir> (CPU profiles of
-// both connectors over the lag and catch-up benchmarks' measured windows),
+// both connectors over the lag and catch-up benchmarks' measured windows;
+// heap profiles: of the catch-up's sink at its highest RSS, of both
+// connectors half-way through BenchmarkSnapshotMemory's copies),
 // LOGBRIDGE_LAG_RATE (fixed docs/s for the lag benchmark instead of 20% of
 // the raw rate), LOGBRIDGE_CATCHUP_EVENTS,
 // LOGBRIDGE_BENCH_PAIRS (measured pairs of the snapshot benchmark, default

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +163,63 @@ func heapProfiles(b *testing.B, name string, procs map[string]*proc) {
 		}
 		fmt.Printf("profile: %s\n", out)
 	}
+}
+
+// heapAtPeak (with LOGBRIDGE_BENCH_PROFILE) takes a heap profile of p
+// every second until stop is called and keeps, as
+// <dir>/<name>.heap.pprof, the one taken when p's resident memory was
+// highest: what held the memory at the peak.
+func heapAtPeak(b *testing.B, name string, p *proc) (stop func()) {
+	if profileDir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var best int64
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				if best > 0 {
+					fmt.Printf("profile: %s (at %d MiB resident)\n", filepath.Join(profileDir, name+".heap.pprof"), best>>20)
+				}
+				return
+			case <-t.C:
+			}
+			rss := procRSS(strconv.Itoa(p.cmd.Process.Pid))
+			if rss <= best {
+				continue
+			}
+			resp, err := http.Get("http://" + p.pprof + "/debug/pprof/heap")
+			if err != nil {
+				continue
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == http.StatusOK && os.WriteFile(filepath.Join(profileDir, name+".heap.pprof"), body, 0o644) == nil {
+				best = rss
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// procRSS is VmRSS of /proc/<pid>/status in bytes (0 when unknown).
+func procRSS(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if f := strings.Fields(rest); len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
