@@ -95,3 +95,23 @@ func TestOnCommandLine(t *testing.T) {
 		})
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for in, want := range map[string]Bytes{"0": 0, "1048576": 1 << 20, "8MiB": 8 << 20, "512KiB": 512 << 10, "2g": 2 << 30, " 3 MB ": 3 << 20} {
+		var b Bytes
+		if err := b.Set(in); err != nil || b != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "8XB", "MiB", "1.5MiB"} {
+		var b Bytes
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) = %d, want an error", in, b)
+		}
+	}
+	for b, want := range map[Bytes]string{0: "0", 8 << 20: "8MiB", 512 << 10: "512KiB", 1000: "1000", 1 << 30: "1GiB"} {
+		if got := b.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", int64(b), got, want)
+		}
+	}
+}

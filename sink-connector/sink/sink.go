@@ -42,19 +42,27 @@ var ErrPoison = consume.ErrPoison
 
 // Config is every setting of the sink-connector.
 type Config struct {
-	Kafka          kafkax.Config
-	Group          string
-	TopicPrefix    string
-	TopicRegex     string // overrides TopicPrefix for subscription when set
-	DestURI        string
-	NSMap          config.StringList
-	WriteConcern   string
-	BatchSize      int
-	FlushInterval  time.Duration
-	Parallelism    int
-	DLQTopic       string // default "<prefix>._dlq"
-	ErrorTolerance string // none | all
-	BuildIndexes   bool
+	Kafka         kafkax.Config
+	Group         string
+	TopicPrefix   string
+	TopicRegex    string // overrides TopicPrefix for subscription when set
+	DestURI       string
+	NSMap         config.StringList
+	WriteConcern  string
+	BatchSize     int
+	FlushInterval time.Duration
+	Parallelism   int
+	// The memory bounds (README, Memory): what the Kafka client fetches
+	// ahead (FetchMaxBytes per fetch, FetchMaxPartitionBytes per partition
+	// in one, MaxConcurrentFetches at once) and what waits in each
+	// partition's queue (QueueMaxBytes, besides 4 × BatchSize records).
+	FetchMaxBytes          config.Bytes
+	FetchMaxPartitionBytes config.Bytes
+	MaxConcurrentFetches   int
+	QueueMaxBytes          config.Bytes
+	DLQTopic               string // default "<prefix>._dlq"
+	ErrorTolerance         string // none | all
+	BuildIndexes           bool
 	// ExcludeHashedIndexes leaves hashed indexes out of createIndexes
 	// (buildIndexes excludeHashed / excludeHashedAfterCopy).
 	ExcludeHashedIndexes bool
@@ -89,24 +97,31 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		// No default broker: see kafkax.Config.RegisterFlags.
-		Kafka:             kafkax.Config{ClientID: "logbridge-sink"},
-		Group:             "logbridge-sink",
-		TopicPrefix:       "logbridge",
-		WriteConcern:      "majority",
-		BatchSize:         1000,
-		FlushInterval:     0,
-		Parallelism:       max(4, 2*runtime.GOMAXPROCS(0)),
-		ErrorTolerance:    "none",
-		BuildIndexes:      true,
-		HTTP:              httpapi.Config{Addr: "127.0.0.1:27183"},
-		StartFrom:         "earliest",
-		SessionTimeout:    45 * time.Second,
-		ControlPoll:       500 * time.Millisecond,
-		RestartBackoffMax: time.Minute,
-		ProgressInterval:  10 * time.Second,
-		TxnWait:           10 * time.Second,
-		TxnMaxEvents:      10000,
-		Log:               obs.LogConfig{Level: "info", Format: "text"},
+		Kafka:         kafkax.Config{ClientID: "logbridge-sink"},
+		Group:         "logbridge-sink",
+		TopicPrefix:   "logbridge",
+		WriteConcern:  "majority",
+		BatchSize:     1000,
+		FlushInterval: 0,
+		Parallelism:   max(4, 2*runtime.GOMAXPROCS(0)),
+		// Measured with BenchmarkSnapshotMemory (docs/benchmarks.md):
+		// franz-go's defaults (50 MiB per fetch, one fetch per broker)
+		// fetched hundreds of MiB ahead once decompressed.
+		FetchMaxBytes:          2 << 20,
+		FetchMaxPartitionBytes: 128 << 10,
+		MaxConcurrentFetches:   1,
+		QueueMaxBytes:          16 << 20,
+		ErrorTolerance:         "none",
+		BuildIndexes:           true,
+		HTTP:                   httpapi.Config{Addr: "127.0.0.1:27183"},
+		StartFrom:              "earliest",
+		SessionTimeout:         45 * time.Second,
+		ControlPoll:            500 * time.Millisecond,
+		RestartBackoffMax:      time.Minute,
+		ProgressInterval:       10 * time.Second,
+		TxnWait:                10 * time.Second,
+		TxnMaxEvents:           10000,
+		Log:                    obs.LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -123,6 +138,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", d.BatchSize, "events per partition gathered into one bulk write before a flush")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "how long a partial batch waits for more events once its partition has nothing more queued; 0 (the default) flushes it at once, which keeps the lag low; a positive value trades lag for fewer, larger bulk writes at low rates")
 	fs.IntVar(&c.Parallelism, "parallelism", d.Parallelism, "bulk writes in flight at once across partitions")
+	c.FetchMaxBytes, c.FetchMaxPartitionBytes, c.QueueMaxBytes = d.FetchMaxBytes, d.FetchMaxPartitionBytes, d.QueueMaxBytes
+	fs.Var(&c.FetchMaxBytes, "fetch-max-bytes", "most bytes one Kafka fetch returns (as stored: compressed; a batch larger than this still comes whole; 0: the client's default, 50MiB). With --max-concurrent-fetches and --queue-max-bytes it bounds the sink's memory (README, Memory)")
+	fs.Var(&c.FetchMaxPartitionBytes, "fetch-max-partition-bytes", "most bytes one fetch returns per partition (compressed, as --fetch-max-bytes; 0: the client's default, 1MiB)")
+	fs.IntVar(&c.MaxConcurrentFetches, "max-concurrent-fetches", d.MaxConcurrentFetches, "Kafka fetches in flight or fetched but not yet handed to the partitions' queues, across all brokers; 0: one per broker")
+	fs.Var(&c.QueueMaxBytes, "queue-max-bytes", "bytes of fetched records (keys and values, uncompressed) waiting to be applied, across the partitions assigned to this member: each partition's queue pauses its fetches at its share (this / assigned partitions, at least 256KiB) or at 4 × --batch-size records; the workers hold about as much again while applying; 0: no byte bound")
 	fs.StringVar(&c.DLQTopic, "dlq-topic", "", "dead-letter topic for records that cannot be applied (default <prefix>._dlq)")
 	fs.StringVar(&c.ErrorTolerance, "error-tolerance", d.ErrorTolerance, "none: stop at a record that cannot be applied, without committing past it; all: send it to the dead-letter topic with the reason and go on")
 	fs.BoolVar(&c.BuildIndexes, "build-indexes", d.BuildIndexes, "apply createIndexes records (false: create collections but no secondary indexes)")
@@ -261,6 +281,8 @@ func (c *Config) consumeConfig() consume.Config {
 	return consume.Config{
 		Group: c.Group, TopicRegex: include, ExcludeRegex: exclude, StartFrom: c.StartFrom,
 		BatchSize: c.BatchSize, FlushInterval: c.FlushInterval, Parallelism: c.Parallelism,
+		QueueMaxBytes: int(c.QueueMaxBytes), FetchMaxBytes: int32(min(c.FetchMaxBytes, 1<<30)),
+		FetchMaxPartitionBytes: int32(min(c.FetchMaxPartitionBytes, 1<<30)), MaxConcurrentFetches: c.MaxConcurrentFetches,
 		Tolerance: consume.Tolerance(c.ErrorTolerance), DLQTopic: c.DLQ(),
 		Transactions: c.Transactions, TxnWait: c.TxnWait, TxnMaxEvents: c.TxnMaxEvents,
 	}

@@ -78,8 +78,10 @@ func BenchmarkCatchUp(b *testing.B) {
 		sinkCPU0, _ := sk.usage()
 		p = startSource(b, env, prefix, "--include", db+".*", "--partitions", "4", "--log-level", "info")
 		profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
+		stopHeap := heapAtPeak(b, "catchup-sink", sk)
 		_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
 		doneAt := w.waitFinal(b, dst.Database(db), sk)
+		stopHeap()
 		if err := p.exited(); err != nil {
 			b.Fatalf("the source connector stopped during the catch-up: %v", err)
 		}

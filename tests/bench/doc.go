@@ -37,6 +37,20 @@
 //     next to a snapshot of the same final documents: events/s against
 //     docs/s (goal ≥ 90%), source CPU per event against per copied document
 //     (goal ≤ 2×), the sink's the same way, and peak RSS.
+//   - BenchmarkTimeToFirstDocument (issue 21): both connector processes
+//     start at once on a fresh topic prefix; the time from their start to
+//     the first document visible on the destination, over
+//     LOGBRIDGE_FIRSTDOC_RUNS runs (default 5; min/median/max), one
+//     collection of LOGBRIDGE_FIRSTDOC_DOCS documents (default 1000: one
+//     snapshot range), with the median times of the source's "snapshot
+//     planned" and the sink's "partitions assigned". Goal: ≤ 1 s plus the
+//     first range's read.
+//   - BenchmarkSnapshotMemory (issue 21): peak RSS of both connector
+//     processes copying a data set end to end (LOGBRIDGE_BENCH_COLLS ×
+//     LOGBRIDGE_MEMORY_DOCS, default 4 × 25,000) and LOGBRIDGE_BENCH_SCALE
+//     times it (default 4), with the snapshot's docs/s at each size; with
+//     LOGBRIDGE_BENCH_PROFILE heap profiles of both, taken half-way. Goal:
+//     each ≤ 256 MiB at both sizes.
 //   - BenchmarkSnapshotThrottled (issue 23): the snapshot under
 //     --max-read-rate, limited once in documents and once in bytes per
 //     second (LOGBRIDGE_BENCH_THROTTLE_DOCS, default 20000;
@@ -76,7 +90,9 @@
 // flush-interval=50ms), LOGBRIDGE_BENCH_SOURCE_BIN and
 // LOGBRIDGE_BENCH_SINK_BIN (run other builds of the connectors: A/B
 // against an older commit), LOGBRIDGE_BENCH_PROFILE=<dir> (CPU profiles of
-// both connectors over the lag and catch-up benchmarks' measured windows),
+// both connectors over the lag and catch-up benchmarks' measured windows;
+// heap profiles: of the catch-up's sink at its highest RSS, of both
+// connectors half-way through BenchmarkSnapshotMemory's copies),
 // LOGBRIDGE_LAG_RATE (fixed docs/s for the lag benchmark instead of 20% of
 // the raw rate), LOGBRIDGE_CATCHUP_EVENTS,
 // LOGBRIDGE_BENCH_PAIRS (measured pairs of the snapshot benchmark, default

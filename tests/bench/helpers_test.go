@@ -30,6 +30,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sys/unix"
 
+	"github.com/logbridge/logbridge/pkg/config"
 	"github.com/logbridge/logbridge/sink-connector/sink"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
@@ -467,7 +468,9 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prome
 	cfg.HTTP.Addr = ""
 	cfg.Parallelism = par
 	// LOGBRIDGE_BENCH_SINK_ARGS: sink settings for tuning experiments
-	// (parallelism=N, batch-size=N, write-concern=W, flush-interval=D).
+	// (parallelism=N, batch-size=N, write-concern=W, flush-interval=D, and
+	// the memory bounds: fetch-max-bytes=S, fetch-max-partition-bytes=S,
+	// max-concurrent-fetches=N, queue-max-bytes=S; 0 lifts a bound).
 	for _, kv := range strings.Fields(os.Getenv("LOGBRIDGE_BENCH_SINK_ARGS")) {
 		k, v, _ := strings.Cut(kv, "=")
 		n, _ := strconv.Atoi(v)
@@ -478,6 +481,14 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prome
 			cfg.BatchSize = n
 		case "write-concern":
 			cfg.WriteConcern = v
+		case "fetch-max-bytes", "fetch-max-partition-bytes", "queue-max-bytes":
+			var sz config.Bytes
+			if err := sz.Set(v); err != nil {
+				b.Fatalf("LOGBRIDGE_BENCH_SINK_ARGS: %s=%q: %v", k, v, err)
+			}
+			*map[string]*config.Bytes{"fetch-max-bytes": &cfg.FetchMaxBytes, "fetch-max-partition-bytes": &cfg.FetchMaxPartitionBytes, "queue-max-bytes": &cfg.QueueMaxBytes}[k] = sz
+		case "max-concurrent-fetches":
+			cfg.MaxConcurrentFetches = n
 		case "flush-interval":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -485,7 +496,7 @@ func startSink(b *testing.B, env testenv.Env, prefix string, par int, reg *prome
 			}
 			cfg.FlushInterval = d
 		default:
-			b.Fatalf("LOGBRIDGE_BENCH_SINK_ARGS: unknown setting %q (parallelism, batch-size, write-concern, flush-interval)", k)
+			b.Fatalf("LOGBRIDGE_BENCH_SINK_ARGS: unknown setting %q (parallelism, batch-size, write-concern, flush-interval, fetch-max-bytes, fetch-max-partition-bytes, max-concurrent-fetches, queue-max-bytes)", k)
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

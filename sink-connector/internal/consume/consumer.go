@@ -39,12 +39,26 @@ type Config struct {
 	// FlushInterval is how long a partial batch may wait for more events
 	// once its partition's queue is empty; 0 flushes it at once (see
 	// worker.run).
-	FlushInterval  time.Duration
-	Parallelism    int // concurrent destination flushes
-	QueueLimit     int // queued records per partition before its fetches pause
-	CommitInterval time.Duration
-	Tolerance      Tolerance
-	DLQTopic       string
+	FlushInterval time.Duration
+	Parallelism   int // concurrent destination flushes
+	QueueLimit    int // queued records per partition before its fetches pause
+	// QueueMaxBytes bounds the queues in bytes (record keys and values),
+	// across the partitions assigned to this member: each queue holds at
+	// most its share, QueueMaxBytes / assigned partitions but at least
+	// MinQueueBytes; at its share or at QueueLimit records a partition's
+	// fetches pause until its worker took the queue (0: no byte bound).
+	// Shares, not one sink-wide pause: a worker waiting at a barrier must
+	// not stop the partitions whose records it waits for.
+	QueueMaxBytes int
+	// Fetch bounds what the Kafka client fetches ahead of the queues
+	// (kgo.FetchMaxBytes, FetchMaxPartitionBytes, MaxConcurrentFetches;
+	// 0: franz-go's defaults, 50 MiB, 1 MiB, one per broker).
+	FetchMaxBytes          int32
+	FetchMaxPartitionBytes int32
+	MaxConcurrentFetches   int
+	CommitInterval         time.Duration
+	Tolerance              Tolerance
+	DLQTopic               string
 	// Transactions gathers each source transaction's events and applies
 	// them in one destination transaction (txn.go); TxnWait bounds the
 	// gathering, TxnMaxEvents its size (beyond either: per event).
@@ -82,6 +96,10 @@ func (c Config) Validate() error {
 	}
 	if c.Parallelism < 1 {
 		errs = append(errs, fmt.Errorf("parallelism %d: must be at least 1", c.Parallelism))
+	}
+	if c.FetchMaxBytes < 0 || c.FetchMaxPartitionBytes < 0 || c.QueueMaxBytes < 0 || c.MaxConcurrentFetches < 0 {
+		errs = append(errs, fmt.Errorf("fetch-max-bytes %d, fetch-max-partition-bytes %d, queue-max-bytes %d, max-concurrent-fetches %d: none may be negative",
+			c.FetchMaxBytes, c.FetchMaxPartitionBytes, c.QueueMaxBytes, c.MaxConcurrentFetches))
 	}
 	if c.Tolerance != ToleranceNone && c.Tolerance != ToleranceAll {
 		errs = append(errs, fmt.Errorf("error-tolerance %q: use none or all", c.Tolerance))
@@ -235,14 +253,28 @@ func (c *Consumer) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 		kgo.MetadataMinAge(time.Second),
-		kgo.MetadataMaxAge(5*time.Second), // discover new namespace topics quickly
+		// New namespace topics of a log already consumed are found within
+		// 5 s; a sink that knows no topic of its log yet polls faster
+		// (discover).
+		kgo.MetadataMaxAge(5*time.Second),
 	)
+	if c.cfg.FetchMaxBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(c.cfg.FetchMaxBytes))
+	}
+	if c.cfg.FetchMaxPartitionBytes > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(c.cfg.FetchMaxPartitionBytes))
+	}
+	if c.cfg.MaxConcurrentFetches > 0 {
+		opts = append(opts, kgo.MaxConcurrentFetches(c.cfg.MaxConcurrentFetches))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("creating Kafka consumer: %w", err)
 	}
 	c.cl = cl
 	c.offs = newOffsets(c.commitSync)
+
+	go c.discover(runCtx)
 
 	commitDone := make(chan struct{})
 	go func() {
@@ -305,6 +337,36 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
+// DiscoverInterval is how often a sink that knows no topic of its log yet
+// asks the brokers for their topics.
+const DiscoverInterval = 200 * time.Millisecond
+
+// discover refreshes the topic metadata every DiscoverInterval for as long
+// as no topic matches the subscription. A sink usually starts next to a
+// source that creates the log's topics only after planning its snapshot;
+// at the regular metadata refresh (every 5 s) it found them up to 5 s late,
+// which was most of the time to the first document on the destination
+// (docs/benchmarks.md, issue 21). Once a topic is known the poll stops: a
+// member left without partitions (more members than namespaces) must not
+// keep asking, and later namespaces are found by the regular refresh. Each
+// poll is one Metadata request for every topic of the cluster (a regex
+// subscription lists them all).
+func (c *Consumer) discover(ctx context.Context) {
+	t := time.NewTicker(DiscoverInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if len(c.cl.GetConsumeTopics()) > 0 {
+			return
+		}
+		c.cl.ForceMetadataRefresh()
+	}
+}
+
 func (c *Consumer) commitSync(ctx context.Context, offs map[string]map[int32]kgo.EpochOffset) error {
 	var rerr error
 	c.cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
@@ -328,6 +390,20 @@ func (c *Consumer) commitSync(ctx context.Context, offs map[string]map[int32]kgo
 	return rerr
 }
 
+// MinQueueBytes is the least byte share of Config.QueueMaxBytes a
+// partition's queue gets, however many partitions are assigned: below it
+// bulk writes would shrink to a few documents.
+const MinQueueBytes = 256 << 10
+
+// queueFull reports whether a partition's queue of n records and bytes
+// reached its bounds, with assigned partitions sharing QueueMaxBytes.
+func (c Config) queueFull(n, bytes, assigned int) bool {
+	if n >= c.QueueLimit {
+		return true
+	}
+	return c.QueueMaxBytes > 0 && bytes >= max(c.QueueMaxBytes/max(1, assigned), MinQueueBytes)
+}
+
 // dispatch hands one partition's fetched records to its worker.
 func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 	key := tp{p.Topic, p.Partition}
@@ -336,11 +412,12 @@ func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 	if pp := c.progress[key]; pp != nil {
 		pp.setLastStable(p.LastStableOffset, p.HighWatermark)
 	}
+	assigned := len(c.workers)
 	c.mu.Unlock()
 	if w == nil || len(p.Records) == 0 {
 		return
 	}
-	if n := w.q.push(p.Records); n >= c.cfg.QueueLimit {
+	if n, bytes := w.q.push(p.Records); c.cfg.queueFull(n, bytes, assigned) {
 		c.mu.Lock()
 		if !c.paused[key] {
 			c.paused[key] = true

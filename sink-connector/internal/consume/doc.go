@@ -33,8 +33,14 @@
 //     write, they are applied per event (counted and logged).
 //
 //   - The poll loop never blocks on a worker: records queue per partition and
-//     a partition's fetches pause above a limit, so a worker waiting at a
-//     barrier cannot starve the partitions it waits for.
+//     a partition's fetches pause above a limit (records, and its share of
+//     Config.QueueMaxBytes), so a worker waiting at a barrier cannot starve
+//     the partitions it waits for. With the fetch bounds of Config the
+//     records held are bounded by configuration, not by the log's size.
+//
+//   - While no topic of the subscription is known, the topic metadata is
+//     refreshed every DiscoverInterval, so a sink started before the source
+//     created its topics starts applying as soon as they exist.
 //
 //     c, err := consume.New(cfg, consume.Deps{KafkaOpts: opts, Decoder: serde, Writer: w, Barriers: ddl, …})
 //     err = c.Run(ctx)

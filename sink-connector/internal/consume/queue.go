@@ -13,22 +13,27 @@ import (
 type queue struct {
 	mu     sync.Mutex
 	recs   []*kgo.Record
+	bytes  int // keys and values of recs
 	notify chan struct{}
 }
 
 func newQueue() *queue { return &queue{notify: make(chan struct{}, 1)} }
 
-// push appends records and returns the queue length.
-func (q *queue) push(rs []*kgo.Record) int {
+// push appends records and returns the queue's length and the bytes of
+// its records' keys and values.
+func (q *queue) push(rs []*kgo.Record) (n, bytes int) {
 	q.mu.Lock()
 	q.recs = append(q.recs, rs...)
-	n := len(q.recs)
+	for _, r := range rs {
+		q.bytes += len(r.Key) + len(r.Value)
+	}
+	n, bytes = len(q.recs), q.bytes
 	q.mu.Unlock()
 	select {
 	case q.notify <- struct{}{}:
 	default:
 	}
-	return n
+	return n, bytes
 }
 
 // take removes and returns every queued record.
@@ -37,5 +42,6 @@ func (q *queue) take() []*kgo.Record {
 	defer q.mu.Unlock()
 	rs := q.recs
 	q.recs = nil
+	q.bytes = 0
 	return rs
 }
