@@ -216,7 +216,9 @@ func TestOversizeBodyIs413(t *testing.T) {
 // TestProgressAnswersWhileWriteBlockingHangs starts with write blocking on a
 // destination that accepts connections and never answers, so the start is
 // stuck in its MongoDB call (setUserWriteBlockMode's connection) until the
-// driver gives up; progress must answer meanwhile.
+// driver gives up; progress must answer meanwhile. The start then fails
+// with 503 ClusterUnavailable (blocking was asked for and could not be
+// done) and records nothing.
 func TestProgressAnswersWhileWriteBlockingHangs(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -246,7 +248,7 @@ func TestProgressAnswersWhileWriteBlockingHangs(t *testing.T) {
 			c.Close()
 		}
 	})
-	_, srv, _ := newTestAPIWith(t, map[string]string{
+	_, srv, opts := newTestAPIWith(t, map[string]string{
 		"cluster0": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100",
 		"cluster1": "mongodb://" + ln.Addr().String() + "/?directConnection=true&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000",
 	})
@@ -275,8 +277,16 @@ func TestProgressAnswersWhileWriteBlockingHangs(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("progress: got HTTP %d, want 200", resp.StatusCode)
 	}
-	if code := <-started; code != 200 {
-		t.Fatalf("the start after the write-blocking attempt failed: got HTTP %d, want 200 (with a warning)", code)
+	if code := <-started; code != http.StatusServiceUnavailable {
+		t.Fatalf("the start whose destination could not be blocked: got HTTP %d, want 503 (blocking was asked for)", code)
+	}
+	clog, err := control.NewLog(context.Background(), opts, "lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clog.Close()
+	if st, events, err := clog.Load(context.Background()); err != nil || len(events) != 0 || st.State != control.Idle {
+		t.Fatalf("control log after the failed start: %d events, state %s (%v), want none", len(events), st.State, err)
 	}
 }
 
