@@ -21,7 +21,7 @@ import (
 
 // destColl returns collection name in the test's own database on the real
 // destination, dropped before and after the test.
-func destColl(t *testing.T, name string) (context.Context, *mongo.Client, schema.Namespace, *mongo.Collection) {
+func destColl(t testing.TB, name string) (context.Context, *mongo.Client, schema.Namespace, *mongo.Collection) {
 	t.Helper()
 	env := testenv.New(t)
 	ctx := testenv.Context(t, time.Minute)
