@@ -241,6 +241,30 @@ func (f *Filter) MayMatchDB(db string) bool {
 	return false
 }
 
+// DBs returns the databases that can hold a selected collection, when the
+// include patterns name every one of them exactly (db.coll, db.*, rules
+// with a database name); ok is false when they cannot be listed (no include
+// pattern, *, a regular expression over databases, a view through a
+// renaming). A change stream can then ask the server for the events of
+// these databases only: a superset of what Match selects, so Match stays
+// the judge.
+func (f *Filter) DBs() (dbs []string, ok bool) {
+	if f == nil || f.via != nil || len(f.include) == 0 {
+		return nil, false
+	}
+	seen := map[string]bool{}
+	for _, m := range f.include {
+		if m.all || m.re != nil || m.dbRe != nil || m.db == "" {
+			return nil, false
+		}
+		if !seen[m.db] && !SkippedDB(m.db) && !f.ExcludesDB(m.db) {
+			seen[m.db] = true
+			dbs = append(dbs, m.db)
+		}
+	}
+	return dbs, true
+}
+
 // Excludes reports whether an exclude pattern matches db.coll (whatever
 // the include patterns say).
 func (f *Filter) Excludes(db, coll string) bool {

@@ -98,3 +98,59 @@ func TestRules(t *testing.T) {
 		t.Errorf("String: got %q", got)
 	}
 }
+
+// TestDBs: the databases a change stream may ask the server for, only when
+// the include patterns name them all; a database excluded as a whole or
+// never streamed is left out.
+func TestDBs(t *testing.T) {
+	tests := []struct {
+		name             string
+		include, exclude []string
+		rules            []Rule
+		want             []string // nil: not listable
+	}{
+		{name: "no include", exclude: []string{"a.x"}},
+		{name: "all", include: []string{"a.x", "*"}},
+		{name: "regex", include: []string{"a.x", "/^b\\./"}},
+		{name: "exact", include: []string{"a.x", "b.*", "a.y"}, want: []string{"a", "b"}},
+		{name: "excluded db", include: []string{"a.x", "b.*"}, exclude: []string{"b.*", "a.x"}, want: []string{"a"}},
+		{name: "skipped db", include: []string{"admin.x", "a.*"}, want: []string{"a"}},
+		{name: "rules", rules: []Rule{{DB: "r"}, {DB: "s", Colls: []string{"c"}}}, want: []string{"r", "s"}},
+		{name: "db regex rule", rules: []Rule{{DB: "r"}, {DBRegex: regexp.MustCompile("^s")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := New(tt.include, tt.exclude)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.rules != nil {
+				f = FromRules(tt.rules, nil)
+			}
+			got, ok := f.DBs()
+			if ok != (tt.want != nil) || len(got) != len(tt.want) {
+				t.Fatalf("DBs() = %v, %v; want %v", got, ok, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("DBs() = %v; want %v", got, tt.want)
+				}
+			}
+		})
+	}
+	if dbs, ok := Through(mustNew(t, "a.*"), func(db, coll string) (string, string, bool) { return db, coll, true }, func(string) bool { return true }, "").DBs(); ok {
+		t.Fatalf("a view lists %v; it cannot", dbs)
+	}
+	if dbs, ok := (*Filter)(nil).DBs(); ok {
+		t.Fatalf("the nil filter lists %v; it selects every database", dbs)
+	}
+}
+
+func mustNew(t *testing.T, include ...string) *Filter {
+	t.Helper()
+	f, err := New(include, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -80,8 +80,10 @@ func BenchmarkCatchUp(b *testing.B) {
 		profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
 		stopHeap := heapAtPeak(b, "catchup-sink", sk)
 		_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
+		stopTrace := traceCatchUp(p, sk, openAt)
 		doneAt := w.waitFinal(b, dst.Database(db), sk)
 		stopHeap()
+		stopTrace()
 		if err := p.exited(); err != nil {
 			b.Fatalf("the source connector stopped during the catch-up: %v", err)
 		}
@@ -236,4 +238,36 @@ func waitFor(b *testing.B, what string, sink *proc, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// traceCatchUp (LOGBRIDGE_BENCH_TRACE) prints, every 500 ms of the
+// catch-up, how far each stage is: events captured and published by the
+// source, its Kafka transactions and their total time, records consumed and
+// applied by the sink, its bulk writes and their total time. Where the
+// counts part shows which stage holds the rate back.
+func traceCatchUp(src, sink *proc, from time.Time) (stop func()) {
+	if !tracing {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			s, k := src.metrics(), sink.metrics()
+			fmt.Printf("trace catch-up %5.1fs: source captured %6.0f published %6.0f in %4.0f txns (%5.2f s) | sink consumed %6.0f applied %6.0f in %5.0f bulk writes (%5.2f s)\n",
+				time.Since(from).Seconds(), s["logbridge_source_events_captured_total"], s["logbridge_source_events_published_total"],
+				s["logbridge_source_transaction_commits_total"], s["logbridge_source_publish_latency_seconds_sum"],
+				k["logbridge_sink_records_consumed_total"], k["logbridge_sink_records_applied_total"],
+				k["logbridge_sink_bulk_write_seconds_count"], k["logbridge_sink_bulk_write_seconds_sum"])
+		}
+	}()
+	return func() { close(done); <-stopped }
 }

@@ -83,7 +83,8 @@
 // LOGBRIDGE_LAG_DURATION (default 60s; the drift check is 5m),
 // LOGBRIDGE_LAG_WARMUP (default 15s at the same rate, unmeasured),
 // LOGBRIDGE_BENCH_TRACE=1 (print timelines: the connector's log, the
-// destination's count as it grows), LOGBRIDGE_BENCH_PIN (unset: pin where
+// destination's count as it grows, the catch-up's progress per stage every
+// 500 ms), LOGBRIDGE_BENCH_PIN (unset: pin where
 // possible; 1: pin or fail; 0: every process on every CPU),
 // LOGBRIDGE_BENCH_SOURCE_ARGS (extra source-connector flags, for tuning),
 // LOGBRIDGE_BENCH_SINK_ARGS (sink settings name=value, e.g.

@@ -20,7 +20,7 @@ type Ref struct {
 type writeKind uint8
 
 const (
-	wInsert  writeKind = iota + 1 // snapshot: insert, on duplicate key replace-with-upsert
+	wInsert  writeKind = iota + 1 // snapshot or insert event: insert, on duplicate key replace-with-upsert
 	wReplace                      // replace-with-upsert by key
 	wUpdate                       // update by key without upsert
 	wDelete                       // delete by key
@@ -121,9 +121,15 @@ func (b *Batch) Add(ev *schema.Event, ref Ref) error {
 	w := write{ns: ns, key: ev.DocumentKey, ref: ref, events: []schema.Op{ev.Op}}
 	var deltas []bson.Raw
 	switch ev.Op {
-	case schema.OpSnapshot:
+	case schema.OpSnapshot, schema.OpInsert:
+		// An insert event takes the snapshot's insert path too: a plain
+		// insert costs the destination less than an upsert (on the test
+		// server half as much; tests/bench BenchmarkCatchUp, issue 21), and
+		// where the document is there already (a replay, a document the
+		// snapshot copied after the insert) the duplicate key falls back to
+		// the replace-with-upsert, so the result is the same.
 		w.kind, w.doc = wInsert, ev.FullDocument
-	case schema.OpInsert, schema.OpReplace:
+	case schema.OpReplace:
 		w.kind, w.doc = wReplace, ev.FullDocument
 	case schema.OpUpdate:
 		if len(ev.FullDocument) > 0 {

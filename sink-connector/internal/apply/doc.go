@@ -7,8 +7,8 @@
 //
 // Writes (documents stay bson.Raw end to end):
 //
-//	snapshot                    insert (unordered); on duplicate key: replace-with-upsert by document key
-//	insert, replace             replaceOne(documentKey, fullDocument, upsert)
+//	snapshot, insert            insert (unordered, a raw insert command); on duplicate key: replace-with-upsert by document key
+//	replace                     replaceOne(documentKey, fullDocument, upsert)
 //	update with fullDocument    replaceOne(documentKey, fullDocument, upsert)
 //	update (delta)              updateOne(documentKey, {$push $slice} for truncatedArrays, then {$set, $unset}), no upsert;
 //	                            a missing document is counted (Result.Missing), not an error

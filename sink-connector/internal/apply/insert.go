@@ -100,13 +100,3 @@ func insertCommand(coll string, ws []write, wc *writeconcern.WriteConcern) (int,
 	cmd, _ = bsoncore.AppendDocumentEnd(cmd, idx)
 	return n, bson.Raw(cmd)
 }
-
-// allInserts reports whether every write of ws is a snapshot insert.
-func allInserts(ws []write) bool {
-	for _, wr := range ws {
-		if wr.kind != wInsert {
-			return false
-		}
-	}
-	return len(ws) > 0
-}

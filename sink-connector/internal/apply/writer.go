@@ -117,6 +117,68 @@ func models(ws []write) []mongo.WriteModel {
 	return ms
 }
 
+// mixed applies ws (disjoint keys) in one round: the inserts with raw
+// insert commands (insertRaw: the driver's BulkWrite re-encodes every
+// document), the other writes with one unordered BulkWrite. The keys are
+// disjoint, so the two commands may go in either order. Errors come back as
+// one mongo.BulkWriteException with indexes into ws; the result counts the
+// BulkWrite's writes only (count reads it for updates and replaces).
+func (w *Writer) mixed(ctx context.Context, coll *mongo.Collection, ns schema.Namespace, ws []write) (*mongo.BulkWriteResult, error) {
+	var ins, rest []write
+	var insAt, restAt []int // index in ws
+	for i, wr := range ws {
+		if wr.kind == wInsert {
+			ins, insAt = append(ins, wr), append(insAt, i)
+		} else {
+			rest, restAt = append(rest, wr), append(restAt, i)
+		}
+	}
+	switch {
+	case len(rest) == 0:
+		return nil, w.insertRaw(ctx, ns, ws)
+	case len(ins) == 0:
+		return coll.BulkWrite(ctx, models(ws), options.BulkWrite().SetOrdered(false))
+	}
+	var (
+		wes []mongo.BulkWriteError
+		wce *mongo.WriteConcernError
+	)
+	// merge keeps the per-write errors of one part (reindexed into ws) and
+	// returns any other error.
+	merge := func(err error, at []int) error {
+		var bwe mongo.BulkWriteException
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 && bwe.WriteConcernError == nil {
+			return err
+		}
+		for _, we := range bwe.WriteErrors {
+			if we.Index >= 0 && we.Index < len(at) {
+				we.Index = at[we.Index]
+			} else {
+				we.Index = -1 // round reports it as out of range
+			}
+			wes = append(wes, we)
+		}
+		if bwe.WriteConcernError != nil {
+			wce = bwe.WriteConcernError
+		}
+		return nil
+	}
+	if err := merge(w.insertRaw(ctx, ns, ins), insAt); err != nil {
+		return nil, err
+	}
+	br, err := coll.BulkWrite(ctx, models(rest), options.BulkWrite().SetOrdered(false))
+	if err := merge(err, restAt); err != nil {
+		return nil, err
+	}
+	if len(wes) > 0 || wce != nil {
+		return br, mongo.BulkWriteException{WriteErrors: wes, WriteConcernError: wce}
+	}
+	return br, nil
+}
+
 // bulkTransient: worth retrying the whole round. A bulk write exception with
 // only a write concern error is (the writes are idempotent).
 func bulkTransient(err error) bool {
@@ -127,8 +189,8 @@ func bulkTransient(err error) bool {
 	return mongox.IsTransient(err)
 }
 
-// round applies writes of disjoint keys in one unordered bulk write (a
-// round of snapshot inserts only: in unordered insert commands, insertRaw).
+// round applies writes of disjoint keys in one unordered bulk write (its
+// inserts in unordered insert commands built from the raw documents: mixed).
 func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res *Result, depth int) error {
 	if len(ws) == 0 {
 		return nil
@@ -141,11 +203,7 @@ func (w *Writer) round(ctx context.Context, ns schema.Namespace, ws []write, res
 	err := retry.Do(ctx, w.retry, bulkTransient, func(ctx context.Context) error {
 		start := time.Now()
 		var err error
-		if allInserts(ws) {
-			br, err = nil, w.insertRaw(ctx, ns, ws)
-		} else {
-			br, err = coll.BulkWrite(ctx, models(ws), options.BulkWrite().SetOrdered(false))
-		}
+		br, err = w.mixed(ctx, coll, ns, ws)
 		w.metrics.BulkSeconds.WithLabelValues("data").Observe(time.Since(start).Seconds())
 		return err
 	})

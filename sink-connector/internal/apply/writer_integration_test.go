@@ -21,7 +21,7 @@ import (
 
 // destColl returns collection name in the test's own database on the real
 // destination, dropped before and after the test.
-func destColl(t *testing.T, name string) (context.Context, *mongo.Client, schema.Namespace, *mongo.Collection) {
+func destColl(t testing.TB, name string) (context.Context, *mongo.Client, schema.Namespace, *mongo.Collection) {
 	t.Helper()
 	env := testenv.New(t)
 	ctx := testenv.Context(t, time.Minute)
@@ -142,6 +142,101 @@ func TestWriterShardKeyChange(t *testing.T) {
 		}
 		if !bytes.Equal(got, moved) {
 			t.Fatalf("document %d (insert first: %v): got %s, want %s", id, insertFirst, got, moved)
+		}
+	}
+}
+
+// TestWriterMixedRound: one round of change events of every kind on the
+// real destination. The inserts go as raw insert commands and the rest as
+// one BulkWrite (Writer.mixed): an insert of a document that is there
+// already (a replay) replaces it, an insert and an update that break a
+// unique index come back as Failures with their own records' Refs (the
+// write errors of both commands map to the right writes), and every other
+// write lands.
+func TestWriterMixedRound(t *testing.T) {
+	ctx, dest, ns, coll := destColl(t, "mixed")
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+	doc := func(id int32, email, v string) bson.D {
+		return bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}, {Key: "v", Value: v}}
+	}
+	for id := int32(0); id < 10; id++ { // 0-9 exist: updated, replaced, deleted, re-inserted
+		if _, err := coll.InsertOne(ctx, doc(id, fmt.Sprintf("e%d", id), "old")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func(id int32) bson.Raw { return raw(t, bson.D{{Key: "_id", Value: id}}) }
+	want := map[int32]bson.Raw{}
+	b := NewBatch(NSMap{})
+	off := int64(0)
+	add := func(ev *schema.Event) int64 {
+		t.Helper()
+		off++
+		if err := b.Add(ev, Ref{Topic: "t", Offset: off, Op: ev.Op}); err != nil {
+			t.Fatal(err)
+		}
+		return off
+	}
+	for id := int32(10); id < 20; id++ { // new documents
+		d := raw(t, doc(id, fmt.Sprintf("e%d", id), "new"))
+		want[id] = d
+		add(&schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: key(id), FullDocument: d})
+	}
+	badInsert := add(&schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: key(20), FullDocument: raw(t, doc(20, "e11", "clash"))})
+	replayed := raw(t, doc(0, "e0", "replayed")) // an insert of a document that is there
+	want[0] = replayed
+	add(&schema.Event{Op: schema.OpInsert, NS: ns, DocumentKey: key(0), FullDocument: replayed})
+	for id := int32(1); id < 4; id++ {
+		want[id] = raw(t, append(doc(id, fmt.Sprintf("e%d", id), "old"), bson.E{Key: "w", Value: int32(1)}))
+		add(&schema.Event{Op: schema.OpUpdate, NS: ns, DocumentKey: key(id),
+			Update: &schema.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "w", Value: int32(1)}})}})
+	}
+	badUpdate := add(&schema.Event{Op: schema.OpUpdate, NS: ns, DocumentKey: key(4),
+		Update: &schema.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "email", Value: "e12"}})}})
+	want[4] = raw(t, doc(4, "e4", "old"))
+	for id := int32(5); id < 7; id++ {
+		want[id] = raw(t, doc(id, fmt.Sprintf("e%d", id), "replaced"))
+		add(&schema.Event{Op: schema.OpReplace, NS: ns, DocumentKey: key(id), FullDocument: want[id]})
+	}
+	for id := int32(7); id < 10; id++ {
+		add(&schema.Event{Op: schema.OpDelete, NS: ns, DocumentKey: key(id)})
+	}
+	if gens := b.generations(); len(gens) != 1 {
+		t.Fatalf("the batch makes %d rounds, want 1", len(gens))
+	}
+	w := NewWriter(dest, writeconcern.Majority(), metrics.New(nil), slog.New(slog.DiscardHandler))
+	res, err := w.Flush(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected := map[int64]bool{}
+	for _, f := range res.Failures {
+		if !errors.Is(f.Err, ErrRejected) {
+			t.Fatalf("failure %+v does not wrap ErrRejected", f)
+		}
+		rejected[f.Ref.Offset] = true
+	}
+	if len(res.Failures) != 2 || !rejected[badInsert] || !rejected[badUpdate] {
+		t.Fatalf("failures %+v, want exactly offsets %d and %d rejected", res.Failures, badInsert, badUpdate)
+	}
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]bson.Raw{}
+	for cur.Next(ctx) {
+		got[cur.Current.Lookup("_id").Int32()] = append(bson.Raw(nil), cur.Current...)
+	}
+	if err := cur.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("destination holds %d documents, want %d: %v", len(got), len(want), got)
+	}
+	for id, d := range want {
+		if !bytes.Equal(got[id], d) {
+			t.Fatalf("document %d: got %s, want %s", id, got[id], d)
 		}
 	}
 }

@@ -361,6 +361,18 @@ func TestPipelineAndOptions(t *testing.T) {
 	if len(p) != 2 || p[1][0].Key != "$changeStreamSplitLargeEvent" {
 		t.Errorf("pipeline %v: $changeStreamSplitLargeEvent must be last", p)
 	}
+	f, err := nsfilter.New([]string{"shop.orders", "crm.*"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = New(Config{Filter: f, SplitLargeEvents: true}).Pipeline()
+	if len(p) != 3 || p[2][0].Key != "$changeStreamSplitLargeEvent" {
+		t.Fatalf("pipeline %v: want the databases' $match, then $changeStreamSplitLargeEvent last", p)
+	}
+	want := `{"$match":{"$or":[{"ns.db":{"$in":["shop","crm"]}},{"to.db":{"$in":["shop","crm"]}}]}}`
+	if got, _ := bson.MarshalExtJSON(p[1], false, false); string(got) != want {
+		t.Errorf("the databases' stage is %s, want %s", got, want)
+	}
 	o := s.options(nil, false, ct)
 	var got struct{ n int }
 	for _, f := range o.List() {

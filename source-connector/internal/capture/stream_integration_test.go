@@ -117,3 +117,96 @@ func TestBatchWaitGathersEventsInOneGetMore(t *testing.T) {
 		t.Fatalf("getMore batches after the first event: %v, want the %d events in one", getMores[before:], n)
 	}
 }
+
+// With include patterns that name their databases, the server sends only
+// those databases' events and the renames into them: another database's
+// writes never reach the reader (the stream is cluster-wide, and a busy
+// cluster's other writes cost the source CPU for nothing), while a
+// collection renamed into an included database from another one still is.
+// Against the local stack (or SOURCE_URI).
+func TestStreamAsksOnlyForIncludedDatabases(t *testing.T) {
+	env := testenv.New(t)
+	db := testenv.DBName(t)
+	other := db + "_other"
+	var mu sync.Mutex
+	var foreign int // events of other in getMore replies
+	mon := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		if e.CommandName != "getMore" && e.CommandName != "aggregate" {
+			return
+		}
+		for _, field := range []string{"nextBatch", "firstBatch"} {
+			b, ok := e.Reply.Lookup("cursor", field).ArrayOK()
+			if !ok {
+				continue
+			}
+			vals, _ := b.Values()
+			for _, v := range vals {
+				if d, ok := v.DocumentOK(); ok && d.Lookup("ns", "db").StringValue() == other && d.Lookup("operationType").StringValue() != "rename" {
+					mu.Lock()
+					foreign++
+					mu.Unlock()
+				}
+			}
+		}
+	}}
+	cl, err := mongo.Connect(options.Client().ApplyURI(env.SourceURI).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Disconnect(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		_ = cl.Database(db).Drop(context.Background())
+		_ = cl.Database(other).Drop(context.Background())
+	})
+	sess, err := cl.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	if _, err := cl.Database(db).Collection("c").InsertOne(mongo.NewSessionContext(ctx, sess), bson.D{{Key: "_id", Value: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := sess.OperationTime()
+	filter, err := nsfilter.New([]string{db + ".*"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Client: cl, Filter: filter, ShowExpandedEvents: true})
+	out := make(chan checkpoint.Item, 1000)
+	go func() { _ = s.Run(ctx, Start{T0: *t0}, out) }()
+
+	const n = 50
+	for i := range n {
+		if _, err := cl.Database(other).Collection("x").InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.Database(db).Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: other + ".x"}, {Key: "to", Value: db + ".moved"}}).Err(); err != nil {
+		t.Fatalf("renaming %s.x into %s: %v", other, db, err)
+	}
+	var ops []string
+	for renamed := false; !renamed; {
+		select {
+		case it := <-out:
+			if it.Event == nil {
+				continue
+			}
+			ops = append(ops, string(it.Event.Op))
+			if it.Event.DDL != nil && it.Event.DDL.Target != nil && it.Event.DDL.Target.Coll == "moved" {
+				renamed = true
+			}
+		case <-ctx.Done():
+			t.Fatalf("the rename into %s never came (events: %v)", db, ops)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if foreign > 0 {
+		t.Fatalf("the server sent %d events of %s, which the filter does not include", foreign, other)
+	}
+}

@@ -252,6 +252,19 @@ func EncodeState(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
+	// The two records of every streaming transaction are built by hand:
+	// bson.Marshal's reflection was 4% of the source's CPU at 500
+	// events/s (tests/bench, issue 21), 3.0-3.8 µs for the pair against
+	// 0.3-0.5 (BenchmarkEncodeStreamState). The bytes are the same
+	// (TestEncodeStateFastPath).
+	switch s := v.(type) {
+	case *StreamState:
+		if s != nil && len(s.Token) > 0 {
+			return encodeStream(s), nil
+		}
+	case ProducerState:
+		return encodeProducer(s), nil
+	}
 	b, err := bson.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encoding state: %w", err)
@@ -264,6 +277,38 @@ func EncodeState(v any) ([]byte, error) {
 	out = append(out, b[4:]...) // the elements and the terminating 0
 	binary.LittleEndian.PutUint32(out, uint32(len(out)))
 	return out, nil
+}
+
+// encodeStream is EncodeState of a StreamState with a token.
+func encodeStream(s *StreamState) []byte {
+	idx, b := bsoncore.AppendDocumentStart(make([]byte, 0, 96+len(s.Token)+len(s.TxnLSID)))
+	b = bsoncore.AppendInt32Element(b, "v", int32(version.Metadata()))
+	b = bsoncore.AppendDocumentElement(b, "token", s.Token)
+	b = bsoncore.AppendTimestampElement(b, "clusterTime", s.ClusterTime.T, s.ClusterTime.I)
+	if len(s.TxnLSID) > 0 {
+		b = bsoncore.AppendDocumentElement(b, "txnLsid", s.TxnLSID)
+	}
+	if s.TxnNumber != 0 {
+		b = bsoncore.AppendInt64Element(b, "txnNumber", s.TxnNumber)
+	}
+	if s.TxnIndex != 0 {
+		b = bsoncore.AppendInt32Element(b, "txnIndex", s.TxnIndex)
+	}
+	if s.TxnPublished != 0 {
+		b = bsoncore.AppendInt32Element(b, "txnPublished", s.TxnPublished)
+	}
+	b, _ = bsoncore.AppendDocumentEnd(b, idx)
+	return b
+}
+
+// encodeProducer is EncodeState of a ProducerState.
+func encodeProducer(p ProducerState) []byte {
+	idx, b := bsoncore.AppendDocumentStart(make([]byte, 0, 40))
+	b = bsoncore.AppendInt32Element(b, "v", int32(version.Metadata()))
+	b = bsoncore.AppendInt64Element(b, "seq", p.Seq)
+	b = bsoncore.AppendDateTimeElement(b, "at", p.At.UnixMilli())
+	b, _ = bsoncore.AppendDocumentEnd(b, idx)
+	return b
 }
 
 // stateVersion is the metadata version of a state value (1 without "v").
