@@ -251,6 +251,10 @@ func (c *csCursor) fetch(ctx context.Context, s *Server, limit int, wait time.Du
 				c.pos = ev.pos
 				continue
 			}
+			if c.droppedBeforeImages(ctx, s, ev) {
+				c.pos = ev.pos
+				continue
+			}
 			doc, err := c.render(ctx, s, ev)
 			if err != nil {
 				return nil, nil, err
@@ -371,9 +375,43 @@ func (c *csCursor) getMore(ctx context.Context, s *Server, cmd bson.Raw) (bson.R
 	return cursorReply("nextBatch", batch, pbrt, id, c.ns), nil
 }
 
+// droppedBeforeImages reports whether the stream's leading $match stages
+// that do not read the images drop ev. mongod's optimizer moves such a
+// $match before its post- and pre-image lookup stages, so an event it
+// drops never needs an image: a stream with fullDocument "required" does
+// not fail on another database's update when its $match keeps to its own.
+// Only "required" needs this (elsewhere the order changes nothing).
+func (c *csCursor) droppedBeforeImages(ctx context.Context, s *Server, ev *event) bool {
+	if c.fullDoc != "required" && c.fullDocBefore != "required" {
+		return false
+	}
+	if len(c.stages) == 0 || c.stages[0].imageFreeMatch == nil {
+		return false
+	}
+	doc, err := c.renderWith(ctx, s, ev, "", "")
+	if err != nil {
+		return false
+	}
+	for _, st := range c.stages {
+		if st.imageFreeMatch == nil {
+			return false
+		}
+		if !st.imageFreeMatch(doc) {
+			return true
+		}
+	}
+	return false
+}
+
 // render builds the event document MongoDB documents for ev, as this stream
 // asked for it.
 func (c *csCursor) render(ctx context.Context, s *Server, ev *event) (bson.Raw, error) {
+	return c.renderWith(ctx, s, ev, c.fullDoc, c.fullDocBefore)
+}
+
+// renderWith renders ev with the given fullDocument and
+// fullDocumentBeforeChange modes ("" leaves the images out).
+func (c *csCursor) renderWith(ctx context.Context, s *Server, ev *event, fullDoc, fullDocBefore string) (bson.Raw, error) {
 	d := bson.D{
 		{Key: "_id", Value: ev.pos.token()},
 		{Key: "operationType", Value: ev.op},
@@ -389,7 +427,7 @@ func (c *csCursor) render(ctx context.Context, s *Server, ev *event) (bson.Raw, 
 		d = append(d, bson.E{Key: "fullDocument", Value: ev.doc}, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey})
 	case "replace":
 		d = append(d, bson.E{Key: "fullDocument", Value: ev.doc}, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey})
-		if e, err := c.before(ev); err != nil {
+		if e, err := c.before(ev, fullDocBefore); err != nil {
 			return nil, err
 		} else if e != nil {
 			d = append(d, *e)
@@ -400,7 +438,7 @@ func (c *csCursor) render(ctx context.Context, s *Server, ev *event) (bson.Raw, 
 			ud = ev.updDescExpanded // MongoDB 6.1–8.1: disambiguatedPaths only with showExpandedEvents
 		}
 		d = append(d, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey}, bson.E{Key: "updateDescription", Value: ud})
-		switch c.fullDoc {
+		switch fullDoc {
 		case "updateLookup":
 			id := ev.docKey.Lookup("_id")
 			docs, err := s.be.findByIDs(ctx, ev.db, ev.coll, []bson.RawValue{id})
@@ -415,20 +453,20 @@ func (c *csCursor) render(ctx context.Context, s *Server, ev *event) (bson.Raw, 
 		case "whenAvailable", "required":
 			if ev.images && ev.post != nil {
 				d = append(d, bson.E{Key: "fullDocument", Value: ev.post})
-			} else if c.fullDoc == "required" {
+			} else if fullDoc == "required" {
 				return nil, shimErr(codeNoMatchingDocument, "Change stream was configured to require a post-image for all update, delete and replace events; the post-image for event "+ev.pos.token().String()+" on "+ev.db+"."+ev.coll+" is not available (changeStreamPreAndPostImages is not enabled on the collection)")
 			} else {
 				d = append(d, bson.E{Key: "fullDocument", Value: nil})
 			}
 		}
-		if e, err := c.before(ev); err != nil {
+		if e, err := c.before(ev, fullDocBefore); err != nil {
 			return nil, err
 		} else if e != nil {
 			d = append(d, *e)
 		}
 	case "delete":
 		d = append(d, bson.E{Key: "ns", Value: ns}, bson.E{Key: "documentKey", Value: ev.docKey})
-		if e, err := c.before(ev); err != nil {
+		if e, err := c.before(ev, fullDocBefore); err != nil {
 			return nil, err
 		} else if e != nil {
 			d = append(d, *e)
@@ -455,13 +493,13 @@ func (c *csCursor) render(ctx context.Context, s *Server, ev *event) (bson.Raw, 
 }
 
 // before is the fullDocumentBeforeChange element, nil when not asked for.
-func (c *csCursor) before(ev *event) (*bson.E, error) {
-	switch c.fullDocBefore {
+func (c *csCursor) before(ev *event, mode string) (*bson.E, error) {
+	switch mode {
 	case "whenAvailable", "required":
 		if ev.images && ev.pre != nil {
 			return &bson.E{Key: "fullDocumentBeforeChange", Value: ev.pre}, nil
 		}
-		if c.fullDocBefore == "required" {
+		if mode == "required" {
 			return nil, shimErr(codeNoMatchingDocument, "Change stream was configured to require a pre-image for all update, delete and replace events; the pre-image for event "+ev.pos.token().String()+" on "+ev.db+"."+ev.coll+" is not available (changeStreamPreAndPostImages is not enabled on the collection)")
 		}
 		return &bson.E{Key: "fullDocumentBeforeChange", Value: nil}, nil

@@ -29,6 +29,10 @@ import (
 type csStage struct {
 	split bool // $changeStreamSplitLargeEvent (handled by the cursor)
 	apply func(doc bson.Raw) (out bson.Raw, keep bool, err error)
+	// imageFreeMatch is set for a $match that does not name fullDocument
+	// or fullDocumentBeforeChange: mongod evaluates it before the image
+	// lookups (droppedBeforeImages).
+	imageFreeMatch func(doc bson.Raw) bool
 }
 
 // csDenied are the stages MongoDB refuses after $changeStream.
@@ -51,7 +55,11 @@ func (s *Server) parseStage(d bson.Raw) (*csStage, error) {
 		if err != nil {
 			return nil, shimErr(codeBadValue, err.Error())
 		}
-		return &csStage{apply: func(doc bson.Raw) (bson.Raw, bool, error) { return doc, m.match(doc), nil }}, nil
+		st := &csStage{apply: func(doc bson.Raw) (bson.Raw, bool, error) { return doc, m.match(doc), nil }}
+		if !bytes.Contains(f, []byte("fullDocument")) {
+			st.imageFreeMatch = m.match
+		}
+		return st, nil
 	case "$project":
 		f, ok := v.DocumentOK()
 		if !ok {

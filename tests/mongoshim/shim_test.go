@@ -858,3 +858,54 @@ func TestListCollectionsFilterAndOptionsOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestRequiredImagesAfterMatch: mongod moves a $match that does not read
+// the images ahead of its image lookups, so a stream with fullDocument and
+// fullDocumentBeforeChange "required" whose $match keeps to one database
+// does not fail on another database's update without images; an update it
+// keeps still fails as mongod's does.
+func TestRequiredImagesAfterMatch(t *testing.T) {
+	cl := connect(t)
+	ctx := ctxT(t)
+	mine, other := dbName(t), dbName(t)+"_other"
+	defer func() { _ = cl.Database(mine).Drop(context.Background()); _ = cl.Database(other).Drop(context.Background()) }()
+	if err := cl.Database(mine).CreateCollection(ctx, "img", options.CreateCollection().SetChangeStreamPreAndPostImages(bson.D{{Key: "enabled", Value: true}})); err != nil {
+		t.Fatal(err)
+	}
+	img, plainMine, plainOther := cl.Database(mine).Collection("img"), cl.Database(mine).Collection("plain"), cl.Database(other).Collection("plain")
+	for _, c := range []*mongo.Collection{img, plainMine, plainOther} {
+		if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	watch := func() *mongo.ChangeStream {
+		cs, err := cl.Watch(ctx, mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "ns.db", Value: mine}}}}},
+			options.ChangeStream().SetFullDocument(options.Required).SetFullDocumentBeforeChange(options.Required).SetMaxAwaitTime(200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	cs := watch()
+	defer cs.Close(context.Background())
+	for _, c := range []*mongo.Collection{plainOther, img} {
+		if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 2}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := collect(t, ctx, cs, mine, 1)
+	if a, _ := evs[0].Lookup("fullDocument", "a").AsInt64OK(); a != 2 || evs[0].Lookup("ns", "coll").StringValue() != "img" {
+		t.Fatalf("the update of %s.img after another database's update without images: %s", mine, evs[0])
+	}
+	// A kept event without images still fails the stream.
+	if _, err := plainMine.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 2}}}}); err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for cs.Next(wait) {
+	}
+	if err := cs.Err(); err == nil || !strings.Contains(err.Error(), "post-image") {
+		t.Fatalf("an update of %s.plain (no images) under fullDocument required: err %v, want the post-image error", mine, err)
+	}
+}
