@@ -868,7 +868,10 @@ func TestRequiredImagesAfterMatch(t *testing.T) {
 	cl := connect(t)
 	ctx := ctxT(t)
 	mine, other := dbName(t), dbName(t)+"_other"
-	defer func() { _ = cl.Database(mine).Drop(context.Background()); _ = cl.Database(other).Drop(context.Background()) }()
+	defer func() {
+		_ = cl.Database(mine).Drop(context.Background())
+		_ = cl.Database(other).Drop(context.Background())
+	}()
 	if err := cl.Database(mine).CreateCollection(ctx, "img", options.CreateCollection().SetChangeStreamPreAndPostImages(bson.D{{Key: "enabled", Value: true}})); err != nil {
 		t.Fatal(err)
 	}
