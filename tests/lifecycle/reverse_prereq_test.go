@@ -91,8 +91,8 @@ func TestWriteBlockingThatFailsIsNotIgnored(t *testing.T) {
 		if on {
 			mode = "alwaysOn"
 		}
-		err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: mode},
-			{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"setUserWriteBlockMode"}}, {Key: "errorCode", Value: 13}}}}).Err()
+		_, err := testenv.ConfigureFailPoint(ctx, c, "failCommand", mode,
+			bson.D{{Key: "failCommands", Value: bson.A{"setUserWriteBlockMode"}}, {Key: "errorCode", Value: 13}})
 		if err != nil {
 			t.Fatalf("configuring the failCommand fail point: %v", err)
 		}

@@ -25,10 +25,9 @@ import (
 // transaction. The test skips where the destination has no fail points.
 func TestSinkTxnTransientRetry(t *testing.T) {
 	env, src, dest, ctx, db := sourceAndDest(t, 4*time.Minute)
-	admin := dest.Database("admin")
 	app := "logbridge-sink-txnfault-" + strings.ReplaceAll(testenv.TopicPrefix(t), ".", "-")
 	configure := func(mode any, data bson.D) (bson.Raw, error) {
-		return admin.RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: mode}, {Key: "data", Value: data}}).Raw()
+		return testenv.ConfigureFailPoint(ctx, dest, "failCommand", mode, data)
 	}
 	r0, err := configure("off", nil)
 	if err != nil {

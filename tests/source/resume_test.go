@@ -32,13 +32,12 @@ func TestStreamCutResumes(t *testing.T) {
 	}
 	ctx := testenv.Context(t, 5*time.Minute)
 	cl := env.Source(t)
-	admin := cl.Database("admin")
 	db := testenv.DBName(t)
 	prefix := testenv.TopicPrefix(t)
 	app := "lbcut-" + strings.ReplaceAll(prefix, ".", "-")
 	t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
 	configure := func(fp string, mode any, data bson.D) (bson.Raw, error) {
-		return admin.RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: fp}, {Key: "mode", Value: mode}, {Key: "data", Value: data}}).Raw()
+		return testenv.ConfigureFailPoint(ctx, cl, fp, mode, data)
 	}
 	// fail point counts are cumulative: what they were before is kept
 	before := 0.0

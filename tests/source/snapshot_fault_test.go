@@ -39,13 +39,12 @@ func snapshotReadFault(t *testing.T, fault bson.D) {
 	}
 	ctx := testenv.Context(t, 5*time.Minute)
 	cl := env.Source(t)
-	admin := cl.Database("admin")
 	db := testenv.DBName(t)
 	prefix := testenv.TopicPrefix(t)
 	app := "lbsnapfault-" + strings.ReplaceAll(prefix, ".", "-")
 	t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
 	configure := func(fp string, mode any, data bson.D) (bson.Raw, error) {
-		return admin.RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: fp}, {Key: "mode", Value: mode}, {Key: "data", Value: data}}).Raw()
+		return testenv.ConfigureFailPoint(ctx, cl, fp, mode, data)
 	}
 	if _, err := configure("failCommand", "off", nil); err != nil {
 		t.Skipf("the source has no failCommand fail point (mongod needs enableTestCommands): %v", err)

@@ -155,7 +155,7 @@ func genuine(t *testing.T, env testenv.Env) bool {
 // leaves nothing to sample, so the stream is the first aggregate).
 func TestSourceLacksPrivileges(t *testing.T) {
 	env := testenv.New(t)
-	admin := env.Source(t).Database("admin")
+	cl := env.Source(t)
 	for _, tc := range []struct {
 		name, command string
 		args          []string
@@ -169,13 +169,13 @@ func TestSourceLacksPrivileges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testenv.Context(t, time.Minute)
 			app := "lbpriv-" + strings.ReplaceAll(testenv.TopicPrefix(t), ".", "-")
-			err := admin.RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "alwaysOn"},
-				{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{tc.command}}, {Key: "errorCode", Value: 13}, {Key: "appName", Value: app}}}}).Err()
+			_, err := testenv.ConfigureFailPoint(ctx, cl, "failCommand", "alwaysOn",
+				bson.D{{Key: "failCommands", Value: bson.A{tc.command}}, {Key: "errorCode", Value: 13}, {Key: "appName", Value: app}})
 			if err != nil {
 				t.Skipf("the source has no failCommand fail point (mongod needs enableTestCommands): %v", err)
 			}
 			t.Cleanup(func() {
-				_ = admin.RunCommand(context.Background(), bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}).Err()
+				_, _ = testenv.ConfigureFailPoint(context.Background(), cl, "failCommand", "off", nil)
 			})
 			uri, err := url.Parse(env.SourceURI)
 			if err != nil {
