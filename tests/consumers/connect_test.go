@@ -54,6 +54,24 @@ func connectJars(t *testing.T, pomDir, cacheDir string) string {
 	return dir
 }
 
+// writeWorkerProps writes a standalone Kafka Connect worker's settings: the
+// JSON converters with schemas, offsets in dir, its REST listener on a free
+// loopback port, and a consumer that reads only committed records from the
+// start of the log.
+func writeWorkerProps(t *testing.T, path string, brokers []string, dir string) {
+	t.Helper()
+	writeProps(t, path,
+		"bootstrap.servers", strings.Join(brokers, ","),
+		"key.converter", "org.apache.kafka.connect.json.JsonConverter",
+		"value.converter", "org.apache.kafka.connect.json.JsonConverter",
+		"key.converter.schemas.enable", "true",
+		"value.converter.schemas.enable", "true",
+		"offset.storage.file.filename", filepath.Join(dir, "offsets"),
+		"listeners", "http://127.0.0.1:"+strings.Split(freeAddr(t), ":")[1],
+		"consumer.isolation.level", "read_committed",
+		"consumer.auto.offset.reset", "earliest")
+}
+
 func writeProps(t *testing.T, path string, kv ...string) {
 	t.Helper()
 	var b strings.Builder
@@ -86,16 +104,7 @@ func TestKafkaConnectReadsLog(t *testing.T) {
 	dir := t.TempDir()
 	worker, sinkCJ, sinkDBZ := filepath.Join(dir, "worker.properties"), filepath.Join(dir, "cj.properties"), filepath.Join(dir, "dbz.properties")
 	outCJ, outDBZ := filepath.Join(dir, "connect-json.txt"), filepath.Join(dir, "debezium.txt")
-	writeProps(t, worker,
-		"bootstrap.servers", strings.Join(f.env.KafkaBrokers, ","),
-		"key.converter", "org.apache.kafka.connect.json.JsonConverter",
-		"value.converter", "org.apache.kafka.connect.json.JsonConverter",
-		"key.converter.schemas.enable", "true",
-		"value.converter.schemas.enable", "true",
-		"offset.storage.file.filename", filepath.Join(dir, "offsets"),
-		"listeners", "http://127.0.0.1:"+strings.Split(freeAddr(t), ":")[1],
-		"consumer.isolation.level", "read_committed",
-		"consumer.auto.offset.reset", "earliest")
+	writeWorkerProps(t, worker, f.env.KafkaBrokers, dir)
 	writeProps(t, sinkCJ, "name", f.prefix+"-cj-file", "connector.class", "org.apache.kafka.connect.file.FileStreamSinkConnector",
 		"tasks.max", "1", "topics", cjTopic, "file", outCJ)
 	writeProps(t, sinkDBZ, "name", f.prefix+"-dbz-file", "connector.class", "org.apache.kafka.connect.file.FileStreamSinkConnector",

@@ -3,7 +3,6 @@ package consumers
 import (
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,16 +28,7 @@ func TestMongoSinkAppliesDebezium(t *testing.T) {
 
 	dir := t.TempDir()
 	worker, sink := filepath.Join(dir, "worker.properties"), filepath.Join(dir, "mongo-sink.properties")
-	writeProps(t, worker,
-		"bootstrap.servers", strings.Join(f.env.KafkaBrokers, ","),
-		"key.converter", "org.apache.kafka.connect.json.JsonConverter",
-		"value.converter", "org.apache.kafka.connect.json.JsonConverter",
-		"key.converter.schemas.enable", "true",
-		"value.converter.schemas.enable", "true",
-		"offset.storage.file.filename", filepath.Join(dir, "offsets"),
-		"listeners", "http://127.0.0.1:"+strings.Split(freeAddr(t), ":")[1],
-		"consumer.isolation.level", "read_committed",
-		"consumer.auto.offset.reset", "earliest")
+	writeWorkerProps(t, worker, f.env.KafkaBrokers, dir)
 	writeProps(t, sink, "name", f.prefix+"-mongo-sink", "connector.class", "com.mongodb.kafka.connect.MongoSinkConnector",
 		"tasks.max", "1", "topics", f.topic,
 		"connection.uri", f.env.DestURI, "database", f.db, "collection", "orders",
