@@ -409,35 +409,9 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 		}
 
 		// 3. Watch the destination.
-		cs, err := dcoll.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetFullDocument(options.UpdateLookup).SetMaxAwaitTime(200*time.Millisecond))
-		if err != nil {
-			b.Fatalf("watching the destination: %v", err)
-		}
-		var lmu sync.Mutex
-		lags := map[int64]time.Duration{}  // from the write's start (ts)
-		recvAt := map[int64]time.Time{}    // when the destination showed it
+		arrived := watchArrivals(b, ctx, dcoll)
 		ackedAt := make([]int64, 0, 1<<16) // seq → source ack (UnixNano), filled by the writers
 		var amu sync.Mutex
-		wctx, stopWatch := context.WithCancel(ctx)
-		watchDone := make(chan struct{})
-		go func() {
-			defer close(watchDone)
-			for cs.Next(wctx) {
-				recv := time.Now()
-				seq, ok1 := cs.Current.Lookup("fullDocument", "_id").AsInt64OK()
-				ts, ok2 := cs.Current.Lookup("fullDocument", "ts").AsInt64OK()
-				if !ok1 || !ok2 || seq < 0 {
-					continue
-				}
-				lmu.Lock()
-				if _, dup := lags[seq]; !dup {
-					lags[seq] = recv.Sub(time.Unix(0, ts))
-					recvAt[seq] = recv
-				}
-				lmu.Unlock()
-			}
-		}()
-
 		// 4. Paced writers: first a warm-up at the target rate, unmeasured
 		// (negative _ids, which the watcher skips), so that the JITs of the
 		// Java servers and Kafka compile the streaming path before the
@@ -503,14 +477,7 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 		srcM0, sinkM0 := p.metrics(), sk.metrics()
 		profiled := profile(b, "lag", min(dur, 30*time.Second), map[string]*proc{"source": p, "sink": sk})
 		written, writeDur := paced(dur, true)
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			lmu.Lock()
-			n := int64(len(lags))
-			lmu.Unlock()
-			if n >= written {
-				break
-			}
-		}
+		arrived.waitFor(written, 60*time.Second)
 		for name, c := range map[string]*proc{"source": p, "sink": sk} {
 			if err := c.exited(); err != nil {
 				b.Errorf("the %s connector stopped during the measured run: %v", name, err)
@@ -520,24 +487,21 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 		sinkCPU1, sinkRSS := sk.usage()
 		srcM1, sinkM1 := p.metrics(), sk.metrics()
 		profiled()
-		stopWatch()
-		<-watchDone
-		_ = cs.Close(ctx)
+		arrived.stop(ctx)
 		sk.stop()
 		p.stop()
 		deleteTopics(env, prefix)
 
-		lmu.Lock()
-		all := make([]time.Duration, 0, len(lags))
+		all := make([]time.Duration, 0, len(arrived.lag))
 		var first, last, fromAck []time.Duration
 		for s := int64(0); s < written; s++ {
-			l, ok := lags[s]
+			l, ok := arrived.lag[s]
 			if !ok {
 				continue
 			}
 			all = append(all, l)
 			if s < int64(len(ackedAt)) && ackedAt[s] != 0 {
-				fromAck = append(fromAck, recvAt[s].Sub(time.Unix(0, ackedAt[s])))
+				fromAck = append(fromAck, arrived.at[s].Sub(time.Unix(0, ackedAt[s])))
 			}
 			switch {
 			case s < written/3:
@@ -547,7 +511,6 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 			}
 		}
 		missing := written - int64(len(all))
-		lmu.Unlock()
 		if missing > 0 {
 			b.Errorf("%d of %d documents never reached the destination within 60 s of the end", missing, written)
 		}

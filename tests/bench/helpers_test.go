@@ -947,3 +947,63 @@ func setAffinity(b *testing.B, pid string, set *unix.CPUSet) {
 		}
 	}
 }
+
+// arrivals watches a destination collection for the lag benchmarks' paced
+// documents (_id ≥ 0, ts = the write's start in Unix ns; the warm-up's
+// negative _ids are skipped) and records, once per _id, when it appeared
+// and its lag from ts. After stop the maps are the watcher's final state.
+type arrivals struct {
+	mu     sync.Mutex
+	lag    map[int64]time.Duration // from the write's start
+	at     map[int64]time.Time     // when the destination showed it
+	cs     *mongo.ChangeStream
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func watchArrivals(b *testing.B, ctx context.Context, dcoll *mongo.Collection) *arrivals {
+	b.Helper()
+	cs, err := dcoll.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetFullDocument(options.UpdateLookup).SetMaxAwaitTime(200*time.Millisecond))
+	if err != nil {
+		b.Fatalf("watching the destination: %v", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	a := &arrivals{lag: map[int64]time.Duration{}, at: map[int64]time.Time{}, cs: cs, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		for cs.Next(wctx) {
+			recv := time.Now()
+			seq, ok1 := cs.Current.Lookup("fullDocument", "_id").AsInt64OK()
+			ts, ok2 := cs.Current.Lookup("fullDocument", "ts").AsInt64OK()
+			if !ok1 || !ok2 || seq < 0 {
+				continue
+			}
+			a.mu.Lock()
+			if _, dup := a.lag[seq]; !dup {
+				a.lag[seq] = recv.Sub(time.Unix(0, ts))
+				a.at[seq] = recv
+			}
+			a.mu.Unlock()
+		}
+	}()
+	return a
+}
+
+// waitFor waits up to d for n documents to have arrived.
+func (a *arrivals) waitFor(n int64, d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		a.mu.Lock()
+		got := int64(len(a.lag))
+		a.mu.Unlock()
+		if got >= n {
+			return
+		}
+	}
+}
+
+// stop ends the watcher; the maps no longer change after it.
+func (a *arrivals) stop(ctx context.Context) {
+	a.cancel()
+	<-a.done
+	_ = a.cs.Close(ctx)
+}

@@ -17,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/logbridge/logbridge/tests/testenv"
 )
@@ -472,33 +471,9 @@ type lagStats struct {
 func measureLag(b *testing.B, coll, dcoll *mongo.Collection, lag lagSettings, procs []peerProc) lagStats {
 	b.Helper()
 	ctx := context.Background()
-	cs, err := dcoll.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetFullDocument(options.UpdateLookup).SetMaxAwaitTime(200*time.Millisecond))
-	if err != nil {
-		b.Fatalf("watching the destination: %v", err)
-	}
-	var mu sync.Mutex
-	lags := map[int64]time.Duration{}
-	recvAt := map[int64]time.Time{}
+	arrived := watchArrivals(b, ctx, dcoll)
+	var mu sync.Mutex // ackedAt
 	ackedAt := map[int64]time.Time{}
-	wctx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		for cs.Next(wctx) {
-			recv := time.Now()
-			seq, ok1 := cs.Current.Lookup("fullDocument", "_id").AsInt64OK()
-			ts, ok2 := cs.Current.Lookup("fullDocument", "ts").AsInt64OK()
-			if !ok1 || !ok2 || seq < 0 {
-				continue
-			}
-			mu.Lock()
-			if _, dup := lags[seq]; !dup {
-				lags[seq] = recv.Sub(time.Unix(0, ts))
-				recvAt[seq] = recv
-			}
-			mu.Unlock()
-		}
-	}()
 	var late atomic.Int64
 	interval := time.Duration(float64(lag.par) / float64(lag.rate) * float64(time.Second))
 	paced := func(d time.Duration, measured bool) (int64, time.Duration) {
@@ -566,28 +541,19 @@ func measureLag(b *testing.B, coll, dcoll *mongo.Collection, lag lagSettings, pr
 	paced(lag.warm, false)
 	cpu0, filtered0 := cpu(), filtered()
 	written, took := paced(lag.dur, true)
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := int64(len(lags))
-		mu.Unlock()
-		if n >= written {
-			break
-		}
-	}
+	arrived.waitFor(written, 60*time.Second)
 	cpu1, filtered1 := cpu(), filtered()
-	stopWatch()
-	<-watchDone
-	_ = cs.Close(ctx)
+	arrived.stop(ctx)
 
 	mu.Lock()
 	defer mu.Unlock()
-	all := make([]time.Duration, 0, len(lags))
+	all := make([]time.Duration, 0, len(arrived.lag))
 	var fromAck []time.Duration
 	for s := int64(0); s < written; s++ {
-		if l, ok := lags[s]; ok {
+		if l, ok := arrived.lag[s]; ok {
 			all = append(all, l)
 			if a, ok := ackedAt[s]; ok {
-				fromAck = append(fromAck, recvAt[s].Sub(a))
+				fromAck = append(fromAck, arrived.at[s].Sub(a))
 			}
 		}
 	}
