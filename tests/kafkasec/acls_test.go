@@ -19,12 +19,14 @@ type acl struct {
 
 // sourceACLs are the grants of the source-connector's principal in direct mode: its
 // topics (data, <prefix>._source_state) under the prefix, created by the connector, and
-// its transactional id. README, "Running against a secured Kafka". DESCRIBE is not listed:
+// its two transactional ids (the second is source-connector's
+// publish.SecondTransactionalID). README, "Running against a secured Kafka". DESCRIBE is not listed:
 // Kafka implies it from READ, WRITE and CREATE (a test that removed it saw no difference).
 func sourceACLs(prefix, txnID string) []acl {
 	return []acl{
 		{"topics", "topic", kadm.ACLPatternPrefixed, prefix, []kadm.ACLOperation{kadm.OpCreate, kadm.OpWrite, kadm.OpRead}},
 		{"transactional id", "transactional-id", kadm.ACLPatternLiteral, txnID, []kadm.ACLOperation{kadm.OpWrite}},
+		{"second transactional id", "transactional-id", kadm.ACLPatternLiteral, txnID+"+2", []kadm.ACLOperation{kadm.OpWrite}},
 	}
 }
 

@@ -144,3 +144,58 @@ func without(acls []acl, name string, op kadm.ACLOperation) []acl {
 func kafkaEnsure(t *testing.T, ctx context.Context, env testenv.Env, topic string) (kadm.CreateTopicResponse, error) {
 	return env.Admin(t).CreateTopic(ctx, 4, -1, nil, topic)
 }
+
+// TestSecondTransactionalIDOptional: a source granted WRITE on its first
+// transactional id only (the least-privilege set before transactions took
+// turns between two producers) keeps working with one producer, says so in
+// its log, and the destination converges through a snapshot and change
+// events.
+func TestSecondTransactionalIDOptional(t *testing.T) {
+	env := testenv.New(t)
+	sec := env.Secured(t)
+	db, prefix := testenv.DBName(t), testenv.TopicPrefix(t)
+	group := prefix + "-sink"
+	txnID := "logbridge-source-" + prefix
+	grant(t, env.Admin(t), sec.Source, without(sourceACLs(prefix, txnID), "second transactional id", kadm.OpWrite))
+	grant(t, env.Admin(t), sec.Sink, sinkACLs(prefix, group))
+
+	ctx := testenv.Context(t, 3*time.Minute)
+	srcCl, dst := env.Source(t), env.Dest(t)
+	t.Cleanup(func() {
+		_ = srcCl.Database(db).Drop(context.Background())
+		_ = dst.Database(db).Drop(context.Background())
+	})
+	coll := srcCl.Database(db).Collection("c")
+	var docs []any
+	for i := range 100 {
+		docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}})
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	l := sasl(sec)
+	srcBin, sinkBin := procs.Binaries(t)
+	source := startWithEnv(t, "source", srcBin, l.env("SOURCE", sec.Source), append([]string{
+		"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(l.brokers, ","),
+		"--topic-prefix", prefix, "--include", db + ".*", "--http-addr", "127.0.0.1:0"}, l.flags(sec.Source)...)...)
+	sink := startWithEnv(t, "sink", sinkBin, l.env("SINK", sec.Sink), append([]string{
+		"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(l.brokers, ","),
+		"--topic-prefix", prefix, "--group", group, "--http-addr", "127.0.0.1:0"}, l.flags(sec.Sink)...)...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("source log:\n%s\nsink log:\n%s", source.Tail(4000), sink.Tail(4000))
+		}
+	})
+	for i := 100; i < 150; i++ { // change events, many transactions
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
+	if err := source.Exited(); err != nil {
+		t.Fatalf("the source stopped: %v", err)
+	}
+	if log := source.Tail(1 << 20); !strings.Contains(log, "transactions use one producer") || !strings.Contains(log, txnID+"+2") {
+		t.Errorf("the source's log does not say that it uses one producer, naming %s+2:\n%s", txnID, log)
+	}
+}

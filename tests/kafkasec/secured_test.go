@@ -118,6 +118,23 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 		t.Fatal(err)
 	}
 	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
+	// Transactions took turns between the source's two producers.
+	for _, id := range []string{"logbridge-source-" + prefix, "logbridge-source-" + prefix + "+2"} {
+		ds, err := env.Admin(t).DescribeTransactions(ctx, id)
+		if err != nil {
+			t.Fatalf("describing transactional id %s: %v", id, err)
+		}
+		d, err := ds.On(id, nil)
+		if err == nil {
+			err = d.Err
+		}
+		if err != nil || (d.State != "CompleteCommit" && d.State != "PrepareCommit") {
+			t.Errorf("transactional id %s: state %q (%v), want its last transaction committed: both producers take turns", id, d.State, err)
+		}
+	}
+	if strings.Contains(source.Tail(1<<20), "transactions use one producer") {
+		t.Errorf("the source fell back to one producer although both transactional ids are granted:\n%s", source.Tail(4000))
+	}
 	// logbridge-verify's comparison: documents by _id range, indexes and collection options.
 	rep, err := verify.Run(ctx, src, dst, []verify.Pair{{SourceDB: db, SourceColl: "orders", DestDB: db, DestColl: "orders"}}, verify.Options{}, nil)
 	if err != nil || !rep.Equal() {

@@ -300,7 +300,7 @@ func TestCrashBetweenTransactions(t *testing.T) {
 	ns := schema.Namespace{DB: "a", Coll: "b"}
 	ctx := context.Background()
 	// A transaction that is produced and flushed but never ended.
-	cl := p.cl
+	cl := p.prods[0].cl
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
