@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/gomaxprocs"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
 	"github.com/logbridge/logbridge/pkg/termview"
@@ -138,11 +139,12 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 		runner = svc.Run
 		snapshot = func() termview.Snapshot { return sinkView(svc.Progress(), "group "+cfg.Group) }
 	}
+	bg, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if view != nil {
-		vctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go view.Run(vctx, snapshot)
+		go view.Run(bg, snapshot)
 	}
+	go gomaxprocs.Adapt(bg, gomaxprocs.Config{Log: log})
 	if err := runner(ctx); err != nil {
 		log.Error("sink connector stopped", "err", err)
 		return fail(1, err)

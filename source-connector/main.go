@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/gomaxprocs"
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/kafkax"
 	"github.com/logbridge/logbridge/pkg/mongox"
@@ -179,6 +180,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return runner(gctx) })
+	g.Go(func() error { gomaxprocs.Adapt(gctx, gomaxprocs.Config{Log: log}); return nil })
 	if view != nil {
 		g.Go(func() error { view.Run(gctx, snapshot); return nil })
 	}
