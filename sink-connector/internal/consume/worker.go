@@ -84,8 +84,11 @@ func (w *worker) run(ctx context.Context) error {
 				tc = timer.C
 			}
 			// Nothing to submit now: a write gathered for the topic must not
-			// wait for this partition.
-			w.group.idle(w.key.partition)
+			// wait for this partition, unless records arrived since take
+			// (the poll loop marked it expected for them).
+			if w.q.empty() {
+				w.group.idle(w.key.partition)
+			}
 			select {
 			case <-ctx.Done():
 				timer.Stop()
