@@ -37,8 +37,9 @@ import (
 //     full batches still go in parallel (up to Config.Parallelism);
 //   - after maxWait at the latest, however many partitions are expected:
 //     expected is a hint, and a partition that is slow to come (a registry
-//     retry, a dead letter, a CPU-starved goroutine) must not hold the others
-//     longer than that.
+//     retry, a dead letter, a CPU-starved goroutine, a worker that waits at a
+//     barrier while records arrive for it) must not hold the others longer
+//     than that.
 //
 // The first submitter of a write leads it: it waits for the start, runs the
 // write and hands every member its own part of the result (the failures of
