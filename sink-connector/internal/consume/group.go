@@ -45,7 +45,8 @@ import (
 // write and hands every member its own part of the result (the failures of
 // its partition). A member never waits for anything but the end of a write
 // it is part of; the leader ends the write on its context's end without
-// writing. One partition has at most one batch in the group at a time
+// writing (the members then get that context's error: every submitter of a
+// group passes the session's context, which ends for all of them at once). One partition has at most one batch in the group at a time
 // (its worker waits for it), so writes that run concurrently never share a
 // key either.
 type flushGroup struct {
