@@ -17,7 +17,9 @@
 // A Batch coalesces events per document (the last full-state event or delete
 // wins; deltas after it are kept in order) and the Writer applies it as
 // rounds of unordered bulk writes of disjoint keys: round i holds the i-th
-// pending write of every document. Flush returns once the destination
+// pending write of every document. Flush takes several batches of disjoint
+// keys (different partitions of one topic) and applies them in the same
+// rounds, one bulk write per namespace each. Flush returns once the destination
 // acknowledged every write with the configured write concern; documents the
 // destination rejects (validation, size, …) come back as Failures, wrapping
 // ErrRejected, for the dead-letter path.

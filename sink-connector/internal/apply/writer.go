@@ -67,18 +67,30 @@ type Result struct {
 	Missing int
 }
 
-// Flush applies every pending write of b and returns when the destination has
-// acknowledged them with the writer's write concern (so that offsets up to the
-// batch's last record may be committed), or with an error when a failure
-// persisted through the retries: nothing is then known to be applied. Per
-// document rejections are returned in Result.Failures, not as an error.
-// Flush does not reset b.
-func (w *Writer) Flush(ctx context.Context, b *Batch) (Result, error) {
+// Flush applies every pending write of the batches bs and returns when the
+// destination has acknowledged them with the writer's write concern (so that
+// offsets up to each batch's last record may be committed), or with an error
+// when a failure persisted through the retries: nothing is then known to be
+// applied. Per document rejections are returned in Result.Failures, not as an
+// error; their Ref names the record, so a caller that merged the batches of
+// several partitions routes each back to its partition. Flush does not reset
+// the batches.
+//
+// Several batches go in the same bulk writes: generation i of every batch
+// (mergedGenerations) in one unordered bulk write per namespace. That is
+// only correct when no key has pending writes in two of the batches, which
+// holds for the batches of different partitions of one topic (a key always
+// goes to the same partition): the sink merges those (consume's flush
+// group) so that the events one fetch brings for several partitions cost
+// one destination round trip, not one per partition.
+func (w *Writer) Flush(ctx context.Context, bs ...*Batch) (Result, error) {
 	var res Result
-	for _, op := range b.noops() {
-		w.metrics.Applied.WithLabelValues(string(op)).Inc()
+	for _, b := range bs {
+		for _, op := range b.noops() {
+			w.metrics.Applied.WithLabelValues(string(op)).Inc()
+		}
 	}
-	for _, gen := range b.generations() {
+	for _, gen := range mergedGenerations(bs) {
 		byNS := map[schema.Namespace][]write{}
 		var order []schema.Namespace
 		for _, wr := range gen {
@@ -94,6 +106,26 @@ func (w *Writer) Flush(ctx context.Context, b *Batch) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// mergedGenerations is the generations of batches with disjoint keys,
+// merged: round i holds the i-th pending write of every key of every
+// batch, so each key's writes stay in order and keys within a round stay
+// disjoint.
+func mergedGenerations(bs []*Batch) [][]write {
+	if len(bs) == 1 {
+		return bs[0].generations()
+	}
+	var gens [][]write
+	for _, b := range bs {
+		for i, gen := range b.generations() {
+			if i == len(gens) {
+				gens = append(gens, nil)
+			}
+			gens[i] = append(gens[i], gen...)
+		}
+	}
+	return gens
 }
 
 func (w *Writer) coll(ns schema.Namespace) *mongo.Collection {

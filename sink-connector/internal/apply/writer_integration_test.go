@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -239,4 +240,72 @@ func TestWriterMixedRound(t *testing.T) {
 			t.Fatalf("document %d: got %s, want %s", id, got[id], d)
 		}
 	}
+}
+
+// TestWriterFlushMergesBatches: the batches of two partitions flushed
+// together go to the real destination in one bulk write per round (the
+// bulk-writes histogram counts two: the first write of every key, then the
+// delta of a key already in the first), a rejected write comes back with its own
+// partition's Ref, and every other write is applied in order.
+func TestWriterFlushMergesBatches(t *testing.T) {
+	ctx, dest, ns, coll := destColl(t, "merged")
+	doc := func(id int32, email string) bson.Raw {
+		return raw(t, bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}})
+	}
+	key := func(id int32) bson.Raw { return raw(t, bson.D{{Key: "_id", Value: id}}) }
+	add := func(b *Batch, part int32, off int64, ev *schema.Event) {
+		t.Helper()
+		ev.NS = ns
+		if err := b.Add(ev, Ref{Topic: "t", Partition: part, Offset: off, Op: ev.Op}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p0, p1 := NewBatch(NSMap{}), NewBatch(NSMap{})
+	add(p0, 0, 1, &schema.Event{Op: schema.OpInsert, DocumentKey: key(1), FullDocument: doc(1, "a")})
+	add(p0, 0, 2, &schema.Event{Op: schema.OpUpdate, DocumentKey: key(1), Update: &schema.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "v", Value: 2}})}})
+	add(p1, 1, 7, &schema.Event{Op: schema.OpInsert, DocumentKey: key(2), FullDocument: doc(2, "b")})
+	// Changing _id is refused by the destination.
+	add(p1, 1, 8, &schema.Event{Op: schema.OpUpdate, DocumentKey: key(3), Update: &schema.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "_id", Value: 4}})}})
+	if _, err := coll.InsertOne(ctx, doc(3, "c")); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := prometheus.NewRegistry()
+	w := NewWriter(dest, writeconcern.Majority(), metrics.New(reg), slog.New(slog.DiscardHandler))
+	res, err := w.Flush(ctx, p0, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].Ref != (Ref{Topic: "t", Partition: 1, Offset: 8, Op: schema.OpUpdate}) || !errors.Is(res.Failures[0].Err, ErrRejected) {
+		t.Fatalf("failures %+v, want exactly partition 1 offset 8 rejected", res.Failures)
+	}
+	if n := histogramCount(t, reg, "logbridge_sink_bulk_write_documents"); n != 2 {
+		t.Fatalf("%d bulk writes, want 2 (one per round, the partitions merged)", n)
+	}
+	got, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := got.Lookup("v").Int32OK(); !ok || v != 2 {
+		t.Fatalf("document 1 is %s: the delta after its insert was not applied after it", got)
+	}
+	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 3 {
+		t.Fatalf("destination holds %d documents (%v), want 3 (documents 1, 2 and 3)", n, err)
+	}
+}
+
+// histogramCount is the sample count of the histogram name in reg.
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatalf("no histogram %s", name)
+	return 0
 }

@@ -121,10 +121,11 @@ type Decoder interface {
 	DecodeValue(enc schema.Encoding, value []byte) (*schema.Event, error)
 }
 
-// DataWriter applies a batch and returns once the destination acknowledged
-// it (apply.Writer).
+// DataWriter applies batches of disjoint keys (of different partitions of
+// one topic) in shared bulk writes and returns once the destination
+// acknowledged them (apply.Writer).
 type DataWriter interface {
-	Flush(ctx context.Context, b *apply.Batch) (apply.Result, error)
+	Flush(ctx context.Context, bs ...*apply.Batch) (apply.Result, error)
 }
 
 // TxnWriter applies a batch in one destination multi-document transaction
@@ -183,6 +184,7 @@ type Consumer struct {
 	mu       sync.Mutex
 	workers  map[tp]*worker
 	barriers map[string]*barrier
+	groups   map[string]*flushGroup // per topic: shared bulk writes (group.go)
 	sessWG   sync.WaitGroup
 	sessCtx  context.Context
 	sessStop context.CancelFunc
@@ -206,7 +208,7 @@ func New(cfg Config, deps Deps) (*Consumer, error) {
 		cfg.CommitInterval = time.Second
 	}
 	c := &Consumer{cfg: cfg, deps: deps, log: deps.Log, m: deps.Metrics, sem: make(chan struct{}, cfg.Parallelism),
-		workers: map[tp]*worker{}, barriers: map[string]*barrier{}, paused: map[tp]bool{}, progress: map[tp]*partProgress{}}
+		workers: map[tp]*worker{}, barriers: map[string]*barrier{}, groups: map[string]*flushGroup{}, paused: map[tp]bool{}, progress: map[tp]*partProgress{}}
 	return c, nil
 }
 
@@ -316,6 +318,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			c.m.Retries.WithLabelValues("kafka").Inc()
 		})
+		// Every partition of this poll is expected before any worker gets
+		// its records, so the first to flush waits for the others' batches
+		// (group.go) instead of writing alone.
+		fs.EachPartition(c.expect)
 		fs.EachPartition(c.dispatch)
 		cl.AllowRebalance()
 	}
@@ -404,6 +410,44 @@ func (c Config) queueFull(n, bytes, assigned int) bool {
 	return c.QueueMaxBytes > 0 && bytes >= max(c.QueueMaxBytes/max(1, assigned), MinQueueBytes)
 }
 
+// expect tells a partition's flush group that its worker is about to get
+// records.
+func (c *Consumer) expect(p kgo.FetchTopicPartition) {
+	if len(p.Records) == 0 {
+		return
+	}
+	c.mu.Lock()
+	w := c.workers[tp{p.Topic, p.Partition}]
+	c.mu.Unlock()
+	if w != nil {
+		w.group.expect(p.Partition)
+	}
+}
+
+// flushGroup returns topic's flush group, made on first use. Call with mu
+// held.
+func (c *Consumer) flushGroup(topic string) *flushGroup {
+	g := c.groups[topic]
+	if g == nil {
+		g = newFlushGroup(c.cfg.BatchSize, groupMaxWait, c.writeShared)
+		c.groups[topic] = g
+	}
+	return g
+}
+
+// writeShared applies the batches of a flush group's write. It runs on the
+// run context, so that a revocation waits for a write instead of abandoning
+// it half-way; ctx (the session's) only ends the wait for a turn.
+func (c *Consumer) writeShared(ctx context.Context, bs []*apply.Batch) (apply.Result, error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return apply.Result{}, ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	return c.deps.Writer.Flush(c.runCtx, bs...)
+}
+
 // dispatch hands one partition's fetched records to its worker.
 func (c *Consumer) dispatch(p kgo.FetchTopicPartition) {
 	key := tp{p.Topic, p.Partition}
@@ -463,7 +507,7 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, as map[string][]in
 				pp = &partProgress{}
 				c.progress[key] = pp
 			}
-			w := &worker{c: c, key: key, q: newQueue(), batch: apply.NewBatch(c.deps.NSMap), recs: map[int64]*kgo.Record{}, prog: pp, txns: c.txns}
+			w := &worker{c: c, key: key, q: newQueue(), group: c.flushGroup(topic), batch: apply.NewBatch(c.deps.NSMap), recs: map[int64]*kgo.Record{}, prog: pp, txns: c.txns}
 			c.workers[key] = w
 			c.sessWG.Add(1)
 			go func() {
@@ -494,6 +538,7 @@ func (c *Consumer) stopSession() {
 	defer c.mu.Unlock()
 	c.workers = map[tp]*worker{}
 	c.barriers = map[string]*barrier{}
+	c.groups = map[string]*flushGroup{}
 	c.txns = nil // gathered, unapplied events are not acknowledged: the next owner reads them again
 	var paused = map[string][]int32{}
 	for k := range c.paused {

@@ -32,6 +32,12 @@
 //     handles a later record; beyond a wait or size limit, or on a rejected
 //     write, they are applied per event (counted and logged).
 //
+//   - Shared bulk writes (group.go): the batches of one topic's partitions
+//     that are ready together go in one bulk write (group commit); each
+//     partition acknowledges its own records after that write and handles
+//     its own rejected writes. Keys of different partitions are disjoint, so
+//     per-key order holds.
+//
 //   - The poll loop never blocks on a worker: records queue per partition and
 //     a partition's fetches pause above a limit (records, and its share of
 //     Config.QueueMaxBytes), so a worker waiting at a barrier cannot starve

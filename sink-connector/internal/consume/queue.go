@@ -45,3 +45,10 @@ func (q *queue) take() []*kgo.Record {
 	q.bytes = 0
 	return rs
 }
+
+// empty reports whether no record is queued.
+func (q *queue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.recs) == 0
+}

@@ -42,10 +42,12 @@ type fakeDest struct {
 	reject map[int64]bool // offsets whose writes the destination rejects (set before pushing)
 }
 
-func (f *fakeDest) record(txn bool, b *apply.Batch) {
+func (f *fakeDest) record(txn bool, bs ...*apply.Batch) {
 	call := flushCall{txn: txn, acked: f.ackedNow()}
-	for _, r := range b.Refs() {
-		call.refs = append(call.refs, fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+	for _, b := range bs {
+		for _, r := range b.Refs() {
+			call.refs = append(call.refs, fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+		}
 	}
 	f.mu.Lock()
 	f.calls = append(f.calls, call)
@@ -63,12 +65,15 @@ func (f *fakeDest) ackedNow() map[tp]int64 {
 	return acked
 }
 
-func (f *fakeDest) Flush(_ context.Context, b *apply.Batch) (apply.Result, error) {
-	f.record(false, b)
+// Flush records one call for the batches written together.
+func (f *fakeDest) Flush(_ context.Context, bs ...*apply.Batch) (apply.Result, error) {
+	f.record(false, bs...)
 	var res apply.Result
-	for _, r := range b.Refs() {
-		if f.reject[r.Offset] {
-			res.Failures = append(res.Failures, apply.Failure{Ref: r, Err: fmt.Errorf("%w: document fails validation", apply.ErrRejected)})
+	for _, b := range bs {
+		for _, r := range b.Refs() {
+			if f.reject[r.Offset] {
+				res.Failures = append(res.Failures, apply.Failure{Ref: r, Err: fmt.Errorf("%w: document fails validation", apply.ErrRejected)})
+			}
 		}
 	}
 	return res, nil
@@ -181,7 +186,7 @@ func newHarness(t *testing.T, tune func(*Config), dlq DeadLetters, parts ...tp) 
 	}
 	var wg sync.WaitGroup
 	for _, p := range parts {
-		w := &worker{c: c, key: p, q: newQueue(), batch: apply.NewBatch(apply.NSMap{}), recs: map[int64]*kgo.Record{}, prog: &partProgress{}, txns: c.txns}
+		w := &worker{c: c, key: p, q: newQueue(), group: c.flushGroup(p.topic), batch: apply.NewBatch(apply.NSMap{}), recs: map[int64]*kgo.Record{}, prog: &partProgress{}, txns: c.txns}
 		h.workers[p] = w
 		wg.Add(1)
 		go func() {

@@ -85,6 +85,7 @@ func (w *worker) applyTxn(ctx context.Context, g *txnGather) error {
 // resolved (or its wait expires, which resolves it), then settles it.
 func (w *worker) awaitTxn(ctx context.Context) error {
 	g := w.txn
+	w.group.idle(w.key.partition) // other partitions' writes must not wait for this one
 	for {
 		var dead <-chan time.Time
 		var t *time.Timer

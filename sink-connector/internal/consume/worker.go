@@ -18,6 +18,7 @@ type worker struct {
 	c     *Consumer
 	key   tp
 	q     *queue
+	group *flushGroup // the topic's: merges this batch with other partitions' (group.go)
 	batch *apply.Batch
 	recs  map[int64]*kgo.Record // records of the pending batch, for dead letters
 	prog  *partProgress
@@ -81,6 +82,12 @@ func (w *worker) run(ctx context.Context) error {
 				}
 				timer.Reset(d)
 				tc = timer.C
+			}
+			// Nothing to submit now: a write gathered for the topic must not
+			// wait for this partition, unless records arrived since take
+			// (the poll loop marked it expected for them).
+			if w.q.empty() {
+				w.group.idle(w.key.partition)
 			}
 			select {
 			case <-ctx.Done():
@@ -225,20 +232,18 @@ func (w *worker) add(ctx context.Context, r *kgo.Record, ev *schema.Event) error
 }
 
 // flush applies the pending batch and acknowledges its records once the
-// destination acknowledged the writes. The write runs on the run context so
-// that a revocation waits for it instead of abandoning it half-way.
+// destination acknowledged the writes. The batch goes through the topic's
+// flush group, so it may share its bulk writes with other partitions'
+// batches (group.go); each partition still handles its own failures and
+// acknowledges its own records.
 func (w *worker) flush(ctx context.Context) error {
 	if w.batch.Len() == 0 {
+		// Callers flush before they wait (a barrier, a transaction).
+		w.group.idle(w.key.partition)
 		w.ackNext()
 		return nil
 	}
-	select {
-	case w.c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	res, err := w.c.deps.Writer.Flush(w.c.runCtx, w.batch)
-	<-w.c.sem
+	res, err := w.group.submit(ctx, w.key.partition, w.batch)
 	if err != nil {
 		return fmt.Errorf("applying %d events of %s partition %d to the destination: %w", w.batch.Len(), w.key.topic, w.key.partition, err)
 	}
