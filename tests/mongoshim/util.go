@@ -180,6 +180,11 @@ func withFields(d bson.Raw, kv ...any) bson.Raw {
 }
 
 // toRawValue converts a Go value to a bson.RawValue.
+// binaryValue is toRawValue(b) without the reflection of bson.MarshalValue.
+func binaryValue(b bson.Binary) bson.RawValue {
+	return bson.RawValue{Type: bson.TypeBinary, Value: bsoncore.AppendBinary(nil, b.Subtype, b.Data)}
+}
+
 func toRawValue(v any) bson.RawValue {
 	if rv, ok := v.(bson.RawValue); ok {
 		return rv
