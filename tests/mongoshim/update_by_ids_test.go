@@ -2,6 +2,7 @@ package mongoshim_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,16 @@ func TestUpdateByIDsSameEvents(t *testing.T) {
 		{{Key: "$pull", Value: bson.D{{Key: "arr", Value: 1}}}},
 		{{Key: "$set", Value: bson.D{{Key: "arr.4", Value: 9}}}},
 		{{Key: "$max", Value: bson.D{{Key: "n", Value: 100}}}, {Key: "$set", Value: bson.D{{Key: "a.b", Value: "new"}}}},
+		// plain $set of top-level scalars: post-images predicted (setpost.go)
+		{{Key: "$set", Value: bson.D{{Key: "s", Value: "k2"}}}},
+		{{Key: "$set", Value: bson.D{{Key: "s", Value: "k"}, {Key: "n", Value: 5}}}}, // no-op
+		{{Key: "$set", Value: bson.D{{Key: "w", Value: true}, {Key: "s", Value: "é✓"}, {Key: "z", Value: nil}, {Key: "neg", Value: math.Copysign(0, -1)},
+			{Key: "dt", Value: bson.DateTime(1700000000000)}, {Key: "oid", Value: bson.ObjectID{1, 2, 3}}, {Key: "l", Value: int64(7)}}}},
+		{{Key: "$set", Value: bson.D{{Key: "n", Value: int64(5)}}}}, // a type change: read back
+		{{Key: "$set", Value: bson.D{{Key: "n", Value: 5.0}}}},      // a double over an int: read back
+		{{Key: "$set", Value: bson.D{{Key: "n", Value: 6}, {Key: "nan", Value: math.NaN()}}}},
 	}
+	const noops = 4 // the $set n 5 below, and the backend's: n 5 as int64, as 5.0
 	doc := func(id int) bson.D {
 		return bson.D{{Key: "_id", Value: id}, {Key: "big", Value: strings.Repeat("x", 900)},
 			{Key: "a", Value: bson.D{{Key: "b", Value: 1}}}, {Key: "arr", Value: bson.A{1, 2}}, {Key: "n", Value: 5}, {Key: "s", Value: "k"}}
@@ -54,19 +64,19 @@ func TestUpdateByIDsSameEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cs.Close(context.Background())
-	var ms []mongo.WriteModel
 	for i, u := range updates {
+		var ms []mongo.WriteModel // one batch per update: a batch of one form
 		for _, id := range []int{2 * i, 2*i + 1} {
 			ms = append(ms, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetUpdate(u))
 			if _, err := one.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, u); err != nil {
 				t.Fatalf("update %v: %v", u, err)
 			}
 		}
+		if _, err := bulk.BulkWrite(ctx, ms, options.BulkWrite().SetOrdered(true)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := bulk.BulkWrite(ctx, ms, options.BulkWrite().SetOrdered(true)); err != nil {
-		t.Fatal(err)
-	}
-	want := 2 * (len(updates) - 1) // the no-op gives none
+	want := 2 * (len(updates) - noops)
 	evs := collect(t, ctx, cs, dbn, 2*want)
 	got := map[string][]string{}
 	for _, ev := range evs {

@@ -640,12 +640,15 @@ func (s *Server) doUpdateByIDs(ctx context.Context, db, coll string, cmd bson.Ra
 		i, _ := lookupInt(d, "index")
 		upserted[int(i)] = true
 	}
-	posts, err := s.be.findByIDs(ctx, db, coll, ids)
-	if err != nil {
-		return nil, nil, err
+	stmts := lookupArray(cmd, "updates")
+	posts, predicted := predictedPosts(stmts, ids, pres, reply) // setpost.go
+	if !predicted {
+		if posts, err = s.be.findByIDs(ctx, db, coll, ids); err != nil {
+			return nil, nil, err
+		}
 	}
 	var evs []*event
-	for i, sv := range lookupArray(cmd, "updates") {
+	for i, sv := range stmts {
 		stmt, _ := sv.DocumentOK()
 		id := ids[i]
 		k := valueKey(id)
