@@ -252,17 +252,22 @@ func (b *backend) find(ctx context.Context, db, coll string, filter bson.Raw, ex
 	return b.cursorAll(ctx, db, mustRaw(cmd))
 }
 
-// findByIDs returns the documents with the given _ids, keyed by valueKey(_id).
-func (b *backend) findByIDs(ctx context.Context, db, coll string, ids []bson.RawValue) (map[string]bson.Raw, error) {
-	out := map[string]bson.Raw{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	const chunk = 1000
-	for i := 0; i < len(ids); i += chunk {
-		j := min(i+chunk, len(ids))
+// findByIDs returns the documents with the given _ids, keyed by valueKey(_id)
+// (extra: find options such as a projection).
+//
+// It asks in chunks of idChunk: mongo-java-server finds {_id: {$in: ids}}
+// through its _id index but then matches each document found against the
+// whole query again, a linear scan of the $in list, so one find of k ids
+// costs k²/2 comparisons. Its CPU per document read (memory back end, 1 KiB
+// documents, 30,000 in the collection, 2 shared cores): 15-16 µs in finds
+// of 500 _ids (the shim asked for 1000), 5-6 µs in finds of 100, 3-5 µs in
+// finds of 30 (within the noise of 100, for three times the round trips).
+func (b *backend) findByIDs(ctx context.Context, db, coll string, ids []bson.RawValue, extra ...bson.E) (map[string]bson.Raw, error) {
+	out := make(map[string]bson.Raw, len(ids))
+	for i := 0; i < len(ids); i += idChunk {
+		j := min(i+idChunk, len(ids))
 		filter := mustRaw(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: arrayOfValues(ids[i:j])}}}})
-		docs, err := b.find(ctx, db, coll, filter)
+		docs, err := b.find(ctx, db, coll, filter, extra...)
 		if err != nil {
 			return nil, err
 		}
@@ -274,6 +279,14 @@ func (b *backend) findByIDs(ctx context.Context, db, coll string, ids []bson.Raw
 	}
 	return out, nil
 }
+
+// idChunk is how many _ids one find of findByIDs asks for (at most 101, the
+// default first batch, so that a chunk is one round trip).
+const idChunk = 100
+
+// idOnly is the projection of a read that only needs to know which
+// documents exist.
+var idOnly = bson.E{Key: "projection", Value: bson.D{{Key: "_id", Value: 1}}}
 
 // listCollections returns the collection infos of db.
 func (b *backend) listCollections(ctx context.Context, db string, filter bson.Raw) ([]bson.Raw, error) {

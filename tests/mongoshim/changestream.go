@@ -489,7 +489,7 @@ func (c *csCursor) renderWith(ctx context.Context, s *Server, ev *event, fullDoc
 	if ev.inTxn {
 		d = append(d, bson.E{Key: "lsid", Value: ev.lsid}, bson.E{Key: "txnNumber", Value: ev.txnNum})
 	}
-	return mustRaw(d), nil
+	return marshalDoc(d), nil
 }
 
 // before is the fullDocumentBeforeChange element, nil when not asked for.

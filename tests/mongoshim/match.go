@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -199,8 +200,8 @@ func regexMatches(v bson.RawValue, pat, opts string) bool {
 	if flags != "" {
 		pat = "(?" + flags + ")" + pat
 	}
-	rx, err := regexp.Compile(pat)
-	if err != nil {
+	rx := compiledRegex(pat)
+	if rx == nil {
 		return false
 	}
 	for _, c := range candidates(v) {
@@ -209,6 +210,35 @@ func regexMatches(v bson.RawValue, pat, opts string) bool {
 		}
 	}
 	return false
+}
+
+// regexCache holds compiled patterns: a change stream's $match runs for
+// every event, and the source connector's pipeline has a $not regex
+// (^logbridge_meta) that compiling per event made 45% of the shim's CPU
+// serving a backlog (pprof, issue 21). nil caches a pattern that does not
+// compile. Bounded: emptied when full (patterns come from clients).
+var regexCache = struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}{m: map[string]*regexp.Regexp{}}
+
+const regexCacheMax = 1024
+
+func compiledRegex(pat string) *regexp.Regexp {
+	regexCache.Lock()
+	defer regexCache.Unlock()
+	if rx, ok := regexCache.m[pat]; ok {
+		return rx
+	}
+	rx, err := regexp.Compile(pat)
+	if err != nil {
+		rx = nil
+	}
+	if len(regexCache.m) >= regexCacheMax {
+		clear(regexCache.m)
+	}
+	regexCache.m[pat] = rx
+	return rx
 }
 
 var typeAliases = map[string]bson.Type{"double": bson.TypeDouble, "string": bson.TypeString, "object": bson.TypeEmbeddedDocument,

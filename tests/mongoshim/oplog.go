@@ -103,7 +103,7 @@ func (p pos) token() bson.Raw {
 	binary.BigEndian.PutUint32(b[10:], p.idx)
 	b[14] = p.flag
 	b[15] = 0x04
-	return mustRaw(bson.D{{Key: "_data", Value: strings.ToUpper(hex.EncodeToString(b[:]))}})
+	return marshalDoc(bson.D{{Key: "_data", Value: strings.ToUpper(hex.EncodeToString(b[:]))}})
 }
 
 func parseToken(tok bson.Raw) (pos, error) {

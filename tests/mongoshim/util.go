@@ -29,6 +29,65 @@ func mustRaw(v any) bson.Raw {
 	return bson.Raw(b)
 }
 
+// marshalDoc is mustRaw(d) without reflection for the value types the shim's
+// own documents hold (nil, string, bool, int32, int64, bson.Raw,
+// bson.RawValue, bson.D, bson.Timestamp, bson.DateTime); any other value goes
+// through bson.MarshalValue. The bytes are bson.Marshal's
+// (TestMarshalDocSameBytes). Every change event a stream returns is rendered
+// with it: bson.Marshal's reflection was half of the shim's CPU serving a
+// backlog once the $match regex was cached (pprof, issue 21).
+func marshalDoc(d bson.D) bson.Raw {
+	return bson.Raw(appendDoc(make([]byte, 0, 256), d))
+}
+
+func appendDoc(dst []byte, d bson.D) []byte {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	for _, e := range d {
+		dst = appendElem(dst, e.Key, e.Value)
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+func appendElem(dst []byte, k string, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return bsoncore.AppendNullElement(dst, k)
+	case string:
+		return bsoncore.AppendStringElement(dst, k, x)
+	case bool:
+		return bsoncore.AppendBooleanElement(dst, k, x)
+	case int32:
+		return bsoncore.AppendInt32Element(dst, k, x)
+	case int64:
+		return bsoncore.AppendInt64Element(dst, k, x)
+	case bson.Raw:
+		if x != nil {
+			return bsoncore.AppendDocumentElement(dst, k, x)
+		}
+	case bson.RawValue:
+		if x.Type != 0 {
+			return bsoncore.AppendValueElement(dst, k, bsoncore.Value{Type: bsoncore.Type(x.Type), Data: x.Value})
+		}
+	case bson.D:
+		idx, out := bsoncore.AppendDocumentElementStart(dst, k)
+		for _, e := range x {
+			out = appendElem(out, e.Key, e.Value)
+		}
+		out, _ = bsoncore.AppendDocumentEnd(out, idx)
+		return out
+	case bson.Timestamp:
+		return bsoncore.AppendTimestampElement(dst, k, x.T, x.I)
+	case bson.DateTime:
+		return bsoncore.AppendDateTimeElement(dst, k, int64(x))
+	}
+	t, b, err := bson.MarshalValue(v)
+	if err != nil {
+		panic(fmt.Sprintf("mongoshim: marshal %s: %v", k, err))
+	}
+	return bsoncore.AppendValueElement(dst, k, bsoncore.Value{Type: bsoncore.Type(t), Data: b})
+}
+
 // cmdName is the first key of a command document.
 func cmdName(cmd bson.Raw) string {
 	e, err := cmd.IndexErr(0)
@@ -180,6 +239,11 @@ func withFields(d bson.Raw, kv ...any) bson.Raw {
 }
 
 // toRawValue converts a Go value to a bson.RawValue.
+// binaryValue is toRawValue(b) without the reflection of bson.MarshalValue.
+func binaryValue(b bson.Binary) bson.RawValue {
+	return bson.RawValue{Type: bson.TypeBinary, Value: bsoncore.AppendBinary(nil, b.Subtype, b.Data)}
+}
+
 func toRawValue(v any) bson.RawValue {
 	if rv, ok := v.(bson.RawValue); ok {
 		return rv

@@ -14,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof
 	"os"
 	"os/signal"
 	"strings"
@@ -34,6 +36,7 @@ func main() {
 	renameByCopy := flag.Bool("rename-by-copy", false, "rename collections within a database by copying them (for mongo-java-server's h2 back end; renames across databases always copy)")
 	mongos := flag.Bool("mongos", false, "present a mongos of a one-shard sharded cluster instead of a replica set primary (hello msg isdbgrid, shardCollection, config.collections, shard keys in documentKey)")
 	stateFile := flag.String("state-file", "", "keep the cluster-time lease, collection UUIDs and options, write-block mode in this file across restarts (for a persistent backend)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6061) to profile the shim itself; off by default")
 	flag.Parse()
 
 	var lvl slog.Level
@@ -47,6 +50,15 @@ func main() {
 	if err != nil {
 		log.Error("mongoshim: bad configuration", "err", err)
 		os.Exit(2)
+	}
+	if *pprofAddr != "" {
+		// The shim's own CPU shows up in every benchmark run against it;
+		// a profile says which part of it (issue 21, docs/testing.md).
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				log.Error("mongoshim: --pprof cannot listen", "addr", *pprofAddr, "err", err)
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
