@@ -2,12 +2,15 @@ package mongoshim_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/logbridge/logbridge/tests/mongoshim"
 )
 
 // deleteByIDs deletes _ids 1, 2 and 99 (which does not exist) from c in one
@@ -115,5 +118,64 @@ func TestMongosDeleteByIDsDocumentKey(t *testing.T) {
 		if lookupStr(evs[i], "operationType") != "delete" || string(evs[i].Lookup("documentKey").Document()) != string(want) {
 			t.Errorf("event %d: %s documentKey %v, want delete %v", i, lookupStr(evs[i], "operationType"), evs[i].Lookup("documentKey"), bson.Raw(want))
 		}
+	}
+}
+
+// TestWritesOnly: with Config.WritesOnly the sink's by-_id $set updates and
+// deletes of a known collection land as they do without it (the documents
+// are what they must be) but record no change events, while inserts and a
+// replacement (whose field order the shim corrects) still do.
+func TestWritesOnly(t *testing.T) {
+	_, cl := startShim(t, mongoshim.Config{WritesOnly: true})
+	ctx := ctxT(t)
+	dbn := dbName(t)
+	db := cl.Database(dbn)
+	t.Cleanup(func() { _ = db.Drop(context.Background()) })
+	c := db.Collection("c")
+	if _, err := c.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: "one"}}, bson.D{{Key: "_id", Value: 2}, {Key: "a", Value: "two"}},
+		bson.D{{Key: "_id", Value: 3}, {Key: "a", Value: "three"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := cl.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetMaxAwaitTime(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close(context.Background())
+	if _, err := c.BulkWrite(ctx, []mongo.WriteModel{
+		mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: 1}}).SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 1}}}}),
+		mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: 2}}).SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "a", Value: ""}}}}),
+	}, options.BulkWrite().SetOrdered(true)); err != nil {
+		t.Fatal(err)
+	}
+	deleteByIDs(t, ctx, c) // deletes 1 and 2
+	if _, err := c.BulkWrite(ctx, []mongo.WriteModel{
+		mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: 3}}).SetReplacement(bson.D{{Key: "z", Value: 1}, {Key: "a", Value: "new"}}),
+		mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: 4}}).SetReplacement(bson.D{{Key: "n", Value: 4}}).SetUpsert(true),
+	}, options.BulkWrite().SetOrdered(true)); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := c.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bson.Raw
+	if err := cur.All(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"_id": {"$numberInt":"3"},"z": {"$numberInt":"1"},"a": "new"}`, `{"_id": {"$numberInt":"4"},"n": {"$numberInt":"4"}}`}
+	if len(got) != len(want) {
+		t.Fatalf("documents %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("document %d: %s, want %s", i, got[i], want[i])
+		}
+	}
+	var ops []string
+	for _, ev := range collect(t, ctx, cs, dbn, 2) {
+		ops = append(ops, ev.Lookup("operationType").StringValue())
+	}
+	if strings.Join(ops, ",") != "replace,insert" {
+		t.Errorf("change events %v, want only the replacement's and the upsert's [replace insert]", ops)
 	}
 }

@@ -75,7 +75,17 @@ type Config struct {
 	// resuming a change stream from before a restart fails with
 	// ChangeStreamHistoryLost, as after an oplog rollover.
 	StateFile string
-	Logger    *slog.Logger
+	// WritesOnly makes by-_id updates ($set/$unset and other operators, not
+	// replacements) and deletes of known collections cost what the backend
+	// charges for them: they are forwarded as they come and record no change
+	// event, where the shim otherwise reads the documents before and after
+	// to build the events (an update then costs the backend about three
+	// times an insert; a mongod writes its oplog entry without such reads).
+	// For a server that is only written to, never read as a change stream
+	// source: the catch-up benchmark's destination (tests/bench). Inserts,
+	// replacements, other writes and DDL keep their events.
+	WritesOnly bool
+	Logger     *slog.Logger
 }
 
 // Server is a running shim.

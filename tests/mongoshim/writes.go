@@ -377,10 +377,26 @@ func simpleIDs(stmts []bson.RawValue) ([]bson.RawValue, bool) {
 	return ids, true
 }
 
+// anyReplacement reports an update command with a replacement statement
+// (mongo-java-server keeps the old field order on a replace, which the shim
+// corrects, so replacements always take the full path).
+func anyReplacement(cmd bson.Raw) bool {
+	for _, sv := range lookupArray(cmd, "updates") {
+		if stmt, ok := sv.DocumentOK(); ok && updateKind(stmt.Lookup("u")) == "replacement" {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) doUpdate(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
 	coll := collOf(cmd)
 	known := s.catalogGet(ctx, db, coll) != nil
 	if ids, ok := simpleIDs(lookupArray(cmd, "updates")); ok {
+		if s.cfg.WritesOnly && known && !anyReplacement(cmd) {
+			reply, err := s.be.run(ctx, db, sanitize(cmd))
+			return reply, nil, err
+		}
 		return s.doUpdateByIDs(ctx, db, coll, cmd, ids, known)
 	}
 	base := rebuild(sanitize(cmd), func(k string, v bson.RawValue) (bson.RawValue, bool) { return v, k != "updates" && k != "ordered" })
@@ -787,6 +803,10 @@ func writeErrorFrom(reply bson.Raw, i int) bson.Raw {
 func (s *Server) doDelete(ctx context.Context, db string, cmd bson.Raw) (bson.Raw, []*event, error) {
 	coll := collOf(cmd)
 	if ids, ok := simpleIDs(lookupArray(cmd, "deletes")); ok {
+		if s.cfg.WritesOnly && s.catalogGet(ctx, db, coll) != nil {
+			reply, err := s.be.run(ctx, db, sanitize(cmd))
+			return reply, nil, err
+		}
 		return s.doDeleteByIDs(ctx, db, coll, cmd, ids)
 	}
 	base := rebuild(sanitize(cmd), func(k string, v bson.RawValue) (bson.RawValue, bool) { return v, k != "deletes" && k != "ordered" })

@@ -37,7 +37,10 @@ type PrivatePair struct {
 // builds the shim with `go build`. Without them it skips, or fails with
 // LOGBRIDGE_REQUIRE_STACK=1. Kafka stays the shared one (topics are per
 // test anyway).
-func Private(t testing.TB) PrivatePair {
+//
+// destShimFlags are extra flags of the destination's shim (e.g.
+// --writes-only, for a benchmark that never reads its change stream).
+func Private(t testing.TB, destShimFlags ...string) PrivatePair {
 	t.Helper()
 	mjs, err := mjsDir()
 	if err != nil {
@@ -59,9 +62,13 @@ func Private(t testing.TB) PrivatePair {
 				"LogbridgeMongoJavaServer", "--host", "127.0.0.1", "--port", port, "--backend", "memory", "--no-oplog")
 		}, 90*time.Second)
 		sport := startListening(t, func(port string) *procs.Proc {
-			return procs.Start(t, "private-mongo-"+r.role+"-shim", shim, "--listen", "127.0.0.1:"+port,
-				"--backend", "mongodb://127.0.0.1:"+bport+"/?directConnection=true", "--set-name", r.setName,
-				"--log-level", "warn", "--oplog-max-events", "300000")
+			args := []string{"--listen", "127.0.0.1:" + port,
+				"--backend", "mongodb://127.0.0.1:" + bport + "/?directConnection=true", "--set-name", r.setName,
+				"--log-level", "warn", "--oplog-max-events", "300000"}
+			if r.role == "destination" {
+				args = append(args, destShimFlags...)
+			}
+			return procs.Start(t, "private-mongo-"+r.role+"-shim", shim, args...)
 		}, 60*time.Second)
 		*r.uri = fmt.Sprintf("mongodb://127.0.0.1:%s/?replicaSet=%s", sport, r.setName)
 	}

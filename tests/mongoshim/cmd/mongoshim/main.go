@@ -36,6 +36,7 @@ func main() {
 	renameByCopy := flag.Bool("rename-by-copy", false, "rename collections within a database by copying them (for mongo-java-server's h2 back end; renames across databases always copy)")
 	mongos := flag.Bool("mongos", false, "present a mongos of a one-shard sharded cluster instead of a replica set primary (hello msg isdbgrid, shardCollection, config.collections, shard keys in documentKey)")
 	stateFile := flag.String("state-file", "", "keep the cluster-time lease, collection UUIDs and options, write-block mode in this file across restarts (for a persistent backend)")
+	writesOnly := flag.Bool("writes-only", false, "forward by-_id updates (not replacements) and deletes of known collections without reading the documents around them, recording no change event: for a destination nothing reads a change stream from (benchmarks); see Config.WritesOnly")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6061) to profile the shim itself; off by default")
 	flag.Parse()
 
@@ -46,7 +47,7 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	srv, err := mongoshim.New(mongoshim.Config{Listen: *listen, Backend: *backend, SetName: *setName, OplogMaxEvents: *oplogMax, NoopInterval: noopFlag(*noop),
-		RenameByCopy: *renameByCopy, StateFile: *stateFile, Mongos: *mongos, Logger: log})
+		RenameByCopy: *renameByCopy, StateFile: *stateFile, WritesOnly: *writesOnly, Mongos: *mongos, Logger: log})
 	if err != nil {
 		log.Error("mongoshim: bad configuration", "err", err)
 		os.Exit(2)
