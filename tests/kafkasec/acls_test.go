@@ -26,7 +26,7 @@ func sourceACLs(prefix, txnID string) []acl {
 	return []acl{
 		{"topics", "topic", kadm.ACLPatternPrefixed, prefix, []kadm.ACLOperation{kadm.OpCreate, kadm.OpWrite, kadm.OpRead}},
 		{"transactional id", "transactional-id", kadm.ACLPatternLiteral, txnID, []kadm.ACLOperation{kadm.OpWrite}},
-		{"second transactional id", "transactional-id", kadm.ACLPatternLiteral, txnID+"+2", []kadm.ACLOperation{kadm.OpWrite}},
+		{"second transactional id", "transactional-id", kadm.ACLPatternLiteral, txnID + "+2", []kadm.ACLOperation{kadm.OpWrite}},
 	}
 }
 
