@@ -57,7 +57,7 @@ type Config struct {
 	// 0 asks again at once, but at a moderate rate every event then costs
 	// a getMore and nearly a transaction of its own, at both connectors
 	// (docs/benchmarks.md, issue 21; the source-connector's default is
-	// 5ms). A stream that is behind gets full batches and never waits.
+	// 8ms). A stream that is behind gets full batches and never waits.
 	BatchWait time.Duration
 	// MaxAwait bounds one getMore on a quiet stream (default 1s).
 	MaxAwait time.Duration
