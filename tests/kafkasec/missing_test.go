@@ -79,21 +79,8 @@ func TestMissingACL(t *testing.T) {
 				}
 			}
 
-			l := sasl(sec)
-			srcBin, sinkBin := procs.Binaries(t)
-			source := startWithEnv(t, "source", srcBin, l.env("SOURCE", sec.Source), append([]string{
-				"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(l.brokers, ","),
-				"--topic-prefix", prefix, "--include", db + ".*", "--http-addr", "127.0.0.1:0",
-				"--heartbeat-interval", "1s"}, l.flags(sec.Source)...)...)
-			sink := startWithEnv(t, "sink", sinkBin, l.env("SINK", sec.Sink), append([]string{
-				"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(l.brokers, ","),
-				"--topic-prefix", prefix, "--group", group, "--http-addr", "127.0.0.1:0",
-				"--error-tolerance", "all"}, l.flags(sec.Sink)...)...)
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("source log:\n%s\nsink log:\n%s", source.Tail(4000), sink.Tail(4000))
-				}
-			})
+			source, sink := startConnectors(t, env, sec, sasl(sec), db, prefix, group,
+				[]string{"--heartbeat-interval", "1s"}, []string{"--error-tolerance", "all"})
 			denied := map[string]*procs.Proc{"source": source, "sink": sink}[c.who]
 			exit := denied.WaitExit(t, time.Minute)
 			want := []string{"Kafka denied", c.op.String(), prefix + c.resource}
@@ -173,19 +160,7 @@ func TestSecondTransactionalIDOptional(t *testing.T) {
 	if _, err := coll.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	l := sasl(sec)
-	srcBin, sinkBin := procs.Binaries(t)
-	source := startWithEnv(t, "source", srcBin, l.env("SOURCE", sec.Source), append([]string{
-		"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(l.brokers, ","),
-		"--topic-prefix", prefix, "--include", db + ".*", "--http-addr", "127.0.0.1:0"}, l.flags(sec.Source)...)...)
-	sink := startWithEnv(t, "sink", sinkBin, l.env("SINK", sec.Sink), append([]string{
-		"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(l.brokers, ","),
-		"--topic-prefix", prefix, "--group", group, "--http-addr", "127.0.0.1:0"}, l.flags(sec.Sink)...)...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source log:\n%s\nsink log:\n%s", source.Tail(4000), sink.Tail(4000))
-		}
-	})
+	source, sink := startConnectors(t, env, sec, sasl(sec), db, prefix, group, nil, nil)
 	for i := 100; i < 150; i++ { // change events, many transactions
 		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}}); err != nil {
 			t.Fatal(err)

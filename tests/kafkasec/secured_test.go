@@ -91,19 +91,7 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 		t.Fatal(err)
 	}
 
-	srcBin, sinkBin := procs.Binaries(t)
-	source := startWithEnv(t, "source", srcBin, l.env("SOURCE", sec.Source), append([]string{
-		"--source-uri", env.SourceURI, "--kafka-brokers", strings.Join(l.brokers, ","),
-		"--topic-prefix", prefix, "--include", db + ".*", "--http-addr", "127.0.0.1:0",
-		"--heartbeat-interval", "1s"}, l.flags(sec.Source)...)...)
-	sink := startWithEnv(t, "sink", sinkBin, l.env("SINK", sec.Sink), append([]string{
-		"--dest-uri", env.DestURI, "--kafka-brokers", strings.Join(l.brokers, ","),
-		"--topic-prefix", prefix, "--group", group, "--http-addr", "127.0.0.1:0"}, l.flags(sec.Sink)...)...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source log:\n%s\nsink log:\n%s", source.Tail(6000), sink.Tail(6000))
-		}
-	})
+	source, sink := startConnectors(t, env, sec, l, db, prefix, group, []string{"--heartbeat-interval", "1s"}, nil)
 
 	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("orders"), source, sink)
 	// Change events through the secured log.
@@ -161,6 +149,27 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 	if n := strings.Count(string(out), "\n"); n != 50 {
 		t.Fatalf("logbridge-inspect printed %d delete events, want the 50 deletes:\n%s", n, out)
 	}
+}
+
+// startConnectors starts the source (database db, topic prefix) and the sink
+// (consumer group) on listener l as the secured principals of sec, with
+// further flags of each; their logs are printed when the test fails.
+func startConnectors(t *testing.T, env testenv.Env, sec testenv.SecuredKafka, l listener, db, prefix, group string, sourceFlags, sinkFlags []string) (source, sink *procs.Proc) {
+	t.Helper()
+	srcBin, sinkBin := procs.Binaries(t)
+	brokers := strings.Join(l.brokers, ",")
+	source = startWithEnv(t, "source", srcBin, l.env("SOURCE", sec.Source), append(append([]string{
+		"--source-uri", env.SourceURI, "--kafka-brokers", brokers,
+		"--topic-prefix", prefix, "--include", db + ".*", "--http-addr", "127.0.0.1:0"}, sourceFlags...), l.flags(sec.Source)...)...)
+	sink = startWithEnv(t, "sink", sinkBin, l.env("SINK", sec.Sink), append(append([]string{
+		"--dest-uri", env.DestURI, "--kafka-brokers", brokers,
+		"--topic-prefix", prefix, "--group", group, "--http-addr", "127.0.0.1:0"}, sinkFlags...), l.flags(sec.Sink)...)...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("source log:\n%s\nsink log:\n%s", source.Tail(6000), sink.Tail(6000))
+		}
+	})
+	return source, sink
 }
 
 var (
