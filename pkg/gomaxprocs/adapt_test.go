@@ -3,6 +3,7 @@ package gomaxprocs
 import (
 	"context"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -46,18 +47,14 @@ func TestAdaptFollowsTheProcess(t *testing.T) {
 	}()
 	waitFor(t, "one P while idle", func() bool { return runtime.GOMAXPROCS(0) == 1 })
 
-	stop := make(chan struct{})
+	var busy atomic.Bool
+	busy.Store(true)
 	go func() { // one busy goroutine: up to one core, above High
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		for busy.Load() {
 		}
 	}()
 	waitFor(t, "all Ps back while busy", func() bool { return runtime.GOMAXPROCS(0) == max })
-	close(stop)
+	busy.Store(false)
 	cancel()
 	<-done
 	if got := runtime.GOMAXPROCS(0); got != max {
