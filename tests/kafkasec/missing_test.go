@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
@@ -55,19 +56,7 @@ func TestMissingACL(t *testing.T) {
 			revoke := grant(t, env.Admin(t), principal, reduced)
 
 			ctx := testenv.Context(t, 3*time.Minute)
-			srcCl, dst := env.Source(t), env.Dest(t)
-			t.Cleanup(func() {
-				_ = srcCl.Database(db).Drop(context.Background())
-				_ = dst.Database(db).Drop(context.Background())
-			})
-			coll := srcCl.Database(db).Collection("c")
-			var docs []any
-			for i := range 200 {
-				docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}})
-			}
-			if _, err := coll.InsertMany(ctx, docs); err != nil {
-				t.Fatal(err)
-			}
+			coll, dstColl := seedC(t, ctx, env, db, 200)
 			if c.poison {
 				// An undecodable record in a data topic, before the connectors start.
 				topic := prefix + "." + db + ".c"
@@ -97,7 +86,7 @@ func TestMissingACL(t *testing.T) {
 			revoke()
 			grant(t, env.Admin(t), principal, full)
 			denied.Start()
-			testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
+			testenv.WaitSameDocuments(t, ctx, coll, dstColl, source, sink)
 			if c.poison {
 				if n := len(testenv.ReadTopic(t, env.KafkaBrokers, prefix+"._dlq")); n != 1 {
 					t.Errorf("dead-letter topic holds %d records, want the 1 poison record", n)
@@ -147,30 +136,39 @@ func TestSecondTransactionalIDOptional(t *testing.T) {
 	grant(t, env.Admin(t), sec.Sink, sinkACLs(prefix, group))
 
 	ctx := testenv.Context(t, 3*time.Minute)
-	srcCl, dst := env.Source(t), env.Dest(t)
-	t.Cleanup(func() {
-		_ = srcCl.Database(db).Drop(context.Background())
-		_ = dst.Database(db).Drop(context.Background())
-	})
-	coll := srcCl.Database(db).Collection("c")
-	var docs []any
-	for i := range 100 {
-		docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}})
-	}
-	if _, err := coll.InsertMany(ctx, docs); err != nil {
-		t.Fatal(err)
-	}
+	coll, dstColl := seedC(t, ctx, env, db, 100)
 	source, sink := startConnectors(t, env, sec, sasl(sec), db, prefix, group, nil, nil)
 	for i := 100; i < 150; i++ { // change events, many transactions
 		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	testenv.WaitSameDocuments(t, ctx, coll, dst.Database(db).Collection("c"), source, sink)
+	testenv.WaitSameDocuments(t, ctx, coll, dstColl, source, sink)
 	if err := source.Exited(); err != nil {
 		t.Fatalf("the source stopped: %v", err)
 	}
 	if log := source.Tail(1 << 20); !strings.Contains(log, "transactions use one producer") || !strings.Contains(log, txnID+"+2") {
 		t.Errorf("the source's log does not say that it uses one producer, naming %s+2:\n%s", txnID, log)
 	}
+}
+
+// seedC inserts n documents {_id: i, v: i} into db.c on the source and
+// returns that collection and its destination twin; db is dropped on both
+// sides when the test ends.
+func seedC(t *testing.T, ctx context.Context, env testenv.Env, db string, n int) (src, dst *mongo.Collection) {
+	t.Helper()
+	srcCl, dstCl := env.Source(t), env.Dest(t)
+	t.Cleanup(func() {
+		_ = srcCl.Database(db).Drop(context.Background())
+		_ = dstCl.Database(db).Drop(context.Background())
+	})
+	src = srcCl.Database(db).Collection("c")
+	docs := make([]any, 0, n)
+	for i := range n {
+		docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: int64(i)}})
+	}
+	if _, err := src.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	return src, dstCl.Database(db).Collection("c")
 }

@@ -15,13 +15,7 @@ import (
 func TestMergedGenerations(t *testing.T) {
 	ns := schema.Namespace{DB: "db", Coll: "c"}
 	key := func(id int32) bson.Raw { return raw(t, bson.D{{Key: "_id", Value: id}}) }
-	add := func(b *Batch, part int32, off int64, ev *schema.Event) {
-		t.Helper()
-		ev.NS = ns
-		if err := b.Add(ev, Ref{Topic: "t", Partition: part, Offset: off, Op: ev.Op}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	add := func(b *Batch, part int32, off int64, ev *schema.Event) { addAt(t, b, ns, part, off, ev) }
 	a, b := NewBatch(NSMap{}), NewBatch(NSMap{})
 	add(a, 0, 10, &schema.Event{Op: schema.OpInsert, DocumentKey: key(1), FullDocument: raw(t, bson.D{{Key: "_id", Value: 1}})})
 	add(a, 0, 11, &schema.Event{Op: schema.OpUpdate, DocumentKey: key(1), Update: &schema.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "x", Value: 1}})}})
@@ -55,5 +49,15 @@ func TestMergedGenerations(t *testing.T) {
 				t.Fatalf("round %d: got %v, want %v", i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// addAt adds ev on ns to b as the record at offset off of partition part
+// of topic "t".
+func addAt(t *testing.T, b *Batch, ns schema.Namespace, part int32, off int64, ev *schema.Event) {
+	t.Helper()
+	ev.NS = ns
+	if err := b.Add(ev, Ref{Topic: "t", Partition: part, Offset: off, Op: ev.Op}); err != nil {
+		t.Fatal(err)
 	}
 }

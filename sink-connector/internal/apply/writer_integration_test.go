@@ -79,25 +79,7 @@ func TestWriterSnapshotInserts(t *testing.T) {
 		t.Fatalf("failures %+v, want exactly offset %d rejected", res.Failures, 100+clash)
 	}
 	t.Logf("rejected as expected: %v", res.Failures[0].Err)
-	cur, err := coll.Find(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[int32]bson.Raw{}
-	for cur.Next(ctx) {
-		got[cur.Current.Lookup("_id").Int32()] = append(bson.Raw(nil), cur.Current...)
-	}
-	if err := cur.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("destination holds %d documents, want %d", len(got), len(want))
-	}
-	for id, d := range want {
-		if !bytes.Equal(got[id], d) {
-			t.Fatalf("document %d: got %s, want %s", id, got[id], d)
-		}
-	}
+	requireDocs(t, ctx, coll, want)
 }
 
 // TestWriterShardKeyChange: a sharded source's document whose shard key
@@ -221,25 +203,7 @@ func TestWriterMixedRound(t *testing.T) {
 	if len(res.Failures) != 2 || !rejected[badInsert] || !rejected[badUpdate] {
 		t.Fatalf("failures %+v, want exactly offsets %d and %d rejected", res.Failures, badInsert, badUpdate)
 	}
-	cur, err := coll.Find(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[int32]bson.Raw{}
-	for cur.Next(ctx) {
-		got[cur.Current.Lookup("_id").Int32()] = append(bson.Raw(nil), cur.Current...)
-	}
-	if err := cur.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("destination holds %d documents, want %d: %v", len(got), len(want), got)
-	}
-	for id, d := range want {
-		if !bytes.Equal(got[id], d) {
-			t.Fatalf("document %d: got %s, want %s", id, got[id], d)
-		}
-	}
+	requireDocs(t, ctx, coll, want)
 }
 
 // TestWriterFlushMergesBatches: the batches of two partitions flushed
@@ -253,13 +217,7 @@ func TestWriterFlushMergesBatches(t *testing.T) {
 		return raw(t, bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}})
 	}
 	key := func(id int32) bson.Raw { return raw(t, bson.D{{Key: "_id", Value: id}}) }
-	add := func(b *Batch, part int32, off int64, ev *schema.Event) {
-		t.Helper()
-		ev.NS = ns
-		if err := b.Add(ev, Ref{Topic: "t", Partition: part, Offset: off, Op: ev.Op}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	add := func(b *Batch, part int32, off int64, ev *schema.Event) { addAt(t, b, ns, part, off, ev) }
 	p0, p1 := NewBatch(NSMap{}), NewBatch(NSMap{})
 	add(p0, 0, 1, &schema.Event{Op: schema.OpInsert, DocumentKey: key(1), FullDocument: doc(1, "a")})
 	add(p0, 0, 2, &schema.Event{Op: schema.OpUpdate, DocumentKey: key(1), Update: &schema.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "v", Value: 2}})}})
@@ -291,6 +249,31 @@ func TestWriterFlushMergesBatches(t *testing.T) {
 	}
 	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 3 {
 		t.Fatalf("destination holds %d documents (%v), want 3 (documents 1, 2 and 3)", n, err)
+	}
+}
+
+// requireDocs fails t unless coll holds exactly want (by int32 _id),
+// byte for byte.
+func requireDocs(t *testing.T, ctx context.Context, coll *mongo.Collection, want map[int32]bson.Raw) {
+	t.Helper()
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]bson.Raw{}
+	for cur.Next(ctx) {
+		got[cur.Current.Lookup("_id").Int32()] = append(bson.Raw(nil), cur.Current...)
+	}
+	if err := cur.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("destination holds %d documents, want %d: %v", len(got), len(want), got)
+	}
+	for id, d := range want {
+		if !bytes.Equal(got[id], d) {
+			t.Fatalf("document %d: got %s, want %s", id, got[id], d)
+		}
 	}
 }
 
