@@ -346,10 +346,7 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 	sz := benchSizes()
 	dur := envDuration("LOGBRIDGE_LAG_DURATION", 60*time.Second)
 	warm := envDuration("LOGBRIDGE_LAG_WARMUP", 15*time.Second)
-	src := connect(b, env.SourceURI)
-	dst := connect(b, env.DestURI)
-	sourceBinary(b)
-	sinkBinary(b)
+	src, dst := pipeline(b, env)
 	ctx := context.Background()
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {

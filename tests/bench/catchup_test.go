@@ -43,10 +43,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	env := catchUpEnv(b)
 	sz := benchSizes()
 	events := envInt("LOGBRIDGE_CATCHUP_EVENTS", 100_000)
-	src := connect(b, env.SourceURI)
-	dst := connect(b, env.DestURI)
-	sourceBinary(b)
-	sinkBinary(b)
+	src, dst := pipeline(b, env)
 	ctx := context.Background()
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {

@@ -31,10 +31,7 @@ func BenchmarkTimeToFirstDocument(b *testing.B) {
 	env := testenv.New(b)
 	runs := envInt("LOGBRIDGE_FIRSTDOC_RUNS", 5)
 	ndocs := envInt("LOGBRIDGE_FIRSTDOC_DOCS", 1000)
-	src := connect(b, env.SourceURI)
-	dst := connect(b, env.DestURI)
-	sourceBinary(b)
-	sinkBinary(b)
+	src, dst := pipeline(b, env)
 	ctx := context.Background()
 	db := fmt.Sprintf("logbridge_firstdoc_%d", time.Now().UnixNano())
 	b.Cleanup(func() {

@@ -177,6 +177,17 @@ func binary(b *testing.B, name, env string) string {
 	return out
 }
 
+// pipeline connects to env's source and destination and builds both
+// connectors, so that a benchmark of the whole pipeline pays neither
+// inside its timer.
+func pipeline(b *testing.B, env testenv.Env) (src, dst *mongo.Client) {
+	b.Helper()
+	src, dst = connect(b, env.SourceURI), connect(b, env.DestURI)
+	sourceBinary(b)
+	sinkBinary(b)
+	return src, dst
+}
+
 func connect(b *testing.B, uri string) *mongo.Client {
 	b.Helper()
 	cl, err := mongo.Connect(options.Client().ApplyURI(uri).SetMaxPoolSize(64))

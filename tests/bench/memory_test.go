@@ -41,10 +41,7 @@ func BenchmarkSnapshotMemory(b *testing.B) {
 	base := benchSizes()
 	base.docs = envInt("LOGBRIDGE_MEMORY_DOCS", 25_000)
 	scale := envInt("LOGBRIDGE_BENCH_SCALE", 4)
-	src := connect(b, env.SourceURI)
-	dst := connect(b, env.DestURI)
-	sourceBinary(b)
-	sinkBinary(b)
+	src, dst := pipeline(b, env)
 	ctx := context.Background()
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {

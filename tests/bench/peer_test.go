@@ -91,10 +91,7 @@ func BenchmarkPeerMongoKafkaConnector(b *testing.B) {
 		par:  sz.par,
 	}
 	db := seed(b, env, sz)
-	src := connect(b, env.SourceURI)
-	dst := connect(b, env.DestURI)
-	sourceBinary(b)
-	sinkBinary(b)
+	src, dst := pipeline(b, env)
 	b.Cleanup(func() { _ = dst.Database(db).Drop(context.Background()) })
 	pipelines := []peerPipeline{
 		{name: "logbridge", start: func(prefix string) []peerProc { return startLogbridge(b, env, prefix, db, sz) }},
