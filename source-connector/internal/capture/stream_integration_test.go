@@ -28,48 +28,25 @@ func TestBatchWaitGathersEventsInOneGetMore(t *testing.T) {
 	// Events of db per getMore reply of the change stream (the stream is
 	// cluster-wide: other clients' events are not counted).
 	var getMores []int
-	mon := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
-		if e.CommandName != "getMore" {
+	cl := connectWatching(t, env.SourceURI, func(cmd string, evs []bson.Raw) {
+		if cmd != "getMore" {
 			return
 		}
-		b, ok := e.Reply.Lookup("cursor", "nextBatch").ArrayOK()
-		if !ok {
-			return
-		}
-		vals, _ := b.Values()
 		k := 0
-		for _, v := range vals {
-			if d, ok := v.DocumentOK(); ok && d.Lookup("ns", "db").StringValue() == db {
+		for _, d := range evs {
+			if d.Lookup("ns", "db").StringValue() == db {
 				k++
 			}
 		}
 		mu.Lock()
 		getMores = append(getMores, k)
 		mu.Unlock()
-	}}
-	cl, err := mongo.Connect(options.Client().ApplyURI(env.SourceURI).SetMonitor(mon))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Disconnect(context.Background()) })
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	coll := cl.Database(db).Collection("c")
 	t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
-
-	// T0: the cluster time of a first write.
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
-	if _, err := coll.InsertOne(mongo.NewSessionContext(ctx, sess), bson.D{{Key: "_id", Value: -1}}); err != nil {
-		t.Fatal(err)
-	}
-	t0 := sess.OperationTime()
-	if t0 == nil {
-		t.Fatal("no operation time")
-	}
+	t0 := firstWriteTime(t, ctx, coll)
 	filter, err := nsfilter.New([]string{db + ".*"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +54,7 @@ func TestBatchWaitGathersEventsInOneGetMore(t *testing.T) {
 	const wait, n = 3 * time.Second, 20
 	s := New(Config{Client: cl, Filter: filter, BatchWait: wait})
 	out := make(chan checkpoint.Item, 100)
-	go func() { _ = s.Run(ctx, Start{T0: *t0}, out) }()
+	go func() { _ = s.Run(ctx, Start{T0: t0}, out) }()
 	next := func(what string) *checkpoint.Item {
 		t.Helper()
 		for {
@@ -130,52 +107,29 @@ func TestStreamAsksOnlyForIncludedDatabases(t *testing.T) {
 	other := db + "_other"
 	var mu sync.Mutex
 	var foreign int // events of other in getMore replies
-	mon := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
-		if e.CommandName != "getMore" && e.CommandName != "aggregate" {
-			return
-		}
-		for _, field := range []string{"nextBatch", "firstBatch"} {
-			b, ok := e.Reply.Lookup("cursor", field).ArrayOK()
-			if !ok {
-				continue
-			}
-			vals, _ := b.Values()
-			for _, v := range vals {
-				if d, ok := v.DocumentOK(); ok && d.Lookup("ns", "db").StringValue() == other && d.Lookup("operationType").StringValue() != "rename" {
-					mu.Lock()
-					foreign++
-					mu.Unlock()
-				}
+	cl := connectWatching(t, env.SourceURI, func(_ string, evs []bson.Raw) {
+		for _, d := range evs {
+			if d.Lookup("ns", "db").StringValue() == other && d.Lookup("operationType").StringValue() != "rename" {
+				mu.Lock()
+				foreign++
+				mu.Unlock()
 			}
 		}
-	}}
-	cl, err := mongo.Connect(options.Client().ApplyURI(env.SourceURI).SetMonitor(mon))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Disconnect(context.Background()) })
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	t.Cleanup(func() {
 		_ = cl.Database(db).Drop(context.Background())
 		_ = cl.Database(other).Drop(context.Background())
 	})
-	sess, err := cl.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
-	if _, err := cl.Database(db).Collection("c").InsertOne(mongo.NewSessionContext(ctx, sess), bson.D{{Key: "_id", Value: -1}}); err != nil {
-		t.Fatal(err)
-	}
-	t0 := sess.OperationTime()
+	t0 := firstWriteTime(t, ctx, cl.Database(db).Collection("c"))
 	filter, err := nsfilter.New([]string{db + ".*"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := New(Config{Client: cl, Filter: filter, ShowExpandedEvents: true})
 	out := make(chan checkpoint.Item, 1000)
-	go func() { _ = s.Run(ctx, Start{T0: *t0}, out) }()
+	go func() { _ = s.Run(ctx, Start{T0: t0}, out) }()
 
 	const n = 50
 	for i := range n {
@@ -209,4 +163,54 @@ func TestStreamAsksOnlyForIncludedDatabases(t *testing.T) {
 	if foreign > 0 {
 		t.Fatalf("the server sent %d events of %s, which the filter does not include", foreign, other)
 	}
+}
+
+// connectWatching connects to uri with a command monitor that hands onBatch
+// the documents of every change stream batch the server replies with (the
+// aggregate's firstBatch, a getMore's nextBatch) and the command's name.
+func connectWatching(t *testing.T, uri string, onBatch func(cmd string, evs []bson.Raw)) *mongo.Client {
+	t.Helper()
+	mon := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		field := map[string]string{"aggregate": "firstBatch", "getMore": "nextBatch"}[e.CommandName]
+		if field == "" {
+			return
+		}
+		b, ok := e.Reply.Lookup("cursor", field).ArrayOK()
+		if !ok {
+			return
+		}
+		vals, _ := b.Values()
+		evs := make([]bson.Raw, 0, len(vals))
+		for _, v := range vals {
+			if d, ok := v.DocumentOK(); ok {
+				evs = append(evs, d)
+			}
+		}
+		onBatch(e.CommandName, evs)
+	}}
+	cl, err := mongo.Connect(options.Client().ApplyURI(uri).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Disconnect(context.Background()) })
+	return cl
+}
+
+// firstWriteTime inserts {_id: -1} into coll and returns the write's
+// cluster time: a T0 for a stream that sees every later write.
+func firstWriteTime(t *testing.T, ctx context.Context, coll *mongo.Collection) bson.Timestamp {
+	t.Helper()
+	sess, err := coll.Database().Client().StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	if _, err := coll.InsertOne(mongo.NewSessionContext(ctx, sess), bson.D{{Key: "_id", Value: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := sess.OperationTime()
+	if t0 == nil {
+		t.Fatal("no operation time")
+	}
+	return *t0
 }
