@@ -201,14 +201,7 @@ func runPeerRound(b *testing.B, env testenv.Env, src, dst *mongo.Client, db stri
 			pr.stop()
 		}
 	}()
-	cpu := func() time.Duration {
-		var t time.Duration
-		for _, pr := range procs {
-			c, _ := pr.usage()
-			t += c
-		}
-		return t
-	}
+	cpu := func() time.Duration { return totalCPU(procs) }
 	// As waitConverged, reading the CPU when the first document shows: the
 	// copy's CPU without the start-up (for the JVM, most of its class
 	// loading; its JIT keeps compiling during the copy).
@@ -465,6 +458,16 @@ type lagStats struct {
 // user sees) and from the source's acknowledgement (which leaves out a
 // source server slow to take the write: on a busy machine the writers fall
 // behind, counted as late ticks), and the CPU procs used per measured event.
+// totalCPU is the CPU the processes used so far, together.
+func totalCPU(procs []peerProc) time.Duration {
+	var t time.Duration
+	for _, p := range procs {
+		c, _ := p.usage()
+		t += c
+	}
+	return t
+}
+
 func measureLag(b *testing.B, coll, dcoll *mongo.Collection, lag lagSettings, procs []peerProc) lagStats {
 	b.Helper()
 	ctx := context.Background()
@@ -514,14 +517,7 @@ func measureLag(b *testing.B, coll, dcoll *mongo.Collection, lag lagSettings, pr
 		wg.Wait()
 		return seq.Load(), time.Since(start)
 	}
-	cpu := func() time.Duration {
-		var t time.Duration
-		for _, p := range procs {
-			c, _ := p.usage()
-			t += c
-		}
-		return t
-	}
+	cpu := func() time.Duration { return totalCPU(procs) }
 	// logbridge's source reads one cluster-wide change stream (DESIGN.md)
 	// and filters the namespaces it does not sync: other clients' writes
 	// on a shared stack cost it reads and CPU. The connector, given a
