@@ -2,13 +2,8 @@ package kafkasec
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -138,7 +133,7 @@ func runSecuredSync(t *testing.T, env testenv.Env, l listener) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	cmd := exec.CommandContext(ctx, inspectBinary(t), append([]string{"--kafka-brokers", strings.Join(l.brokers, ","),
+	cmd := exec.CommandContext(ctx, procs.Tool(t, "./cmd/logbridge-inspect"), append([]string{"--kafka-brokers", strings.Join(l.brokers, ","),
 		"--topic", topic, "--op", "delete", "--limit", "50"}, l.flags(sec.Inspect)...)...)
 	out, err := cmd.Output()
 	if err != nil {
@@ -172,35 +167,6 @@ func startConnectors(t *testing.T, env testenv.Env, sec testenv.SecuredKafka, l 
 		}
 	})
 	return source, sink
-}
-
-var (
-	inspectOnce sync.Once
-	inspectPath string
-	inspectErr  error
-)
-
-// inspectBinary builds cmd/logbridge-inspect once per test binary.
-func inspectBinary(t *testing.T) string {
-	t.Helper()
-	inspectOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		dir, err := os.MkdirTemp("", "logbridge-inspect")
-		if err != nil {
-			inspectErr = err
-			return
-		}
-		inspectPath = filepath.Join(dir, "logbridge-inspect")
-		cmd := exec.Command("go", "build", "-o", inspectPath, "./cmd/logbridge-inspect")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			inspectErr = fmt.Errorf("building logbridge-inspect: %v\n%s", err, out)
-		}
-	})
-	if inspectErr != nil {
-		t.Fatal(inspectErr)
-	}
-	return inspectPath
 }
 
 func startWithEnv(t *testing.T, name, bin string, extraEnv []string, args ...string) *procs.Proc {

@@ -5,6 +5,7 @@
 //	src, sink := procs.Binaries(t)                 // built once per test binary
 //	p := procs.Start(t, "source", src, "--source-uri", uri)
 //	p.Kill9(); p.Start()                           // crash and come back
+//	inspect := procs.Tool(t, "./cmd/logbridge-inspect") // another command of the repo, built once
 package procs
 
 import (
@@ -38,6 +39,41 @@ func Binaries(t testing.TB) (source, sink string) {
 		t.Fatal(buildErr)
 	}
 	return filepath.Join(binDir, "source-connector"), filepath.Join(binDir, "sink-connector")
+}
+
+// tools are the commands Tool built, by package path.
+var tools sync.Map // string → *toolBuild
+
+type toolBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Tool builds the main package pkg of this repository (e.g.
+// "./cmd/logbridge-inspect") once per test binary and returns the path of
+// the command.
+func Tool(t testing.TB, pkg string) string {
+	t.Helper()
+	v, _ := tools.LoadOrStore(pkg, &toolBuild{})
+	b := v.(*toolBuild)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "logbridge-tool")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, pkg)
+		cmd.Dir = Root()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
 }
 
 // Root is the root of the repository this package is in.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +49,7 @@ func Private(t testing.TB, destShimFlags ...string) PrivatePair {
 	if err != nil {
 		unavailable(t, "a private MongoDB pair: "+err.Error())
 	}
-	shim := shimBinary(t)
+	shim := procs.Tool(t, "./tests/mongoshim/cmd/mongoshim")
 	var pair PrivatePair
 	for _, r := range []struct {
 		role, setName string
@@ -116,34 +115,6 @@ func javaBin() (string, error) {
 func fileExists(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && !fi.IsDir()
-}
-
-var (
-	shimOnce sync.Once
-	shimPath string
-	shimErr  error
-)
-
-// shimBinary builds tests/mongoshim/cmd/mongoshim once per test binary.
-func shimBinary(t testing.TB) string {
-	t.Helper()
-	shimOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "logbridge-mongoshim")
-		if err != nil {
-			shimErr = err
-			return
-		}
-		shimPath = filepath.Join(dir, "mongoshim")
-		cmd := exec.Command("go", "build", "-o", shimPath, "./tests/mongoshim/cmd/mongoshim")
-		cmd.Dir = procs.Root()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			shimErr = fmt.Errorf("building the mongoshim: %v\n%s", err, out)
-		}
-	})
-	if shimErr != nil {
-		t.Fatal(shimErr)
-	}
-	return shimPath
 }
 
 // startListening starts a server with start(port) on a free port below the
