@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -389,4 +390,60 @@ func murmur2ForTest(b []byte) uint32 {
 	h *= m
 	h ^= h >> 15
 	return h
+}
+
+// TestOpenFencesTheSecondProducer: a crashed connector's transaction left
+// open on its second transactional id (SecondTransactionalID) is aborted
+// when the next publisher opens, so it does not hold back what
+// read_committed consumers see (the last stable offset) until the
+// transaction timeout: an older instance that still runs cannot commit on
+// either id, and the log after the restart is readable at once.
+func TestOpenFencesTheSecondProducer(t *testing.T) {
+	brokers := fakeKafka(t)
+	p, _ := openPub(t, brokers)
+	if len(p.prods) != 2 {
+		t.Fatalf("%d producers, want 2", len(p.prods))
+	}
+	ns := schema.Namespace{DB: "a", Coll: "b"}
+	ctx := context.Background()
+	topic, _, err := p.Topic(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A transaction on the second id that is produced and flushed but never ended.
+	cl := p.prods[1].cl
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: docKey(1), Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// "kill -9": a new publisher with the same transactional ids.
+	openPub(t, brokers)
+	adm := kadm.NewClient(p.admCl)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stable, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		behind := false
+		ends.Each(func(e kadm.ListedOffset) {
+			if s, ok := stable.Lookup(topic, e.Partition); !ok || s.Offset < e.Offset {
+				behind = true
+			}
+		})
+		if !behind {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the open transaction of %s still holds the last stable offset back after the next publisher opened: stable %v, end %v",
+				SecondTransactionalID("lb-source"), stable, ends)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
