@@ -212,6 +212,15 @@ type reader struct {
 	pending    *checkpoint.StreamState // checkpoint of events that produced no record
 	lastEmit   time.Time
 	txn        txnHold
+	// batchMore: the cursor batch being read is small (caught up) and has
+	// more events after the current one, so items sent now go with More:
+	// one getMore batch, one Kafka transaction. Otherwise the publisher,
+	// woken by the first event, committed it alone while the rest of the
+	// batch was decoded (11 events per transaction from getMores of ~20 at
+	// 2,300 events/s), and every transaction costs both connectors a round
+	// trip of a few hundred µs (docs/benchmarks.md, issue 21).
+	batchMore bool
+	unitOpen  bool // the last item sent had More
 }
 
 // txnHold holds back the last data event published of a source
@@ -259,6 +268,7 @@ func (r *reader) follow(ctx context.Context, cs *mongo.ChangeStream) error {
 			if batchLen == 0 {
 				batchLen = cs.RemainingBatchLength() + 1
 			}
+			r.batchMore = batchLen < smallBatch && cs.RemainingBatchLength() > 0
 			reopen, err = r.event(ctx, cs, &reasm)
 		} else {
 			reopen, err = r.noEvent(ctx, cs, &reasm)
@@ -274,6 +284,9 @@ func (r *reader) follow(ctx context.Context, cs *mongo.ChangeStream) error {
 			// small (caught up), letting events gather on the server.
 			small := batchLen < smallBatch
 			batchLen = 0
+			if err := r.closeBatch(ctx); err != nil {
+				return err
+			}
 			if w := r.s.cfg.BatchWait; w > 0 && small && !reasm.Pending() {
 				t := time.NewTimer(w)
 				select {
@@ -453,10 +466,29 @@ func (r *reader) release(ctx context.Context, last bool) error {
 	return nil
 }
 
+// closeBatch ends the unit of a small cursor batch (batchMore) when its
+// last event sent nothing (filtered, or a transaction's event still held:
+// the hold then closes the unit itself), with the pending checkpoint if
+// there is one.
+func (r *reader) closeBatch(ctx context.Context) error {
+	r.batchMore = false
+	if !r.unitOpen || r.txn.held() {
+		return nil
+	}
+	it := checkpoint.Item{}
+	if p := r.pending; p != nil {
+		it.State = []checkpoint.StateUpdate{{Key: checkpoint.KeyStream, Value: p}}
+		r.ckptTok, r.pending = p.Token, nil
+	}
+	return r.send(ctx, it)
+}
+
 func (r *reader) send(ctx context.Context, it checkpoint.Item) error {
+	it.More = it.More || r.batchMore
 	select {
 	case r.out <- it:
 		r.lastEmit = time.Now()
+		r.unitOpen = it.More
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

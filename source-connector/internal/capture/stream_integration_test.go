@@ -18,8 +18,11 @@ import (
 )
 
 // With BatchWait, a caught-up reader waits after a small batch before its
-// next getMore: the events written meanwhile come back in one getMore (and
-// so go into one Kafka transaction), instead of a getMore per event.
+// next getMore: the events written meanwhile come back in one getMore
+// instead of a getMore per event, and go to the publisher as one unit (every
+// item but the batch's last with More), so into one Kafka transaction. When
+// the batch's last event publishes nothing (here: a collection the filter
+// leaves out), an item without More closes the unit at once.
 // Against the local stack (or SOURCE_URI).
 func TestBatchWaitGathersEventsInOneGetMore(t *testing.T) {
 	env := testenv.New(t)
@@ -47,7 +50,7 @@ func TestBatchWaitGathersEventsInOneGetMore(t *testing.T) {
 	coll := cl.Database(db).Collection("c")
 	t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
 	t0 := firstWriteTime(t, ctx, coll)
-	filter, err := nsfilter.New([]string{db + ".*"}, nil)
+	filter, err := nsfilter.New([]string{db + ".c"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +81,28 @@ func TestBatchWaitGathersEventsInOneGetMore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := cl.Database(db).Collection("other").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
 	if took := time.Since(start); took > wait/2 {
-		t.Skipf("the %d inserts took %s, too close to the reader's wait of %s to tell", n, took, wait)
+		t.Skipf("the %d inserts took %s, too close to the reader's wait of %s to tell", n+1, took, wait)
 	}
 	for i := range n {
-		next(fmt.Sprintf("event %d", i))
+		if it := next(fmt.Sprintf("event %d", i)); !it.More {
+			t.Fatalf("event %d of the getMore's %d went to the publisher without More: the batch would be cut into several Kafka transactions", i, n+1)
+		}
+	}
+	lastEvent := time.Now()
+	select {
+	case it := <-out:
+		if it.Event != nil || it.More {
+			t.Fatalf("after the batch's events: %+v, want an item without event and without More closing the unit", it)
+		}
+		if d := time.Since(lastEvent); d > wait/2 {
+			t.Fatalf("the unit was closed %s after the batch's last event, not at the batch's end", d)
+		}
+	case <-ctx.Done():
+		t.Fatal("the batch's unit was never closed")
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -90,8 +110,8 @@ func TestBatchWaitGathersEventsInOneGetMore(t *testing.T) {
 	for _, k := range getMores[before:] {
 		largest = max(largest, k)
 	}
-	if largest != n {
-		t.Fatalf("getMore batches after the first event: %v, want the %d events in one", getMores[before:], n)
+	if largest != n+1 {
+		t.Fatalf("getMore batches after the first event: %v, want the %d events in one", getMores[before:], n+1)
 	}
 }
 

@@ -40,7 +40,8 @@ type Item struct {
 	// Heartbeat marks a state-only checkpoint of a quiet stream.
 	Heartbeat bool
 	// More: the items that follow, up to the next item without More, belong
-	// to one unit (the events of one source transaction) and go into the
+	// to one unit (the events of one source transaction, or of one small
+	// change-stream batch: capture's batchMore) and go into the
 	// same Kafka transaction as this one, so that a consumer never sees
 	// part of a source transaction (publish.Publisher.Run does not cut a
 	// batch inside a unit).
