@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/gcfloor"
 	"github.com/logbridge/logbridge/pkg/gomaxprocs"
 	"github.com/logbridge/logbridge/pkg/mongox"
 	"github.com/logbridge/logbridge/pkg/obs"
@@ -145,6 +146,7 @@ authentication, a record it cannot apply, ...), 2 on invalid settings.
 		go view.Run(bg, snapshot)
 	}
 	go gomaxprocs.Adapt(bg, gomaxprocs.Config{Log: log})
+	defer gcfloor.Start(gcfloor.DefaultFloor)()
 	if err := runner(ctx); err != nil {
 		log.Error("sink connector stopped", "err", err)
 		return fail(1, err)

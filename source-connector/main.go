@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbridge/logbridge/pkg/config"
+	"github.com/logbridge/logbridge/pkg/gcfloor"
 	"github.com/logbridge/logbridge/pkg/gomaxprocs"
 	"github.com/logbridge/logbridge/pkg/httpapi"
 	"github.com/logbridge/logbridge/pkg/kafkax"
@@ -181,6 +182,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return runner(gctx) })
 	g.Go(func() error { gomaxprocs.Adapt(gctx, gomaxprocs.Config{Log: log}); return nil })
+	defer gcfloor.Start(gcfloor.DefaultFloor)()
 	if view != nil {
 		g.Go(func() error { view.Run(gctx, snapshot); return nil })
 	}
