@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,12 +36,15 @@ import (
 //
 // It reports events/s against snapshot docs/s, the source connector's CPU
 // per event (its whole process, start-up included) against its CPU per
-// copied document, the sink's the same way, and each process's peak RSS.
+// copied document, the sink's the same way, each process's peak RSS, and
+// (private servers) the destination server's CPU per event and per
+// document with the cores it used: where the destination needs more than
+// the catch-up/snapshot ratio allows, it sets the pace.
 //
 // Its servers are its own by default (catchUpEnv): Kafka is shared, the
 // source and destination are a private pair.
 func BenchmarkCatchUp(b *testing.B) {
-	env := catchUpEnv(b)
+	env, destCPU := catchUpEnv(b)
 	sz := benchSizes()
 	events := envInt("LOGBRIDGE_CATCHUP_EVENTS", 100_000)
 	src, dst := pipeline(b, env)
@@ -77,12 +81,14 @@ func BenchmarkCatchUp(b *testing.B) {
 
 		// 3. Catch up.
 		sinkCPU0, _ := sk.usage()
+		dest0 := destCPU()
 		p = startSource(b, env, prefix, "--include", db+".*", "--partitions", "4", "--log-level", "info")
 		profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
 		stopHeap := heapAtPeak(b, "catchup-sink", sk)
 		_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
 		stopTrace := traceCatchUp(p, sk, openAt)
 		doneAt := w.waitFinal(b, dst.Database(db), sk)
+		dest1 := destCPU()
 		stopHeap()
 		stopTrace()
 		if err := p.exited(); err != nil {
@@ -108,11 +114,13 @@ func BenchmarkCatchUp(b *testing.B) {
 		// its next metadata refresh, up to 5 s later: time to first
 		// document, not throughput), the time runs from "snapshot
 		// starting".
+		dest2 := destCPU()
 		p2 := startSnapshotSource(b, env, prefix2, db, sz)
 		p2.waitLog(b, "snapshot planned", 5*time.Minute)
 		sk2 := startSinkProc(b, env, prefix2, sz.par)
 		_, snapAt := p2.waitLog(b, "snapshot starting", 5*time.Minute)
 		snapDone := w.waitFinal(b, dst.Database(db), sk2)
+		dest3 := destCPU()
 		snapSrcCPU, snapSrcRSS := p2.usage()
 		snapSinkCPU, snapSinkRSS := sk2.usage()
 		p2.stop()
@@ -131,12 +139,21 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.ReportMetric(srcDocUS, "source_cpu_us/doc")
 		b.ReportMetric(sinkEvUS, "sink_cpu_us/event")
 		b.ReportMetric(sinkDocUS, "sink_cpu_us/doc")
+		destLine := ""
+		if dest0 >= 0 {
+			destEvUS := float64((dest1 - dest0).Microseconds()) / float64(nev)
+			destDocUS := float64((dest3 - dest2).Microseconds()) / float64(docs)
+			b.ReportMetric(destEvUS, "dest_server_cpu_us/event")
+			b.ReportMetric(destDocUS, "dest_server_cpu_us/doc")
+			destLine = fmt.Sprintf(" | destination server CPU %.1f µs/event (%.2f cores) vs %.1f µs/doc (%.2f cores): with as many cores as in the snapshot the destination allows %.0f%%",
+				destEvUS, (dest1-dest0).Seconds()/catchUp.Seconds(), destDocUS, (dest3-dest2).Seconds()/snap.Seconds(), 100*destDocUS/destEvUS)
+		}
 		b.ReportMetric(float64(max(srcRSS, snapSrcRSS))/(1<<20), "source_peak_rss_MiB")
 		b.ReportMetric(float64(max(sinkRSS, snapSinkRSS))/(1<<20), "sink_peak_rss_MiB")
-		fmt.Printf("SUMMARY catch-up: %d events (%d inserts, %d updates, %d deletes) in %d collections, parallelism %d | catch-up %s: %.0f events/s | snapshot of the %d final documents %s: %.0f docs/s | ratio %.0f%% (goal ≥ 90%%) | source CPU %.1f µs/event vs %.1f µs/doc (%.1f×, goal ≤ 2×) | sink CPU %.1f µs/event vs %.1f µs/doc | peak RSS source %.0f / %.0f MiB, sink %.0f / %.0f MiB (catch-up / snapshot)\n",
+		fmt.Printf("SUMMARY catch-up: %d events (%d inserts, %d updates, %d deletes) in %d collections, parallelism %d | catch-up %s: %.0f events/s | snapshot of the %d final documents %s: %.0f docs/s | ratio %.0f%% (goal ≥ 90%%) | source CPU %.1f µs/event vs %.1f µs/doc (%.1f×, goal ≤ 2×) | sink CPU %.1f µs/event vs %.1f µs/doc | peak RSS source %.0f / %.0f MiB, sink %.0f / %.0f MiB (catch-up / snapshot)%s\n",
 			nev, w.inserts, w.updates, w.deletes, sz.colls, sz.par, catchUp.Round(time.Millisecond), evRate, docs, snap.Round(time.Millisecond), docRate,
 			100*evRate/docRate, srcEvUS, srcDocUS, srcEvUS/srcDocUS, sinkEvUS, sinkDocUS,
-			float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20))
+			float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20), destLine)
 	}
 }
 
@@ -157,9 +174,13 @@ func BenchmarkCatchUp(b *testing.B) {
 // records events as always. LOGBRIDGE_CATCHUP_SERVERS=shared runs on
 // SOURCE_URI and DEST_URI (else the stack's), like the other benchmarks.
 // docs/benchmarks.md has the measurements behind this.
-func catchUpEnv(b *testing.B) testenv.Env {
+//
+// destCPU is the CPU time the destination's processes (server and shim)
+// have used so far, -1 with shared servers (other tests' work is in theirs).
+func catchUpEnv(b *testing.B) (env testenv.Env, destCPU func() time.Duration) {
 	b.Helper()
-	env := testenv.New(b)
+	env = testenv.New(b)
+	destCPU = func() time.Duration { return -1 }
 	switch v := os.Getenv("LOGBRIDGE_CATCHUP_SERVERS"); v {
 	case "", "private":
 		pair := testenv.Private(b, "--writes-only")
@@ -167,11 +188,22 @@ func catchUpEnv(b *testing.B) testenv.Env {
 		for _, uri := range []string{env.SourceURI, env.DestURI} {
 			warmUp(b, uri)
 		}
+		destCPU = func() time.Duration {
+			var sum time.Duration
+			for _, p := range pair.DestProcs {
+				cpu, ok := procCPU(strconv.Itoa(p.Pid()))
+				if !ok {
+					b.Fatalf("reading the CPU time of the destination's process %d", p.Pid())
+				}
+				sum += cpu
+			}
+			return sum
+		}
 	case "shared":
 	default:
 		b.Fatalf("LOGBRIDGE_CATCHUP_SERVERS=%q: use private (the default: a source and a destination of the benchmark's own) or shared (SOURCE_URI and DEST_URI, else the local stack's)", v)
 	}
-	return env
+	return env, destCPU
 }
 
 // warmUp runs the writes and reads of a catch-up once, unmeasured, on a

@@ -27,6 +27,10 @@ import (
 // on 27018/27019 it would break every other test writing there.
 type PrivatePair struct {
 	SourceURI, DestURI string
+	// DestProcs are the destination's server and shim processes (a
+	// benchmark reads their CPU time: how much of a run the destination
+	// itself cost).
+	DestProcs []*procs.Proc
 }
 
 // Private starts a PrivatePair. It needs the mongo-java-server that
@@ -55,12 +59,12 @@ func Private(t testing.TB, destShimFlags ...string) PrivatePair {
 		role, setName string
 		uri           *string
 	}{{"source", "rs0", &pair.SourceURI}, {"destination", "rs1", &pair.DestURI}} {
-		bport := startListening(t, func(port string) *procs.Proc {
+		bport, server := startListening(t, func(port string) *procs.Proc {
 			return procs.Start(t, "private-mongo-"+r.role, java, "-Xmx512m", "-Dlogbridge.test=private-mongo-"+r.role,
 				"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", filepath.Join(mjs, "lib", "*")+":"+filepath.Join(mjs, "classes"),
 				"LogbridgeMongoJavaServer", "--host", "127.0.0.1", "--port", port, "--backend", "memory", "--no-oplog")
 		}, 90*time.Second)
-		sport := startListening(t, func(port string) *procs.Proc {
+		sport, shim := startListening(t, func(port string) *procs.Proc {
 			args := []string{"--listen", "127.0.0.1:" + port,
 				"--backend", "mongodb://127.0.0.1:" + bport + "/?directConnection=true", "--set-name", r.setName,
 				"--log-level", "warn", "--oplog-max-events", "300000"}
@@ -70,6 +74,9 @@ func Private(t testing.TB, destShimFlags ...string) PrivatePair {
 			return procs.Start(t, "private-mongo-"+r.role+"-shim", shim, args...)
 		}, 60*time.Second)
 		*r.uri = fmt.Sprintf("mongodb://127.0.0.1:%s/?replicaSet=%s", sport, r.setName)
+		if r.role == "destination" {
+			pair.DestProcs = []*procs.Proc{server, shim}
+		}
 	}
 	t.Logf("private MongoDB pair: source %s, destination %s", pair.SourceURI, pair.DestURI)
 	return pair
@@ -122,19 +129,19 @@ func fileExists(p string) bool {
 // local end while the server starts, docs/testing.md) and waits until it
 // listens; a server that exits first (the port was taken after all) is
 // tried again on another port.
-func startListening(t testing.TB, start func(port string) *procs.Proc, d time.Duration) string {
+func startListening(t testing.TB, start func(port string) *procs.Proc, d time.Duration) (string, *procs.Proc) {
 	t.Helper()
 	var last error
 	for range 3 {
 		port := privatePort(t)
 		p := start(port)
 		if last = waitListening(p, "127.0.0.1:"+port, d); last == nil {
-			return port
+			return port, p
 		}
 		p.Stop()
 	}
 	t.Fatalf("a private MongoDB server did not start: %v", last)
-	return ""
+	return "", nil
 }
 
 // privatePort picks a port in [20000, 27000) that nothing listens on: below
