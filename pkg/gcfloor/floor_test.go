@@ -50,14 +50,29 @@ func waitGOGC(t *testing.T, what string, ok func(int) bool) {
 
 var live []byte
 
+// startAt100 starts the tuner from GOGC=100 with the GOGC environment
+// variable set to env ("" for unset); the cleanup stops it and restores the
+// process's GOGC.
+func startAt100(t *testing.T, env string) (stop func()) {
+	t.Setenv("GOGC", env)
+	prev := debug.SetGCPercent(100)
+	stop = Start(32 << 20)
+	t.Cleanup(func() { stop(); debug.SetGCPercent(prev) })
+	return stop
+}
+
+// settle runs a few collections and gives their cleanups time to run.
+func settle() {
+	for range 3 {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // A small live heap gets a high GOGC, a live heap above the floor the
 // default 100, and stop restores what Start found.
 func TestStartFollowsTheLiveHeap(t *testing.T) {
-	t.Setenv("GOGC", "")
-	prev := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(prev)
-	stop := Start(32 << 20)
-	defer stop()
+	stop := startAt100(t, "")
 	waitGOGC(t, "> 300 for a live heap of a few MiB", func(g int) bool { return g > 300 })
 
 	live = make([]byte, 96<<20)
@@ -73,9 +88,7 @@ func TestStartFollowsTheLiveHeap(t *testing.T) {
 	if g := gogc(); g != 100 {
 		t.Fatalf("after stop GOGC = %d, want the 100 Start found", g)
 	}
-	runtime.GC()
-	runtime.GC()
-	time.Sleep(50 * time.Millisecond)
+	settle()
 	if g := gogc(); g != 100 {
 		t.Fatalf("collections after stop changed GOGC to %d", g)
 	}
@@ -83,15 +96,8 @@ func TestStartFollowsTheLiveHeap(t *testing.T) {
 
 // An explicit GOGC turns it off.
 func TestExplicitGOGCWins(t *testing.T) {
-	t.Setenv("GOGC", "100")
-	prev := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(prev)
-	stop := Start(32 << 20)
-	defer stop()
-	for range 3 {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
+	startAt100(t, "100")
+	settle()
 	if g := gogc(); g != 100 {
 		t.Fatalf("with GOGC set, GOGC became %d", g)
 	}
