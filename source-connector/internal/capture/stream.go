@@ -271,6 +271,7 @@ func (r *reader) follow(ctx context.Context, cs *mongo.ChangeStream) error {
 			r.batchMore = batchLen < smallBatch && cs.RemainingBatchLength() > 0
 			reopen, err = r.event(ctx, cs, &reasm)
 		} else {
+			r.batchMore = false // (stale after a reopen in the middle of a batch)
 			reopen, err = r.noEvent(ctx, cs, &reasm)
 		}
 		if err != nil || reopen {
