@@ -111,7 +111,12 @@ func TestFailPointActions(t *testing.T) {
 		}
 	}
 	app := "actions-" + db
-	victim, err := mongo.Connect(options.Client().ApplyURI(clientURI).SetAppName(app).SetServerSelectionTimeout(5 * time.Second).SetRetryReads(false).SetRetryWrites(false))
+	// The network error of closeConnection marks the server Unknown until the
+	// client's monitor checks it again: a heartbeat every 500 ms (not 10 s)
+	// and 15 s of server selection, so that a loaded machine (the whole
+	// suite running) does not fail the find after it (seen once: 5 s of
+	// selection ran out before the monitor looked again).
+	victim, err := mongo.Connect(options.Client().ApplyURI(clientURI).SetAppName(app).SetHeartbeatInterval(500 * time.Millisecond).SetServerSelectionTimeout(15 * time.Second).SetRetryReads(false).SetRetryWrites(false))
 	if err != nil {
 		t.Fatal(err)
 	}
