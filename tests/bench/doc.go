@@ -36,7 +36,9 @@
 //     connector is stopped, then streamed source → Kafka → destination,
 //     next to a snapshot of the same final documents: events/s against
 //     docs/s (goal ≥ 90%), source CPU per event against per copied document
-//     (goal ≤ 2×), the sink's the same way, and peak RSS. It runs on a
+//     (goal ≤ 2×), the sink's the same way, peak RSS, and with its own
+//     servers the destination server's CPU per event and per document (how
+//     much of the gap is the destination's own price). It runs on a
 //     source and a destination of its own (LOGBRIDGE_CATCHUP_SERVERS=private,
 //     the default: testenv.Private, mongo-java-server's memory back end
 //     behind the shim built from this tree, warmed up unmeasured first),
