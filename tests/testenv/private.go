@@ -59,12 +59,12 @@ func Private(t testing.TB, destShimFlags ...string) PrivatePair {
 		role, setName string
 		uri           *string
 	}{{"source", "rs0", &pair.SourceURI}, {"destination", "rs1", &pair.DestURI}} {
-		bport, server := startListening(t, func(port string) *procs.Proc {
+		bport, serverProc := startListening(t, func(port string) *procs.Proc {
 			return procs.Start(t, "private-mongo-"+r.role, java, "-Xmx512m", "-Dlogbridge.test=private-mongo-"+r.role,
 				"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", filepath.Join(mjs, "lib", "*")+":"+filepath.Join(mjs, "classes"),
 				"LogbridgeMongoJavaServer", "--host", "127.0.0.1", "--port", port, "--backend", "memory", "--no-oplog")
 		}, 90*time.Second)
-		sport, shim := startListening(t, func(port string) *procs.Proc {
+		sport, shimProc := startListening(t, func(port string) *procs.Proc {
 			args := []string{"--listen", "127.0.0.1:" + port,
 				"--backend", "mongodb://127.0.0.1:" + bport + "/?directConnection=true", "--set-name", r.setName,
 				"--log-level", "warn", "--oplog-max-events", "300000"}
@@ -75,7 +75,7 @@ func Private(t testing.TB, destShimFlags ...string) PrivatePair {
 		}, 60*time.Second)
 		*r.uri = fmt.Sprintf("mongodb://127.0.0.1:%s/?replicaSet=%s", sport, r.setName)
 		if r.role == "destination" {
-			pair.DestProcs = []*procs.Proc{server, shim}
+			pair.DestProcs = []*procs.Proc{serverProc, shimProc}
 		}
 	}
 	t.Logf("private MongoDB pair: source %s, destination %s", pair.SourceURI, pair.DestURI)
