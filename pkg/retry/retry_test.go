@@ -54,3 +54,28 @@ func TestCancelledContextIsNotRetried(t *testing.T) {
 		t.Fatalf("got %d calls, want 1", calls)
 	}
 }
+
+// An operation that moves forward in each failed attempt is retried past
+// MaxAttempts, and the wait starts over; one that stops moving runs out after
+// MaxAttempts failures in a row.
+func TestProgressStartsTheAttemptsOver(t *testing.T) {
+	calls, progressUntil := 0, 12
+	var retried []int
+	p := Policy{Initial: time.Millisecond, Max: 4 * time.Millisecond, MaxAttempts: 3,
+		Progressed: func() bool { return calls <= progressUntil },
+		OnRetry:    func(attempt int, _ error) { retried = append(retried, attempt) }}
+	err := Do(context.Background(), p, isTransient, func(context.Context) error {
+		calls++
+		return errTransient
+	})
+	if !errors.Is(err, errTransient) {
+		t.Fatalf("got %v, want the last transient error", err)
+	}
+	// 12 calls that progressed, then 3 in a row that did not.
+	if want := progressUntil + 3; calls != want {
+		t.Fatalf("got %d calls, want %d (every attempt that progressed retried, then MaxAttempts=3 without progress)", calls, want)
+	}
+	if len(retried) != calls-1 || retried[len(retried)-1] != calls-1 {
+		t.Fatalf("OnRetry saw attempts %v, want 1..%d", retried, calls-1)
+	}
+}

@@ -3,6 +3,8 @@ package source
 import (
 	"context"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,9 @@ import (
 // connector by its appName) — the connection closed, a retryable server error
 // (HostUnreachable), the cursor gone (CursorNotFound) — and the snapshot
 // carries on from the last document read: it finishes, and the log holds
-// every document exactly once.
+// every document exactly once. Reads fail often enough that a range fails
+// more times than the retry budget (10 attempts): a read that handed
+// documents over before failing starts the budget over.
 func TestSnapshotReadErrorsContinue(t *testing.T) {
 	for _, fault := range []struct {
 		name string
@@ -31,6 +35,8 @@ func TestSnapshotReadErrorsContinue(t *testing.T) {
 		t.Run(strings.ReplaceAll(fault.name, " ", "_"), func(t *testing.T) { snapshotReadFault(t, fault.data) })
 	}
 }
+
+var attemptRE = regexp.MustCompile(`snapshot read failed; retrying.* attempt=(\d+)`)
 
 func snapshotReadFault(t *testing.T, fault bson.D) {
 	env := testenv.New(t)
@@ -67,16 +73,17 @@ func snapshotReadFault(t *testing.T, fault bson.D) {
 	q.Set("appName", app)
 	uri.RawQuery = q.Encode()
 
-	// about one getMore of the connector in seven fails
-	// (the fail point's count is cumulative: what it was before is kept)
-	r, err := configure("failCommand", bson.D{{Key: "activationProbability", Value: 0.15}},
+	// nearly one getMore of the connector in two fails: a range of 500
+	// documents read 25 at a time fails ~16 times (the fail point's count is
+	// cumulative: what it was before is kept)
+	r, err := configure("failCommand", bson.D{{Key: "activationProbability", Value: 0.45}},
 		append(bson.D{{Key: "failCommands", Value: bson.A{"getMore"}}, {Key: "appName", Value: app}}, fault...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	before, _ := r.Lookup("count").AsInt64OK()
 	p := start(t, "--source-uri", uri.String(), "--kafka-brokers", strings.Join(env.KafkaBrokers, ","), "--topic-prefix", prefix,
-		"--include", db+".*", "--partitions", "2", "--snapshot-range-docs", "500", "--snapshot-batch-size", "50", "--snapshot-parallelism", "2")
+		"--include", db+".*", "--partitions", "2", "--snapshot-range-docs", "500", "--snapshot-batch-size", "25", "--snapshot-parallelism", "2")
 	p.waitFor(t, "snapshot done", 3*time.Minute)
 	r, err = configure("failCommand", "off", nil)
 	if err != nil {
@@ -87,6 +94,17 @@ func snapshotReadFault(t *testing.T, fault bson.D) {
 	t.Logf("%d getMore(s) failed", fired)
 	if fired < 2 {
 		t.Fatalf("the fail points fired %d time(s): the snapshot's reads were not cut (output:\n%s)", fired, p.output())
+	}
+	// the attempt numbers the connector logged: some range must have gone
+	// past the budget of 10, or this run did not test that progress resets it
+	most := 0
+	for _, m := range attemptRE.FindAllStringSubmatch(p.output(), -1) {
+		if n, _ := strconv.Atoi(m[1]); n > most {
+			most = n
+		}
+	}
+	if most <= 10 {
+		t.Fatalf("no range failed more than 10 times (at most %d): the fail point did not outrun the retry budget (output:\n%s)", most, p.output())
 	}
 	seen := map[int32]int{}
 	for _, rec := range readLog(t, env, prefix+"."+db+".c") {

@@ -165,6 +165,20 @@ func (r *Reader) readRange(ctx context.Context, rg *checkpoint.RangeState, out c
 			r.Logger.Warn("snapshot read failed; retrying from the last document read", "ns", rg.NS, "range", rg.ID, "attempt", attempt, "err", err)
 		}
 	}
+	// A read that handed documents over before it failed moved forward: the
+	// range is not stuck, so the retry budget starts over (a long range on a
+	// flaky network would otherwise fail the snapshot after ten drops however
+	// much each attempt copied).
+	// (A natural-order range starts over from its first document: only
+	// getting further than any attempt before counts.)
+	furthest := cur.Docs
+	pol.Progressed = func() bool {
+		if cur.Docs <= furthest {
+			return false
+		}
+		furthest = cur.Docs
+		return true
+	}
 	// A cursor the server lost (CursorNotFound) is no failure of the read:
 	// a new one continues from the last document handed over.
 	retryable := func(err error) bool { return mongox.IsTransient(err) || mongox.IsCursorNotFound(err) }
