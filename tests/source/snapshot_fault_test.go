@@ -73,9 +73,10 @@ func snapshotReadFault(t *testing.T, fault bson.D) {
 	q.Set("appName", app)
 	uri.RawQuery = q.Encode()
 
-	// nearly one getMore of the connector in two fails: a range of 500
-	// documents read 25 at a time fails ~16 times (the fail point's count is
-	// cumulative: what it was before is kept)
+	// nearly one getMore of the connector in two fails: a range of 1,000
+	// documents read 25 at a time fails ~30 times, so every range outruns the
+	// budget of 10 (the fail point's count is cumulative: what it was before
+	// is kept)
 	r, err := configure("failCommand", bson.D{{Key: "activationProbability", Value: 0.45}},
 		append(bson.D{{Key: "failCommands", Value: bson.A{"getMore"}}, {Key: "appName", Value: app}}, fault...))
 	if err != nil {
@@ -83,7 +84,7 @@ func snapshotReadFault(t *testing.T, fault bson.D) {
 	}
 	before, _ := r.Lookup("count").AsInt64OK()
 	p := start(t, "--source-uri", uri.String(), "--kafka-brokers", strings.Join(env.KafkaBrokers, ","), "--topic-prefix", prefix,
-		"--include", db+".*", "--partitions", "2", "--snapshot-range-docs", "500", "--snapshot-batch-size", "25", "--snapshot-parallelism", "2")
+		"--include", db+".*", "--partitions", "2", "--snapshot-range-docs", "1000", "--snapshot-batch-size", "25", "--snapshot-parallelism", "2")
 	p.waitFor(t, "snapshot done", 3*time.Minute)
 	r, err = configure("failCommand", "off", nil)
 	if err != nil {
