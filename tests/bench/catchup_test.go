@@ -47,114 +47,162 @@ func BenchmarkCatchUp(b *testing.B) {
 	env, destCPU := catchUpEnv(b)
 	sz := benchSizes()
 	events := envInt("LOGBRIDGE_CATCHUP_EVENTS", 100_000)
+	rounds := envInt("LOGBRIDGE_CATCHUP_ROUNDS", 3)
 	src, dst := pipeline(b, env)
-	ctx := context.Background()
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
-		db := fmt.Sprintf("logbridge_catchup_%d_%d", time.Now().Unix(), it)
-		b.Cleanup(func() {
-			_ = src.Database(db).Drop(context.Background())
-			_ = dst.Database(db).Drop(context.Background())
-		})
-		w := newBacklog(sz, events)
-		// One document per collection (_id -1), which the first snapshot copies.
-		for c := 0; c < sz.colls; c++ {
-			if _, err := src.Database(db).Collection(collName(c)).InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}}); err != nil {
-				b.Fatal(err)
+		var rs []catchUpRound
+		for r := 0; r < rounds; r++ {
+			rs = append(rs, runCatchUp(b, env, src, dst, destCPU, sz, events, fmt.Sprintf("%d_%d", it, r)))
+		}
+		med := func(f func(catchUpRound) float64) float64 {
+			xs := make([]float64, len(rs))
+			for i, r := range rs {
+				xs[i] = f(r)
 			}
+			return median(xs)
 		}
-
-		// 1. The pipeline, streaming an empty database.
-		prefix := testenv.TopicPrefix(b)
-		p := startSnapshotSource(b, env, prefix, db, sz)
-		p.waitLog(b, "phase=streaming", 5*time.Minute)
-		sk := startSinkProc(b, env, prefix, sz.par)
-		waitFor(b, "the first snapshot on the destination", sk, func() bool {
-			return countDocs(ctx, dst, db, sz) >= int64(sz.colls)
-		})
-		p.stop()
-
-		// 2. The backlog, written while the source connector is stopped.
-		t0 := time.Now()
-		w.write(b, src.Database(db))
-		b.Logf("wrote %d events (%d inserts, %d updates, %d deletes) in %s", w.events(), w.inserts, w.updates, w.deletes, time.Since(t0).Round(time.Millisecond))
-
-		// 3. Catch up.
-		sinkCPU0, _ := sk.usage()
-		dest0 := destCPU()
-		p = startSource(b, env, prefix, "--include", db+".*", "--partitions", "4", "--log-level", "info")
-		profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
-		stopHeap := heapAtPeak(b, "catchup-sink", sk)
-		_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
-		stopTrace := traceCatchUp(p, sk, openAt)
-		doneAt := w.waitFinal(b, dst.Database(db), sk)
-		dest1 := destCPU()
-		stopHeap()
-		stopTrace()
-		if err := p.exited(); err != nil {
-			b.Fatalf("the source connector stopped during the catch-up: %v", err)
+		ratios := make([]string, len(rs))
+		for i, r := range rs {
+			ratios[i] = fmt.Sprintf("%.0f%%", r.ratio())
 		}
-		srcCPU, srcRSS := p.usage()
-		sinkCPU1, sinkRSS := sk.usage()
-		profiled()
-		traceLog(p)
-		p.stop()
-		sk.stop()
-		catchUp := doneAt.Sub(openAt)
-		nev := w.events()
-		evRate := float64(nev) / catchUp.Seconds()
-		srcEvUS := float64(srcCPU.Microseconds()) / float64(nev)
-		sinkEvUS := float64((sinkCPU1 - sinkCPU0).Microseconds()) / float64(nev)
-
-		// 4. The snapshot of the same (final) documents.
-		_ = dst.Database(db).Drop(ctx)
-		prefix2 := testenv.TopicPrefix(b) + "s"
-		// As in BenchmarkEndToEndVsDirectCopy: the sink starts once the
-		// topics exist (a sink started before them finds them only at
-		// its next metadata refresh, up to 5 s later: time to first
-		// document, not throughput), the time runs from "snapshot
-		// starting".
-		dest2 := destCPU()
-		p2 := startSnapshotSource(b, env, prefix2, db, sz)
-		p2.waitLog(b, "snapshot planned", 5*time.Minute)
-		sk2 := startSinkProc(b, env, prefix2, sz.par)
-		_, snapAt := p2.waitLog(b, "snapshot starting", 5*time.Minute)
-		snapDone := w.waitFinal(b, dst.Database(db), sk2)
-		dest3 := destCPU()
-		snapSrcCPU, snapSrcRSS := p2.usage()
-		snapSinkCPU, snapSinkRSS := sk2.usage()
-		p2.stop()
-		sk2.stop()
-		deleteTopics(env, prefix, prefix2)
-		snap := snapDone.Sub(snapAt)
-		docs := w.finalDocs()
-		docRate := float64(docs) / snap.Seconds()
-		srcDocUS := float64(snapSrcCPU.Microseconds()) / float64(docs)
-		sinkDocUS := float64(snapSinkCPU.Microseconds()) / float64(docs)
-
-		b.ReportMetric(evRate, "catchup_events/s")
-		b.ReportMetric(docRate, "snapshot_docs/s")
-		b.ReportMetric(100*evRate/docRate, "catchup/snapshot_%")
-		b.ReportMetric(srcEvUS, "source_cpu_us/event")
-		b.ReportMetric(srcDocUS, "source_cpu_us/doc")
-		b.ReportMetric(sinkEvUS, "sink_cpu_us/event")
-		b.ReportMetric(sinkDocUS, "sink_cpu_us/doc")
-		destLine := ""
-		if dest0 >= 0 {
-			destEvUS := float64((dest1 - dest0).Microseconds()) / float64(nev)
-			destDocUS := float64((dest3 - dest2).Microseconds()) / float64(docs)
-			b.ReportMetric(destEvUS, "dest_server_cpu_us/event")
-			b.ReportMetric(destDocUS, "dest_server_cpu_us/doc")
-			destLine = fmt.Sprintf(" | destination server CPU %.1f µs/event (%.2f cores) vs %.1f µs/doc (%.2f cores): with as many cores as in the snapshot the destination allows %.0f%%",
-				destEvUS, (dest1-dest0).Seconds()/catchUp.Seconds(), destDocUS, (dest3-dest2).Seconds()/snap.Seconds(), 100*destDocUS/destEvUS)
+		b.ReportMetric(med(func(r catchUpRound) float64 { return r.evRate }), "catchup_events/s")
+		b.ReportMetric(med(func(r catchUpRound) float64 { return r.docRate }), "snapshot_docs/s")
+		b.ReportMetric(med(catchUpRound.ratio), "catchup/snapshot_%")
+		b.ReportMetric(med(func(r catchUpRound) float64 { return r.srcEvUS }), "source_cpu_us/event")
+		b.ReportMetric(med(func(r catchUpRound) float64 { return r.srcDocUS }), "source_cpu_us/doc")
+		b.ReportMetric(med(func(r catchUpRound) float64 { return r.sinkEvUS }), "sink_cpu_us/event")
+		b.ReportMetric(med(func(r catchUpRound) float64 { return r.sinkDocUS }), "sink_cpu_us/doc")
+		if rs[0].destEvUS >= 0 {
+			b.ReportMetric(med(func(r catchUpRound) float64 { return r.destEvUS }), "dest_server_cpu_us/event")
+			b.ReportMetric(med(func(r catchUpRound) float64 { return r.destDocUS }), "dest_server_cpu_us/doc")
 		}
-		b.ReportMetric(float64(max(srcRSS, snapSrcRSS))/(1<<20), "source_peak_rss_MiB")
-		b.ReportMetric(float64(max(sinkRSS, snapSinkRSS))/(1<<20), "sink_peak_rss_MiB")
-		fmt.Printf("SUMMARY catch-up: %d events (%d inserts, %d updates, %d deletes) in %d collections, parallelism %d | catch-up %s: %.0f events/s | snapshot of the %d final documents %s: %.0f docs/s | ratio %.0f%% (goal ≥ 90%%) | source CPU %.1f µs/event vs %.1f µs/doc (%.1f×, goal ≤ 2×) | sink CPU %.1f µs/event vs %.1f µs/doc | peak RSS source %.0f / %.0f MiB, sink %.0f / %.0f MiB (catch-up / snapshot)%s\n",
-			nev, w.inserts, w.updates, w.deletes, sz.colls, sz.par, catchUp.Round(time.Millisecond), evRate, docs, snap.Round(time.Millisecond), docRate,
-			100*evRate/docRate, srcEvUS, srcDocUS, srcEvUS/srcDocUS, sinkEvUS, sinkDocUS,
-			float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20), destLine)
+		var srcRSS, sinkRSS float64
+		for _, r := range rs {
+			srcRSS, sinkRSS = max(srcRSS, r.srcRSS), max(sinkRSS, r.sinkRSS)
+		}
+		b.ReportMetric(srcRSS, "source_peak_rss_MiB")
+		b.ReportMetric(sinkRSS, "sink_peak_rss_MiB")
+		fmt.Printf("SUMMARY catch-up, median of %d rounds: ratio %.0f%% (rounds %s; goal ≥ 90%%) | catch-up %.0f events/s, snapshot %.0f docs/s | source CPU %.1f µs/event vs %.1f µs/doc (goal ≤ 2×) | peak RSS source %.0f, sink %.0f MiB\n",
+			len(rs), med(catchUpRound.ratio), strings.Join(ratios, " / "), med(func(r catchUpRound) float64 { return r.evRate }),
+			med(func(r catchUpRound) float64 { return r.docRate }), med(func(r catchUpRound) float64 { return r.srcEvUS }),
+			med(func(r catchUpRound) float64 { return r.srcDocUS }), srcRSS, sinkRSS)
 	}
+}
+
+// catchUpRound is what one round of BenchmarkCatchUp measured; the
+// destination's figures are -1 on shared servers.
+type catchUpRound struct {
+	evRate, docRate     float64 // catch-up events/s, snapshot docs/s
+	srcEvUS, srcDocUS   float64 // source CPU per event, per document (µs)
+	sinkEvUS, sinkDocUS float64
+	destEvUS, destDocUS float64
+	srcRSS, sinkRSS     float64 // peak of both phases, MiB
+}
+
+func (r catchUpRound) ratio() float64 { return 100 * r.evRate / r.docRate }
+
+// runCatchUp is one round: a fresh database, the backlog, its catch-up,
+// then the snapshot of the final documents. It prints the round's summary.
+func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, destCPU func() time.Duration, sz sizes, events int, round string) catchUpRound {
+	b.Helper()
+	ctx := context.Background()
+	db := fmt.Sprintf("logbridge_catchup_%d_%s", time.Now().Unix(), round)
+	defer func() { // each round's documents go: the private servers hold them in memory
+		_ = src.Database(db).Drop(context.Background())
+		_ = dst.Database(db).Drop(context.Background())
+	}()
+	w := newBacklog(sz, events)
+	// One document per collection (_id -1), which the first snapshot copies.
+	for c := 0; c < sz.colls; c++ {
+		if _, err := src.Database(db).Collection(collName(c)).InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	// 1. The pipeline, streaming an empty database.
+	prefix := testenv.TopicPrefix(b)
+	p := startSnapshotSource(b, env, prefix, db, sz)
+	p.waitLog(b, "phase=streaming", 5*time.Minute)
+	sk := startSinkProc(b, env, prefix, sz.par)
+	waitFor(b, "the first snapshot on the destination", sk, func() bool {
+		return countDocs(ctx, dst, db, sz) >= int64(sz.colls)
+	})
+	p.stop()
+
+	// 2. The backlog, written while the source connector is stopped.
+	t0 := time.Now()
+	w.write(b, src.Database(db))
+	b.Logf("wrote %d events (%d inserts, %d updates, %d deletes) in %s", w.events(), w.inserts, w.updates, w.deletes, time.Since(t0).Round(time.Millisecond))
+
+	// 3. Catch up.
+	sinkCPU0, _ := sk.usage()
+	dest0 := destCPU()
+	p = startSource(b, env, prefix, "--include", db+".*", "--partitions", "4", "--log-level", "info")
+	profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
+	stopHeap := heapAtPeak(b, "catchup-sink", sk)
+	_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
+	stopTrace := traceCatchUp(p, sk, openAt)
+	doneAt := w.waitFinal(b, dst.Database(db), sk)
+	dest1 := destCPU()
+	stopHeap()
+	stopTrace()
+	if err := p.exited(); err != nil {
+		b.Fatalf("the source connector stopped during the catch-up: %v", err)
+	}
+	srcCPU, srcRSS := p.usage()
+	sinkCPU1, sinkRSS := sk.usage()
+	profiled()
+	traceLog(p)
+	p.stop()
+	sk.stop()
+	catchUp := doneAt.Sub(openAt)
+	nev := w.events()
+	evRate := float64(nev) / catchUp.Seconds()
+	srcEvUS := float64(srcCPU.Microseconds()) / float64(nev)
+	sinkEvUS := float64((sinkCPU1 - sinkCPU0).Microseconds()) / float64(nev)
+
+	// 4. The snapshot of the same (final) documents.
+	_ = dst.Database(db).Drop(ctx)
+	prefix2 := testenv.TopicPrefix(b) + "s"
+	// As in BenchmarkEndToEndVsDirectCopy: the sink starts once the
+	// topics exist (a sink started before them finds them only at
+	// its next metadata refresh, up to 5 s later: time to first
+	// document, not throughput), the time runs from "snapshot
+	// starting".
+	dest2 := destCPU()
+	p2 := startSnapshotSource(b, env, prefix2, db, sz)
+	p2.waitLog(b, "snapshot planned", 5*time.Minute)
+	sk2 := startSinkProc(b, env, prefix2, sz.par)
+	_, snapAt := p2.waitLog(b, "snapshot starting", 5*time.Minute)
+	snapDone := w.waitFinal(b, dst.Database(db), sk2)
+	dest3 := destCPU()
+	snapSrcCPU, snapSrcRSS := p2.usage()
+	snapSinkCPU, snapSinkRSS := sk2.usage()
+	p2.stop()
+	sk2.stop()
+	deleteTopics(env, prefix, prefix2)
+	snap := snapDone.Sub(snapAt)
+	docs := w.finalDocs()
+	docRate := float64(docs) / snap.Seconds()
+	srcDocUS := float64(snapSrcCPU.Microseconds()) / float64(docs)
+	sinkDocUS := float64(snapSinkCPU.Microseconds()) / float64(docs)
+
+	res := catchUpRound{evRate: evRate, docRate: docRate, srcEvUS: srcEvUS, srcDocUS: srcDocUS, sinkEvUS: sinkEvUS, sinkDocUS: sinkDocUS,
+		destEvUS: -1, destDocUS: -1,
+		srcRSS: float64(max(srcRSS, snapSrcRSS)) / (1 << 20), sinkRSS: float64(max(sinkRSS, snapSinkRSS)) / (1 << 20)}
+	destLine := ""
+	if dest0 >= 0 {
+		res.destEvUS = float64((dest1 - dest0).Microseconds()) / float64(nev)
+		res.destDocUS = float64((dest3 - dest2).Microseconds()) / float64(docs)
+		destLine = fmt.Sprintf(" | destination server CPU %.1f µs/event (%.2f cores) vs %.1f µs/doc (%.2f cores): with as many cores as in the snapshot the destination allows %.0f%%",
+			res.destEvUS, (dest1-dest0).Seconds()/catchUp.Seconds(), res.destDocUS, (dest3-dest2).Seconds()/snap.Seconds(), 100*res.destDocUS/res.destEvUS)
+	}
+	fmt.Printf("SUMMARY catch-up round %s: %d events (%d inserts, %d updates, %d deletes) in %d collections, parallelism %d | catch-up %s: %.0f events/s | snapshot of the %d final documents %s: %.0f docs/s | ratio %.0f%% (goal ≥ 90%%) | source CPU %.1f µs/event vs %.1f µs/doc (%.1f×, goal ≤ 2×) | sink CPU %.1f µs/event vs %.1f µs/doc | peak RSS source %.0f / %.0f MiB, sink %.0f / %.0f MiB (catch-up / snapshot)%s\n",
+		round, nev, w.inserts, w.updates, w.deletes, sz.colls, sz.par, catchUp.Round(time.Millisecond), evRate, docs, snap.Round(time.Millisecond), docRate,
+		res.ratio(), srcEvUS, srcDocUS, srcEvUS/srcDocUS, sinkEvUS, sinkDocUS,
+		float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20), destLine)
+	return res
 }
 
 // catchUpEnv is the benchmark's servers. By default

@@ -361,6 +361,11 @@ func profile(b *testing.B, name string, d time.Duration, procs map[string]*proc)
 			defer wg.Done()
 			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprof, int(d.Seconds()))
 			resp, err := http.Get(url)
+			// a process started just now may not listen yet
+			for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				resp, err = http.Get(url)
+			}
 			if err != nil {
 				b.Logf("profile of %s: %v", key, err)
 				return
