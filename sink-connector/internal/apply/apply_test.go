@@ -76,6 +76,8 @@ func TestUpdateDocs(t *testing.T) {
 				`{"$push":{"arr":{"$each":[],"$slice":{"$numberInt":"2"}},"o.list":{"$each":[],"$slice":{"$numberInt":"0"}}}}`,
 				`{"$set":{"arr.1":{"$numberInt":"9"}}}`,
 			}},
+		{name: "empty set, unset", ud: &schema.UpdateDescription{UpdatedFields: raw(t, bson.D{}), RemovedFields: []string{"b"}},
+			want: []string{`{"$unset":{"b":""}}`}},
 		{name: "only truncated", ud: &schema.UpdateDescription{TruncatedArrays: []schema.TruncatedArray{{Field: "a", NewSize: 1}}},
 			want: []string{`{"$push":{"a":{"$each":[],"$slice":{"$numberInt":"1"}}}}`}},
 	}
@@ -97,6 +99,9 @@ func TestUpdateDocs(t *testing.T) {
 	}
 	if _, err := UpdateDocs(&schema.UpdateDescription{TruncatedArrays: []schema.TruncatedArray{{Field: "a", NewSize: -1}}}); !errors.Is(err, ErrBadEvent) {
 		t.Fatalf("negative size: got %v, want ErrBadEvent", err)
+	}
+	if _, err := UpdateDocs(&schema.UpdateDescription{RemovedFields: []string{"a\x00b"}}); !errors.Is(err, ErrBadEvent) {
+		t.Fatalf("a removed field with a NUL byte: got %v, want ErrBadEvent", err)
 	}
 }
 

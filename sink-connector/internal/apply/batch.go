@@ -52,6 +52,12 @@ type write struct {
 	events []schema.Op
 }
 
+// docRef names one destination document: its namespace and document key.
+type docRef struct {
+	ns  schema.Namespace
+	key string // the document key's BSON bytes
+}
+
 type keyOps struct {
 	ops []write
 }
@@ -66,14 +72,14 @@ type keyOps struct {
 // A Batch is not safe for concurrent use.
 type Batch struct {
 	m      NSMap
-	keys   map[string]*keyOps
+	keys   map[docRef]*keyOps
 	order  []*keyOps
 	events int
 }
 
 // NewBatch returns an empty batch mapping namespaces with m.
 func NewBatch(m NSMap) *Batch {
-	return &Batch{m: m, keys: map[string]*keyOps{}}
+	return &Batch{m: m, keys: map[docRef]*keyOps{}}
 }
 
 // Len is the number of events added since the last Reset.
@@ -153,7 +159,7 @@ func (b *Batch) Add(ev *schema.Event, ref Ref) error {
 		return fmt.Errorf("%w: %s event without a full document", ErrBadEvent, ev.Op)
 	}
 
-	k := ns.String() + "\x00" + string(ev.DocumentKey)
+	k := docRef{ns: ns, key: string(ev.DocumentKey)}
 	ko := b.keys[k]
 	if ko == nil {
 		ko = &keyOps{}

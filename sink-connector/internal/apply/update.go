@@ -2,8 +2,10 @@ package apply
 
 import (
 	"fmt"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/logbridge/logbridge/schema"
 )
@@ -45,29 +47,35 @@ func UpdateDocs(ud *schema.UpdateDescription) ([]bson.Raw, error) {
 		if err := ud.UpdatedFields.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: updatedFields is not a BSON document: %v", ErrBadEvent, err)
 		}
-		n, err := ud.UpdatedFields.Elements()
-		if err != nil {
-			return nil, fmt.Errorf("%w: updatedFields: %v", ErrBadEvent, err)
-		}
-		hasSet = len(n) > 0
+		hasSet = len(ud.UpdatedFields) > 5 // a valid document of 5 bytes is empty
 	}
 	if hasSet || len(ud.RemovedFields) > 0 {
-		doc := bson.D{}
+		// Built with bsoncore, not bson.Marshal of a bson.D: the update of
+		// every update event goes through here (reflection was 4% of the
+		// sink's CPU in the catch-up benchmark).
+		idx, b := bsoncore.AppendDocumentStart(nil)
 		if hasSet {
-			doc = append(doc, bson.E{Key: "$set", Value: ud.UpdatedFields})
+			b = bsoncore.AppendDocumentElement(b, "$set", ud.UpdatedFields)
 		}
 		if len(ud.RemovedFields) > 0 {
-			unset := make(bson.D, 0, len(ud.RemovedFields))
+			var uidx int32
+			uidx, b = bsoncore.AppendDocumentElementStart(b, "$unset")
 			for _, f := range ud.RemovedFields {
-				unset = append(unset, bson.E{Key: f, Value: ""})
+				if strings.IndexByte(f, 0) >= 0 {
+					return nil, fmt.Errorf("%w: removedFields entry %q holds a NUL byte", ErrBadEvent, f)
+				}
+				b = bsoncore.AppendStringElement(b, f, "")
 			}
-			doc = append(doc, bson.E{Key: "$unset", Value: unset})
+			var err error
+			if b, err = bsoncore.AppendDocumentEnd(b, uidx); err != nil {
+				return nil, fmt.Errorf("encoding $unset: %w", err)
+			}
 		}
-		b, err := bson.Marshal(doc)
+		b, err := bsoncore.AppendDocumentEnd(b, idx)
 		if err != nil {
 			return nil, fmt.Errorf("encoding $set/$unset: %w", err)
 		}
-		out = append(out, b)
+		out = append(out, bson.Raw(b))
 	}
 	return out, nil
 }
