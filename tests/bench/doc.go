@@ -51,7 +51,10 @@
 //     like with like. LOGBRIDGE_CATCHUP_SERVERS=shared runs it on SOURCE_URI
 //     and DEST_URI (else the stack's). The private pair's JVMs have 512 MiB
 //     of heap each: enough for the default; far larger
-//     LOGBRIDGE_CATCHUP_EVENTS want the shared servers.
+//     LOGBRIDGE_CATCHUP_EVENTS want the shared servers. It runs
+//     LOGBRIDGE_CATCHUP_ROUNDS (default 3) rounds on the pair, each a fresh
+//     database, prints each round and reports the medians: one round's
+//     ratio moves by tens of points with the state of the Java servers.
 //   - BenchmarkTimeToFirstDocument (issue 21): both connector processes
 //     start at once on a fresh topic prefix; the time from their start to
 //     the first document visible on the destination, over
@@ -110,8 +113,8 @@
 // heap profiles: of the catch-up's sink at its highest RSS, of both
 // connectors half-way through BenchmarkSnapshotMemory's copies),
 // LOGBRIDGE_LAG_RATE (fixed docs/s for the lag benchmark instead of 20% of
-// the raw rate), LOGBRIDGE_CATCHUP_EVENTS, LOGBRIDGE_CATCHUP_SERVERS
-// (private or shared, above),
+// the raw rate), LOGBRIDGE_CATCHUP_EVENTS, LOGBRIDGE_CATCHUP_ROUNDS,
+// LOGBRIDGE_CATCHUP_SERVERS (private or shared, above),
 // LOGBRIDGE_BENCH_PAIRS (measured pairs of the snapshot benchmark, default
 // 5), LOGBRIDGE_BENCH_WARMUP_MAX (its most warm-up snapshots, default 8).
 // At smaller sizes fixed costs (process start, planning, topic creation)
