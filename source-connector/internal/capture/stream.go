@@ -304,17 +304,17 @@ func (r *reader) follow(ctx context.Context, cs *mongo.ChangeStream) error {
 // event takes the cursor's current event (or fragment of a split event).
 func (r *reader) event(ctx context.Context, cs *mongo.ChangeStream, reasm *Reassembler) (reopen bool, err error) {
 	raw := bson.Raw(append([]byte(nil), cs.Current...))
+	// Only a fragment, or what comes while fragments are pending, goes
+	// through the reassembler: a whole event needs no second look for
+	// splitEvent.
 	full := raw
-	wasSplit := reasm.Pending() || raw.Lookup("splitEvent").Type != 0
-	if wasSplit { // (a whole event needs no second look for splitEvent)
+	if reasm.Pending() || raw.Lookup("splitEvent").Type != 0 {
 		if full, err = reasm.Add(raw); err != nil {
 			return false, fmt.Errorf("reading the change stream: %w", err)
 		}
 		if full == nil {
 			return false, nil
 		}
-	}
-	if wasSplit {
 		r.s.cfg.Metrics.SplitEvents.Inc()
 	}
 	mp, err := r.m.Map(full)
