@@ -55,38 +55,26 @@ func BenchmarkCatchUp(b *testing.B) {
 		for r := 0; r < rounds; r++ {
 			rs = append(rs, runCatchUp(b, env, src, dst, destCPU, sz, events, fmt.Sprintf("%d_%d", it, r)))
 		}
-		med := func(f func(catchUpRound) float64) float64 {
-			xs := make([]float64, len(rs))
-			for i, r := range rs {
-				xs[i] = f(r)
-			}
-			return median(xs)
-		}
+		m := medianRound(rs)
 		ratios := make([]string, len(rs))
 		for i, r := range rs {
 			ratios[i] = fmt.Sprintf("%.0f%%", r.ratio())
 		}
-		b.ReportMetric(med(func(r catchUpRound) float64 { return r.evRate }), "catchup_events/s")
-		b.ReportMetric(med(func(r catchUpRound) float64 { return r.docRate }), "snapshot_docs/s")
-		b.ReportMetric(med(catchUpRound.ratio), "catchup/snapshot_%")
-		b.ReportMetric(med(func(r catchUpRound) float64 { return r.srcEvUS }), "source_cpu_us/event")
-		b.ReportMetric(med(func(r catchUpRound) float64 { return r.srcDocUS }), "source_cpu_us/doc")
-		b.ReportMetric(med(func(r catchUpRound) float64 { return r.sinkEvUS }), "sink_cpu_us/event")
-		b.ReportMetric(med(func(r catchUpRound) float64 { return r.sinkDocUS }), "sink_cpu_us/doc")
-		if rs[0].destEvUS >= 0 {
-			b.ReportMetric(med(func(r catchUpRound) float64 { return r.destEvUS }), "dest_server_cpu_us/event")
-			b.ReportMetric(med(func(r catchUpRound) float64 { return r.destDocUS }), "dest_server_cpu_us/doc")
+		b.ReportMetric(m.evRate, "catchup_events/s")
+		b.ReportMetric(m.docRate, "snapshot_docs/s")
+		b.ReportMetric(m.ratioMedian, "catchup/snapshot_%")
+		b.ReportMetric(m.srcEvUS, "source_cpu_us/event")
+		b.ReportMetric(m.srcDocUS, "source_cpu_us/doc")
+		b.ReportMetric(m.sinkEvUS, "sink_cpu_us/event")
+		b.ReportMetric(m.sinkDocUS, "sink_cpu_us/doc")
+		if m.destEvUS >= 0 {
+			b.ReportMetric(m.destEvUS, "dest_server_cpu_us/event")
+			b.ReportMetric(m.destDocUS, "dest_server_cpu_us/doc")
 		}
-		var srcRSS, sinkRSS float64
-		for _, r := range rs {
-			srcRSS, sinkRSS = max(srcRSS, r.srcRSS), max(sinkRSS, r.sinkRSS)
-		}
-		b.ReportMetric(srcRSS, "source_peak_rss_MiB")
-		b.ReportMetric(sinkRSS, "sink_peak_rss_MiB")
+		b.ReportMetric(m.srcRSS, "source_peak_rss_MiB")
+		b.ReportMetric(m.sinkRSS, "sink_peak_rss_MiB")
 		fmt.Printf("SUMMARY catch-up, median of %d rounds: ratio %.0f%% (rounds %s; goal ≥ 90%%) | catch-up %.0f events/s, snapshot %.0f docs/s | source CPU %.1f µs/event vs %.1f µs/doc (goal ≤ 2×) | peak RSS source %.0f, sink %.0f MiB\n",
-			len(rs), med(catchUpRound.ratio), strings.Join(ratios, " / "), med(func(r catchUpRound) float64 { return r.evRate }),
-			med(func(r catchUpRound) float64 { return r.docRate }), med(func(r catchUpRound) float64 { return r.srcEvUS }),
-			med(func(r catchUpRound) float64 { return r.srcDocUS }), srcRSS, sinkRSS)
+			len(rs), m.ratioMedian, strings.Join(ratios, " / "), m.evRate, m.docRate, m.srcEvUS, m.srcDocUS, m.srcRSS, m.sinkRSS)
 	}
 }
 
@@ -101,6 +89,36 @@ type catchUpRound struct {
 }
 
 func (r catchUpRound) ratio() float64 { return 100 * r.evRate / r.docRate }
+
+// roundMedians are the medians of the rounds' figures (the ratio's median
+// taken over the rounds' ratios), with the peak RSS the largest of all.
+type roundMedians struct {
+	catchUpRound
+	ratioMedian float64
+}
+
+func medianRound(rs []catchUpRound) roundMedians {
+	med := func(f func(catchUpRound) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		return median(xs)
+	}
+	m := roundMedians{ratioMedian: med(catchUpRound.ratio)}
+	m.evRate = med(func(r catchUpRound) float64 { return r.evRate })
+	m.docRate = med(func(r catchUpRound) float64 { return r.docRate })
+	m.srcEvUS = med(func(r catchUpRound) float64 { return r.srcEvUS })
+	m.srcDocUS = med(func(r catchUpRound) float64 { return r.srcDocUS })
+	m.sinkEvUS = med(func(r catchUpRound) float64 { return r.sinkEvUS })
+	m.sinkDocUS = med(func(r catchUpRound) float64 { return r.sinkDocUS })
+	m.destEvUS = med(func(r catchUpRound) float64 { return r.destEvUS })
+	m.destDocUS = med(func(r catchUpRound) float64 { return r.destDocUS })
+	for _, r := range rs {
+		m.srcRSS, m.sinkRSS = max(m.srcRSS, r.srcRSS), max(m.sinkRSS, r.sinkRSS)
+	}
+	return m
+}
 
 // runCatchUp is one round: a fresh database, the backlog, its catch-up,
 // then the snapshot of the final documents. It prints the round's summary.
