@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -22,7 +23,7 @@ func (ce *changeEvent) decode(raw bson.Raw) error {
 	// catch-up benchmark).
 	length, rest, ok := bsoncore.ReadLength(raw)
 	if !ok || length < 5 || int(length) > len(raw) || raw[length-1] != 0 {
-		return fmt.Errorf("%w: not a BSON document (%d bytes)", ErrMalformedEvent, len(raw))
+		return fmt.Errorf("not a BSON document (%d bytes)", len(raw))
 	}
 	rest = rest[:length-5]
 	var (
@@ -32,7 +33,7 @@ func (ce *changeEvent) decode(raw bson.Raw) error {
 	for len(rest) > 0 {
 		var e bsoncore.Element
 		if e, rest, ok = bsoncore.ReadElement(rest); !ok {
-			return fmt.Errorf("%w: a truncated or malformed element", ErrMalformedEvent)
+			return errors.New("a truncated or malformed element")
 		}
 		i := fieldIndex(e.KeyBytes())
 		if i < 0 || seen&(1<<i) != 0 {

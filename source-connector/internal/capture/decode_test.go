@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -128,6 +129,29 @@ func BenchmarkMapInsert(b *testing.B) {
 	for b.Loop() {
 		if _, err := m.Map(ev); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A change event that is not a whole BSON document is an ErrMalformedEvent
+// whose message says so once.
+func TestDecodeRefusesBrokenDocuments(t *testing.T) {
+	good, _ := bson.Marshal(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "82"}}}, {Key: "operationType", Value: "insert"}})
+	for name, raw := range map[string][]byte{
+		"too short":           good[:3],
+		"length past the end": append([]byte{0xff, 0, 0, 0}, good[4:]...),
+		"cut element":         append(append([]byte{}, good[:len(good)-6]...), 0),
+	} {
+		if name == "cut element" {
+			raw[0] = byte(len(raw)) // a consistent length around a cut element
+		}
+		_, err := (&Mapper{Epoch: 1, Source: "c"}).Map(raw)
+		if !errors.Is(err, ErrMalformedEvent) {
+			t.Errorf("%s: got %v, want ErrMalformedEvent", name, err)
+			continue
+		}
+		if n := strings.Count(err.Error(), ErrMalformedEvent.Error()); n != 1 {
+			t.Errorf("%s: %q names the error %d times", name, err, n)
 		}
 	}
 }
