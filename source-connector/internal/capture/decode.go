@@ -131,12 +131,13 @@ func stringField(key string, v bsoncore.Value) (string, error) {
 	return s, nil
 }
 
-// opTypes are the operation types a change event names, kept as one string
-// each: an event's operationType then costs no allocation.
+// opTypes are the operation types the connector maps (the Op constants),
+// kept as one string each: such an event's operationType costs no
+// allocation. Others (the skipped sharding events) decode as any string.
 var opTypes = func() map[string]string {
 	m := map[string]string{}
-	for _, t := range []string{"insert", "update", "replace", "delete", "drop", "rename", "dropDatabase", "invalidate",
-		"create", "createIndexes", "dropIndexes", "modify", "shardCollection", "reshardCollection", "refineCollectionShardKey"} {
+	for _, t := range []string{OpInsert, OpUpdate, OpReplace, OpDelete, OpDrop, OpRename, OpDropDatabase, OpInvalidate,
+		OpCreate, OpCreateIndexes, OpDropIndexes, OpModify} {
 		m[t] = t
 	}
 	return m
