@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/logbridge/logbridge/tests/procs"
 	"github.com/logbridge/logbridge/tests/testenv"
 )
 
@@ -43,17 +44,31 @@ import (
 //
 // Its servers are its own by default (catchUpEnv): Kafka is shared, the
 // source and destination are a private pair.
+//
+// LOGBRIDGE_CATCHUP_WARMUP_ROUNDS (default 1) whole rounds run first,
+// printed and not counted: the servers are JVMs, several times slower
+// until their JIT compilers have caught up (15,000 inserts, 6,250 $set
+// updates and 3,750 deletes in bulk writes of 500 on a just started
+// mongo-java-server: 74, 189 and 49 µs per document; the same again right
+// after: 29, 33 and 29), and the catch-up, which comes first in a round,
+// would pay for it and the snapshot not. A warm-up of bulk writes alone (10,000 documents) was
+// not enough: the first measured round's catch-up still cost the
+// destination 53 µs of CPU per event against 33–40 in the next two, and
+// its ratio was the lowest of the three in most runs (docs/benchmarks.md).
 func BenchmarkCatchUp(b *testing.B) {
-	env, destCPU := catchUpEnv(b)
+	env, cpu := catchUpEnv(b)
 	sz := benchSizes()
 	events := envInt("LOGBRIDGE_CATCHUP_EVENTS", 100_000)
 	rounds := envInt("LOGBRIDGE_CATCHUP_ROUNDS", 3)
 	src, dst := pipeline(b, env)
+	for r := range envInt("LOGBRIDGE_CATCHUP_WARMUP_ROUNDS", 1) {
+		runCatchUp(b, env, src, dst, cpu, sz, events, fmt.Sprintf("warm-up_%d", r))
+	}
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		var rs []catchUpRound
 		for r := 0; r < rounds; r++ {
-			rs = append(rs, runCatchUp(b, env, src, dst, destCPU, sz, events, fmt.Sprintf("%d_%d", it, r)))
+			rs = append(rs, runCatchUp(b, env, src, dst, cpu, sz, events, fmt.Sprintf("%d_%d", it, r)))
 		}
 		m := medianRound(rs)
 		ratios := make([]string, len(rs))
@@ -67,9 +82,14 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.ReportMetric(m.srcDocUS, "source_cpu_us/doc")
 		b.ReportMetric(m.sinkEvUS, "sink_cpu_us/event")
 		b.ReportMetric(m.sinkDocUS, "sink_cpu_us/doc")
-		if m.destEvUS >= 0 {
-			b.ReportMetric(m.destEvUS, "dest_server_cpu_us/event")
-			b.ReportMetric(m.destDocUS, "dest_server_cpu_us/doc")
+		for _, s := range []struct {
+			name    string
+			ev, doc float64
+		}{{"dest_server", m.srvEv.dest, m.srvDoc.dest}, {"source_server", m.srvEv.source, m.srvDoc.source}, {"kafka", m.srvEv.kafka, m.srvDoc.kafka}} {
+			if s.ev >= 0 {
+				b.ReportMetric(s.ev, s.name+"_cpu_us/event")
+				b.ReportMetric(s.doc, s.name+"_cpu_us/doc")
+			}
 		}
 		b.ReportMetric(m.srcRSS, "source_peak_rss_MiB")
 		b.ReportMetric(m.sinkRSS, "sink_peak_rss_MiB")
@@ -78,14 +98,13 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 }
 
-// catchUpRound is what one round of BenchmarkCatchUp measured; the
-// destination's figures are -1 on shared servers.
+// catchUpRound is what one round of BenchmarkCatchUp measured.
 type catchUpRound struct {
 	evRate, docRate     float64 // catch-up events/s, snapshot docs/s
-	srcEvUS, srcDocUS   float64 // source CPU per event, per document (µs)
+	srcEvUS, srcDocUS   float64 // source connector CPU per event, per document (µs)
 	sinkEvUS, sinkDocUS float64
-	destEvUS, destDocUS float64
-	srcRSS, sinkRSS     float64 // peak of both phases, MiB
+	srvEv, srvDoc       serverUS // the servers' CPU per event, per document
+	srcRSS, sinkRSS     float64  // peak of both phases, MiB
 }
 
 func (r catchUpRound) ratio() float64 { return 100 * r.evRate / r.docRate }
@@ -112,8 +131,12 @@ func medianRound(rs []catchUpRound) roundMedians {
 	m.srcDocUS = med(func(r catchUpRound) float64 { return r.srcDocUS })
 	m.sinkEvUS = med(func(r catchUpRound) float64 { return r.sinkEvUS })
 	m.sinkDocUS = med(func(r catchUpRound) float64 { return r.sinkDocUS })
-	m.destEvUS = med(func(r catchUpRound) float64 { return r.destEvUS })
-	m.destDocUS = med(func(r catchUpRound) float64 { return r.destDocUS })
+	m.srvEv = serverUS{dest: med(func(r catchUpRound) float64 { return r.srvEv.dest }),
+		source: med(func(r catchUpRound) float64 { return r.srvEv.source }),
+		kafka:  med(func(r catchUpRound) float64 { return r.srvEv.kafka })}
+	m.srvDoc = serverUS{dest: med(func(r catchUpRound) float64 { return r.srvDoc.dest }),
+		source: med(func(r catchUpRound) float64 { return r.srvDoc.source }),
+		kafka:  med(func(r catchUpRound) float64 { return r.srvDoc.kafka })}
 	for _, r := range rs {
 		m.srcRSS, m.sinkRSS = max(m.srcRSS, r.srcRSS), max(m.sinkRSS, r.sinkRSS)
 	}
@@ -122,7 +145,7 @@ func medianRound(rs []catchUpRound) roundMedians {
 
 // runCatchUp is one round: a fresh database, the backlog, its catch-up,
 // then the snapshot of the final documents. It prints the round's summary.
-func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, destCPU func() time.Duration, sz sizes, events int, round string) catchUpRound {
+func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, cpu func() serverCPU, sz sizes, events int, round string) catchUpRound {
 	b.Helper()
 	ctx := context.Background()
 	db := fmt.Sprintf("logbridge_catchup_%d_%s", time.Now().Unix(), round)
@@ -155,14 +178,14 @@ func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, destCPU f
 
 	// 3. Catch up.
 	sinkCPU0, _ := sk.usage()
-	dest0 := destCPU()
+	cpu0 := cpu()
 	p = startSource(b, env, prefix, "--include", db+".*", "--partitions", "4", "--log-level", "info")
 	profiled := profile(b, "catchup", 10*time.Second, map[string]*proc{"source": p, "sink": sk})
 	stopHeap := heapAtPeak(b, "catchup-sink", sk)
 	_, openAt := p.waitLog(b, "change stream open", 2*time.Minute)
 	stopTrace := traceCatchUp(p, sk, openAt)
 	doneAt := w.waitFinal(b, dst.Database(db), sk)
-	dest1 := destCPU()
+	cpu1 := cpu()
 	stopHeap()
 	stopTrace()
 	if err := p.exited(); err != nil {
@@ -188,13 +211,13 @@ func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, destCPU f
 	// its next metadata refresh, up to 5 s later: time to first
 	// document, not throughput), the time runs from "snapshot
 	// starting".
-	dest2 := destCPU()
+	cpu2 := cpu()
 	p2 := startSnapshotSource(b, env, prefix2, db, sz)
 	p2.waitLog(b, "snapshot planned", 5*time.Minute)
 	sk2 := startSinkProc(b, env, prefix2, sz.par)
 	_, snapAt := p2.waitLog(b, "snapshot starting", 5*time.Minute)
 	snapDone := w.waitFinal(b, dst.Database(db), sk2)
-	dest3 := destCPU()
+	cpu3 := cpu()
 	snapSrcCPU, snapSrcRSS := p2.usage()
 	snapSinkCPU, snapSinkRSS := sk2.usage()
 	p2.stop()
@@ -207,19 +230,28 @@ func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, destCPU f
 	sinkDocUS := float64(snapSinkCPU.Microseconds()) / float64(docs)
 
 	res := catchUpRound{evRate: evRate, docRate: docRate, srcEvUS: srcEvUS, srcDocUS: srcDocUS, sinkEvUS: sinkEvUS, sinkDocUS: sinkDocUS,
-		destEvUS: -1, destDocUS: -1,
+		srvEv: cpu1.perItem(cpu0, nev), srvDoc: cpu3.perItem(cpu2, docs),
 		srcRSS: float64(max(srcRSS, snapSrcRSS)) / (1 << 20), sinkRSS: float64(max(sinkRSS, snapSinkRSS)) / (1 << 20)}
-	destLine := ""
-	if dest0 >= 0 {
-		res.destEvUS = float64((dest1 - dest0).Microseconds()) / float64(nev)
-		res.destDocUS = float64((dest3 - dest2).Microseconds()) / float64(docs)
-		destLine = fmt.Sprintf(" | destination server CPU %.1f µs/event (%.2f cores) vs %.1f µs/doc (%.2f cores): with as many cores as in the snapshot the destination allows %.0f%%",
-			res.destEvUS, (dest1-dest0).Seconds()/catchUp.Seconds(), res.destDocUS, (dest3-dest2).Seconds()/snap.Seconds(), 100*res.destDocUS/res.destEvUS)
+	// Where a server needs more CPU per event than per document, with
+	// the cores it had in the snapshot it allows docUS/evUS of the
+	// snapshot's rate.
+	servers := ""
+	for _, s := range []struct {
+		name           string
+		ev, doc        float64
+		c0, c1, c2, c3 time.Duration
+	}{{"destination server", res.srvEv.dest, res.srvDoc.dest, cpu0.dest, cpu1.dest, cpu2.dest, cpu3.dest},
+		{"source server", res.srvEv.source, res.srvDoc.source, cpu0.source, cpu1.source, cpu2.source, cpu3.source},
+		{"Kafka", res.srvEv.kafka, res.srvDoc.kafka, cpu0.kafka, cpu1.kafka, cpu2.kafka, cpu3.kafka}} {
+		if s.ev >= 0 {
+			servers += fmt.Sprintf(" | %s CPU %.1f µs/event (%.2f cores) vs %.1f µs/doc (%.2f cores): allows %.0f%%",
+				s.name, s.ev, (s.c1-s.c0).Seconds()/catchUp.Seconds(), s.doc, (s.c3-s.c2).Seconds()/snap.Seconds(), 100*s.doc/s.ev)
+		}
 	}
 	fmt.Printf("SUMMARY catch-up round %s: %d events (%d inserts, %d updates, %d deletes) in %d collections, parallelism %d | catch-up %s: %.0f events/s | snapshot of the %d final documents %s: %.0f docs/s | ratio %.0f%% (goal ≥ 90%%) | source CPU %.1f µs/event vs %.1f µs/doc (%.1f×, goal ≤ 2×) | sink CPU %.1f µs/event vs %.1f µs/doc | peak RSS source %.0f / %.0f MiB, sink %.0f / %.0f MiB (catch-up / snapshot)%s\n",
 		round, nev, w.inserts, w.updates, w.deletes, sz.colls, sz.par, catchUp.Round(time.Millisecond), evRate, docs, snap.Round(time.Millisecond), docRate,
 		res.ratio(), srcEvUS, srcDocUS, srcEvUS/srcDocUS, sinkEvUS, sinkDocUS,
-		float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20), destLine)
+		float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20), servers)
 	return res
 }
 
@@ -241,85 +273,64 @@ func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, destCPU f
 // SOURCE_URI and DEST_URI (else the stack's), like the other benchmarks.
 // docs/benchmarks.md has the measurements behind this.
 //
-// destCPU is the CPU time the destination's processes (server and shim)
-// have used so far, -1 with shared servers (other tests' work is in theirs).
-func catchUpEnv(b *testing.B) (env testenv.Env, destCPU func() time.Duration) {
+// cpu reads the CPU time the servers' processes have used so far.
+func catchUpEnv(b *testing.B) (env testenv.Env, cpu func() serverCPU) {
 	b.Helper()
 	env = testenv.New(b)
-	destCPU = func() time.Duration { return -1 }
+	var pair testenv.PrivatePair
 	switch v := os.Getenv("LOGBRIDGE_CATCHUP_SERVERS"); v {
 	case "", "private":
-		pair := testenv.Private(b, "--writes-only")
+		pair = testenv.Private(b, "--writes-only")
 		env.SourceURI, env.DestURI = pair.SourceURI, pair.DestURI
-		for _, uri := range []string{env.SourceURI, env.DestURI} {
-			warmUp(b, uri)
-		}
-		destCPU = func() time.Duration {
-			var sum time.Duration
-			for _, p := range pair.DestProcs {
-				cpu, ok := procCPU(strconv.Itoa(p.Pid()))
-				if !ok {
-					b.Fatalf("reading the CPU time of the destination's process %d", p.Pid())
-				}
-				sum += cpu
-			}
-			return sum
-		}
 	case "shared":
 	default:
 		b.Fatalf("LOGBRIDGE_CATCHUP_SERVERS=%q: use private (the default: a source and a destination of the benchmark's own) or shared (SOURCE_URI and DEST_URI, else the local stack's)", v)
 	}
-	return env, destCPU
-}
-
-// warmUp runs the writes and reads of a catch-up once, unmeasured, on a
-// freshly started server: a new JVM runs them several times slower until
-// its JIT compiler has caught up (15,000 inserts, 6,250 $set updates and
-// 3,750 deletes in bulk writes of 500 on a just started mongo-java-server:
-// 74, 189 and 49 µs per document; the same again right after: 29, 33 and
-// 29), and the catch-up, which comes first, would pay for it and the
-// snapshot not. Inserts, then
-// updates and deletes by _id in bulk writes of 500 (the sink's form), then a
-// read of everything, in a scratch database dropped afterwards.
-func warmUp(b *testing.B, uri string) {
-	b.Helper()
-	ctx := context.Background()
-	cl := connect(b, uri)
-	db := cl.Database(fmt.Sprintf("logbridge_catchup_warmup_%d", time.Now().UnixNano()))
-	defer func() { _ = db.Drop(ctx) }()
-	coll := db.Collection("c")
-	const n, batch = 10_000, 500
-	for lo := 0; lo < n; lo += batch {
-		docs := make([]any, 0, batch)
-		for i := lo; i < lo+batch; i++ {
-			docs = append(docs, benchDoc(i))
+	sum := func(role string, ps []*procs.Proc) time.Duration {
+		if len(ps) == 0 {
+			return -1
 		}
-		if _, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
-			b.Fatalf("warming up %s: %v", uri, err)
+		var d time.Duration
+		for _, p := range ps {
+			cpu, ok := procCPU(strconv.Itoa(p.Pid()))
+			if !ok {
+				b.Fatalf("reading the CPU time of the %s's process %d", role, p.Pid())
+			}
+			d += cpu
 		}
+		return d
 	}
-	for lo := 0; lo < n; lo += batch {
-		ms := make([]mongo.WriteModel, 0, batch)
-		for i := lo; i < lo+batch; i++ {
-			if i%2 == 0 {
-				ms = append(ms, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: int64(i)}}).SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: int32(1)}}}}))
-			} else {
-				ms = append(ms, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: int64(i)}}))
+	return env, func() serverCPU {
+		c := serverCPU{dest: sum("destination", pair.DestProcs), source: sum("source", pair.SourceProcs), kafka: -1}
+		if pid, err := stackPID("kafka/kafka.pid"); err == nil {
+			if d, ok := procCPU(pid); ok {
+				c.kafka = d
 			}
 		}
-		if _, err := coll.BulkWrite(ctx, ms, options.BulkWrite().SetOrdered(false)); err != nil {
-			b.Fatalf("warming up %s: %v", uri, err)
+		return c
+	}
+}
+
+// serverCPU is the CPU time the servers' processes used: the private
+// pair's destination and source (server and shim each) and the local
+// stack's Kafka broker (shared: other benchmarks' work would be in it, so
+// a run on a busy stack shows it). -1: unknown (shared MongoDB servers, a
+// broker not started by scripts/stack.sh).
+type serverCPU struct{ dest, source, kafka time.Duration }
+
+// serverUS is the CPU each server used per item (event or document), in
+// µs; -1 where unknown.
+type serverUS struct{ dest, source, kafka float64 }
+
+// perItem is the CPU each server used between c0 and c1 per item.
+func (c1 serverCPU) perItem(c0 serverCPU, n int64) serverUS {
+	f := func(a, b time.Duration) float64 {
+		if a < 0 || b < 0 {
+			return -1
 		}
+		return float64((b - a).Microseconds()) / float64(n)
 	}
-	cur, err := coll.Find(ctx, bson.D{})
-	if err != nil {
-		b.Fatalf("warming up %s: %v", uri, err)
-	}
-	for cur.Next(ctx) {
-	}
-	if err := cur.Err(); err != nil {
-		b.Fatalf("warming up %s: %v", uri, err)
-	}
+	return serverUS{dest: f(c0.dest, c1.dest), source: f(c0.source, c1.source), kafka: f(c0.kafka, c1.kafka)}
 }
 
 // backlog is the catch-up benchmark's workload, per collection: documents

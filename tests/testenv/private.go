@@ -27,10 +27,10 @@ import (
 // on 27018/27019 it would break every other test writing there.
 type PrivatePair struct {
 	SourceURI, DestURI string
-	// DestProcs are the destination's server and shim processes (a
-	// benchmark reads their CPU time: how much of a run the destination
-	// itself cost).
-	DestProcs []*procs.Proc
+	// SourceProcs and DestProcs are each role's server and shim processes
+	// (a benchmark reads their CPU time: how much of a run the servers
+	// themselves cost).
+	SourceProcs, DestProcs []*procs.Proc
 }
 
 // Private starts a PrivatePair. It needs the mongo-java-server that
@@ -76,6 +76,8 @@ func Private(t testing.TB, destShimFlags ...string) PrivatePair {
 		*r.uri = fmt.Sprintf("mongodb://127.0.0.1:%s/?replicaSet=%s", sport, r.setName)
 		if r.role == "destination" {
 			pair.DestProcs = []*procs.Proc{serverProc, shimProc}
+		} else {
+			pair.SourceProcs = []*procs.Proc{serverProc, shimProc}
 		}
 	}
 	t.Logf("private MongoDB pair: source %s, destination %s", pair.SourceURI, pair.DestURI)
