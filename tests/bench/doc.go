@@ -36,12 +36,13 @@
 //     connector is stopped, then streamed source → Kafka → destination,
 //     next to a snapshot of the same final documents: events/s against
 //     docs/s (goal ≥ 90%), source CPU per event against per copied document
-//     (goal ≤ 2×), the sink's the same way, peak RSS, and with its own
-//     servers the destination server's CPU per event and per document (how
-//     much of the gap is the destination's own price). It runs on a
+//     (goal ≤ 2×), the sink's the same way, peak RSS, and each server's
+//     CPU per event and per document (the private pair's destination and
+//     source, the local stack's Kafka: how much of the gap is the servers'
+//     own price). It runs on a
 //     source and a destination of its own (LOGBRIDGE_CATCHUP_SERVERS=private,
 //     the default: testenv.Private, mongo-java-server's memory back end
-//     behind the shim built from this tree, warmed up unmeasured first),
+//     behind the shim built from this tree),
 //     not on the stack's: the issue asks for "a destination fast enough not
 //     to be the only bottleneck", and the shared destination (h2 back end,
 //     shared with every other test, behind whichever shim build started the
@@ -52,9 +53,11 @@
 //     and DEST_URI (else the stack's). The private pair's JVMs have 512 MiB
 //     of heap each: enough for the default; far larger
 //     LOGBRIDGE_CATCHUP_EVENTS want the shared servers. It runs
-//     LOGBRIDGE_CATCHUP_ROUNDS (default 3) rounds on the pair, each a fresh
-//     database, prints each round and reports the medians: one round's
-//     ratio moves by tens of points with the state of the Java servers.
+//     LOGBRIDGE_CATCHUP_WARMUP_ROUNDS (default 1) unmeasured rounds (the
+//     servers' JIT compilers), then LOGBRIDGE_CATCHUP_ROUNDS (default 3)
+//     rounds on the pair, each a fresh database, prints each round and
+//     reports the medians: one round's ratio moves by tens of points with
+//     the state of the Java servers.
 //   - BenchmarkTimeToFirstDocument (issue 21): both connector processes
 //     start at once on a fresh topic prefix; the time from their start to
 //     the first document visible on the destination, over
@@ -114,6 +117,7 @@
 // connectors half-way through BenchmarkSnapshotMemory's copies),
 // LOGBRIDGE_LAG_RATE (fixed docs/s for the lag benchmark instead of 20% of
 // the raw rate), LOGBRIDGE_CATCHUP_EVENTS, LOGBRIDGE_CATCHUP_ROUNDS,
+// LOGBRIDGE_CATCHUP_WARMUP_ROUNDS,
 // LOGBRIDGE_CATCHUP_SERVERS (private or shared, above),
 // LOGBRIDGE_BENCH_PAIRS (measured pairs of the snapshot benchmark, default
 // 5), LOGBRIDGE_BENCH_WARMUP_MAX (its most warm-up snapshots, default 8).
