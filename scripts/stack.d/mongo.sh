@@ -49,7 +49,9 @@
 #   POPPYDB_VERSION=x.y.z          also try de.caluga:poppydb:<v>:jar:cli (not on Maven Central
 #                                  as of 2026-11; see docs/testing.md)
 #   MONGO_START_TIMEOUT=60  MONGO_STOP_TIMEOUT=20
-#   MONGO_JAVA_HEAP=2g             heap of each mongo-java-server (in-memory data lives there)
+#   MONGO_JAVA_HEAP=4g             heap of each mongo-java-server (in-memory data lives there:
+#                                  `make bench` holds 200,000 seeded ~1 KiB documents while its
+#                                  5-minute lag run writes ~0.5M more; 2g ran out of heap)
 #   MONGO_JAVA_HOME                JDK for mongo-java-server (>= 17)
 
 : "${MONGO_HOST:=127.0.0.1}"
@@ -384,7 +386,7 @@ _mongo_up_server() {
       stack_log "mongo-$role: starting mongo-java-server at $MONGO_HOST:$port (log $logfile)"
       # 9>&-: the server must not inherit stack.sh's lock (fd 9), or it holds the lock for
       # its whole life and the next `scripts/stack.sh up` waits forever
-      stack_spawn "$pidfile" "$logfile" "$java" "-Xmx${MONGO_JAVA_HEAP:-2g}" "$marker" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+      stack_spawn "$pidfile" "$logfile" "$java" "-Xmx${MONGO_JAVA_HEAP:-4g}" "$marker" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
         -cp "$dir/lib/*:$dir/classes" LogbridgeMongoJavaServer "${args[@]}" 9>&-
       ;;
     jongodb)

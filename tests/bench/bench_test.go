@@ -440,7 +440,13 @@ func BenchmarkChangeStreamLag(b *testing.B) {
 							id = -2 - n
 						}
 						doc := append(benchDoc(int(id)), bson.E{Key: "ts", Value: time.Now().UnixNano()})
-						if _, err := coll.InsertOne(ctx, doc); err != nil {
+						// Bounded: a source that stops answering (a test
+						// server out of heap) fails the run instead of
+						// hanging it.
+						ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+						_, err := coll.InsertOne(ictx, doc)
+						cancel()
+						if err != nil {
 							b.Errorf("insert: %v", err)
 							return
 						}
