@@ -110,14 +110,28 @@ func seed(b *testing.B, env testenv.Env, sz sizes) string {
 	}
 	b.Logf("seeded %s: %d collections × %d documents in %s", db, sz.colls, sz.docs, time.Since(start).Round(time.Millisecond))
 	seededDB = db
-	cleanups = append(cleanups, func() {
-		cl, err := mongo.Connect(options.Client().ApplyURI(env.SourceURI))
-		if err == nil {
-			_ = cl.Database(db).Drop(context.Background())
-			_ = cl.Disconnect(context.Background())
-		}
-	})
+	cleanups = append(cleanups, func() { dropSourceDB(env, db) })
 	return db
+}
+
+// unseed drops the shared data set, if there is one; the next seed creates
+// it again. For a benchmark that fills the source itself: the test source
+// keeps every document in its JVM's heap.
+func unseed(env testenv.Env) {
+	seedMu.Lock()
+	defer seedMu.Unlock()
+	if seededDB != "" {
+		dropSourceDB(env, seededDB)
+		seededDB = ""
+	}
+}
+
+func dropSourceDB(env testenv.Env, db string) {
+	cl, err := mongo.Connect(options.Client().ApplyURI(env.SourceURI))
+	if err == nil {
+		_ = cl.Database(db).Drop(context.Background())
+		_ = cl.Disconnect(context.Background())
+	}
 }
 
 var cleanups []func()
