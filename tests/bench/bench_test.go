@@ -332,9 +332,10 @@ func BenchmarkEndToEndVsDirectCopy(b *testing.B) {
 //
 // The raw insert rate is measured first: par writers inserting single ~1 KiB
 // documents as fast as they can for 5 s (change events are single-document
-// writes), after 5 s of the same unmeasured (the server's JIT). Then par paced writers insert at 20% of it, first for
-// LOGBRIDGE_LAG_WARMUP (default 15s) unmeasured, then for the measured
-// run; each measured document carries
+// writes), after 5 s of the same unmeasured (the server's JIT). Then par
+// paced writers insert at 20% of it, first for LOGBRIDGE_LAG_WARMUP
+// (default 15s) unmeasured, then for the measured run; each measured
+// document carries
 // ts, the test clock just before its insert was sent. A change stream on the
 // destination collection (the destination is a replica set) timestamps each
 // document when the sink's write is visible there: lag = that − ts, one

@@ -51,10 +51,11 @@ import (
 // updates and 3,750 deletes in bulk writes of 500 on a just started
 // mongo-java-server: 74, 189 and 49 µs per document; the same again right
 // after: 29, 33 and 29), and the catch-up, which comes first in a round,
-// would pay for it and the snapshot not. A warm-up of bulk writes alone (10,000 documents) was
-// not enough: the first measured round's catch-up still cost the
-// destination 53 µs of CPU per event against 33–40 in the next two, and
-// its ratio was the lowest of the three in most runs (docs/benchmarks.md).
+// would pay for it and the snapshot not. A warm-up of bulk writes alone
+// (10,000 documents) was not enough: the first measured round's catch-up
+// still cost the destination 53 µs of CPU per event against 33–40 in the
+// next two, and its ratio was the lowest of the three in most runs
+// (docs/benchmarks.md).
 func BenchmarkCatchUp(b *testing.B) {
 	env, cpu := catchUpEnv(b)
 	sz := benchSizes()
