@@ -50,8 +50,8 @@
 #                                  as of 2026-11; see docs/testing.md)
 #   MONGO_START_TIMEOUT=60  MONGO_STOP_TIMEOUT=20
 #   MONGO_JAVA_HEAP=4g             heap of each mongo-java-server (in-memory data lives there:
-#                                  `make bench` holds 200,000 seeded ~1 KiB documents while its
-#                                  5-minute lag run wrote 0.55M more: 2g ran out of heap)
+#                                  a 5-minute lag run of `make bench` writes ~0.7M ~1 KiB
+#                                  documents; with 2g the source ran out of heap)
 #   MONGO_JAVA_HOME                JDK for mongo-java-server (>= 17)
 
 : "${MONGO_HOST:=127.0.0.1}"
