@@ -83,13 +83,10 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.ReportMetric(m.srcDocUS, "source_cpu_us/doc")
 		b.ReportMetric(m.sinkEvUS, "sink_cpu_us/event")
 		b.ReportMetric(m.sinkDocUS, "sink_cpu_us/doc")
-		for _, s := range []struct {
-			name    string
-			ev, doc float64
-		}{{"dest_server", m.srvEv.dest, m.srvDoc.dest}, {"source_server", m.srvEv.source, m.srvDoc.source}, {"kafka", m.srvEv.kafka, m.srvDoc.kafka}} {
-			if s.ev >= 0 {
-				b.ReportMetric(s.ev, s.name+"_cpu_us/event")
-				b.ReportMetric(s.doc, s.name+"_cpu_us/doc")
+		for i, srv := range servers {
+			if m.srvEv[i] >= 0 {
+				b.ReportMetric(m.srvEv[i], srv.metric+"_cpu_us/event")
+				b.ReportMetric(m.srvDoc[i], srv.metric+"_cpu_us/doc")
 			}
 		}
 		b.ReportMetric(m.srcRSS, "source_peak_rss_MiB")
@@ -132,12 +129,10 @@ func medianRound(rs []catchUpRound) roundMedians {
 	m.srcDocUS = med(func(r catchUpRound) float64 { return r.srcDocUS })
 	m.sinkEvUS = med(func(r catchUpRound) float64 { return r.sinkEvUS })
 	m.sinkDocUS = med(func(r catchUpRound) float64 { return r.sinkDocUS })
-	m.srvEv = serverUS{dest: med(func(r catchUpRound) float64 { return r.srvEv.dest }),
-		source: med(func(r catchUpRound) float64 { return r.srvEv.source }),
-		kafka:  med(func(r catchUpRound) float64 { return r.srvEv.kafka })}
-	m.srvDoc = serverUS{dest: med(func(r catchUpRound) float64 { return r.srvDoc.dest }),
-		source: med(func(r catchUpRound) float64 { return r.srvDoc.source }),
-		kafka:  med(func(r catchUpRound) float64 { return r.srvDoc.kafka })}
+	for i := range servers {
+		m.srvEv[i] = med(func(r catchUpRound) float64 { return r.srvEv[i] })
+		m.srvDoc[i] = med(func(r catchUpRound) float64 { return r.srvDoc[i] })
+	}
 	for _, r := range rs {
 		m.srcRSS, m.sinkRSS = max(m.srcRSS, r.srcRSS), max(m.sinkRSS, r.sinkRSS)
 	}
@@ -236,23 +231,17 @@ func runCatchUp(b *testing.B, env testenv.Env, src, dst *mongo.Client, cpu func(
 	// Where a server needs more CPU per event than per document, with
 	// the cores it had in the snapshot it allows docUS/evUS of the
 	// snapshot's rate.
-	servers := ""
-	for _, s := range []struct {
-		name           string
-		ev, doc        float64
-		c0, c1, c2, c3 time.Duration
-	}{{"destination server", res.srvEv.dest, res.srvDoc.dest, cpu0.dest, cpu1.dest, cpu2.dest, cpu3.dest},
-		{"source server", res.srvEv.source, res.srvDoc.source, cpu0.source, cpu1.source, cpu2.source, cpu3.source},
-		{"Kafka", res.srvEv.kafka, res.srvDoc.kafka, cpu0.kafka, cpu1.kafka, cpu2.kafka, cpu3.kafka}} {
-		if s.ev >= 0 {
-			servers += fmt.Sprintf(" | %s CPU %.1f µs/event (%.2f cores) vs %.1f µs/doc (%.2f cores): allows %.0f%%",
-				s.name, s.ev, (s.c1-s.c0).Seconds()/catchUp.Seconds(), s.doc, (s.c3-s.c2).Seconds()/snap.Seconds(), 100*s.doc/s.ev)
+	srvLine := ""
+	for i, srv := range servers {
+		if ev, doc := res.srvEv[i], res.srvDoc[i]; ev >= 0 {
+			srvLine += fmt.Sprintf(" | %s CPU %.1f µs/event (%.2f cores) vs %.1f µs/doc (%.2f cores): allows %.0f%%",
+				srv.name, ev, (cpu1[i]-cpu0[i]).Seconds()/catchUp.Seconds(), doc, (cpu3[i]-cpu2[i]).Seconds()/snap.Seconds(), 100*doc/ev)
 		}
 	}
 	fmt.Printf("SUMMARY catch-up round %s: %d events (%d inserts, %d updates, %d deletes) in %d collections, parallelism %d | catch-up %s: %.0f events/s | snapshot of the %d final documents %s: %.0f docs/s | ratio %.0f%% (goal ≥ 90%%) | source CPU %.1f µs/event vs %.1f µs/doc (%.1f×, goal ≤ 2×) | sink CPU %.1f µs/event vs %.1f µs/doc | peak RSS source %.0f / %.0f MiB, sink %.0f / %.0f MiB (catch-up / snapshot)%s\n",
 		round, nev, w.inserts, w.updates, w.deletes, sz.colls, sz.par, catchUp.Round(time.Millisecond), evRate, docs, snap.Round(time.Millisecond), docRate,
 		res.ratio(), srcEvUS, srcDocUS, srcEvUS/srcDocUS, sinkEvUS, sinkDocUS,
-		float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20), servers)
+		float64(srcRSS)/(1<<20), float64(snapSrcRSS)/(1<<20), float64(sinkRSS)/(1<<20), float64(snapSinkRSS)/(1<<20), srvLine)
 	return res
 }
 
@@ -302,36 +291,51 @@ func catchUpEnv(b *testing.B) (env testenv.Env, cpu func() serverCPU) {
 		return d
 	}
 	return env, func() serverCPU {
-		c := serverCPU{dest: sum("destination", pair.DestProcs), source: sum("source", pair.SourceProcs), kafka: -1}
+		c := serverCPU{srvDest: sum("destination", pair.DestProcs), srvSource: sum("source", pair.SourceProcs), srvKafka: -1}
 		if pid, err := stackPID("kafka/kafka.pid"); err == nil {
 			if d, ok := procCPU(pid); ok {
-				c.kafka = d
+				c[srvKafka] = d
 			}
 		}
 		return c
 	}
 }
 
-// serverCPU is the CPU time the servers' processes used: the private
-// pair's destination and source (server and shim each) and the local
-// stack's Kafka broker (shared: other benchmarks' work would be in it, so
-// a run on a busy stack shows it). -1: unknown (shared MongoDB servers, a
-// broker not started by scripts/stack.sh).
-type serverCPU struct{ dest, source, kafka time.Duration }
+// servers are the processes whose CPU the catch-up reads besides the
+// connectors: the private pair's destination and source (server and shim
+// each) and the local stack's Kafka broker (shared: other benchmarks' work
+// would be in it, so a run on a busy stack shows it). Indexed by srvDest,
+// srvSource, srvKafka.
+var servers = [...]struct{ name, metric string }{
+	{"destination server", "dest_server"},
+	{"source server", "source_server"},
+	{"Kafka", "kafka"},
+}
+
+const (
+	srvDest = iota
+	srvSource
+	srvKafka
+)
+
+// serverCPU is the CPU time each server's processes used; -1: unknown
+// (shared MongoDB servers, a broker not started by scripts/stack.sh).
+type serverCPU [len(servers)]time.Duration
 
 // serverUS is the CPU each server used per item (event or document), in
 // µs; -1 where unknown.
-type serverUS struct{ dest, source, kafka float64 }
+type serverUS [len(servers)]float64
 
 // perItem is the CPU each server used between c0 and c1 per item.
 func (c1 serverCPU) perItem(c0 serverCPU, n int64) serverUS {
-	f := func(a, b time.Duration) float64 {
-		if a < 0 || b < 0 {
-			return -1
+	var us serverUS
+	for i := range c1 {
+		us[i] = -1
+		if c0[i] >= 0 && c1[i] >= 0 {
+			us[i] = float64((c1[i] - c0[i]).Microseconds()) / float64(n)
 		}
-		return float64((b - a).Microseconds()) / float64(n)
 	}
-	return serverUS{dest: f(c0.dest, c1.dest), source: f(c0.source, c1.source), kafka: f(c0.kafka, c1.kafka)}
+	return us
 }
 
 // backlog is the catch-up benchmark's workload, per collection: documents
